@@ -1,0 +1,2 @@
+//! The gitops-live binary.
+fn main() {}

@@ -1,0 +1,2 @@
+//! TODO crate docs.
+#![warn(missing_docs)]

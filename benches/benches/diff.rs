@@ -1,0 +1,2 @@
+//! Placeholder bench, replaced by the diff bench.
+fn main() {}

@@ -1,0 +1,787 @@
+// The one module that owns the connection to gitops-live. It keeps the report and its cursor,
+// applies messages by the client rules of docs/protocol.md, reconnects with jittered backoff,
+// falls back to SSE, long-poll and polling, and remembers the last state for the next page load.
+// Components read it through useSyncExternalStore (hooks/useWebSocket.ts); nothing else opens sockets.
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffConfig } from './backoff';
+import { formatCursor, orderingOf, parseCursor } from './cursor';
+import { applyCatchUp, applyMeta, applyRepoChanges, diffReports, isReport, PatchError, type StatusChange } from './report';
+import {
+  eventSourceUrl,
+  fetchSnapshot,
+  openEventSource,
+  openLongPoll,
+  openPolling,
+  openWebSocket,
+  webSocketUrl,
+  type EventSourceFactory,
+  type FetchLike,
+  type Transport,
+  type TransportDown,
+  type TransportKind,
+  type WebSocketFactory,
+  type WebSocketLike,
+  type EventSourceLike,
+} from './transports';
+import type { ClientMessage, ConnectionStatus, CursorText, Report, ServerMessage, StateMessage } from '../types/protocol';
+
+/** Polling intervals offered to people, in seconds. */
+export const POLL_INTERVALS = [5, 10, 30, 60] as const;
+
+/** A polling interval. */
+export type PollInterval = (typeof POLL_INTERVALS)[number];
+
+/** Live (WebSocket first, with fallbacks) or plain polling at a chosen interval. */
+export type Mode = { kind: 'live' } | { kind: 'polling'; intervalS: PollInterval };
+
+/**
+ * Where the connection stands, as people are told:
+ * - `connecting`: nothing has answered yet;
+ * - `live`: the WebSocket is open;
+ * - `reconnecting`: the WebSocket is down and will be retried at `retryAt`;
+ * - `fallback`: SSE, long-poll or polling carries the data while the WebSocket is retried;
+ * - `polling`: polling was chosen (or the server has real-time off) and works;
+ * - `offline`: the browser is offline, or every transport is failing.
+ */
+export type Phase = 'connecting' | 'live' | 'reconnecting' | 'fallback' | 'polling' | 'offline';
+
+/** Everything the UI reads. A new object on every change; unchanged parts keep their identity. */
+export interface LiveSnapshot {
+  report: Report | null;
+  cursor: CursorText | null;
+  /** `saved`: restored from the last visit and not yet confirmed by the server. */
+  source: 'none' | 'saved' | 'server';
+  phase: Phase;
+  /** The transport carrying data now. */
+  transport: TransportKind | null;
+  /** When the WebSocket is tried next (client clock, ms), while it is down. */
+  retryAt: number | null;
+  /** Consecutive WebSocket failures. */
+  failures: number;
+  /** Round-trip time of the last ping, ms. */
+  rttMs: number | null;
+  /** When the state last changed or was confirmed current (client clock, ms). */
+  lastUpdateAt: number | null;
+  /** The server's own status (report source, watcher), when known. */
+  serverStatus: ConnectionStatus | null;
+  mode: Mode;
+  /** False while the server has real-time transports switched off; the store polls then. */
+  serverRealtime: boolean;
+  /** Repository key → when it last changed live (client clock), for a brief highlight. */
+  changedAt: Readonly<Record<string, number>>;
+  /** The last problem worth showing (an `error` message, a failed request). */
+  lastError: string | null;
+}
+
+/** Tunables; tests shrink them. */
+export interface LiveStoreConfig {
+  backoff: BackoffConfig;
+  /** WebSocket failures in a row before a fallback transport starts. */
+  failuresBeforeFallback: number;
+  /** How often to ping over the WebSocket, ms. */
+  pingIntervalMs: number;
+  /** Silence on an open WebSocket after which it is taken for dead, ms. */
+  deadAfterMs: number;
+  /** Interval of the polling fallback, ms. */
+  fallbackPollMs: number;
+  /** How often to read `/api/ws/status` when not on the WebSocket, ms. */
+  statusPollMs: number;
+  /** How long a repository stays highlighted after a live change, ms. */
+  highlightMs: number;
+  /** Quiet time before the state is written to storage, ms. */
+  persistDelayMs: number;
+  /** Fallback transports in the order they are tried. */
+  fallbacks: Array<Exclude<TransportKind, 'websocket'>>;
+}
+
+/** The defaults. */
+export const DEFAULT_CONFIG: LiveStoreConfig = {
+  backoff: DEFAULT_BACKOFF,
+  failuresBeforeFallback: 3,
+  pingIntervalMs: 15_000,
+  deadAfterMs: 40_000,
+  fallbackPollMs: 5_000,
+  statusPollMs: 15_000,
+  highlightMs: 2_500,
+  persistDelayMs: 1_000,
+  fallbacks: ['sse', 'long-poll', 'polling'],
+};
+
+/** What the store needs from the outside world; every browser API is injected. */
+export interface LiveStoreDeps {
+  /** The page's URL; `/ws` and `/api/*` are resolved against it. */
+  baseUrl: string;
+  createWebSocket: WebSocketFactory;
+  /** `null` when the browser has no EventSource: SSE is skipped. */
+  createEventSource: EventSourceFactory | null;
+  fetch: FetchLike;
+  /** localStorage, or `null` to remember nothing. */
+  storage: Pick<Storage, 'getItem' | 'setItem' | 'removeItem'> | null;
+  /** Uniform in [0, 1): the jitter source. */
+  random: () => number;
+  now: () => number;
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+  /** Whether the browser believes it is online. */
+  isOnline(): boolean;
+  /** Subscribes to the browser's online/offline events; returns the unsubscribe. */
+  watchNetwork?(listener: (online: boolean) => void): () => void;
+  config?: Partial<LiveStoreConfig>;
+}
+
+/** The store. */
+export interface LiveStore {
+  getSnapshot(): LiveSnapshot;
+  subscribe(listener: () => void): () => void;
+  /** Listens to repositories changing status (for notifications). */
+  subscribeStatusChanges(listener: (changes: StatusChange[]) => void): () => void;
+  /** Loads the remembered state and connects. Idempotent. */
+  start(): void;
+  /** Disconnects and writes the state to storage. */
+  stop(): void;
+  /** Tries the WebSocket now (or polls now in polling mode), forgetting the backoff. */
+  reconnectNow(): void;
+  setMode(mode: Mode): void;
+  /** Writes the state to storage now (the page is going away). */
+  flush(): void;
+}
+
+/** Storage keys. */
+export const STORAGE_KEYS = { state: 'gitops-live:state', mode: 'gitops-live:mode' } as const;
+
+interface SavedState {
+  v: 1;
+  cursor: CursorText;
+  report: Report;
+  savedAt: number;
+}
+
+/** Reads the mode remembered in storage (live when none). */
+export function loadMode(storage: LiveStoreDeps['storage']): Mode {
+  try {
+    const raw = storage?.getItem(STORAGE_KEYS.mode);
+    if (!raw) return { kind: 'live' };
+    const value = JSON.parse(raw) as Partial<{ kind: string; intervalS: number }>;
+    if (value.kind === 'polling' && (POLL_INTERVALS as readonly number[]).includes(value.intervalS ?? -1)) {
+      return { kind: 'polling', intervalS: value.intervalS as PollInterval };
+    }
+  } catch {
+    // A damaged entry means the default.
+  }
+  return { kind: 'live' };
+}
+
+function loadSaved(storage: LiveStoreDeps['storage']): SavedState | null {
+  try {
+    const raw = storage?.getItem(STORAGE_KEYS.state);
+    if (!raw) return null;
+    const value = JSON.parse(raw) as Partial<SavedState>;
+    if (value.v !== 1 || !parseCursor(value.cursor) || !isReport(value.report)) return null;
+    return value as SavedState;
+  } catch {
+    return null;
+  }
+}
+
+function isStateMessage(message: ServerMessage): message is StateMessage {
+  return (
+    message.type === 'audit-update' ||
+    message.type === 'repo-status-change' ||
+    message.type === 'health-metrics-update' ||
+    message.type === 'catch-up'
+  );
+}
+
+/** Makes the store. Nothing happens until `start()`. */
+export function createLiveStore(deps: LiveStoreDeps): LiveStore {
+  const config: LiveStoreConfig = { ...DEFAULT_CONFIG, ...deps.config };
+  const listeners = new Set<() => void>();
+  const statusListeners = new Set<(changes: StatusChange[]) => void>();
+
+  let snapshot: LiveSnapshot = {
+    report: null,
+    cursor: null,
+    source: 'none',
+    phase: 'connecting',
+    transport: null,
+    retryAt: null,
+    failures: 0,
+    rttMs: null,
+    lastUpdateAt: null,
+    serverStatus: null,
+    mode: { kind: 'live' },
+    serverRealtime: true,
+    changedAt: {},
+    lastError: null,
+  };
+
+  // Connection machinery. `generation` invalidates callbacks of anything torn down.
+  let started = false;
+  let generation = 0;
+  let socket: Transport | null = null;
+  let socketUp = false;
+  let socketDelivered = false;
+  let fallback: Transport | null = null;
+  let fallbackIndex = -1;
+  let fallbackUp = false;
+  let fallbackFailing = false;
+  let poller: Transport | null = null;
+  let pollerUp: boolean | null = null;
+  let retryTimer: unknown = null;
+  let pingTimer: unknown = null;
+  let statusTimer: unknown = null;
+  let persistTimer: unknown = null;
+  let lastHeardAt = 0;
+  let resumeSentAt: number | null = null;
+  let initialFetch: AbortController | null = null;
+  let unwatchNetwork: (() => void) | null = null;
+
+  const emit = () => {
+    for (const listener of [...listeners]) listener();
+  };
+
+  const update = (patch: Partial<LiveSnapshot>) => {
+    snapshot = { ...snapshot, ...patch };
+    snapshot = { ...snapshot, phase: derivePhase() };
+    emit();
+  };
+
+  function effectiveMode(): Mode {
+    if (snapshot.mode.kind === 'live' && !snapshot.serverRealtime) return { kind: 'polling', intervalS: 10 };
+    return snapshot.mode;
+  }
+
+  function derivePhase(): Phase {
+    if (effectiveMode().kind === 'polling') {
+      if (!deps.isOnline() || pollerUp === false) return 'offline';
+      return pollerUp ? 'polling' : 'connecting';
+    }
+    if (socketUp) return 'live';
+    if (fallbackUp && !fallbackFailing) return 'fallback';
+    if (!deps.isOnline()) return 'offline';
+    if (fallbackFailing) return 'offline';
+    if (snapshot.failures === 0) return 'connecting';
+    return 'reconnecting';
+  }
+
+  function currentTransport(): TransportKind | null {
+    if (effectiveMode().kind === 'polling') return pollerUp ? 'polling' : null;
+    if (socketUp) return 'websocket';
+    if (fallback && fallbackUp && !fallbackFailing) return fallback.kind;
+    return null;
+  }
+
+  // ---- State ----------------------------------------------------------------------------------
+
+  function schedulePersist() {
+    if (!deps.storage || persistTimer !== null) return;
+    persistTimer = deps.setTimeout(() => {
+      persistTimer = null;
+      persistNow();
+    }, config.persistDelayMs);
+  }
+
+  function persistNow() {
+    if (!deps.storage || !snapshot.report || !snapshot.cursor) return;
+    const saved: SavedState = { v: 1, cursor: snapshot.cursor, report: snapshot.report, savedAt: deps.now() };
+    try {
+      deps.storage.setItem(STORAGE_KEYS.state, JSON.stringify(saved));
+    } catch {
+      // Over quota (a very large report): the next visit simply starts from the server.
+    }
+  }
+
+  function highlight(touched: readonly string[]): Record<string, number> {
+    const now = deps.now();
+    const next: Record<string, number> = {};
+    for (const [key, at] of Object.entries(snapshot.changedAt)) {
+      if (now - at < config.highlightMs) next[key] = at;
+    }
+    for (const key of touched) next[key] = now;
+    return next;
+  }
+
+  function announce(changes: StatusChange[]) {
+    if (changes.length === 0) return;
+    for (const listener of [...statusListeners]) listener(changes);
+  }
+
+  /** Applies one message by the client rules. */
+  function handle(message: ServerMessage, via: TransportKind) {
+    lastHeardAt = deps.now();
+    if (via === 'websocket') socketDelivered = true;
+    if (isStateMessage(message)) return handleState(message, via);
+    switch (message.type) {
+      case 'connection-status':
+        return handleStatus(message.data);
+      case 'pong': {
+        const ts = message.data?.ts;
+        if (typeof ts === 'number') update({ rttMs: Math.max(0, deps.now() - ts) });
+        return;
+      }
+      case 'error':
+        update({ lastError: `${message.data?.code ?? 'error'}: ${message.data?.message ?? ''}` });
+        return;
+      default:
+        return;
+    }
+  }
+
+  function handleStatus(status: ConnectionStatus) {
+    const confirmed = status.cursor !== null && status.cursor === snapshot.cursor && snapshot.source === 'saved';
+    const realtime = status.realtime !== false;
+    update({
+      serverStatus: status,
+      ...(confirmed ? { source: 'server' as const, lastUpdateAt: deps.now() } : {}),
+      serverRealtime: realtime,
+    });
+    if (realtime !== lastRealtime) {
+      lastRealtime = realtime;
+      if (started) connect();
+    }
+  }
+  let lastRealtime = true;
+
+  function handleState(message: StateMessage, via: TransportKind) {
+    const incoming = parseCursor(`${message.epoch}:${message.seq}`);
+    if (!incoming) return;
+    if (message.type === 'audit-update') {
+      if (!isReport(message.data)) return;
+      // An older snapshot of this same run (a slow HTTP answer overtaken by the socket) would
+      // take the state back in time: keep the newer one.
+      const current = parseCursor(snapshot.cursor);
+      if (current && current.epoch === incoming.epoch && incoming.seq < current.seq && snapshot.source === 'server') return;
+      const before = snapshot.report;
+      const diff = before ? diffReports(before, message.data) : null;
+      resumeSentAt = null;
+      update({
+        report: message.data,
+        cursor: formatCursor(incoming),
+        source: 'server',
+        lastUpdateAt: deps.now(),
+        changedAt: diff && snapshot.source === 'server' ? highlight(diff.touched) : snapshot.changedAt,
+      });
+      schedulePersist();
+      if (diff) announce(diff.statusChanges);
+      return;
+    }
+    const current = parseCursor(snapshot.cursor);
+    const base = message.type === 'catch-up' ? parseCursor(message.data?.since) : { epoch: incoming.epoch, seq: incoming.seq - 1 };
+    const ordering = snapshot.report ? orderingOf(current, incoming, base) : 'gap';
+    if (ordering === 'already-applied') return;
+    if (ordering === 'gap') return resync(via, 'resume');
+    const report = snapshot.report as Report;
+    try {
+      const applied =
+        message.type === 'repo-status-change'
+          ? applyRepoChanges(report, [message.data])
+          : message.type === 'health-metrics-update'
+            ? { report: applyMeta(report, message.data), statusChanges: [], touched: [] }
+            : applyCatchUp(report, message.data);
+      resumeSentAt = null;
+      update({
+        report: applied.report,
+        cursor: formatCursor(incoming),
+        source: 'server',
+        lastUpdateAt: deps.now(),
+        changedAt: applied.touched.length > 0 ? highlight(applied.touched) : snapshot.changedAt,
+      });
+      schedulePersist();
+      announce(applied.statusChanges);
+    } catch (error) {
+      if (!(error instanceof PatchError)) throw error;
+      // The state no longer matches the server's: take a fresh snapshot.
+      update({ lastError: error.message });
+      resync(via, 'snapshot');
+    }
+  }
+
+  /**
+   * Closes a gap: `resume` with the cursor on the WebSocket (or `request-update` when the state
+   * cannot be trusted); on SSE a new stream from the cursor; long-poll resumes by itself on its
+   * next request; otherwise a snapshot over HTTP. Sent at most once per 5 s while unanswered.
+   */
+  function resync(via: TransportKind, kind: 'resume' | 'snapshot') {
+    const now = deps.now();
+    if (resumeSentAt !== null && now - resumeSentAt < 5_000) return;
+    resumeSentAt = now;
+    const cursor = kind === 'resume' && snapshot.report ? snapshot.cursor : null;
+    if (via === 'websocket' && socket && socketUp) {
+      const message: ClientMessage = cursor ? { type: 'resume', since: cursor } : { type: 'request-update' };
+      if (socket.send(message)) return;
+    }
+    if (via === 'sse' && cursor && fallback?.kind === 'sse') {
+      startFallback(fallbackIndex);
+      return;
+    }
+    if (via === 'long-poll' && cursor) return;
+    void snapshotOverHttp();
+  }
+
+  async function snapshotOverHttp() {
+    const mine = generation;
+    try {
+      const message = await fetchSnapshot(deps, null);
+      if (mine === generation && message) handle(message, currentTransport() ?? 'polling');
+    } catch (error) {
+      if (mine === generation) update({ lastError: (error as Error).message });
+    }
+  }
+
+  // ---- WebSocket ------------------------------------------------------------------------------
+
+  function openSocket() {
+    clearRetry();
+    closeSocket();
+    const mine = generation;
+    socketDelivered = false;
+    const url = webSocketUrl(deps.baseUrl, snapshot.report ? snapshot.cursor : null);
+    const transport = openWebSocket(
+      url,
+      {
+        up: () => {
+          if (mine !== generation || transport !== socket) return;
+          socketUp = true;
+          lastHeardAt = deps.now();
+          stopFallback();
+          stopStatusPolling();
+          startPinging();
+          update({ transport: 'websocket', retryAt: null, lastError: null });
+        },
+        message: (message) => {
+          if (mine !== generation || transport !== socket) return;
+          const first = !socketDelivered;
+          handle(message, 'websocket');
+          if (first && snapshot.failures !== 0) update({ failures: 0 });
+        },
+        down: (info) => {
+          if (mine !== generation || transport !== socket) return;
+          socket = null;
+          socketUp = false;
+          stopPinging();
+          socketFailed(info);
+        },
+      },
+      deps.createWebSocket,
+    );
+    socket = transport;
+  }
+
+  function socketFailed(info: TransportDown) {
+    const failures = snapshot.failures + 1;
+    const delay =
+      info.retryAfterMs ??
+      (info.code === 4000 && failures === 1 ? 0 : backoffDelay(failures - 1, deps.random, config.backoff));
+    snapshot = { ...snapshot, failures };
+    if (!fallback && failures >= config.failuresBeforeFallback) startFallback(0);
+    if (fallback || failures >= config.failuresBeforeFallback) startStatusPolling();
+    scheduleRetry(delay);
+    update({ transport: currentTransport() });
+  }
+
+  function scheduleRetry(delay: number) {
+    clearRetry();
+    retryTimer = deps.setTimeout(() => {
+      retryTimer = null;
+      openSocket();
+      update({ retryAt: null });
+    }, delay);
+    snapshot = { ...snapshot, retryAt: deps.now() + delay };
+  }
+
+  function clearRetry() {
+    if (retryTimer !== null) deps.clearTimeout(retryTimer);
+    retryTimer = null;
+  }
+
+  function closeSocket() {
+    socket?.close();
+    socket = null;
+    socketUp = false;
+    stopPinging();
+  }
+
+  function startPinging() {
+    stopPinging();
+    const ping = () => {
+      if (!socket || !socketUp) return;
+      if (deps.now() - lastHeardAt > config.deadAfterMs) {
+        // Nothing heard for too long, not even a pong: the connection is dead without a close.
+        const dead = socket;
+        socket = null;
+        socketUp = false;
+        dead.close();
+        socketFailed({ terminal: true, wasUp: true });
+        return;
+      }
+      socket.send({ type: 'ping', ts: deps.now() });
+      pingTimer = deps.setTimeout(ping, config.pingIntervalMs);
+    };
+    ping();
+  }
+
+  function stopPinging() {
+    if (pingTimer !== null) deps.clearTimeout(pingTimer);
+    pingTimer = null;
+  }
+
+  // ---- Fallbacks ------------------------------------------------------------------------------
+
+  function httpOptions() {
+    return {
+      fetch: deps.fetch,
+      baseUrl: deps.baseUrl,
+      getCursor: () => (snapshot.report ? snapshot.cursor : null),
+      setTimeout: deps.setTimeout,
+      clearTimeout: deps.clearTimeout,
+    };
+  }
+
+  function startFallback(index: number) {
+    stopFallback();
+    let kind = config.fallbacks[index];
+    while (kind === 'sse' && !deps.createEventSource) kind = config.fallbacks[++index];
+    if (!kind) return;
+    fallbackIndex = index;
+    const mine = generation;
+    const handlers = {
+      up: () => {
+        if (mine !== generation || transport !== fallback) return;
+        if (socketUp) return stopFallback();
+        fallbackUp = true;
+        fallbackFailing = false;
+        update({ transport: currentTransport() });
+      },
+      message: (message: ServerMessage) => {
+        if (mine !== generation || transport !== fallback || socketUp) return;
+        handle(message, kind);
+      },
+      down: (info: TransportDown) => {
+        if (mine !== generation || transport !== fallback) return;
+        if (!info.terminal) {
+          fallbackFailing = true;
+          update({ transport: currentTransport() });
+          return;
+        }
+        fallback = null;
+        fallbackUp = false;
+        if (!socketUp) startFallback(index + 1);
+        update({ transport: currentTransport() });
+      },
+    };
+    const cursor = snapshot.report ? snapshot.cursor : null;
+    const transport: Transport =
+      kind === 'sse'
+        ? openEventSource(eventSourceUrl(deps.baseUrl, cursor), handlers, deps.createEventSource as EventSourceFactory)
+        : kind === 'long-poll'
+          ? openLongPoll(handlers, httpOptions())
+          : openPolling(handlers, { ...httpOptions(), intervalMs: config.fallbackPollMs });
+    fallback = transport;
+  }
+
+  function stopFallback() {
+    fallback?.close();
+    fallback = null;
+    fallbackUp = false;
+    fallbackFailing = false;
+    fallbackIndex = -1;
+  }
+
+  // ---- Server status over HTTP (when the WebSocket is not there to push it) -------------------
+
+  function startStatusPolling() {
+    if (statusTimer !== null) return;
+    const mine = generation;
+    const poll = async () => {
+      try {
+        const response = await deps.fetch(new URL('/api/ws/status', deps.baseUrl).href, { cache: 'no-store' });
+        if (response.ok && mine === generation) {
+          const body = (await response.json()) as { type?: string; data?: ConnectionStatus } & Partial<ConnectionStatus>;
+          const status = body.type === 'connection-status' && body.data ? body.data : (body as ConnectionStatus);
+          if (status && typeof status === 'object' && status.report) handleStatus(status);
+        }
+      } catch {
+        // The data transports say whether the server is reachable; this is only extra detail.
+      }
+      if (mine === generation && statusTimer !== null) statusTimer = deps.setTimeout(() => void poll(), config.statusPollMs);
+    };
+    statusTimer = deps.setTimeout(() => void poll(), 0);
+  }
+
+  function stopStatusPolling() {
+    if (statusTimer !== null) deps.clearTimeout(statusTimer);
+    statusTimer = null;
+  }
+
+  // ---- Polling mode ---------------------------------------------------------------------------
+
+  function startPoller(intervalS: number) {
+    const mine = generation;
+    pollerUp = null;
+    const transport = openPolling(
+      {
+        up: () => {
+          if (mine !== generation) return;
+          pollerUp = true;
+          update({ transport: 'polling' });
+        },
+        message: (message) => {
+          if (mine === generation) handle(message, 'polling');
+        },
+        down: () => {
+          if (mine !== generation) return;
+          pollerUp = false;
+          update({ transport: null });
+        },
+      },
+      { ...httpOptions(), intervalMs: intervalS * 1000 },
+    );
+    poller = transport;
+    startStatusPolling();
+  }
+
+  // ---- Lifecycle ------------------------------------------------------------------------------
+
+  function teardown() {
+    generation += 1;
+    initialFetch?.abort();
+    initialFetch = null;
+    clearRetry();
+    closeSocket();
+    stopFallback();
+    stopStatusPolling();
+    poller?.close();
+    poller = null;
+    pollerUp = null;
+    resumeSentAt = null;
+  }
+
+  /** (Re)connects for the effective mode, from scratch. */
+  function connect() {
+    teardown();
+    const mode = effectiveMode();
+    snapshot = { ...snapshot, failures: 0, retryAt: null, transport: null };
+    if (mode.kind === 'polling') {
+      startPoller(mode.intervalS);
+      update({});
+      return;
+    }
+    if (snapshot.report && snapshot.cursor) {
+      openSocket();
+      update({});
+      return;
+    }
+    // No state yet: the snapshot over HTTP is compressed and arrives before a socket would be
+    // up; the socket then starts from its cursor.
+    const mine = generation;
+    initialFetch = new AbortController();
+    update({});
+    fetchSnapshot(deps, null, initialFetch.signal)
+      .then((message) => {
+        if (mine === generation && message) handle(message, 'polling');
+      })
+      .catch(() => {
+        // The socket will bring the snapshot instead.
+      })
+      .finally(() => {
+        if (mine !== generation) return;
+        initialFetch = null;
+        openSocket();
+        update({});
+      });
+  }
+
+  return {
+    getSnapshot: () => snapshot,
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    subscribeStatusChanges(listener) {
+      statusListeners.add(listener);
+      return () => statusListeners.delete(listener);
+    },
+    start() {
+      if (started) return;
+      started = true;
+      const saved = loadSaved(deps.storage);
+      snapshot = {
+        ...snapshot,
+        mode: loadMode(deps.storage),
+        ...(saved && !snapshot.report
+          ? { report: saved.report, cursor: saved.cursor, source: 'saved' as const, lastUpdateAt: saved.savedAt }
+          : {}),
+      };
+      unwatchNetwork =
+        deps.watchNetwork?.((online) => {
+          if (online && snapshot.phase !== 'live') connect();
+          else update({});
+        }) ?? null;
+      connect();
+    },
+    stop() {
+      if (!started) return;
+      started = false;
+      teardown();
+      unwatchNetwork?.();
+      unwatchNetwork = null;
+      if (persistTimer !== null) deps.clearTimeout(persistTimer);
+      persistTimer = null;
+      persistNow();
+    },
+    reconnectNow() {
+      if (!started) return;
+      connect();
+    },
+    flush() {
+      if (persistTimer !== null) deps.clearTimeout(persistTimer);
+      persistTimer = null;
+      persistNow();
+    },
+    setMode(mode) {
+      try {
+        deps.storage?.setItem(STORAGE_KEYS.mode, JSON.stringify(mode));
+      } catch {
+        // Not remembered; still applied.
+      }
+      snapshot = { ...snapshot, mode };
+      if (started) connect();
+      else update({});
+    },
+  };
+}
+
+/** The store wired to the browser's own WebSocket, EventSource, fetch, storage and clock. */
+export function createBrowserLiveStore(config?: Partial<LiveStoreConfig>): LiveStore {
+  const storage = (() => {
+    try {
+      return window.localStorage;
+    } catch {
+      return null;
+    }
+  })();
+  return createLiveStore({
+    baseUrl: window.location.href,
+    // The browser's classes have wider handler types than the small shapes the transports use.
+    createWebSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
+    createEventSource:
+      typeof EventSource === 'function' ? (url) => new EventSource(url) as unknown as EventSourceLike : null,
+    fetch: (input, init) => window.fetch(input, init),
+    storage,
+    random: Math.random,
+    now: () => Date.now(),
+    setTimeout: (callback, ms) => window.setTimeout(callback, ms),
+    clearTimeout: (handle) => window.clearTimeout(handle as number),
+    isOnline: () => navigator.onLine !== false,
+    watchNetwork(listener) {
+      const online = () => listener(true);
+      const offline = () => listener(false);
+      window.addEventListener('online', online);
+      window.addEventListener('offline', offline);
+      return () => {
+        window.removeEventListener('online', online);
+        window.removeEventListener('offline', offline);
+      };
+    },
+    ...(config ? { config } : {}),
+  });
+}

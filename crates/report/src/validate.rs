@@ -1,0 +1,347 @@
+//! Checking a parsed report: what looks wrong, as findings rather than failures.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::de::Found;
+use crate::error::RepoRef;
+use crate::model::{FileStatus, Health, Report, Shape, Status, Summary};
+
+/// How much a finding matters. Findings never stop a report from being served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing; nothing is wrong with what the dashboard shows.
+    Info,
+    /// The report contradicts itself or holds data the dashboard cannot show as intended.
+    Warning,
+}
+
+impl Severity {
+    /// `info` or `warning`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Warning => "warning",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a finding is about. The kebab-case text ([`FindingCode::as_str`]) is stable: scripts may match on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum FindingCode {
+    /// A `summary` count disagrees with the repository list.
+    SummaryMismatch,
+    /// `summary` is not an object, or one of its counts is not a non-negative integer.
+    SummaryMalformed,
+    /// `health_status` disagrees with the health rule applied to the repositories.
+    HealthMismatch,
+    /// `health_status` is not `green`, `yellow` or `red`.
+    HealthUnknown,
+    /// `timestamp` is neither RFC 3339 nor the hyphenated `2026-02-11T03-00-00Z` form.
+    TimestampUnparseable,
+    /// A known field has the wrong type; it is kept and passed on as written.
+    MalformedField,
+    /// Several repositories share a name.
+    DuplicateName,
+    /// A repository's name is the empty string.
+    EmptyName,
+    /// A repository's status is not one this version knows; it is shown as written.
+    UnknownStatus,
+    /// A repository's `file_status` is not one this version knows.
+    UnknownFileStatus,
+    /// A repository's `mitigation` has no entry in `mitigation_actions`.
+    UnknownMitigation,
+    /// Parsing skipped a UTF-8 byte-order mark.
+    BomSkipped,
+    /// Parsing took repositories' names from their legacy `path`.
+    NameFromPath,
+    /// Parsing derived statuses from the legacy `uncommittedChanges`.
+    StatusDerived,
+    /// Repositories had neither `status` nor `uncommittedChanges`; parsing assumed `clean`.
+    StatusAssumed,
+}
+
+impl FindingCode {
+    /// The stable kebab-case code, e.g. `summary-mismatch`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SummaryMismatch => "summary-mismatch",
+            Self::SummaryMalformed => "summary-malformed",
+            Self::HealthMismatch => "health-mismatch",
+            Self::HealthUnknown => "health-unknown",
+            Self::TimestampUnparseable => "timestamp-unparseable",
+            Self::MalformedField => "malformed-field",
+            Self::DuplicateName => "duplicate-name",
+            Self::EmptyName => "empty-name",
+            Self::UnknownStatus => "unknown-status",
+            Self::UnknownFileStatus => "unknown-file-status",
+            Self::UnknownMitigation => "unknown-mitigation",
+            Self::BomSkipped => "bom-skipped",
+            Self::NameFromPath => "name-from-path",
+            Self::StatusDerived => "status-derived",
+            Self::StatusAssumed => "status-assumed",
+        }
+    }
+}
+
+impl fmt::Display for FindingCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One thing that looks wrong with a report (or that parsing had to do to read it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// How much it matters.
+    pub severity: Severity,
+    /// What it is about, stable for scripts.
+    pub code: FindingCode,
+    /// What exactly, for people: names the count, the field or the repository.
+    pub message: String,
+}
+
+impl Finding {
+    /// A finding.
+    pub fn new(severity: Severity, code: FindingCode, message: String) -> Self {
+        Self { severity, code, message }
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.severity, self.code, self.message)
+    }
+}
+
+/// Everything that looks wrong with `report`, in a stable order: summary, health, timestamp,
+/// top-level fields, then repositories in order, then duplicate names.
+pub fn validate(report: &Report) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let computed = report.computed_summary();
+    if let Some(written) = &report.summary {
+        check_summary(written, &computed, &mut findings);
+    }
+    check_health(report, &mut findings);
+    if let Some(timestamp) = &report.timestamp
+        && timestamp.instant.is_none()
+    {
+        findings.push(Finding::new(
+            Severity::Warning,
+            FindingCode::TimestampUnparseable,
+            format!(
+                "timestamp {:?} is neither RFC 3339 nor YYYY-MM-DDTHH-MM-SSZ; its age is unknown",
+                timestamp.raw
+            ),
+        ));
+    }
+    for field in REPORT_FIELDS {
+        if let Some(value) = report.extra.get(*field).filter(|value| !value.is_null()) {
+            let (code, expected) = match *field {
+                "summary" => (FindingCode::SummaryMalformed, "an object of counts"),
+                "mitigation_actions" => (FindingCode::MalformedField, "an object of strings"),
+                "local_scan_active" => (FindingCode::MalformedField, "a boolean"),
+                _ => (FindingCode::MalformedField, "a string"),
+            };
+            findings.push(Finding::new(
+                Severity::Warning,
+                code,
+                format!(
+                    "`{field}` should be {expected}, found {}; kept as written",
+                    describe(value)
+                ),
+            ));
+        }
+    }
+    for (index, repo) in report.repos.iter().enumerate() {
+        let at = || RepoRef { index, name: Some(repo.name.clone()), shape: Shape::Current };
+        if repo.name.is_empty() {
+            findings.push(Finding::new(
+                Severity::Warning,
+                FindingCode::EmptyName,
+                format!("repos[{index}] has an empty name"),
+            ));
+        }
+        if let Status::Other(status) = &repo.status {
+            findings.push(Finding::new(
+                Severity::Info,
+                FindingCode::UnknownStatus,
+                format!("{}: unknown status {status:?}, shown as written", at()),
+            ));
+        }
+        if let Some(FileStatus::Other(file_status)) = &repo.file_status {
+            findings.push(Finding::new(
+                Severity::Info,
+                FindingCode::UnknownFileStatus,
+                format!("{}: unknown file_status {file_status:?}", at()),
+            ));
+        }
+        if let Some(mitigation) = &repo.mitigation
+            && !report.mitigation_actions.is_empty()
+            && !report.mitigation_actions.contains_key(mitigation)
+        {
+            findings.push(Finding::new(
+                Severity::Info,
+                FindingCode::UnknownMitigation,
+                format!("{}: mitigation {mitigation:?} has no text in mitigation_actions", at()),
+            ));
+        }
+        for field in REPO_FIELDS {
+            if let Some(value) = repo.extra.get(*field).filter(|value| !value.is_null()) {
+                findings.push(Finding::new(
+                    Severity::Warning,
+                    FindingCode::MalformedField,
+                    format!(
+                        "{}: `{field}` should be a string, found {}; kept as written",
+                        at(),
+                        describe(value)
+                    ),
+                ));
+            }
+        }
+    }
+    check_duplicate_names(report, &mut findings);
+    findings
+}
+
+/// Top-level fields that `parse` keeps in `extra` only when their type is wrong.
+const REPORT_FIELDS: &[&str] = &[
+    "timestamp",
+    "health_status",
+    "summary",
+    "mitigation_actions",
+    "local_git_root",
+    "local_scan_active",
+    "github_user",
+];
+
+/// Repository fields that `parse` keeps in `extra` only when their type is wrong.
+const REPO_FIELDS: &[&str] = &[
+    "clone_url",
+    "local_path",
+    "remote_url",
+    "expected_url",
+    "dashboard_link",
+    "mitigation",
+    "file_status",
+];
+
+fn check_summary(written: &Summary, computed: &Summary, findings: &mut Vec<Finding>) {
+    let counts = [
+        ("total", written.total, computed.total, "repositories are listed"),
+        ("missing", written.missing, computed.missing, "repositories are missing"),
+        ("extra", written.extra, computed.extra, "repositories are extra"),
+        ("dirty", written.dirty, computed.dirty, "repositories are dirty"),
+        ("clean", written.clean, computed.clean, "repositories are clean"),
+    ];
+    for (name, written, actual, what) in counts {
+        if written != actual {
+            findings.push(Finding::new(
+                Severity::Warning,
+                FindingCode::SummaryMismatch,
+                format!("summary.{name} is {written} but {actual} {what}"),
+            ));
+        }
+    }
+    let actual_mismatched = computed.mismatched.unwrap_or(0);
+    match written.mismatched {
+        Some(written) if written != actual_mismatched => findings.push(Finding::new(
+            Severity::Warning,
+            FindingCode::SummaryMismatch,
+            format!("summary.mismatched is {written} but {actual_mismatched} repositories are mismatched"),
+        )),
+        None if actual_mismatched > 0 => findings.push(Finding::new(
+            Severity::Info,
+            FindingCode::SummaryMismatch,
+            format!(
+                "summary has no mismatched count (an older producer?) but {actual_mismatched} repositories are mismatched"
+            ),
+        )),
+        Some(_) | None => {}
+    }
+    // Unknown statuses are compared only when the producer counted them under their own name.
+    for (status, actual) in &computed.extra_counts {
+        if let Some(written) = written.extra_counts.get(status).and_then(Value::as_u64)
+            && Some(written) != actual.as_u64()
+        {
+            findings.push(Finding::new(
+                Severity::Warning,
+                FindingCode::SummaryMismatch,
+                format!("summary.{status} is {written} but {actual} repositories are {status}"),
+            ));
+        }
+    }
+    for name in ["total", "missing", "extra", "dirty", "mismatched", "clean"] {
+        if let Some(value) = written.extra_counts.get(name) {
+            findings.push(Finding::new(
+                Severity::Warning,
+                FindingCode::SummaryMalformed,
+                format!(
+                    "summary.{name} should be a non-negative integer, found {}; kept as written",
+                    describe(value)
+                ),
+            ));
+        }
+    }
+}
+
+fn check_health(report: &Report, findings: &mut Vec<Finding>) {
+    let Some(written) = &report.health_status else { return };
+    let computed = report.computed_health();
+    if let Health::Other(other) = written {
+        findings.push(Finding::new(
+            Severity::Warning,
+            FindingCode::HealthUnknown,
+            format!(
+                "health_status {other:?} is not green, yellow or red; the rule gives {computed}"
+            ),
+        ));
+    } else if *written != computed {
+        findings.push(Finding::new(
+            Severity::Warning,
+            FindingCode::HealthMismatch,
+            format!("health_status is {written} but the repositories give {computed}"),
+        ));
+    }
+}
+
+fn check_duplicate_names(report: &Report, findings: &mut Vec<Finding>) {
+    let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (index, repo) in report.repos.iter().enumerate() {
+        if !repo.name.is_empty() {
+            by_name.entry(&repo.name).or_default().push(index);
+        }
+    }
+    let mut duplicates: Vec<(&str, Vec<usize>)> =
+        by_name.into_iter().filter(|(_, indices)| indices.len() > 1).collect();
+    duplicates.sort_by_key(|(_, indices)| indices[0]);
+    for (name, indices) in duplicates {
+        let places: Vec<String> = indices.iter().map(|index| format!("repos[{index}]")).collect();
+        findings.push(Finding::new(
+            Severity::Warning,
+            FindingCode::DuplicateName,
+            format!(
+                "name {name:?} is used by {} repositories: {}",
+                indices.len(),
+                places.join(", ")
+            ),
+        ));
+    }
+}
+
+/// A short description of a JSON value's type and (for scalars) value.
+fn describe(value: &Value) -> String {
+    Found::of(value).to_string()
+}

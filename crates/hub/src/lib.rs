@@ -1,2 +1,795 @@
-//! TODO crate docs.
+//! Versioned report state and fan-out to subscribers, with never-failing resume.
+//!
+//! The [`Hub`] holds the current report, its [`Cursor`] and a bounded history of the messages that
+//! led to it. [`Hub::publish`] diffs a new report against the current one, encodes each change once
+//! and queues the shared bytes for every [`Subscription`].
+//!
+//! The promises, each enforced here rather than in the transports:
+//! - **Resume never fails.** A subscriber that brings a cursor gets exactly one of: the missed
+//!   messages in order, one merged `catch-up`, or a snapshot ([`Answer`]). Never a gap or a duplicate.
+//! - **Slow subscribers cannot hurt others.** Each queue is bounded in bytes. A subscriber whose
+//!   queue would overflow has it dropped and is marked lagging; when it next reads it gets one
+//!   `catch-up` (or snapshot) to the newest state, computed then. One still lagging after
+//!   [`HubConfig::stall_timeout`] is closed with [`CloseReason::Stalled`] and resumes on reconnect.
+//!
+//! The core is synchronous and has no sockets or timers; a [`Subscription`] can be read with
+//! [`Subscription::try_next`] (sync) or [`Subscription::next`] (async, woken by a `Notify`).
 #![warn(missing_docs)]
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use gitops_diff::{Changes, RepoChange, RepoChangeKind, change_between, diff, meta_of};
+use gitops_protocol::{
+    Cursor, Epoch, encode_audit_update, encode_catch_up, encode_meta, encode_repo_change,
+};
+use gitops_report::{Repo, Report};
+use tokio::sync::Notify;
+
+/// Limits and policies of a [`Hub`].
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// The most messages kept for resume.
+    pub history_max_messages: usize,
+    /// The most bytes of encoded messages kept for resume.
+    pub history_max_bytes: usize,
+    /// The most bytes queued for one subscriber before its queue is conflated. A single message
+    /// larger than this (a big snapshot) is still accepted into an empty queue.
+    pub queue_max_bytes: usize,
+    /// Missed messages totalling at most this many bytes are replayed as they are, without
+    /// trying to merge them.
+    pub replay_max_bytes: usize,
+    /// How long a lagging subscriber may go without reading before it is closed.
+    pub stall_timeout: Duration,
+    /// The most control messages (pongs, errors) queued for one subscriber; older ones are dropped.
+    pub control_queue_max: usize,
+    /// The epoch to use; `None` picks a random one (tests pin it).
+    pub epoch: Option<Epoch>,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            history_max_messages: 4096,
+            history_max_bytes: 16 << 20,
+            queue_max_bytes: 256 << 10,
+            replay_max_bytes: 16 << 10,
+            stall_timeout: Duration::from_secs(30),
+            control_queue_max: 16,
+            epoch: None,
+        }
+    }
+}
+
+/// What [`Hub::publish`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    /// The first report of this epoch; subscribers waiting for data got a snapshot.
+    First {
+        /// The new cursor.
+        cursor: Cursor,
+    },
+    /// Messages were published.
+    Changed {
+        /// The new cursor.
+        cursor: Cursor,
+        /// How many messages (repo changes plus at most one health update).
+        messages: usize,
+        /// Their total size in bytes, as sent to each subscriber.
+        bytes: usize,
+    },
+    /// The new report equals the current one; nothing was sent.
+    Unchanged,
+}
+
+/// How a subscriber was brought up to date when it subscribed, resumed or caught up after lagging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AnswerKind {
+    /// It was already at the current state.
+    UpToDate,
+    /// The missed messages, replayed in order.
+    Replay,
+    /// One merged `catch-up`.
+    CatchUp,
+    /// One `audit-update` snapshot.
+    Snapshot,
+    /// No report has loaded yet; the snapshot comes when one does.
+    Waiting,
+}
+
+/// The messages that take a subscriber from a cursor to now.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// Which of the resume outcomes this is.
+    pub kind: AnswerKind,
+    /// The messages, in order, each with the seq it brings the subscriber to.
+    pub messages: Vec<Bytes>,
+    /// The cursor the subscriber is at after applying them (`None` while waiting).
+    pub cursor: Option<Cursor>,
+}
+
+/// Why a subscription ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The subscriber lagged and did not read for longer than the stall timeout.
+    Stalled,
+    /// The hub is shutting down.
+    Shutdown,
+}
+
+/// One item read from a subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// A message to send.
+    Message(Delivery),
+    /// Nothing queued now.
+    Empty,
+    /// The subscription was closed by the hub.
+    Closed(CloseReason),
+}
+
+/// A message to send to one subscriber.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The encoded message, shared with every other subscriber that gets it.
+    pub bytes: Bytes,
+    /// What kind of message it is.
+    pub kind: DeliveryKind,
+    /// The cursor the subscriber is at once it has this message (state-bearing messages only).
+    pub cursor: Option<Cursor>,
+}
+
+/// What kind of message a [`Delivery`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryKind {
+    /// A live change, as published.
+    Live,
+    /// Part of an answer to a subscribe, resume or lag.
+    Answer(AnswerKind),
+    /// A `connection-status`.
+    Status,
+    /// A control message (pong, error) pushed with [`Subscription::push_control`].
+    Control,
+}
+
+/// Counters for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HubStats {
+    /// Live subscribers.
+    pub subscribers: u64,
+    /// Messages published.
+    pub messages_published: u64,
+    /// Answers given, by kind: up to date, replay, catch-up, snapshot.
+    pub answers_up_to_date: u64,
+    /// See `answers_up_to_date`.
+    pub answers_replay: u64,
+    /// See `answers_up_to_date`.
+    pub answers_catch_up: u64,
+    /// See `answers_up_to_date`.
+    pub answers_snapshot: u64,
+    /// Times a subscriber's queue overflowed and was conflated.
+    pub conflations: u64,
+    /// Subscribers closed for stalling.
+    pub stalls: u64,
+}
+
+/// One published message kept for resume.
+#[derive(Debug)]
+struct Entry {
+    seq: u64,
+    bytes: Bytes,
+    delta: Delta,
+}
+
+/// What one history entry changed, kept so a catch-up can be computed without old states.
+#[derive(Debug)]
+enum Delta {
+    /// A repository changed; `before` is the repository just before this change (`None` when it
+    /// was added). The first `before` of a key within a resume range is its state at the cursor.
+    Repo { name: String, dup: u32, before: Option<Repo> },
+    /// The top-level fields changed.
+    Meta,
+}
+
+#[derive(Debug)]
+struct Slot {
+    queue: VecDeque<Delivery>,
+    queued_bytes: usize,
+    /// The seq of the last state-bearing message this subscriber read, in the hub's epoch.
+    consumed: Option<u64>,
+    lagging_since: Option<Instant>,
+    status_pending: bool,
+    control: VecDeque<Bytes>,
+    closed: Option<CloseReason>,
+    notify: Arc<Notify>,
+}
+
+impl Slot {
+    fn new() -> Self {
+        Self {
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            consumed: None,
+            lagging_since: None,
+            status_pending: false,
+            control: VecDeque::new(),
+            closed: None,
+            notify: Arc::new(Notify::new()),
+        }
+    }
+
+    fn replace_queue(&mut self, answer: &Answer) {
+        self.queue.clear();
+        self.queued_bytes = 0;
+        let n = answer.messages.len();
+        for (i, bytes) in answer.messages.iter().enumerate() {
+            // Each replayed message brings the subscriber one seq further; the last (or only)
+            // message of any answer brings it to the answer's cursor.
+            let cursor = answer.cursor.map(|c| Cursor::new(c.epoch, c.seq - (n - 1 - i) as u64));
+            self.queued_bytes += bytes.len();
+            self.queue.push_back(Delivery {
+                bytes: bytes.clone(),
+                kind: DeliveryKind::Answer(answer.kind),
+                cursor,
+            });
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    epoch: Epoch,
+    seq: u64,
+    /// History covers the messages with seq in `(base_seq, seq]`.
+    base_seq: u64,
+    state: Option<Arc<Report>>,
+    snapshot: Option<Bytes>,
+    history: VecDeque<Entry>,
+    history_bytes: usize,
+    /// Answers computed since the last publish, by the seq they start from.
+    answers: HashMap<u64, Answer>,
+    status: Option<Bytes>,
+    slots: HashMap<u64, Slot>,
+    next_slot_id: u64,
+    stats: HubStats,
+}
+
+/// The versioned state and its subscribers. Share it as `Arc<Hub>`.
+#[derive(Debug)]
+pub struct Hub {
+    config: HubConfig,
+    inner: Mutex<Inner>,
+    /// Serialises publishers so the diff can run outside the state lock.
+    publish_lock: Mutex<()>,
+    published_bytes: AtomicU64,
+}
+
+impl Hub {
+    /// Makes an empty hub: no report yet, a fresh epoch.
+    pub fn new(config: HubConfig) -> Arc<Self> {
+        let epoch = config.epoch.unwrap_or_else(random_epoch);
+        Arc::new(Self {
+            config,
+            inner: Mutex::new(Inner {
+                epoch,
+                seq: 0,
+                base_seq: 0,
+                state: None,
+                snapshot: None,
+                history: VecDeque::new(),
+                history_bytes: 0,
+                answers: HashMap::new(),
+                status: None,
+                slots: HashMap::new(),
+                next_slot_id: 0,
+                stats: HubStats::default(),
+            }),
+            publish_lock: Mutex::new(()),
+            published_bytes: AtomicU64::new(0),
+        })
+    }
+
+    /// This hub's epoch.
+    pub fn epoch(&self) -> Epoch {
+        self.lock().epoch
+    }
+
+    /// The current cursor, or `None` before the first report.
+    pub fn cursor(&self) -> Option<Cursor> {
+        let inner = self.lock();
+        inner.state.as_ref().map(|_| Cursor::new(inner.epoch, inner.seq))
+    }
+
+    /// The current report and its cursor.
+    pub fn current(&self) -> Option<(Cursor, Arc<Report>)> {
+        let inner = self.lock();
+        inner.state.clone().map(|state| (Cursor::new(inner.epoch, inner.seq), state))
+    }
+
+    /// The current state as an encoded `audit-update`, cached until the next publish.
+    pub fn snapshot(&self) -> Option<(Cursor, Bytes)> {
+        let mut inner = self.lock();
+        let bytes = inner.snapshot_bytes()?;
+        Some((Cursor::new(inner.epoch, inner.seq), bytes))
+    }
+
+    /// Counters for metrics.
+    pub fn stats(&self) -> HubStats {
+        let inner = self.lock();
+        HubStats { subscribers: inner.slots.len() as u64, ..inner.stats }
+    }
+
+    /// Total bytes of messages queued to subscribers since the hub started (each copy counted).
+    pub fn published_bytes(&self) -> u64 {
+        self.published_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Makes `new` the current report and sends what changed to every subscriber.
+    ///
+    /// The diff runs without holding the state lock, so subscribers keep reading meanwhile.
+    pub fn publish(&self, new: Report) -> Published {
+        let _publisher = self.publish_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let old = self.lock().state.clone();
+        let Some(old) = old else {
+            return self.publish_first(new);
+        };
+        let changes = diff(&old, &new);
+        if changes.is_empty() {
+            return Published::Unchanged;
+        }
+
+        // Each change remembers the repository it replaced, for catch-ups (see `Delta`).
+        let old_by_key = index_by_key(&old.repos);
+        let mut inner = self.lock();
+        let epoch = inner.epoch;
+        let first_seq = inner.seq + 1;
+
+        // Encode every message once; all subscribers share these bytes.
+        let mut entries = Vec::with_capacity(changes.repos.len() + 1);
+        let Changes { repos, meta } = changes;
+        for (i, change) in repos.into_iter().enumerate() {
+            let seq = first_seq + i as u64;
+            let bytes = encode_repo_change(Cursor::new(epoch, seq), &change);
+            let before = match change.kind {
+                RepoChangeKind::Added { .. } => None,
+                _ => old_by_key.get(&(change.name.as_str(), change.dup)).map(|repo| (*repo).clone()),
+            };
+            entries.push(Entry { seq, bytes, delta: Delta::Repo { name: change.name, dup: change.dup, before } });
+        }
+        if let Some(meta) = meta {
+            let seq = first_seq + entries.len() as u64;
+            let bytes = encode_meta(Cursor::new(epoch, seq), &meta);
+            entries.push(Entry { seq, bytes, delta: Delta::Meta });
+        }
+        let n_messages = entries.len();
+        let total_bytes: usize = entries.iter().map(|e| e.bytes.len()).sum();
+
+        inner.seq = first_seq + n_messages as u64 - 1;
+        inner.state = Some(Arc::new(new));
+        inner.snapshot = None;
+        inner.answers.clear();
+        inner.stats.messages_published += n_messages as u64;
+
+        let now = Instant::now();
+        let queue_max = self.config.queue_max_bytes;
+        let stall_timeout = self.config.stall_timeout;
+        let mut delivered = 0u64;
+        let mut conflations = 0u64;
+        let mut stalls = 0u64;
+        for slot in inner.slots.values_mut() {
+            if slot.closed.is_some() {
+                continue;
+            }
+            if let Some(since) = slot.lagging_since {
+                if now.duration_since(since) > stall_timeout {
+                    slot.closed = Some(CloseReason::Stalled);
+                    slot.queue.clear();
+                    slot.queued_bytes = 0;
+                    stalls += 1;
+                    slot.notify.notify_one();
+                }
+                continue;
+            }
+            if slot.consumed.is_none() && slot.queue.is_empty() {
+                // Subscribed before the first report and has not read its snapshot yet:
+                // it will be answered with a snapshot when it reads.
+                slot.lagging_since = Some(now);
+                slot.notify.notify_one();
+                continue;
+            }
+            if !slot.queue.is_empty() && slot.queued_bytes + total_bytes > queue_max {
+                slot.queue.clear();
+                slot.queued_bytes = 0;
+                slot.lagging_since = Some(now);
+                conflations += 1;
+                slot.notify.notify_one();
+                continue;
+            }
+            for entry in &entries {
+                slot.queue.push_back(Delivery {
+                    bytes: entry.bytes.clone(),
+                    kind: DeliveryKind::Live,
+                    cursor: Some(Cursor::new(epoch, entry.seq)),
+                });
+            }
+            slot.queued_bytes += total_bytes;
+            delivered += total_bytes as u64;
+            slot.notify.notify_one();
+        }
+        inner.stats.conflations += conflations;
+        inner.stats.stalls += stalls;
+        self.published_bytes.fetch_add(delivered, Ordering::Relaxed);
+
+        for entry in entries {
+            inner.history_bytes += entry.bytes.len();
+            inner.history.push_back(entry);
+        }
+        inner.trim_history(&self.config);
+
+        Published::Changed { cursor: Cursor::new(epoch, inner.seq), messages: n_messages, bytes: total_bytes }
+    }
+
+    fn publish_first(&self, new: Report) -> Published {
+        let mut inner = self.lock();
+        inner.seq += 1;
+        inner.base_seq = inner.seq;
+        inner.state = Some(Arc::new(new));
+        inner.snapshot = None;
+        inner.answers.clear();
+        let cursor = Cursor::new(inner.epoch, inner.seq);
+        // Every subscriber so far has no state: mark it to be answered with a snapshot when it
+        // reads, so the snapshot is encoded once and only if someone reads it.
+        let now = Instant::now();
+        for slot in inner.slots.values_mut() {
+            slot.lagging_since = Some(now);
+            slot.notify.notify_one();
+        }
+        Published::First { cursor }
+    }
+
+    /// Sets the `connection-status` message; every subscriber gets the latest one once.
+    pub fn set_status(&self, status: Bytes) {
+        let mut inner = self.lock();
+        inner.status = Some(status);
+        for slot in inner.slots.values_mut() {
+            slot.status_pending = true;
+            slot.notify.notify_one();
+        }
+    }
+
+    /// The messages that take a client at `since` to the current state, without subscribing
+    /// (long-poll and SSE use it through [`Hub::subscribe`]; tests and tools may call it directly).
+    pub fn answer(&self, since: Option<Cursor>) -> Answer {
+        let mut inner = self.lock();
+        inner.answer(since, &self.config)
+    }
+
+    /// Adds a subscriber that starts from `since` (or from nothing: it gets a snapshot).
+    pub fn subscribe(self: &Arc<Self>, since: Option<Cursor>) -> Subscription {
+        let mut inner = self.lock();
+        let id = inner.next_slot_id;
+        inner.next_slot_id += 1;
+        let mut slot = Slot::new();
+        slot.status_pending = inner.status.is_some();
+        let answer = inner.answer(since, &self.config);
+        slot.consumed = since.filter(|c| c.epoch == inner.epoch && c.seq <= inner.seq).map(|c| c.seq);
+        if answer.kind == AnswerKind::Waiting {
+            slot.consumed = None;
+        } else {
+            slot.replace_queue(&answer);
+        }
+        let notify = slot.notify.clone();
+        inner.slots.insert(id, slot);
+        Subscription { hub: self.clone(), id, notify }
+    }
+
+    /// Closes every subscription with `reason` (for graceful shutdown).
+    pub fn close_all(&self, reason: CloseReason) {
+        let mut inner = self.lock();
+        for slot in inner.slots.values_mut() {
+            slot.closed = Some(reason);
+            slot.notify.notify_one();
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock would leave counters, not invariants, half-updated:
+        // every mutation of the queues completes before anything can panic.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Inner {
+    fn snapshot_bytes(&mut self) -> Option<Bytes> {
+        if self.snapshot.is_none() {
+            let state = self.state.as_ref()?;
+            self.snapshot = Some(encode_audit_update(Cursor::new(self.epoch, self.seq), state));
+        }
+        self.snapshot.clone()
+    }
+
+    fn answer(&mut self, since: Option<Cursor>, config: &HubConfig) -> Answer {
+        let epoch = self.epoch;
+        let now = Cursor::new(epoch, self.seq);
+        if self.state.is_none() {
+            return Answer { kind: AnswerKind::Waiting, messages: Vec::new(), cursor: None };
+        }
+        let resumable = since.filter(|c| c.epoch == epoch && c.seq >= self.base_seq && c.seq <= self.seq);
+        let Some(since) = resumable else {
+            self.stats.answers_snapshot += 1;
+            return self.snapshot_answer();
+        };
+        if since.seq == self.seq {
+            self.stats.answers_up_to_date += 1;
+            return Answer { kind: AnswerKind::UpToDate, messages: Vec::new(), cursor: Some(now) };
+        }
+        if let Some(cached) = self.answers.get(&since.seq) {
+            let cached = cached.clone();
+            self.count(cached.kind);
+            return cached;
+        }
+        let first_index = self.history.len() - (self.seq - since.seq) as usize;
+        let replay_bytes: usize = self.history.range(first_index..).map(|e| e.bytes.len()).sum();
+        let replay = |history: &VecDeque<Entry>| Answer {
+            kind: AnswerKind::Replay,
+            messages: history.range(first_index..).map(|e| e.bytes.clone()).collect(),
+            cursor: Some(now),
+        };
+        let answer = if replay_bytes <= config.replay_max_bytes {
+            replay(&self.history)
+        } else {
+            let snapshot_len = self.snapshot_bytes().map_or(usize::MAX, |s| s.len());
+            let current = self.state.clone().expect("checked above: a report is loaded");
+            let merged = merge(self.history.range(first_index..), &current);
+            let catch_up = encode_catch_up(now, since, &merged);
+            if catch_up.len() < replay_bytes && catch_up.len() <= snapshot_len {
+                Answer { kind: AnswerKind::CatchUp, messages: vec![catch_up], cursor: Some(now) }
+            } else if replay_bytes <= snapshot_len {
+                replay(&self.history)
+            } else {
+                self.snapshot_answer()
+            }
+        };
+        self.count(answer.kind);
+        self.answers.insert(since.seq, answer.clone());
+        answer
+    }
+
+    fn count(&mut self, kind: AnswerKind) {
+        match kind {
+            AnswerKind::UpToDate => self.stats.answers_up_to_date += 1,
+            AnswerKind::Replay => self.stats.answers_replay += 1,
+            AnswerKind::CatchUp => self.stats.answers_catch_up += 1,
+            AnswerKind::Snapshot => self.stats.answers_snapshot += 1,
+            AnswerKind::Waiting => {}
+        }
+    }
+
+    fn snapshot_answer(&mut self) -> Answer {
+        let cursor = Cursor::new(self.epoch, self.seq);
+        match self.snapshot_bytes() {
+            Some(bytes) => Answer { kind: AnswerKind::Snapshot, messages: vec![bytes], cursor: Some(cursor) },
+            None => Answer { kind: AnswerKind::Waiting, messages: Vec::new(), cursor: None },
+        }
+    }
+
+    fn trim_history(&mut self, config: &HubConfig) {
+        while self.history.len() > config.history_max_messages || self.history_bytes > config.history_max_bytes {
+            let Some(evicted) = self.history.pop_front() else { break };
+            self.history_bytes -= evicted.bytes.len();
+            self.base_seq = evicted.seq;
+        }
+        // Resume points inside a publish are fine; the answer cache holds only starts still covered.
+        let base = self.base_seq;
+        self.answers.retain(|since, _| *since >= base);
+    }
+
+    fn next_for(&mut self, id: u64, config: &HubConfig) -> Next {
+        let epoch = self.epoch;
+        let Inner { slots, status, .. } = self;
+        let Some(slot) = slots.get_mut(&id) else {
+            return Next::Closed(CloseReason::Shutdown);
+        };
+        if let Some(reason) = slot.closed {
+            return Next::Closed(reason);
+        }
+        if let Some(bytes) = slot.control.pop_front() {
+            return Next::Message(Delivery { bytes, kind: DeliveryKind::Control, cursor: None });
+        }
+        if slot.status_pending {
+            slot.status_pending = false;
+            if let Some(bytes) = status.clone() {
+                return Next::Message(Delivery { bytes, kind: DeliveryKind::Status, cursor: None });
+            }
+        }
+        if slot.lagging_since.is_some() {
+            let since = slot.consumed.map(|seq| Cursor::new(epoch, seq));
+            let answer = self.answer(since, config);
+            let Some(slot) = self.slots.get_mut(&id) else {
+                return Next::Closed(CloseReason::Shutdown);
+            };
+            slot.lagging_since = None;
+            slot.replace_queue(&answer);
+        }
+        let Some(slot) = self.slots.get_mut(&id) else {
+            return Next::Closed(CloseReason::Shutdown);
+        };
+        match slot.queue.pop_front() {
+            Some(delivery) => {
+                slot.queued_bytes -= delivery.bytes.len();
+                if let Some(cursor) = delivery.cursor {
+                    slot.consumed = Some(cursor.seq);
+                }
+                Next::Message(delivery)
+            }
+            None => Next::Empty,
+        }
+    }
+}
+
+/// Merges the deltas of `entries` into one [`Changes`] that takes the state at the first entry's
+/// cursor to `current`: per repository key, a diff between its state before the first entry that
+/// touched it and its state now. Unlike composing patches, this stays as small as one diff however
+/// often a repository flipped meanwhile.
+fn merge<'a>(entries: impl Iterator<Item = &'a Entry>, current: &Report) -> Changes {
+    let mut first_before: Vec<((&str, u32), Option<&Repo>)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut meta_changed = false;
+    for entry in entries {
+        match &entry.delta {
+            Delta::Repo { name, dup, before } => {
+                if seen.insert((name.as_str(), *dup)) {
+                    first_before.push(((name.as_str(), *dup), before.as_ref()));
+                }
+            }
+            Delta::Meta => meta_changed = true,
+        }
+    }
+    let now_by_key = index_by_key(&current.repos);
+    let mut repos = Vec::new();
+    let mut removed = Vec::new();
+    for ((name, dup), before) in first_before {
+        let after = now_by_key.get(&(name, dup)).copied();
+        match change_between(name, dup, before, after) {
+            Some(change @ RepoChange { kind: RepoChangeKind::Removed { .. }, .. }) => removed.push(change),
+            Some(change) => repos.push(change),
+            None => {}
+        }
+    }
+    // Additions in ascending `dup`, removals in descending `dup`, so each applies to the
+    // occurrence its key names while the others are applied one by one.
+    repos.sort_by(|a, b| (a.name.as_str(), a.dup).cmp(&(b.name.as_str(), b.dup)));
+    removed.sort_by(|a, b| (a.name.as_str(), std::cmp::Reverse(a.dup)).cmp(&(b.name.as_str(), std::cmp::Reverse(b.dup))));
+    repos.extend(removed);
+    Changes { repos, meta: meta_changed.then(|| meta_of(current)) }
+}
+
+/// Every repository by `(name, dup)`, `dup` counting earlier repositories of the same name.
+fn index_by_key(repos: &[Repo]) -> HashMap<(&str, u32), &Repo> {
+    let mut seen: HashMap<&str, u32> = HashMap::with_capacity(repos.len());
+    let mut by_key = HashMap::with_capacity(repos.len());
+    for repo in repos {
+        let dup = seen.entry(repo.name.as_str()).or_insert(0);
+        by_key.insert((repo.name.as_str(), *dup), repo);
+        *dup += 1;
+    }
+    by_key
+}
+
+/// A subscriber's end: read messages in order with [`try_next`](Self::try_next) or
+/// [`next`](Self::next). Dropping it unsubscribes.
+#[derive(Debug)]
+pub struct Subscription {
+    hub: Arc<Hub>,
+    id: u64,
+    notify: Arc<Notify>,
+}
+
+impl Subscription {
+    /// The next message, if one is ready.
+    pub fn try_next(&self) -> Next {
+        let mut inner = self.hub.lock();
+        inner.next_for(self.id, &self.hub.config)
+    }
+
+    /// Waits for the next message; returns the close reason when the hub closed this subscription.
+    pub async fn next(&self) -> Result<Delivery, CloseReason> {
+        loop {
+            match self.try_next() {
+                Next::Message(delivery) => return Ok(delivery),
+                Next::Closed(reason) => return Err(reason),
+                // `notify_one` stores a permit when nobody waits, so a wake-up between
+                // `try_next` and here is not lost.
+                Next::Empty => self.notify.notified().await,
+            }
+        }
+    }
+
+    /// Replaces whatever is queued with the answer from `since` (a client's `resume`).
+    pub fn resume(&self, since: Option<Cursor>) -> AnswerKind {
+        let mut inner = self.hub.lock();
+        let answer = inner.answer(since, &self.hub.config);
+        let epoch = inner.epoch;
+        let seq = inner.seq;
+        let Some(slot) = inner.slots.get_mut(&self.id) else {
+            return answer.kind;
+        };
+        slot.lagging_since = None;
+        slot.consumed = since.filter(|c| c.epoch == epoch && c.seq <= seq).map(|c| c.seq);
+        if answer.kind == AnswerKind::Waiting {
+            slot.queue.clear();
+            slot.queued_bytes = 0;
+        } else {
+            slot.replace_queue(&answer);
+        }
+        slot.notify.notify_one();
+        answer.kind
+    }
+
+    /// Queues a snapshot of the current state (a client's `request-update`), replacing the queue.
+    pub fn request_snapshot(&self) {
+        let mut inner = self.hub.lock();
+        let answer = inner.snapshot_answer();
+        let Some(slot) = inner.slots.get_mut(&self.id) else { return };
+        if answer.kind == AnswerKind::Snapshot {
+            slot.lagging_since = None;
+            slot.replace_queue(&answer);
+        }
+        slot.notify.notify_one();
+    }
+
+    /// Queues a control message (a `pong` or an `error`) ahead of state messages; past
+    /// [`HubConfig::control_queue_max`] the oldest is dropped.
+    pub fn push_control(&self, bytes: Bytes) {
+        let mut inner = self.hub.lock();
+        let max = self.hub.config.control_queue_max;
+        let Some(slot) = inner.slots.get_mut(&self.id) else { return };
+        if slot.control.len() >= max {
+            slot.control.pop_front();
+        }
+        slot.control.push_back(bytes);
+        slot.notify.notify_one();
+    }
+
+    /// Queues the current `connection-status` again (a client's `get-status`).
+    pub fn request_status(&self) {
+        let mut inner = self.hub.lock();
+        let Some(slot) = inner.slots.get_mut(&self.id) else { return };
+        slot.status_pending = true;
+        slot.notify.notify_one();
+    }
+
+    /// Bytes queued for this subscriber now.
+    pub fn queued_bytes(&self) -> usize {
+        let inner = self.hub.lock();
+        inner.slots.get(&self.id).map_or(0, |slot| slot.queued_bytes)
+    }
+
+    /// The hub this subscription reads from.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut inner = self.hub.lock();
+        inner.slots.remove(&self.id);
+    }
+}
+
+fn random_epoch() -> Epoch {
+    // RandomState is seeded from the OS per process; mixing in the time keeps epochs of two
+    // hubs in one process apart too.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    hasher.write_u128(nanos);
+    Epoch(hasher.finish())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,2 +1,469 @@
-//! TODO crate docs.
+//! The gitops-live HTTP service: WebSocket, Server-Sent Events, long-poll, REST and static assets
+//! on one port, over hyper 1.
+//!
+//! [`Live`] is the shared state of a running server: the [`Hub`] with the report and its
+//! subscribers, the report source's status, the metrics and the connected clients. [`serve`]
+//! accepts connections on a listener until [`Live::shutdown`] is called, then closes every
+//! real-time client with code 1001 and a reconnect hint, spread over a drain window.
+//!
+//! This crate does no file IO of its own: the dashboard's files come through [`Assets`] and the
+//! report through [`Hub::publish`], both supplied by the binary.
 #![warn(missing_docs)]
+
+mod http_util;
+mod metrics;
+mod routes;
+mod security;
+mod sse;
+mod ws;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use gitops_hub::{Hub, Published};
+use gitops_protocol::{ClientsByTransport, ConnectionStatus, Cursor, ReportSource, encode_connection_status};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use metrics::Metrics;
+pub use ws::{WsLimits, serve_echo};
+
+/// Settings of the HTTP service.
+#[derive(Debug, Clone)]
+pub struct TransportConfig {
+    /// The token admin endpoints require as `Authorization: Bearer <token>`; `None` disables them.
+    pub admin_token: Option<String>,
+    /// Origins allowed besides the server's own (e.g. `https://dash.example.org`).
+    pub allowed_origins: Vec<String>,
+    /// False switches off WebSocket, SSE and long-poll (the rollback switch): clients poll.
+    pub realtime: bool,
+    /// The most real-time clients (WebSocket, SSE, long-poll) at once.
+    pub max_clients: usize,
+    /// The most real-time clients from one IP address at once.
+    pub max_clients_per_ip: usize,
+    /// WebSocket limits and heartbeats.
+    pub ws: WsLimits,
+    /// How long a client may take to send its request headers.
+    pub header_read_timeout: Duration,
+    /// How long graceful shutdown spreads its closes over.
+    pub drain: Duration,
+    /// The longest a long-poll request is held.
+    pub long_poll_timeout: Duration,
+    /// The interval of SSE heartbeat comments.
+    pub sse_heartbeat: Duration,
+    /// The shortest interval between two `connection-status` broadcasts caused by client counts.
+    pub status_interval: Duration,
+    /// Whether the server is reached over TLS (sets `Secure` cookies and `wss:` hints).
+    pub tls: bool,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        Self {
+            admin_token: None,
+            allowed_origins: Vec::new(),
+            realtime: true,
+            max_clients: 20_000,
+            max_clients_per_ip: 20_000,
+            ws: WsLimits::default(),
+            header_read_timeout: Duration::from_secs(10),
+            drain: Duration::from_secs(2),
+            long_poll_timeout: Duration::from_secs(25),
+            sse_heartbeat: Duration::from_secs(15),
+            status_interval: Duration::from_secs(2),
+            tls: false,
+        }
+    }
+}
+
+/// A static file served from `GET /`.
+#[derive(Debug, Clone)]
+pub struct Asset {
+    /// The file's bytes.
+    pub bytes: Bytes,
+    /// Its `Content-Type`.
+    pub content_type: &'static str,
+    /// Whether its name carries a content hash, so it may be cached forever.
+    pub immutable: bool,
+}
+
+/// Where the dashboard's files come from (the binary embeds them).
+pub trait Assets: Send + Sync + 'static {
+    /// The file at `path` (without the leading `/`), if there is one. `index.html` must exist
+    /// for the dashboard to load; unknown paths without an extension are answered with it.
+    fn get(&self, path: &str) -> Option<Asset>;
+}
+
+/// The kinds of real-time clients, for counts and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientKind {
+    /// A WebSocket connection.
+    Ws,
+    /// A Server-Sent Events stream.
+    Sse,
+    /// A long-poll request.
+    LongPoll,
+}
+
+impl ClientKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Ws => "ws",
+            Self::Sse => "sse",
+            Self::LongPoll => "long_poll",
+        }
+    }
+}
+
+/// One connected client, as `GET /api/ws/clients` lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ClientInfo {
+    /// A number unique within this server run.
+    pub id: u64,
+    /// `ws`, `sse` or `long_poll`.
+    pub transport: &'static str,
+    /// The peer's address.
+    pub remote: SocketAddr,
+    /// When it connected, RFC 3339.
+    pub connected_at: String,
+    /// The cursor of the last state-bearing message sent to it.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    next_id: u64,
+    clients: HashMap<u64, ClientInfo>,
+    per_ip: HashMap<IpAddr, usize>,
+    counts: ClientsByTransport,
+}
+
+/// Why a real-time client was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    TooManyFromIp,
+    TooMany,
+}
+
+/// A registered client; unregisters on drop.
+struct ClientGuard {
+    live: Arc<Live>,
+    id: u64,
+}
+
+impl ClientGuard {
+    fn set_cursor(&self, cursor: Cursor) {
+        if let Some(info) = self.live.registry().clients.get_mut(&self.id) {
+            info.cursor = Some(cursor.to_string());
+        }
+    }
+}
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        let mut registry = self.live.registry();
+        if let Some(info) = registry.clients.remove(&self.id) {
+            if let Some(n) = registry.per_ip.get_mut(&info.remote.ip()) {
+                *n -= 1;
+                if *n == 0 {
+                    registry.per_ip.remove(&info.remote.ip());
+                }
+            }
+            match info.transport {
+                "ws" => registry.counts.ws -= 1,
+                "sse" => registry.counts.sse -= 1,
+                _ => registry.counts.long_poll -= 1,
+            }
+        }
+        drop(registry);
+        self.live.counts_changed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The shared state of a running server.
+pub struct Live {
+    hub: Arc<Hub>,
+    config: TransportConfig,
+    assets: Arc<dyn Assets>,
+    source: Mutex<ReportSource>,
+    started: Instant,
+    metrics: Metrics,
+    clients: Mutex<Registry>,
+    counts_changed: AtomicU64,
+    trigger: Box<dyn Fn() + Send + Sync>,
+    caches: Mutex<routes::Caches>,
+    shutdown: watch::Sender<bool>,
+    /// When the file change behind each recent publish happened: (last seq of the publish, instant).
+    change_times: Mutex<std::collections::VecDeque<(u64, Instant)>>,
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl Live {
+    /// Makes the server state. `trigger` is called (coalesced) by `POST /api/ws/trigger-update`
+    /// and should make the source re-read the report.
+    pub fn new(
+        hub: Arc<Hub>,
+        config: TransportConfig,
+        assets: Arc<dyn Assets>,
+        source: ReportSource,
+        trigger: Box<dyn Fn() + Send + Sync>,
+    ) -> Arc<Self> {
+        let (shutdown, _) = watch::channel(false);
+        let live = Arc::new(Self {
+            hub,
+            config,
+            assets,
+            source: Mutex::new(source),
+            started: Instant::now(),
+            metrics: Metrics::default(),
+            clients: Mutex::new(Registry::default()),
+            counts_changed: AtomicU64::new(0),
+            trigger,
+            caches: Mutex::new(routes::Caches::default()),
+            shutdown,
+            change_times: Mutex::new(std::collections::VecDeque::new()),
+        });
+        live.broadcast_status();
+        live
+    }
+
+    /// The hub.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &TransportConfig {
+        &self.config
+    }
+
+    /// Replaces the report source's status and tells every client.
+    pub fn set_source(&self, source: ReportSource) {
+        *lock(&self.source) = source;
+        self.broadcast_status();
+    }
+
+    /// Changes the report source's status in place and tells every client.
+    pub fn update_source(&self, change: impl FnOnce(&mut ReportSource)) {
+        change(&mut lock(&self.source));
+        self.broadcast_status();
+    }
+
+    /// Publishes `report` to every client and remembers when its file changed, for the
+    /// change-to-delivery histogram.
+    pub fn publish(&self, report: gitops_report::Report, changed_at: Instant) -> Published {
+        let published = self.hub.publish(report);
+        if let Published::Changed { cursor, .. } | Published::First { cursor } = published {
+            let mut times = lock(&self.change_times);
+            times.push_back((cursor.seq, changed_at));
+            while times.len() > 256 {
+                times.pop_front();
+            }
+        }
+        self.metrics.observe_publish(&published);
+        published
+    }
+
+    /// Counts a failed report load.
+    pub fn record_load_error(&self) {
+        self.metrics.report_load_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The server's view of itself, as sent in `connection-status`.
+    pub fn connection_status(&self) -> ConnectionStatus {
+        ConnectionStatus {
+            server_time: now_rfc3339(),
+            uptime_s: self.started.elapsed().as_secs(),
+            realtime: self.config.realtime,
+            clients: self.registry().counts,
+            cursor: self.hub.cursor(),
+            report: lock(&self.source).clone(),
+        }
+    }
+
+    /// Asks the server to stop: listeners close, real-time clients get close code 1001.
+    pub fn shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    fn broadcast_status(&self) {
+        self.hub.set_status(encode_connection_status(&self.connection_status()));
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        lock(&self.clients)
+    }
+
+    fn register(self: &Arc<Self>, kind: ClientKind, remote: SocketAddr) -> Result<ClientGuard, Refusal> {
+        let mut registry = self.registry();
+        let total = registry.clients.len();
+        if total >= self.config.max_clients {
+            return Err(Refusal::TooMany);
+        }
+        let from_ip = registry.per_ip.get(&remote.ip()).copied().unwrap_or(0);
+        if from_ip >= self.config.max_clients_per_ip {
+            return Err(Refusal::TooManyFromIp);
+        }
+        let id = registry.next_id;
+        registry.next_id += 1;
+        *registry.per_ip.entry(remote.ip()).or_insert(0) += 1;
+        match kind {
+            ClientKind::Ws => registry.counts.ws += 1,
+            ClientKind::Sse => registry.counts.sse += 1,
+            ClientKind::LongPoll => registry.counts.long_poll += 1,
+        }
+        registry.clients.insert(
+            id,
+            ClientInfo { id, transport: kind.as_str(), remote, connected_at: now_rfc3339(), cursor: None },
+        );
+        drop(registry);
+        self.counts_changed.fetch_add(1, Ordering::Relaxed);
+        Ok(ClientGuard { live: self.clone(), id })
+    }
+
+    /// Records the delay from the file change behind `seq` to now, once per delivered message.
+    fn observe_delivery(&self, seq: u64) {
+        let times = lock(&self.change_times);
+        // The entry for a publish is keyed by its last seq; a message belongs to the first
+        // publish whose last seq is at or after it.
+        if let Some((_, at)) = times.iter().find(|(last, _)| *last >= seq) {
+            self.metrics.observe_delivery(at.elapsed());
+        }
+    }
+
+    fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+}
+
+/// Accepts connections on `listener` and serves them until [`Live::shutdown`], then drains.
+///
+/// Accept errors (such as running out of file descriptors) are logged and retried after a pause,
+/// never in a busy loop.
+pub async fn serve(live: Arc<Live>, listener: TcpListener) -> std::io::Result<()> {
+    let mut shutdown = live.shutdown_signal();
+    let status_task = tokio::spawn(status_loop(live.clone()));
+    let open_connections = Arc::new(AtomicU64::new(0));
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = crate::stopped(&mut shutdown) => break,
+        };
+        let (stream, remote) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracing::warn!(%error, "accept failed; pausing before the next accept");
+                live.metrics.accept_errors.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        // Small frames must leave at once: Nagle's algorithm would hold them for an ACK.
+        let _ = stream.set_nodelay(true);
+        let service_live = live.clone();
+        let service = hyper::service::service_fn(move |request| {
+            let live = service_live.clone();
+            async move { Ok::<_, std::convert::Infallible>(routes::route(live, request, remote).await) }
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        // The header-read timeout does nothing without a timer (field notes: slowloris).
+        builder.timer(TokioTimer::new()).header_read_timeout(live.config.header_read_timeout).max_buf_size(64 << 10);
+        let connection = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
+        let mut stop = live.shutdown_signal();
+        let drain = live.config.drain;
+        let counter = ConnectionCount::new(&open_connections);
+        tokio::spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                _ = crate::stopped(&mut stop) => {
+                    // Finish the request in flight, then close; upgraded sockets close themselves.
+                    connection.as_mut().graceful_shutdown();
+                    tokio::time::timeout(drain, connection.as_mut()).await.unwrap_or(Ok(()))
+                }
+            };
+            if let Err(error) = result {
+                tracing::debug!(%error, %remote, "connection ended with an error");
+            }
+            drop(counter);
+        });
+    }
+    drop(listener);
+    live.hub.close_all(gitops_hub::CloseReason::Shutdown);
+    status_task.abort();
+    let deadline = tokio::time::Instant::now() + live.config.drain + Duration::from_secs(1);
+    while open_connections.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left = open_connections.load(Ordering::Relaxed);
+    if left > 0 {
+        tracing::warn!(left, "some connections did not finish within the drain window");
+    }
+    Ok(())
+}
+
+/// Counts one open HTTP connection while it lives.
+struct ConnectionCount(Arc<AtomicU64>);
+
+impl ConnectionCount {
+    fn new(counter: &Arc<AtomicU64>) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for ConnectionCount {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Tells clients about changed client counts, at most once per `status_interval`.
+async fn status_loop(live: Arc<Live>) {
+    let mut seen = live.counts_changed.load(Ordering::Relaxed);
+    let mut interval = tokio::time::interval(live.config.status_interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let now = live.counts_changed.load(Ordering::Relaxed);
+        if now != seen {
+            seen = now;
+            live.broadcast_status();
+        }
+    }
+}
+
+/// An executor for hyper's client side, exposed for tools that embed the service.
+pub fn executor() -> TokioExecutor {
+    TokioExecutor::new()
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section here is a few field updates that cannot panic half-way.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Now, as RFC 3339 in UTC with seconds.
+pub fn now_rfc3339() -> String {
+    jiff::Timestamp::now().round(jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default()
+}
+
+/// Resolves once shutdown has been asked for (or the sender is gone).
+async fn stopped(signal: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is dropped here, so callers' futures stay `Send`.
+    let _ = signal.wait_for(|stop| *stop).await;
+}

@@ -1,0 +1,365 @@
+//! Hub tests: each promise on its own, then a property test over random interleavings.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use gitops_diff::{apply, apply_repo_change, same_state};
+use gitops_protocol::ServerMessage;
+use gitops_report::{Repo, Report, Status};
+use proptest::prelude::*;
+
+use super::*;
+
+fn repo(name: &str, status: Status) -> Repo {
+    Repo { name: name.to_owned(), status, ..Repo::default() }
+}
+
+fn report(repos: &[(&str, Status)]) -> Report {
+    Report { repos: repos.iter().map(|(n, s)| repo(n, s.clone())).collect(), ..Report::default() }
+}
+
+fn pinned(config: HubConfig) -> Arc<Hub> {
+    Hub::new(HubConfig { epoch: Some(Epoch(0xabc)), ..config })
+}
+
+/// A client that applies what it reads and checks the protocol's cursor rules on every message.
+#[derive(Debug, Default)]
+struct Client {
+    state: Option<Report>,
+    cursor: Option<Cursor>,
+    seqs_seen: Vec<u64>,
+}
+
+impl Client {
+    fn apply(&mut self, bytes: &[u8]) {
+        let message = ServerMessage::decode(bytes).expect("hub sends valid messages");
+        let is_snapshot = matches!(message, ServerMessage::AuditUpdate { .. });
+        match message {
+            ServerMessage::AuditUpdate { epoch, seq, data } => {
+                self.state = Some(data);
+                self.cursor = Some(Cursor::new(epoch, seq));
+            }
+            ServerMessage::RepoStatusChange { epoch, seq, data } => {
+                let cursor = self.cursor.expect("a delta never comes before a snapshot");
+                assert_eq!(cursor.epoch, epoch);
+                assert_eq!(seq, cursor.seq + 1, "gap or duplicate: at {cursor} got seq {seq}");
+                apply_repo_change(self.state.as_mut().expect("state"), &data).expect("delta applies");
+                self.cursor = Some(Cursor::new(epoch, seq));
+            }
+            ServerMessage::HealthMetricsUpdate { epoch, seq, data } => {
+                let cursor = self.cursor.expect("a delta never comes before a snapshot");
+                assert_eq!(seq, cursor.seq + 1, "gap or duplicate: at {cursor} got seq {seq}");
+                let state = self.state.as_mut().expect("state");
+                let changes = gitops_diff::Changes { repos: Vec::new(), meta: Some(data) };
+                *state = apply(&changes, state).expect("meta applies");
+                self.cursor = Some(Cursor::new(epoch, seq));
+            }
+            ServerMessage::CatchUp { epoch, seq, data } => {
+                let cursor = self.cursor.expect("a catch-up never comes before a snapshot");
+                assert_eq!(data.since, cursor, "catch-up must start where the client is");
+                assert!(seq > cursor.seq);
+                let state = self.state.as_mut().expect("state");
+                *state = apply(&data.into_changes(), state).expect("catch-up applies");
+                self.cursor = Some(Cursor::new(epoch, seq));
+            }
+            ServerMessage::ConnectionStatus { .. } | ServerMessage::Pong { .. } | ServerMessage::Error { .. } => {
+                return;
+            }
+        }
+        let seq = self.cursor.expect("just set").seq;
+        if let Some(last) = self.seqs_seen.last() {
+            // A requested snapshot may repeat the current seq; it replaces, so that is harmless.
+            assert!(seq > *last || (is_snapshot && seq == *last), "seq must increase: {last} then {seq}");
+        }
+        self.seqs_seen.push(seq);
+    }
+
+    fn drain(&mut self, sub: &Subscription) -> usize {
+        let mut n = 0;
+        loop {
+            match sub.try_next() {
+                Next::Message(delivery) => {
+                    self.apply(&delivery.bytes);
+                    n += 1;
+                }
+                Next::Empty => return n,
+                Next::Closed(reason) => panic!("closed unexpectedly: {reason:?}"),
+            }
+        }
+    }
+
+    fn assert_matches(&self, hub: &Hub) {
+        let (cursor, current) = hub.current().expect("hub has a report");
+        assert_eq!(self.cursor, Some(cursor));
+        assert!(same_state(self.state.as_ref().expect("client has state"), &current), "client state differs from hub");
+    }
+}
+
+#[test]
+fn subscriber_before_first_report_gets_snapshot_when_it_lands() {
+    let hub = pinned(HubConfig::default());
+    let sub = hub.subscribe(None);
+    assert_eq!(sub.try_next(), Next::Empty);
+    assert_eq!(hub.publish(report(&[("a", Status::Clean)])), Published::First { cursor: Cursor::new(Epoch(0xabc), 1) });
+    let mut client = Client::default();
+    assert_eq!(client.drain(&sub), 1);
+    client.assert_matches(&hub);
+}
+
+#[test]
+fn one_repo_change_is_one_small_message_to_every_subscriber() {
+    let hub = pinned(HubConfig::default());
+    let many: Vec<(String, Status)> = (0..1000).map(|i| (format!("repo-{i}"), Status::Clean)).collect();
+    let as_refs: Vec<(&str, Status)> = many.iter().map(|(n, s)| (n.as_str(), s.clone())).collect();
+    hub.publish(report(&as_refs));
+    let subs: Vec<_> = (0..3).map(|_| hub.subscribe(None)).collect();
+    let mut clients: Vec<Client> = subs.iter().map(|_| Client::default()).collect();
+    for (client, sub) in clients.iter_mut().zip(&subs) {
+        client.drain(sub);
+    }
+    let mut changed = as_refs.clone();
+    changed[500].1 = Status::Dirty;
+    let published = hub.publish(report(&changed));
+    let Published::Changed { messages, bytes, .. } = published else { panic!("expected a change, got {published:?}") };
+    assert_eq!(messages, 1, "no health fields in these reports, so only the repo change");
+    assert!(bytes <= 300, "a one-repo change took {bytes} bytes");
+    for (client, sub) in clients.iter_mut().zip(&subs) {
+        assert_eq!(client.drain(sub), 1);
+        client.assert_matches(&hub);
+    }
+}
+
+#[test]
+fn unchanged_report_sends_nothing() {
+    let hub = pinned(HubConfig::default());
+    hub.publish(report(&[("a", Status::Clean)]));
+    let sub = hub.subscribe(None);
+    Client::default().drain(&sub);
+    assert_eq!(hub.publish(report(&[("a", Status::Clean)])), Published::Unchanged);
+    assert_eq!(sub.try_next(), Next::Empty);
+}
+
+#[test]
+fn resume_within_small_history_replays_missed_messages() {
+    let hub = pinned(HubConfig::default());
+    hub.publish(report(&[("a", Status::Clean), ("b", Status::Clean)]));
+    let cursor = hub.cursor().expect("cursor");
+    hub.publish(report(&[("a", Status::Dirty), ("b", Status::Clean)]));
+    hub.publish(report(&[("a", Status::Dirty), ("b", Status::Missing)]));
+    let answer = hub.answer(Some(cursor));
+    assert_eq!(answer.kind, AnswerKind::Replay);
+    assert_eq!(answer.messages.len(), 2);
+}
+
+#[test]
+fn resume_over_large_history_sends_one_catch_up() {
+    let hub = pinned(HubConfig { replay_max_bytes: 0, ..HubConfig::default() });
+    let names: Vec<String> = (0..50).map(|i| format!("repo-{i}")).collect();
+    let build = |dirty_upto: usize| {
+        report(
+            &names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.as_str(), if i < dirty_upto { Status::Dirty } else { Status::Clean }))
+                .collect::<Vec<_>>(),
+        )
+    };
+    hub.publish(build(0));
+    let mut client = Client::default();
+    let sub = hub.subscribe(None);
+    client.drain(&sub);
+    let since = client.cursor.expect("cursor");
+    // The same repository flips back and forth: merged, that is one change, not forty.
+    for round in 0..40 {
+        hub.publish(build(round % 2));
+    }
+    let answer = hub.answer(Some(since));
+    assert_eq!(answer.kind, AnswerKind::CatchUp);
+    assert_eq!(answer.messages.len(), 1);
+    drop(sub);
+    let sub = hub.subscribe(Some(since));
+    client.drain(&sub);
+    client.assert_matches(&hub);
+}
+
+#[test]
+fn resume_from_unknown_epoch_or_evicted_history_gets_snapshot() {
+    let hub = pinned(HubConfig { history_max_messages: 2, ..HubConfig::default() });
+    hub.publish(report(&[("a", Status::Clean)]));
+    let old = hub.cursor().expect("cursor");
+    for status in [Status::Dirty, Status::Missing, Status::Extra, Status::Clean] {
+        hub.publish(report(&[("a", status)]));
+    }
+    assert_eq!(hub.answer(Some(old)).kind, AnswerKind::Snapshot);
+    assert_eq!(hub.answer(Some(Cursor::new(Epoch(1), 1))).kind, AnswerKind::Snapshot);
+    assert_eq!(hub.answer(None).kind, AnswerKind::Snapshot);
+    assert_eq!(hub.answer(hub.cursor()).kind, AnswerKind::UpToDate);
+    let future = Cursor::new(Epoch(0xabc), 99);
+    assert_eq!(hub.answer(Some(future)).kind, AnswerKind::Snapshot, "a cursor from the future is not trusted");
+}
+
+#[test]
+fn slow_subscriber_is_conflated_and_does_not_hold_others() {
+    let hub = pinned(HubConfig { queue_max_bytes: 600, ..HubConfig::default() });
+    hub.publish(report(&[("a", Status::Clean)]));
+    let slow = hub.subscribe(None);
+    let fast = hub.subscribe(None);
+    let (mut slow_client, mut fast_client) = (Client::default(), Client::default());
+    slow_client.drain(&slow);
+    fast_client.drain(&fast);
+    let statuses = [Status::Dirty, Status::Missing, Status::Extra, Status::Mismatched, Status::Clean];
+    for i in 0..100 {
+        hub.publish(report(&[("a", statuses[i % statuses.len()].clone()), ("b", Status::Other(format!("s{i}")))]));
+        fast_client.drain(&fast);
+        fast_client.assert_matches(&hub);
+        assert!(slow.queued_bytes() <= 600, "slow queue grew to {}", slow.queued_bytes());
+    }
+    assert!(hub.stats().conflations >= 1);
+    let read = slow_client.drain(&slow);
+    assert!(read <= 2, "a lagging subscriber gets one catch-up, not {read} messages");
+    slow_client.assert_matches(&hub);
+}
+
+#[test]
+fn subscriber_lagging_past_the_deadline_is_closed_as_stalled() {
+    let hub = pinned(HubConfig { queue_max_bytes: 100, stall_timeout: Duration::ZERO, ..HubConfig::default() });
+    hub.publish(report(&[("a", Status::Clean)]));
+    let stalled = hub.subscribe(None);
+    let statuses = [Status::Dirty, Status::Missing, Status::Extra, Status::Clean];
+    for i in 0..20 {
+        hub.publish(report(&[("a", statuses[i % statuses.len()].clone())]));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(stalled.try_next(), Next::Closed(CloseReason::Stalled));
+    assert!(hub.stats().stalls >= 1);
+}
+
+#[test]
+fn control_and_status_messages_come_first_and_are_bounded() {
+    let hub = pinned(HubConfig { control_queue_max: 2, ..HubConfig::default() });
+    hub.publish(report(&[("a", Status::Clean)]));
+    let sub = hub.subscribe(None);
+    hub.set_status(Bytes::from_static(b"{\"type\":\"connection-status\"}"));
+    for i in 0..5 {
+        sub.push_control(Bytes::from(format!("{{\"n\":{i}}}")));
+    }
+    let kinds: Vec<_> = std::iter::from_fn(|| match sub.try_next() {
+        Next::Message(d) => Some((d.kind, d.bytes)),
+        _ => None,
+    })
+    .collect();
+    assert_eq!(kinds[0], (DeliveryKind::Control, Bytes::from_static(b"{\"n\":3}")));
+    assert_eq!(kinds[1], (DeliveryKind::Control, Bytes::from_static(b"{\"n\":4}")));
+    assert_eq!(kinds[2].0, DeliveryKind::Status);
+    assert_eq!(kinds[3].0, DeliveryKind::Answer(AnswerKind::Snapshot));
+    assert_eq!(kinds.len(), 4);
+}
+
+#[test]
+fn dropping_a_subscription_unsubscribes() {
+    let hub = pinned(HubConfig::default());
+    let sub = hub.subscribe(None);
+    assert_eq!(hub.stats().subscribers, 1);
+    drop(sub);
+    assert_eq!(hub.stats().subscribers, 0);
+}
+
+#[tokio::test]
+async fn async_next_wakes_on_publish() {
+    let hub = pinned(HubConfig::default());
+    let sub = hub.subscribe(None);
+    let publisher = {
+        let hub = hub.clone();
+        tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            hub.publish(report(&[("a", Status::Clean)]));
+        })
+    };
+    let delivery = sub.next().await.expect("open");
+    assert_eq!(delivery.kind, DeliveryKind::Answer(AnswerKind::Snapshot));
+    publisher.await.expect("publisher");
+    hub.close_all(CloseReason::Shutdown);
+    assert_eq!(sub.next().await, Err(CloseReason::Shutdown));
+}
+
+/// One step of the random schedule.
+#[derive(Debug, Clone)]
+enum Step {
+    Publish(Vec<(u8, u8)>),
+    Read { client: usize, max: usize },
+    Reconnect { client: usize },
+    Resume { client: usize },
+    RequestSnapshot { client: usize },
+}
+
+const STATUSES: [&str; 6] = ["missing", "extra", "dirty", "mismatched", "clean", "archived"];
+
+fn build(spec: &[(u8, u8)]) -> Report {
+    Report {
+        health_status: spec.first().map(|(_, s)| gitops_report::Health::from_text(["green", "yellow", "red"][*s as usize % 3])),
+        repos: spec
+            .iter()
+            .map(|(name, status)| {
+                let mut repo = repo(&format!("r{}", name % 12), Status::from_text(STATUSES[*status as usize % 6]));
+                repo.local_path = Some(format!("/srv/git/r{name}"));
+                repo
+            })
+            .collect(),
+        ..Report::default()
+    }
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => prop::collection::vec((any::<u8>(), any::<u8>()), 0..10).prop_map(Step::Publish),
+        3 => (0..4usize, 0..6usize).prop_map(|(client, max)| Step::Read { client, max }),
+        1 => (0..4usize).prop_map(|client| Step::Reconnect { client }),
+        1 => (0..4usize).prop_map(|client| Step::Resume { client }),
+        1 => (0..4usize).prop_map(|client| Step::RequestSnapshot { client }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// For any interleaving of publishes, slow reads, reconnects and resumes, every subscriber's
+    /// reconstructed state equals the hub's once it drains, with seq strictly increasing, no gap
+    /// and no duplicate (checked on every message by `Client::apply`).
+    #[test]
+    fn every_subscriber_converges_to_the_hub_state(
+        steps in prop::collection::vec(step(), 1..60),
+        queue_max_bytes in 100usize..2000,
+        history_max_messages in 1usize..12,
+        replay_max_bytes in 0usize..400,
+    ) {
+        let hub = pinned(HubConfig { queue_max_bytes, history_max_messages, replay_max_bytes, ..HubConfig::default() });
+        let mut subs: Vec<Subscription> = (0..4).map(|_| hub.subscribe(None)).collect();
+        let mut clients: Vec<Client> = (0..4).map(|_| Client::default()).collect();
+        for step in steps {
+            match step {
+                Step::Publish(spec) => { hub.publish(build(&spec)); }
+                Step::Read { client, max } => {
+                    for _ in 0..max {
+                        match subs[client].try_next() {
+                            Next::Message(d) => clients[client].apply(&d.bytes),
+                            Next::Empty => break,
+                            Next::Closed(reason) => panic!("closed: {reason:?}"),
+                        }
+                    }
+                }
+                Step::Reconnect { client } => {
+                    let since = clients[client].cursor;
+                    subs[client] = hub.subscribe(since);
+                }
+                Step::Resume { client } => { subs[client].resume(clients[client].cursor); }
+                Step::RequestSnapshot { client } => subs[client].request_snapshot(),
+            }
+        }
+        if hub.current().is_some() {
+            for (client, sub) in clients.iter_mut().zip(&subs) {
+                client.drain(sub);
+                client.assert_matches(&hub);
+            }
+        }
+    }
+}

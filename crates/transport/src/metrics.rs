@@ -1,0 +1,135 @@
+//! Counters and a latency histogram, rendered as Prometheus text at `GET /metrics`.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use gitops_hub::{HubStats, Published};
+use gitops_protocol::ClientsByTransport;
+
+/// Upper bounds of the delivery-latency histogram buckets, in seconds.
+const BUCKETS: [f64; 14] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0];
+
+/// The server's counters. Every field is updated with relaxed atomics: metrics need no ordering.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Messages written to clients (all transports).
+    pub messages_sent: AtomicU64,
+    /// Bytes of messages written to clients.
+    pub bytes_sent: AtomicU64,
+    /// Report loads that failed (parse errors, unreadable files).
+    pub report_load_errors: AtomicU64,
+    /// Publishes that changed the state.
+    pub publishes: AtomicU64,
+    /// Real-time clients refused for limits.
+    pub refused: AtomicU64,
+    /// Requests refused for their Origin.
+    pub origin_refused: AtomicU64,
+    /// WebSocket connections closed for a policy violation (rate, size, stall, dead peer).
+    pub policy_closes: AtomicU64,
+    /// Failed accepts.
+    pub accept_errors: AtomicU64,
+    delivery_buckets: [AtomicU64; BUCKETS.len()],
+    delivery_count: AtomicU64,
+    delivery_sum_micros: AtomicU64,
+}
+
+impl Metrics {
+    pub(crate) fn observe_publish(&self, published: &Published) {
+        if !matches!(published, Published::Unchanged) {
+            self.publishes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn observe_sent(&self, bytes: usize) {
+        self.messages_sent.fetch_add(1, Ordering::Relaxed);
+        self.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Records one delay from a file change to the last byte of its message written to a client.
+    pub fn observe_delivery(&self, delay: Duration) {
+        let seconds = delay.as_secs_f64();
+        for (bucket, bound) in self.delivery_buckets.iter().zip(BUCKETS) {
+            if seconds <= bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.delivery_count.fetch_add(1, Ordering::Relaxed);
+        self.delivery_sum_micros.fetch_add(delay.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Renders every metric in the Prometheus text format.
+    pub(crate) fn render(&self, clients: ClientsByTransport, hub: &HubStats, uptime: Duration) -> String {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let mut out = String::with_capacity(4096);
+        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        metric(
+            "gitops_live_clients",
+            "gauge",
+            "Connected real-time clients by transport.",
+            &[
+                ("{transport=\"ws\"}", clients.ws),
+                ("{transport=\"sse\"}", clients.sse),
+                ("{transport=\"long_poll\"}", clients.long_poll),
+            ],
+        );
+        metric("gitops_live_messages_sent_total", "counter", "Messages written to clients.", &[("", load(&self.messages_sent))]);
+        metric("gitops_live_bytes_sent_total", "counter", "Bytes of messages written to clients.", &[("", load(&self.bytes_sent))]);
+        metric(
+            "gitops_live_resume_total",
+            "counter",
+            "Subscribe and resume answers by kind.",
+            &[
+                ("{kind=\"up_to_date\"}", hub.answers_up_to_date),
+                ("{kind=\"replay\"}", hub.answers_replay),
+                ("{kind=\"catch_up\"}", hub.answers_catch_up),
+                ("{kind=\"snapshot\"}", hub.answers_snapshot),
+            ],
+        );
+        metric("gitops_live_conflations_total", "counter", "Lagging client queues conflated into a catch-up.", &[("", hub.conflations)]);
+        metric("gitops_live_stalled_total", "counter", "Clients closed for not reading.", &[("", hub.stalls)]);
+        metric("gitops_live_report_load_errors_total", "counter", "Report loads that failed.", &[("", load(&self.report_load_errors))]);
+        metric("gitops_live_publishes_total", "counter", "Report changes published.", &[("", load(&self.publishes))]);
+        metric("gitops_live_hub_messages_total", "counter", "Messages published by the hub.", &[("", hub.messages_published)]);
+        metric("gitops_live_refused_total", "counter", "Real-time clients refused by connection limits.", &[("", load(&self.refused))]);
+        metric("gitops_live_origin_refused_total", "counter", "Requests refused for their Origin.", &[("", load(&self.origin_refused))]);
+        metric("gitops_live_policy_closes_total", "counter", "WebSocket connections closed for a policy violation.", &[("", load(&self.policy_closes))]);
+        metric("gitops_live_accept_errors_total", "counter", "Failed accepts.", &[("", load(&self.accept_errors))]);
+        metric("gitops_live_uptime_seconds", "gauge", "Seconds since start.", &[("", uptime.as_secs())]);
+
+        let name = "gitops_live_change_to_delivery_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Delay from a report file change to the last byte of its message written to a client.\n# TYPE {name} histogram"
+        );
+        for (bucket, bound) in self.delivery_buckets.iter().zip(BUCKETS) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", load(bucket));
+        }
+        let count = load(&self.delivery_count);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum {}", load(&self.delivery_sum_micros) as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count {count}");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_is_cumulative_and_counts_every_observation() {
+        let metrics = Metrics::default();
+        metrics.observe_delivery(Duration::from_micros(500));
+        metrics.observe_delivery(Duration::from_millis(30));
+        let text = metrics.render(ClientsByTransport::default(), &HubStats::default(), Duration::ZERO);
+        assert!(text.contains("gitops_live_change_to_delivery_seconds_bucket{le=\"0.001\"} 1"), "{text}");
+        assert!(text.contains("gitops_live_change_to_delivery_seconds_bucket{le=\"0.05\"} 2"), "{text}");
+        assert!(text.contains("gitops_live_change_to_delivery_seconds_count 2"), "{text}");
+    }
+}

@@ -1,0 +1,236 @@
+//! The route table: which handler answers which method and path.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use gitops_protocol::Cursor;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+
+use crate::http_util::{Body, error, json, respond, retry_later};
+use crate::security::{add_security_headers, bearer_matches, origin_allowed};
+use crate::{Live, lock, sse, ws};
+
+/// Encodings computed once per state and shared by every request for it.
+#[derive(Debug, Default)]
+pub(crate) struct Caches {
+    bare_report: Option<(Cursor, Bytes)>,
+    snapshot_gzip: Option<(Cursor, Bytes)>,
+    last_trigger: Option<Instant>,
+}
+
+/// The shortest interval between two accepted `trigger-update` calls.
+const TRIGGER_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Answers one request.
+pub(crate) async fn route(live: Arc<Live>, request: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
+    let path = request.uri().path().to_owned();
+    let is_api = path.starts_with("/api/") || matches!(path.as_str(), "/audit" | "/ws" | "/healthz" | "/readyz" | "/metrics");
+    if request.method() == Method::POST && !origin_allowed(request.headers(), &live.config.allowed_origins) {
+        live.metrics.origin_refused.fetch_add(1, Ordering::Relaxed);
+        let mut response = error(StatusCode::FORBIDDEN, "origin", "this origin may not use this server");
+        add_security_headers(response.headers_mut(), true);
+        return response;
+    }
+    let mut response = match (request.method().clone(), path.as_str()) {
+        (Method::GET, "/ws") => ws::upgrade(live, request, remote),
+        (Method::GET, "/healthz") => json(StatusCode::OK, r#"{"status":"ok"}"#),
+        (Method::GET, "/readyz") => readyz(&live),
+        (Method::GET, "/metrics") => metrics(&live),
+        (Method::GET, "/audit") => bare_report(&live),
+        (Method::GET | Method::HEAD, "/api/audit") => audit_message(&live, &request),
+        (Method::GET, "/api/events") => sse::events(live, &request, remote),
+        (Method::GET, "/api/updates") => sse::long_poll(live, &request, remote).await,
+        (Method::GET, "/api/ws/status") => status(&live),
+        (Method::POST, "/api/ws/trigger-update") => admin(&live, &request, trigger_update),
+        (Method::GET, "/api/ws/clients") => admin(&live, &request, clients),
+        (Method::GET | Method::HEAD, _) if !is_api => asset(&live, &path),
+        (_, _) if is_api => error(StatusCode::METHOD_NOT_ALLOWED, "method", "method not allowed here"),
+        _ => error(StatusCode::NOT_FOUND, "not-found", "no such path"),
+    };
+    add_security_headers(response.headers_mut(), is_api);
+    response
+}
+
+fn readyz(live: &Live) -> Response<Body> {
+    match live.hub.cursor() {
+        Some(cursor) => json(StatusCode::OK, format!(r#"{{"ready":true,"cursor":"{cursor}"}}"#)),
+        None => json(StatusCode::SERVICE_UNAVAILABLE, r#"{"ready":false,"reason":"no report has loaded yet"}"#),
+    }
+}
+
+fn metrics(live: &Live) -> Response<Body> {
+    let clients = live.registry().counts;
+    let text = live.metrics.render(clients, &live.hub.stats(), live.started.elapsed());
+    respond(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", text)
+}
+
+fn status(live: &Live) -> Response<Body> {
+    #[derive(serde::Serialize)]
+    struct Status {
+        ready: bool,
+        protocol: u32,
+        #[serde(flatten)]
+        status: gitops_protocol::ConnectionStatus,
+    }
+    let status = live.connection_status();
+    let body = Status { ready: status.cursor.is_some(), protocol: gitops_protocol::PROTOCOL_VERSION, status };
+    json(StatusCode::OK, serde_json::to_vec(&body).unwrap_or_default())
+}
+
+fn not_ready() -> Response<Body> {
+    retry_later(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "no report has loaded yet", 1)
+}
+
+/// `GET /audit`: the bare report, as the old API served it.
+fn bare_report(live: &Live) -> Response<Body> {
+    let Some((cursor, report)) = live.hub.current() else { return not_ready() };
+    let mut caches = lock(&live.caches);
+    let bytes = match &caches.bare_report {
+        Some((cached, bytes)) if *cached == cursor => bytes.clone(),
+        _ => {
+            let bytes = Bytes::from(serde_json::to_vec(&*report).unwrap_or_default());
+            caches.bare_report = Some((cursor, bytes.clone()));
+            bytes
+        }
+    };
+    drop(caches);
+    let mut response = json(StatusCode::OK, bytes);
+    set_etag(&mut response, cursor);
+    response
+}
+
+/// `GET /api/audit`: the current `audit-update` message; `ETag` is the cursor.
+fn audit_message(live: &Live, request: &Request<Incoming>) -> Response<Body> {
+    let Some((cursor, bytes)) = live.hub.snapshot() else { return not_ready() };
+    let etag_matches = request
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| tags.split(',').any(|tag| tag.trim().parse::<Cursor>().is_ok_and(|c| c == cursor)));
+    if etag_matches {
+        let mut response = respond(StatusCode::NOT_MODIFIED, "application/json", Bytes::new());
+        set_etag(&mut response, cursor);
+        return response;
+    }
+    let gzip_ok = accepts_gzip(request);
+    let body = if gzip_ok && bytes.len() > 1024 { Some(gzip_cached(live, cursor, &bytes)) } else { None };
+    let mut response = match body {
+        Some(compressed) => {
+            let mut response = json(StatusCode::OK, compressed);
+            response.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            response
+        }
+        None => json(StatusCode::OK, bytes),
+    };
+    response.headers_mut().insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    set_etag(&mut response, cursor);
+    if request.method() == Method::HEAD {
+        *response.body_mut() = crate::http_util::empty();
+    }
+    response
+}
+
+fn accepts_gzip(request: &Request<Incoming>) -> bool {
+    request
+        .headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| p.trim().replace(' ', "") == "q=0");
+            name.eq_ignore_ascii_case("gzip") && !refused
+        })
+}
+
+fn gzip_cached(live: &Live, cursor: Cursor, bytes: &Bytes) -> Bytes {
+    let mut caches = lock(&live.caches);
+    if let Some((cached, compressed)) = &caches.snapshot_gzip {
+        if *cached == cursor {
+            return compressed.clone();
+        }
+    }
+    // A fast level: the snapshot is JSON, so even level 3 shrinks it several times over.
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 4), flate2::Compression::new(3));
+    let compressed = match encoder.write_all(bytes).and_then(|()| encoder.finish()) {
+        Ok(vec) => Bytes::from(vec),
+        Err(_) => return bytes.clone(),
+    };
+    caches.snapshot_gzip = Some((cursor, compressed.clone()));
+    compressed
+}
+
+fn set_etag(response: &mut Response<Body>, cursor: Cursor) {
+    if let Ok(value) = HeaderValue::from_str(&format!("\"{cursor}\"")) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+}
+
+/// Runs `handler` only for requests with the admin token.
+fn admin(live: &Live, request: &Request<Incoming>, handler: fn(&Live) -> Response<Body>) -> Response<Body> {
+    let Some(token) = &live.config.admin_token else {
+        return error(StatusCode::FORBIDDEN, "admin-disabled", "no admin token is configured on this server");
+    };
+    if !bearer_matches(request.headers(), token) {
+        let mut response = error(StatusCode::UNAUTHORIZED, "unauthorized", "send Authorization: Bearer <admin token>");
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    }
+    handler(live)
+}
+
+fn trigger_update(live: &Live) -> Response<Body> {
+    let mut caches = lock(&live.caches);
+    let now = Instant::now();
+    if caches.last_trigger.is_some_and(|last| now.duration_since(last) < TRIGGER_INTERVAL) {
+        return retry_later(StatusCode::TOO_MANY_REQUESTS, "rate-limited", "one trigger per second; coalesced", 1);
+    }
+    caches.last_trigger = Some(now);
+    drop(caches);
+    (live.trigger)();
+    json(StatusCode::ACCEPTED, r#"{"triggered":true}"#)
+}
+
+fn clients(live: &Live) -> Response<Body> {
+    let registry = live.registry();
+    let mut list: Vec<_> = registry.clients.values().cloned().collect();
+    let counts = registry.counts;
+    drop(registry);
+    list.sort_by_key(|c| c.id);
+    let body = serde_json::json!({ "counts": counts, "clients": list });
+    json(StatusCode::OK, body.to_string())
+}
+
+fn asset(live: &Live, path: &str) -> Response<Body> {
+    let relative = path.trim_start_matches('/');
+    // Assets are looked up by exact name in an embedded map, so nothing can escape it; these
+    // shapes are refused outright so no fallback ever answers them with the page either.
+    let hostile = relative.split('/').any(|s| s == ".." || s == ".")
+        || relative.contains(['\\', '\0', '%'])
+        || relative.starts_with('/');
+    if hostile {
+        return error(StatusCode::NOT_FOUND, "not-found", "no such file");
+    }
+    let name = if relative.is_empty() { "index.html" } else { relative };
+    let last_segment = name.rsplit('/').next().unwrap_or(name);
+    let found = match live.assets.get(name) {
+        Some(asset) => Some(asset),
+        // Client-side routes such as /audit/halo get the page; missing files stay 404.
+        None if !last_segment.contains('.') => live.assets.get("index.html"),
+        None => None,
+    };
+    let Some(asset) = found else {
+        return error(StatusCode::NOT_FOUND, "not-found", "no such file");
+    };
+    let mut response = respond(StatusCode::OK, asset.content_type, asset.bytes);
+    let cache = if asset.immutable { "public, max-age=31536000, immutable" } else { "no-cache" };
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    response
+}

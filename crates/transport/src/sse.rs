@@ -1,0 +1,187 @@
+//! The fallback transports: Server-Sent Events (`/api/events`) and long-poll (`/api/updates`).
+//! Both carry the same messages and cursor as the WebSocket.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::stream;
+use gitops_hub::{Delivery, Next, Subscription};
+use gitops_protocol::Cursor;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::{Frame, Incoming};
+
+use crate::http_util::{Body, error, json};
+use crate::ws::{refusal_response, since_from_query};
+use crate::{ClientGuard, ClientKind, Live};
+
+/// The cursor a fallback client brings: `Last-Event-ID` (SSE reconnects) or `?since=`.
+fn since(request: &Request<Incoming>) -> Result<Option<Cursor>, Response<Body>> {
+    if let Some(last) = request.headers().get("last-event-id").and_then(|v| v.to_str().ok()) {
+        if let Ok(cursor) = last.parse() {
+            return Ok(Some(cursor));
+        }
+    }
+    since_from_query(request.uri().query())
+        .map_err(|text| error(StatusCode::BAD_REQUEST, "bad-cursor", &format!("unreadable cursor {text:?}")))
+}
+
+fn realtime_off() -> Response<Body> {
+    error(StatusCode::SERVICE_UNAVAILABLE, "realtime-off", "real-time updates are switched off; poll /api/audit")
+}
+
+/// The `type` of an encoded message: every encoder writes it first, as `{"type":"..."`.
+fn message_type(bytes: &[u8]) -> &str {
+    bytes
+        .strip_prefix(b"{\"type\":\"")
+        .and_then(|rest| rest.iter().position(|b| *b == b'"').map(|end| &rest[..end]))
+        .and_then(|name| std::str::from_utf8(name).ok())
+        .unwrap_or("message")
+}
+
+/// One SSE event: `id:` only on state-bearing messages, so `Last-Event-ID` is always a cursor.
+fn sse_event(delivery: &Delivery) -> Bytes {
+    let mut out = BytesMut::with_capacity(delivery.bytes.len() + 64);
+    if let Some(cursor) = delivery.cursor {
+        out.put_slice(format!("id: {cursor}\n").as_bytes());
+    }
+    out.put_slice(b"event: ");
+    out.put_slice(message_type(&delivery.bytes).as_bytes());
+    out.put_slice(b"\ndata: ");
+    // Encoded JSON never contains a raw newline, so one data line carries the whole message.
+    out.put_slice(&delivery.bytes);
+    out.put_slice(b"\n\n");
+    out.freeze()
+}
+
+struct SseState {
+    live: Arc<Live>,
+    subscription: Subscription,
+    guard: ClientGuard,
+    heartbeat: tokio::time::Interval,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    preamble: Option<Bytes>,
+}
+
+/// `GET /api/events`: a Server-Sent Events stream of every message, resuming from
+/// `Last-Event-ID` or `?since=`.
+pub(crate) fn events(live: Arc<Live>, request: &Request<Incoming>, remote: SocketAddr) -> Response<Body> {
+    if !live.config.realtime {
+        return realtime_off();
+    }
+    let since = match since(request) {
+        Ok(since) => since,
+        Err(response) => return response,
+    };
+    let guard = match live.register(ClientKind::Sse, remote) {
+        Ok(guard) => guard,
+        Err(refusal) => return refusal_response(&live, refusal),
+    };
+    let subscription = live.hub.subscribe(since);
+    let period = live.config.sse_heartbeat;
+    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let shutdown = live.shutdown_signal();
+    let state = SseState { live, subscription, guard, heartbeat, shutdown, preamble: Some(Bytes::from_static(b"retry: 2000\n\n")) };
+    let body = stream::unfold(state, |mut state| async move {
+        if let Some(preamble) = state.preamble.take() {
+            return Some((Ok(Frame::data(preamble)), state));
+        }
+        let chunk = tokio::select! {
+            _ = crate::stopped(&mut state.shutdown) => return None,
+            _ = state.heartbeat.tick() => Bytes::from_static(b": heartbeat\n\n"),
+            next = state.subscription.next() => {
+                let delivery = next.ok()?;
+                let mut chunk = BytesMut::from(&sse_event(&delivery)[..]);
+                let mut last_cursor = delivery.cursor;
+                state.live.metrics.observe_sent(delivery.bytes.len());
+                // Everything else already queued goes out in the same chunk.
+                while let Next::Message(more) = state.subscription.try_next() {
+                    chunk.put_slice(&sse_event(&more));
+                    state.live.metrics.observe_sent(more.bytes.len());
+                    last_cursor = more.cursor.or(last_cursor);
+                }
+                if let Some(cursor) = last_cursor {
+                    state.guard.set_cursor(cursor);
+                }
+                chunk.freeze()
+            }
+        };
+        Some((Ok::<_, std::convert::Infallible>(Frame::data(chunk)), state))
+    });
+    let mut response = Response::new(StreamBody::new(body).boxed());
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Stops nginx from buffering the stream.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// `GET /api/updates?since=<cursor>`: held until there is something newer than the cursor (or
+/// the long-poll timeout), then answers a JSON array of messages.
+pub(crate) async fn long_poll(live: Arc<Live>, request: &Request<Incoming>, remote: SocketAddr) -> Response<Body> {
+    if !live.config.realtime {
+        return realtime_off();
+    }
+    let since = match since(request) {
+        Ok(since) => since,
+        Err(response) => return response,
+    };
+    let guard = match live.register(ClientKind::LongPoll, remote) {
+        Ok(guard) => guard,
+        Err(refusal) => return refusal_response(&live, refusal),
+    };
+    let subscription = live.hub.subscribe(since);
+    let mut shutdown = live.shutdown_signal();
+    let mut messages: Vec<Bytes> = Vec::new();
+    let mut has_state = false;
+    let deadline = tokio::time::Instant::now() + live.config.long_poll_timeout;
+    loop {
+        while let Next::Message(delivery) = subscription.try_next() {
+            has_state |= delivery.cursor.is_some();
+            if let Some(cursor) = delivery.cursor {
+                guard.set_cursor(cursor);
+            }
+            messages.push(delivery.bytes);
+        }
+        if has_state {
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => break,
+            _ = crate::stopped(&mut shutdown) => break,
+            next = subscription.next() => match next {
+                Ok(delivery) => {
+                    has_state |= delivery.cursor.is_some();
+                    messages.push(delivery.bytes);
+                }
+                Err(_) => break,
+            },
+        }
+    }
+    let mut body = BytesMut::with_capacity(2 + messages.iter().map(|m| m.len() + 1).sum::<usize>());
+    body.put_u8(b'[');
+    for (i, message) in messages.iter().enumerate() {
+        if i > 0 {
+            body.put_u8(b',');
+        }
+        body.put_slice(message);
+        live.metrics.observe_sent(message.len());
+    }
+    body.put_u8(b']');
+    drop(guard);
+    json(StatusCode::OK, body.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_type_is_read_from_the_encoded_prefix() {
+        assert_eq!(message_type(br#"{"type":"repo-status-change","epoch":"x"}"#), "repo-status-change");
+        assert_eq!(message_type(b"garbage"), "message");
+    }
+}

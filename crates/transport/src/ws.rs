@@ -1,0 +1,405 @@
+//! `/ws`: the WebSocket upgrade, one task per connection, heartbeats, limits and close codes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use gitops_hub::{CloseReason, DeliveryKind, Subscription};
+use gitops_protocol::{ClientMessage, Cursor, ErrorCode, Pong, encode_error, encode_pong};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes, error::CapacityError};
+
+use crate::http_util::{Body, empty, error, retry_later};
+use crate::security::origin_allowed;
+use crate::{ClientGuard, ClientKind, Live, Refusal, now_rfc3339};
+
+/// WebSocket limits and heartbeats.
+#[derive(Debug, Clone, Copy)]
+pub struct WsLimits {
+    /// The largest inbound message; larger closes with 1009.
+    pub max_message_bytes: usize,
+    /// The largest inbound frame; larger closes with 1009.
+    pub max_frame_bytes: usize,
+    /// The read buffer allocated per connection (field notes: 128 KiB by default, 4 KiB here).
+    pub read_buffer_bytes: usize,
+    /// How often the server pings.
+    pub ping_interval: Duration,
+    /// How long past a ping a silent peer is considered dead.
+    pub pong_timeout: Duration,
+    /// How long one batch of writes may take before the client is closed as stalled (4000).
+    pub send_timeout: Duration,
+    /// Inbound messages allowed per second on average; more closes with 1008.
+    pub messages_per_second: f64,
+    /// Inbound messages allowed in a burst.
+    pub message_burst: f64,
+}
+
+impl Default for WsLimits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 64 << 10,
+            max_frame_bytes: 64 << 10,
+            read_buffer_bytes: 4 << 10,
+            ping_interval: Duration::from_secs(20),
+            pong_timeout: Duration::from_secs(10),
+            send_timeout: Duration::from_secs(10),
+            messages_per_second: 20.0,
+            message_burst: 40.0,
+        }
+    }
+}
+
+impl WsLimits {
+    fn tungstenite_config(&self) -> WebSocketConfig {
+        WebSocketConfig::default()
+            .read_buffer_size(self.read_buffer_bytes)
+            // Writes go out as soon as they are flushed; no per-connection staging buffer is kept.
+            .write_buffer_size(0)
+            .max_write_buffer_size(4 << 20)
+            .max_message_size(Some(self.max_message_bytes))
+            .max_frame_size(Some(self.max_frame_bytes))
+    }
+}
+
+/// Checks the handshake headers and builds the `101 Switching Protocols` answer.
+fn handshake(headers: &HeaderMap) -> Result<Response<Body>, Response<Body>> {
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    if !has_token(header::UPGRADE, "websocket") || !has_token(header::CONNECTION, "upgrade") {
+        let mut response = error(StatusCode::UPGRADE_REQUIRED, "upgrade-required", "this path speaks WebSocket only");
+        response.headers_mut().insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        return Err(response);
+    }
+    if headers.get(header::SEC_WEBSOCKET_VERSION).is_none_or(|v| v != "13") {
+        let mut response = error(StatusCode::UPGRADE_REQUIRED, "version", "only WebSocket version 13 is spoken");
+        response.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        return Err(response);
+    }
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
+        return Err(error(StatusCode::BAD_REQUEST, "bad-handshake", "missing Sec-WebSocket-Key"));
+    };
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let mut response = Response::new(empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    if let Ok(value) = HeaderValue::from_str(&accept) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, value);
+    }
+    Ok(response)
+}
+
+/// Reads `since=<cursor>` from a query string: `Ok(None)` when absent, `Err` when unreadable.
+pub(crate) fn since_from_query(query: Option<&str>) -> Result<Option<Cursor>, String> {
+    let Some(query) = query else { return Ok(None) };
+    for pair in query.split('&') {
+        if let Some(value) = pair.strip_prefix("since=") {
+            if value.is_empty() {
+                return Ok(None);
+            }
+            let value = value.replace("%3A", ":").replace("%3a", ":");
+            return value.parse().map(Some).map_err(|_| value);
+        }
+    }
+    Ok(None)
+}
+
+pub(crate) fn refusal_response(live: &Live, refusal: Refusal) -> Response<Body> {
+    live.metrics.refused.fetch_add(1, Ordering::Relaxed);
+    match refusal {
+        Refusal::TooManyFromIp => {
+            retry_later(StatusCode::TOO_MANY_REQUESTS, "too-many-from-ip", "too many connections from this address", 5)
+        }
+        Refusal::TooMany => retry_later(StatusCode::SERVICE_UNAVAILABLE, "too-many", "the server is at its connection limit", 5),
+    }
+}
+
+/// Answers `GET /ws`: refuses (never 101) on a bad origin, a bad handshake, the rollback switch
+/// or a connection limit; otherwise subscribes to the hub *before* answering 101, so no change
+/// landing during the upgrade is lost.
+pub(crate) fn upgrade(live: Arc<Live>, mut request: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
+    if !origin_allowed(request.headers(), &live.config.allowed_origins) {
+        live.metrics.origin_refused.fetch_add(1, Ordering::Relaxed);
+        return error(StatusCode::FORBIDDEN, "origin", "this origin may not open a WebSocket here");
+    }
+    if !live.config.realtime {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "realtime-off", "real-time updates are switched off; poll /api/audit");
+    }
+    let response = match handshake(request.headers()) {
+        Ok(response) => response,
+        Err(response) => return response,
+    };
+    let (since, bad_cursor) = match since_from_query(request.uri().query()) {
+        Ok(since) => (since, None),
+        Err(text) => (None, Some(text)),
+    };
+    let guard = match live.register(ClientKind::Ws, remote) {
+        Ok(guard) => guard,
+        Err(refusal) => return refusal_response(&live, refusal),
+    };
+    let subscription = live.hub.subscribe(since);
+    if let Some(text) = bad_cursor {
+        subscription.push_control(encode_error(ErrorCode::BadCursor, &format!("unreadable cursor {text:?}; sending a snapshot")));
+    }
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    let config = live.config.ws.tungstenite_config();
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+                run(live, socket, subscription, guard).await;
+            }
+            Err(error) => tracing::debug!(%error, %remote, "upgrade failed"),
+        }
+    });
+    response
+}
+
+type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// Why a connection loop ended, and what close frame (if any) to send.
+enum End {
+    Close(CloseCode, String),
+    Gone,
+}
+
+/// Counts inbound messages against a rate with a burst allowance.
+struct TokenBucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new(rate: f64, burst: f64) -> Self {
+        Self { tokens: burst, rate, burst, last: Instant::now() }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+async fn run(live: Arc<Live>, socket: Socket, subscription: Subscription, guard: ClientGuard) {
+    let limits = live.config.ws;
+    let (mut sink, mut stream) = socket.split();
+    let mut shutdown = live.shutdown_signal();
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + limits.ping_interval, limits.ping_interval);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_heard = Instant::now();
+    let mut bucket = TokenBucket::new(limits.messages_per_second, limits.message_burst);
+
+    let end = loop {
+        tokio::select! {
+            _ = crate::stopped(&mut shutdown) => break shutdown_close(&live),
+            next = subscription.next() => {
+                let first = match next {
+                    Ok(delivery) => delivery,
+                    Err(CloseReason::Stalled) => break End::Close(CloseCode::Library(4000), "stalled: resume with your cursor".into()),
+                    Err(CloseReason::Shutdown) => break shutdown_close(&live),
+                };
+                match send_batch(&live, &mut sink, &subscription, &guard, first).await {
+                    Ok(()) => {}
+                    Err(end) => break end,
+                }
+            }
+            inbound = stream.next() => {
+                last_heard = Instant::now();
+                match inbound {
+                    Some(Ok(Message::Text(text))) => {
+                        if !bucket.take() {
+                            break End::Close(CloseCode::Policy, "too many messages".into());
+                        }
+                        handle_client_message(&subscription, text.as_bytes());
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        if !bucket.take() {
+                            break End::Close(CloseCode::Policy, "too many messages".into());
+                        }
+                        subscription.push_control(encode_error(ErrorCode::BadMessage, "binary messages are not part of the protocol"));
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+                    Some(Ok(Message::Close(_))) | None => break End::Gone,
+                    Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
+                        break End::Close(CloseCode::Size, "message too large".into());
+                    }
+                    Some(Err(WsError::Capacity(_))) => break End::Close(CloseCode::Size, "frame too large".into()),
+                    Some(Err(error)) => {
+                        tracing::debug!(%error, "websocket read failed");
+                        break End::Gone;
+                    }
+                }
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() > limits.ping_interval + limits.pong_timeout {
+                    live.metrics.policy_closes.fetch_add(1, Ordering::Relaxed);
+                    break End::Gone;
+                }
+                let sent = tokio::time::timeout(limits.send_timeout, sink.send(Message::Ping(Bytes::new()))).await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    break End::Gone;
+                }
+            }
+        }
+    };
+    if let End::Close(code, reason) = end {
+        if !matches!(code, CloseCode::Away) {
+            live.metrics.policy_closes.fetch_add(1, Ordering::Relaxed);
+        }
+        let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame)))).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+    }
+    drop(guard);
+}
+
+/// The close sent on shutdown: 1001 with a reconnect delay spread over the drain window, so a
+/// thousand clients do not all come back in the same millisecond.
+fn shutdown_close(live: &Live) -> End {
+    let window = live.config.drain.as_millis().max(1) as u64;
+    let retry_ms = jitter(window);
+    End::Close(CloseCode::Away, format!("server restarting; retry-ms={retry_ms}"))
+}
+
+/// A pseudo-random number in `[0, bound)`, good enough to spread reconnects.
+pub(crate) fn jitter(bound: u64) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(bound);
+    hasher.finish() % bound.max(1)
+}
+
+/// Writes `first` and everything else already queued, then flushes once, within the send timeout.
+async fn send_batch(
+    live: &Live,
+    sink: &mut futures_util::stream::SplitSink<Socket, Message>,
+    subscription: &Subscription,
+    guard: &ClientGuard,
+    first: gitops_hub::Delivery,
+) -> Result<(), End> {
+    let deadline = tokio::time::Instant::now() + live.config.ws.send_timeout;
+    let mut batch = vec![first];
+    while batch.len() < 64 {
+        match subscription.try_next() {
+            gitops_hub::Next::Message(delivery) => batch.push(delivery),
+            _ => break,
+        }
+    }
+    let mut last_cursor = None;
+    let write = async {
+        for delivery in &batch {
+            let text = Utf8Bytes::try_from(delivery.bytes.clone()).map_err(|_| End::Gone)?;
+            sink.feed(Message::Text(text)).await.map_err(|_| End::Gone)?;
+        }
+        sink.flush().await.map_err(|_| End::Gone)
+    };
+    match tokio::time::timeout_at(deadline, write).await {
+        Ok(Ok(())) => {}
+        Ok(Err(end)) => return Err(end),
+        Err(_) => return Err(End::Close(CloseCode::Library(4000), "stalled: resume with your cursor".into())),
+    }
+    for delivery in &batch {
+        live.metrics.observe_sent(delivery.bytes.len());
+        if let Some(cursor) = delivery.cursor {
+            if delivery.kind == DeliveryKind::Live {
+                live.observe_delivery(cursor.seq);
+            }
+            last_cursor = Some(cursor);
+        }
+    }
+    if let Some(cursor) = last_cursor {
+        guard.set_cursor(cursor);
+    }
+    Ok(())
+}
+
+/// Answers one client message; the old dashboard's messages are always answered.
+fn handle_client_message(subscription: &Subscription, bytes: &[u8]) {
+    match ClientMessage::decode(bytes) {
+        Ok(ClientMessage::Resume { since }) => {
+            subscription.resume(Some(since));
+        }
+        Ok(ClientMessage::Ping { ts }) => {
+            subscription.push_control(encode_pong(&Pong { ts, server_time: now_rfc3339() }));
+        }
+        Ok(ClientMessage::RequestUpdate) => subscription.request_snapshot(),
+        Ok(ClientMessage::GetStatus) => subscription.request_status(),
+        Err((code, message)) => subscription.push_control(encode_error(code, &message)),
+    }
+}
+
+/// Serves an echo WebSocket at every path, through the same handshake and limits as `/ws`:
+/// the target of the Autobahn conformance suite. Not used by the product.
+pub async fn serve_echo(listener: TcpListener, limits: WsLimits) -> std::io::Result<()> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| async move {
+            let response = match handshake(request.headers()) {
+                Ok(response) => {
+                    let on_upgrade = hyper::upgrade::on(&mut request);
+                    let config = limits.tungstenite_config();
+                    tokio::spawn(async move {
+                        if let Ok(upgraded) = on_upgrade.await {
+                            let socket =
+                                WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+                            echo(socket).await;
+                        }
+                    });
+                    response
+                }
+                Err(response) => response,
+            };
+            Ok::<_, std::convert::Infallible>(response)
+        });
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(hyper_util::rt::TokioTimer::new());
+            let _ = builder.serve_connection(TokioIo::new(stream), service).with_upgrades().await;
+        });
+    }
+}
+
+async fn echo(mut socket: Socket) {
+    while let Some(message) = socket.next().await {
+        let reply = match message {
+            Ok(message @ (Message::Text(_) | Message::Binary(_))) => message,
+            Ok(Message::Close(_)) => break,
+            Ok(_) => continue,
+            Err(WsError::Capacity(_)) => {
+                let frame = CloseFrame { code: CloseCode::Size, reason: Utf8Bytes::from_static("message too large") };
+                let _ = socket.send(Message::Close(Some(frame))).await;
+                break;
+            }
+            Err(_) => break,
+        };
+        if socket.send(reply).await.is_err() {
+            break;
+        }
+    }
+}

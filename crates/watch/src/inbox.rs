@@ -1,0 +1,452 @@
+//! The inbox between the OS watcher's callback thread and the watch task: which paths matter, and
+//! what has happened to them since the last read, coalesced into a few fields.
+//!
+//! The callback runs on notify's own thread and must never block for long, so it does not queue
+//! events: it filters each one against the watched paths and folds it into [`Pending`] under a
+//! briefly held lock, then wakes the task. Memory stays constant whatever the event rate, and a
+//! storm of events on other files in the directory costs one path comparison each, no read.
+//! Everything here is sync and free of IO, so the debounce rules are tested without a runtime.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
+
+/// Whether the platform's watcher reports "closed after writing" (inotify's `IN_CLOSE_WRITE`).
+///
+/// Only then can an in-place write be recognised as still in progress; elsewhere every
+/// modification is treated as complete and the plain trailing-edge debounce applies.
+const CLOSE_WRITE_REPORTED: bool = cfg!(any(target_os = "linux", target_os = "android"));
+
+/// Counters for diagnostics and tests; they only grow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WatchStats {
+    /// OS events that concerned the watched file, its symlink chain or their directories.
+    pub relevant_events: u64,
+    /// OS events about other files in the watched directories, and our own reads; dropped unread.
+    pub ignored_events: u64,
+    /// Times the file was read after a debounce, a trigger or a poll.
+    pub reads: u64,
+}
+
+/// State shared by the callback thread (writer of events) and the task (reader and filter owner).
+#[derive(Debug, Default)]
+pub(crate) struct Inbox {
+    /// Every path of the current symlink chain, from the configured path to the final target,
+    /// each as canonical parent directory plus file name.
+    pub(crate) files: Vec<PathBuf>,
+    /// The canonical directories holding `files`; an event about one of them (removed, renamed)
+    /// means the watches must be set up again.
+    pub(crate) dirs: Vec<PathBuf>,
+    /// What happened since the last read.
+    pub(crate) pending: Pending,
+    /// Counters.
+    pub(crate) stats: WatchStats,
+}
+
+/// What happened since the last read, coalesced.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Pending {
+    /// When the last relevant event was seen; the trailing-edge debounce counts from here.
+    last_raw_event: Option<Instant>,
+    /// A modification was seen and the writer has not closed the file yet: reading now could
+    /// catch a half-written file, so wait for the close (or for `max_write_wait`).
+    write_in_progress: bool,
+    /// A watched directory was removed or renamed: set the OS watches up again.
+    dir_changed: bool,
+    /// The consumer asked for a forced re-read at this time.
+    forced_at: Option<Instant>,
+    /// The OS watcher reported an error: fall back to polling.
+    failure: Option<String>,
+}
+
+/// Locks the inbox. Nothing panics while holding the lock, but if something ever did, the
+/// inbox is still consistent field by field, so carry on rather than stop watching.
+pub(crate) fn lock(inbox: &Mutex<Inbox>) -> MutexGuard<'_, Inbox> {
+    inbox.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The two durations the debounce depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timing {
+    /// Quiet time after the last relevant event before reading.
+    pub(crate) debounce: Duration,
+    /// Longest wait for a writer to close the file after its last modification.
+    pub(crate) max_write_wait: Duration,
+}
+
+/// A read that has become due, with what the read must take into account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Due {
+    /// When the last raw event (or the trigger) was seen.
+    pub(crate) last_raw_event: Instant,
+    /// Emit even if the bytes did not change.
+    pub(crate) forced: bool,
+    /// Set the OS watches up again before reading.
+    pub(crate) dir_changed: bool,
+}
+
+/// What the task should do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The OS watcher failed with this message: switch to polling.
+    Failed(String),
+    /// Read the file now.
+    Read(Due),
+    /// Nothing to do before this time (or before the next wake-up, when `None`).
+    Wait(Option<Instant>),
+}
+
+/// How one OS event affects the watched file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    /// Bytes were written in place; more may follow until the writer closes the file.
+    DataWritten,
+    /// A writer closed the file after writing: the in-place write is complete.
+    WriteClosed,
+    /// The name now points at another inode, or at nothing (create, remove, rename).
+    Replaced,
+    /// Metadata or something unspecified changed: worth a (deduplicated) read.
+    Touched,
+}
+
+/// Classifies an event kind; `None` for kinds that never change the bytes, such as the opens
+/// and read-only closes our own reads cause.
+fn effect_of(kind: &EventKind) -> Option<Effect> {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => Some(Effect::WriteClosed),
+        EventKind::Access(_) => None,
+        EventKind::Modify(ModifyKind::Data(_)) if CLOSE_WRITE_REPORTED => Some(Effect::DataWritten),
+        EventKind::Modify(ModifyKind::Name(_)) | EventKind::Create(_) | EventKind::Remove(_) => {
+            Some(Effect::Replaced)
+        }
+        EventKind::Modify(_) | EventKind::Any | EventKind::Other => Some(Effect::Touched),
+    }
+}
+
+/// Whether an event about a watched directory itself means that directory is gone from its place.
+fn moves_directory(kind: &EventKind) -> bool {
+    matches!(kind, EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_)))
+}
+
+impl Pending {
+    /// Notes a relevant event seen at `now` that does not say anything about in-place writes.
+    pub(crate) fn note_raw_event(&mut self, now: Instant) {
+        self.last_raw_event = Some(now);
+    }
+
+    /// Notes a forced re-read requested at `now`.
+    pub(crate) fn note_trigger(&mut self, now: Instant) {
+        self.forced_at.get_or_insert(now);
+    }
+
+    /// Whether a relevant event arrived since the last [`Pending::step`] that returned a read.
+    pub(crate) fn has_raw_event(&self) -> bool {
+        self.last_raw_event.is_some()
+    }
+
+    /// When the next read is due, if anything is pending. `None` also when the configured wait
+    /// is too long to represent, which means "until the next event".
+    pub(crate) fn deadline(&self, timing: Timing) -> Option<Instant> {
+        match self.last_raw_event {
+            Some(last) => {
+                let quiet = if self.write_in_progress {
+                    timing.max_write_wait.max(timing.debounce)
+                } else {
+                    timing.debounce
+                };
+                last.checked_add(quiet)
+            }
+            None => self.forced_at,
+        }
+    }
+
+    /// Decides what to do at `now`, taking (and clearing) whatever a due read covers.
+    pub(crate) fn step(&mut self, now: Instant, timing: Timing) -> Step {
+        if let Some(error) = self.failure.take() {
+            return Step::Failed(error);
+        }
+        match self.deadline(timing) {
+            Some(deadline) if deadline <= now => {
+                let due = Due {
+                    last_raw_event: self.last_raw_event.or(self.forced_at).unwrap_or(now),
+                    forced: self.forced_at.is_some(),
+                    dir_changed: self.dir_changed,
+                };
+                *self = Pending::default();
+                Step::Read(due)
+            }
+            deadline => Step::Wait(deadline),
+        }
+    }
+
+    /// Puts back what a discarded read was meant to cover, so the next read covers it.
+    pub(crate) fn restore(&mut self, due: Due, now: Instant) {
+        if due.forced {
+            self.note_trigger(now);
+        }
+        self.dir_changed |= due.dir_changed;
+    }
+}
+
+impl Inbox {
+    /// Folds one OS watcher callback into the pending state. Returns whether the task should be
+    /// woken; events about other files return `false` and change nothing but a counter.
+    pub(crate) fn record(&mut self, event: notify::Result<notify::Event>, now: Instant) -> bool {
+        let event = match event {
+            Ok(event) => event,
+            Err(error) => {
+                self.stats.relevant_events += 1;
+                self.pending.failure = Some(error.to_string());
+                self.pending.note_raw_event(now);
+                return true;
+            }
+        };
+        if event.need_rescan() {
+            // The kernel queue overflowed: events were lost, so re-read to be sure.
+            self.stats.relevant_events += 1;
+            self.pending.note_raw_event(now);
+            return true;
+        }
+        let Some(effect) = effect_of(&event.kind) else {
+            self.stats.ignored_events += 1;
+            return false;
+        };
+        let about_file = event.paths.iter().any(|path| self.files.contains(path));
+        let about_dir =
+            moves_directory(&event.kind) && event.paths.iter().any(|path| self.dirs.contains(path));
+        if !about_file && !about_dir {
+            self.stats.ignored_events += 1;
+            return false;
+        }
+        self.stats.relevant_events += 1;
+        self.pending.note_raw_event(now);
+        self.pending.dir_changed |= about_dir;
+        if about_file {
+            match effect {
+                Effect::DataWritten => self.pending.write_in_progress = true,
+                Effect::WriteClosed | Effect::Replaced => self.pending.write_in_progress = false,
+                Effect::Touched => {}
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{CreateKind, DataChange, MetadataKind, RemoveKind, RenameMode};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const TIMING: Timing =
+        Timing { debounce: Duration::from_millis(20), max_write_wait: Duration::from_secs(2) };
+
+    fn inbox() -> Inbox {
+        Inbox {
+            files: vec![PathBuf::from("/d/latest.json"), PathBuf::from("/t/2026.json")],
+            dirs: vec![PathBuf::from("/d"), PathBuf::from("/t")],
+            ..Inbox::default()
+        }
+    }
+
+    fn event(kind: EventKind, path: &str) -> notify::Result<notify::Event> {
+        Ok(notify::Event::new(kind).add_path(PathBuf::from(path)))
+    }
+
+    const MODIFY: EventKind = EventKind::Modify(ModifyKind::Data(DataChange::Any));
+    const CLOSE_WRITE: EventKind = EventKind::Access(AccessKind::Close(AccessMode::Write));
+
+    fn all_kinds() -> Vec<EventKind> {
+        vec![
+            MODIFY,
+            CLOSE_WRITE,
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            EventKind::Create(CreateKind::File),
+            EventKind::Create(CreateKind::Folder),
+            EventKind::Remove(RemoveKind::File),
+            EventKind::Remove(RemoveKind::Folder),
+            EventKind::Modify(ModifyKind::Name(RenameMode::From)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any)),
+            EventKind::Any,
+            EventKind::Other,
+        ]
+    }
+
+    #[test]
+    fn in_place_write_waits_for_close_then_debounces() {
+        let mut inbox = inbox();
+        let t0 = Instant::now();
+        assert!(inbox.record(event(MODIFY, "/t/2026.json"), t0));
+        let half_time = t0 + Duration::from_millis(500);
+        assert_eq!(
+            inbox.pending.step(half_time, TIMING),
+            Step::Wait(Some(t0 + TIMING.max_write_wait)),
+            "an unclosed in-place write must not be read after the plain debounce"
+        );
+        let closed = t0 + Duration::from_millis(600);
+        assert!(inbox.record(event(CLOSE_WRITE, "/t/2026.json"), closed));
+        assert_eq!(inbox.pending.step(closed, TIMING), Step::Wait(Some(closed + TIMING.debounce)));
+        let due = inbox.pending.step(closed + TIMING.debounce, TIMING);
+        assert_eq!(
+            due,
+            Step::Read(Due { last_raw_event: closed, forced: false, dir_changed: false })
+        );
+        assert_eq!(inbox.pending.step(closed + TIMING.debounce, TIMING), Step::Wait(None));
+    }
+
+    #[test]
+    fn unclosed_write_is_read_after_max_write_wait() {
+        let mut inbox = inbox();
+        let t0 = Instant::now();
+        inbox.record(event(MODIFY, "/t/2026.json"), t0);
+        assert!(matches!(inbox.pending.step(t0 + TIMING.max_write_wait, TIMING), Step::Read(_)));
+    }
+
+    #[test]
+    fn rename_over_the_link_is_relevant_and_ends_a_write_in_progress() {
+        let mut inbox = inbox();
+        let t0 = Instant::now();
+        inbox.record(event(MODIFY, "/d/latest.json"), t0);
+        let renamed = notify::Event::new(EventKind::Modify(ModifyKind::Name(RenameMode::Both)))
+            .add_path(PathBuf::from("/d/latest.json.tmp"))
+            .add_path(PathBuf::from("/d/latest.json"));
+        assert!(inbox.record(Ok(renamed), t0));
+        assert_eq!(inbox.pending.deadline(TIMING), Some(t0 + TIMING.debounce));
+    }
+
+    #[test]
+    fn our_own_reads_are_ignored() {
+        let mut inbox = inbox();
+        let t0 = Instant::now();
+        assert!(!inbox.record(
+            event(EventKind::Access(AccessKind::Open(AccessMode::Any)), "/t/2026.json"),
+            t0
+        ));
+        assert!(!inbox.record(
+            event(EventKind::Access(AccessKind::Close(AccessMode::Read)), "/t/2026.json"),
+            t0
+        ));
+        assert_eq!(inbox.pending, Pending::default());
+        assert_eq!(inbox.stats.ignored_events, 2);
+    }
+
+    #[test]
+    fn removed_directory_asks_for_new_watches() {
+        let mut inbox = inbox();
+        let t0 = Instant::now();
+        assert!(inbox.record(event(EventKind::Remove(RemoveKind::Folder), "/t"), t0));
+        let Step::Read(due) = inbox.pending.step(t0 + TIMING.debounce, TIMING) else {
+            panic!("a removed directory must cause a read");
+        };
+        assert!(due.dir_changed);
+    }
+
+    #[test]
+    fn watcher_error_and_overflow_are_reported() {
+        let mut inbox = inbox();
+        let t0 = Instant::now();
+        assert!(inbox.record(Err(notify::Error::generic("inotify read failed")), t0));
+        assert_eq!(inbox.pending.step(t0, TIMING), Step::Failed("inotify read failed".into()));
+        // The failure also leaves a read pending, so the fallback re-reads the file.
+        assert!(matches!(inbox.pending.step(t0 + TIMING.debounce, TIMING), Step::Read(_)));
+
+        let overflow = notify::Event::new(EventKind::Other).set_flag(notify::event::Flag::Rescan);
+        assert!(inbox.record(Ok(overflow), t0));
+        assert!(matches!(inbox.pending.step(t0 + TIMING.debounce, TIMING), Step::Read(_)));
+    }
+
+    #[test]
+    fn trigger_reads_at_once_when_idle_and_is_carried_over_a_discarded_read() {
+        let mut inbox = inbox();
+        let t0 = Instant::now();
+        inbox.pending.note_trigger(t0);
+        let Step::Read(due) = inbox.pending.step(t0, TIMING) else {
+            panic!("a trigger on an idle watch must read at once");
+        };
+        assert!(due.forced);
+        inbox.pending.restore(due, t0);
+        assert!(matches!(inbox.pending.step(t0, TIMING), Step::Read(Due { forced: true, .. })));
+    }
+
+    #[test]
+    fn huge_max_write_wait_means_wait_for_the_close() {
+        let mut inbox = inbox();
+        let timing = Timing { max_write_wait: Duration::MAX, ..TIMING };
+        inbox.record(event(MODIFY, "/t/2026.json"), Instant::now());
+        assert_eq!(inbox.pending.deadline(timing), None);
+    }
+
+    fn kind_strategy() -> impl Strategy<Value = EventKind> {
+        proptest::sample::select(all_kinds())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// Other files in the watched directories never wake the task nor schedule a read.
+        #[test]
+        fn other_files_never_schedule_a_read(
+            events in proptest::collection::vec(
+                (kind_strategy(), proptest::sample::select(vec![
+                    "/d/app.log", "/d/latest.json.tmp", "/d/2026.json", "/t/latest.json",
+                    "/t/sub", "/other/latest.json", "/d/latest.json/x",
+                ])),
+                0..64,
+            )
+        ) {
+            let mut inbox = inbox();
+            let t0 = Instant::now();
+            for (kind, path) in events {
+                prop_assert!(!inbox.record(event(kind, path), t0));
+            }
+            prop_assert_eq!(&inbox.pending, &Pending::default());
+            prop_assert_eq!(inbox.pending.step(t0 + Duration::from_secs(3600), TIMING), Step::Wait(None));
+        }
+
+        /// The read comes on the trailing edge: never before the quiet period after the last
+        /// relevant event, always once it has passed, and never before an in-place write closed
+        /// unless `max_write_wait` has passed.
+        #[test]
+        fn reads_come_on_the_trailing_edge(
+            events in proptest::collection::vec(
+                (kind_strategy(), proptest::sample::select(vec!["/d/latest.json", "/t/2026.json"]), 0u64..50),
+                1..64,
+            )
+        ) {
+            let mut inbox = inbox();
+            let t0 = Instant::now();
+            let mut now = t0;
+            let mut last_relevant = None;
+            let mut open_write = false;
+            for (kind, path, gap_ms) in events {
+                now += Duration::from_millis(gap_ms);
+                if inbox.record(event(kind, path), now) {
+                    last_relevant = Some(now);
+                }
+                match effect_of(&kind) {
+                    Some(Effect::DataWritten) => open_write = true,
+                    Some(Effect::WriteClosed | Effect::Replaced) => open_write = false,
+                    Some(Effect::Touched) | None => {}
+                }
+            }
+            let Some(last) = last_relevant else {
+                prop_assert_eq!(inbox.pending.step(now, TIMING), Step::Wait(None));
+                return Ok(());
+            };
+            let quiet = if open_write { TIMING.max_write_wait } else { TIMING.debounce };
+            let just_before = last + quiet - Duration::from_nanos(1);
+            prop_assert_eq!(inbox.pending.step(just_before, TIMING), Step::Wait(Some(last + quiet)));
+            prop_assert_eq!(
+                inbox.pending.step(last + quiet, TIMING),
+                Step::Read(Due { last_raw_event: last, forced: false, dir_changed: false })
+            );
+            prop_assert_eq!(inbox.pending.step(last + quiet, TIMING), Step::Wait(None));
+        }
+    }
+}

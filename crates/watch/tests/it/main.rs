@@ -1,0 +1,10 @@
+//! Integration tests: real files in temp directories, written the ways real producers write them.
+#![allow(clippy::unwrap_used)]
+
+mod fallback;
+mod lifecycle;
+mod noise;
+mod polling;
+mod producers;
+mod support;
+mod symlink;

@@ -178,8 +178,13 @@ fn convert_error(error: &serde_json::Error, log: &ParseLog, body: &[u8]) -> Erro
         }
     }
     let shape = log.shape.get();
+    // Reading again can only help when the input is well-formed JSON, so not for syntax errors.
+    let is_data_error = error.classify() == serde_json::error::Category::Data;
     let repo = log.repo_index.get().map(|index| {
-        let name = log.failed_repo_name.take().or_else(|| name_by_reparsing(body, shape, index));
+        let name = log
+            .failed_repo_name
+            .take()
+            .or_else(|| if is_data_error { name_by_reparsing(body, shape, index) } else { None });
         RepoRef { index, name, shape }
     });
     match error.classify() {

@@ -345,3 +345,174 @@ fn check_duplicate_names(report: &Report, findings: &mut Vec<Finding>) {
 fn describe(value: &Value) -> String {
     Found::of(value).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{SAMPLE_HYPHEN_TIMESTAMP, SAMPLE_REPORT, parse};
+
+    fn findings_of(text: &str) -> Vec<Finding> {
+        validate(&parse(text.as_bytes()).unwrap().report)
+    }
+
+    fn lines(findings: &[Finding]) -> Vec<String> {
+        findings.iter().map(Finding::to_string).collect()
+    }
+
+    #[test]
+    fn consistent_sample_has_only_its_unknown_status() {
+        assert_eq!(
+            lines(&findings_of(SAMPLE_REPORT)),
+            [
+                r#"info unknown-status: repos[19] ("old-wiki"): unknown status "archived", shown as written"#
+            ]
+        );
+    }
+
+    #[test]
+    fn stale_summary_and_health_are_each_named() {
+        assert_eq!(
+            lines(&findings_of(SAMPLE_HYPHEN_TIMESTAMP)),
+            [
+                "warning summary-mismatch: summary.dirty is 2 but 1 repositories are dirty",
+                "info summary-mismatch: summary has no mismatched count (an older producer?) but 1 repositories are mismatched",
+                "warning health-mismatch: health_status is yellow but the repositories give red",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_disagreeing_count_is_a_finding_of_its_own() {
+        let text = r#"{"health_status": "green",
+            "summary": {"total": 9, "missing": 1, "extra": 1, "dirty": 1, "mismatched": 1, "clean": 1, "archived": 5},
+            "repos": [{"name": "a", "status": "clean"}, {"name": "b", "status": "archived"}]}"#;
+        let findings = findings_of(text);
+        let messages: Vec<&str> = findings.iter().map(|finding| finding.message.as_str()).collect();
+        assert_eq!(
+            messages[..7],
+            [
+                "summary.total is 9 but 2 repositories are listed",
+                "summary.missing is 1 but 0 repositories are missing",
+                "summary.extra is 1 but 0 repositories are extra",
+                "summary.dirty is 1 but 0 repositories are dirty",
+                "summary.mismatched is 1 but 0 repositories are mismatched",
+                "summary.archived is 5 but 1 repositories are archived",
+                "repos[1] (\"b\"): unknown status \"archived\", shown as written",
+            ]
+        );
+        assert_eq!(findings.len(), 7, "{findings:?}");
+        assert!(findings[..6].iter().all(|finding| finding.code == FindingCode::SummaryMismatch));
+    }
+
+    #[test]
+    fn health_rule_is_checked_and_unknown_lights_named() {
+        let text = r#"{"health_status": "green", "repos": [{"name": "a", "status": "missing"}]}"#;
+        assert_eq!(
+            lines(&findings_of(text)),
+            ["warning health-mismatch: health_status is green but the repositories give red"]
+        );
+        let text = r#"{"health_status": "amber", "repos": [{"name": "a", "status": "dirty"}]}"#;
+        assert_eq!(
+            lines(&findings_of(text)),
+            [
+                r#"warning health-unknown: health_status "amber" is not green, yellow or red; the rule gives yellow"#
+            ]
+        );
+        let text = r#"{"health_status": "yellow", "repos": [{"name": "a", "status": "extra"}]}"#;
+        assert!(findings_of(text).is_empty());
+    }
+
+    #[test]
+    fn duplicate_and_empty_names_are_found() {
+        let text = r#"{"repos": [{"name": "a", "status": "clean"}, {"name": "", "status": "clean"},
+            {"name": "a", "status": "dirty"}, {"name": "", "status": "clean"}, {"name": "a", "status": "clean"}]}"#;
+        assert_eq!(
+            lines(&findings_of(text)),
+            [
+                "warning empty-name: repos[1] has an empty name",
+                "warning empty-name: repos[3] has an empty name",
+                r#"warning duplicate-name: name "a" is used by 3 repositories: repos[0], repos[2], repos[4]"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn unparseable_timestamp_is_found() {
+        let text = r#"{"timestamp": "last tuesday", "repos": []}"#;
+        assert_eq!(
+            lines(&findings_of(text)),
+            [
+                r#"warning timestamp-unparseable: timestamp "last tuesday" is neither RFC 3339 nor YYYY-MM-DDTHH-MM-SSZ; its age is unknown"#
+            ]
+        );
+        assert!(findings_of(r#"{"timestamp": "2026-02-11T03-00-00Z", "repos": []}"#).is_empty());
+    }
+
+    #[test]
+    fn fields_of_the_wrong_type_are_named_but_null_is_not() {
+        let text = r#"{"summary": [1], "local_scan_active": "yes", "github_user": null,
+            "summary_extra": 1,
+            "repos": [{"name": "a", "status": "clean", "clone_url": 5, "local_path": null}]}"#;
+        assert_eq!(
+            lines(&findings_of(text)),
+            [
+                "warning summary-malformed: `summary` should be an object of counts, found an array; kept as written",
+                "warning malformed-field: `local_scan_active` should be a boolean, found string \"yes\"; kept as written",
+                "warning malformed-field: repos[0] (\"a\"): `clone_url` should be a string, found number `5`; kept as written",
+            ]
+        );
+        let text = r#"{"summary": {"total": "1", "missing": 0, "extra": 0, "dirty": 0, "clean": 1},
+            "repos": [{"name": "a", "status": "clean"}]}"#;
+        assert_eq!(
+            lines(&findings_of(text)),
+            [
+                "warning summary-mismatch: summary.total is 0 but 1 repositories are listed",
+                "warning summary-malformed: summary.total should be a non-negative integer, found string \"1\"; kept as written",
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_file_status_and_mitigation_are_noted() {
+        let text = r#"{"mitigation_actions": {"clone_missing": "Clone it"},
+            "repos": [{"name": "a", "status": "clean", "file_status": "partial"},
+                      {"name": "b", "status": "missing", "mitigation": "clone_missing"},
+                      {"name": "c", "status": "dirty", "mitigation": "shrug"}]}"#;
+        assert_eq!(
+            lines(&findings_of(text)),
+            [
+                r#"info unknown-file-status: repos[0] ("a"): unknown file_status "partial""#,
+                r#"info unknown-mitigation: repos[2] ("c"): mitigation "shrug" has no text in mitigation_actions"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn codes_and_severities_serialise_as_their_stable_text() {
+        let finding = Finding::new(Severity::Warning, FindingCode::SummaryMismatch, "m".to_owned());
+        assert_eq!(
+            serde_json::to_string(&finding).unwrap(),
+            r#"{"severity":"warning","code":"summary-mismatch","message":"m"}"#
+        );
+        let codes = [
+            FindingCode::SummaryMismatch,
+            FindingCode::SummaryMalformed,
+            FindingCode::HealthMismatch,
+            FindingCode::HealthUnknown,
+            FindingCode::TimestampUnparseable,
+            FindingCode::MalformedField,
+            FindingCode::DuplicateName,
+            FindingCode::EmptyName,
+            FindingCode::UnknownStatus,
+            FindingCode::UnknownFileStatus,
+            FindingCode::UnknownMitigation,
+            FindingCode::BomSkipped,
+            FindingCode::NameFromPath,
+            FindingCode::StatusDerived,
+            FindingCode::StatusAssumed,
+        ];
+        for code in codes {
+            assert_eq!(serde_json::to_value(code).unwrap(), Value::from(code.as_str()));
+        }
+    }
+}

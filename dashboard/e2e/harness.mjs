@@ -1,0 +1,199 @@
+// Browser-test harness: starts a gitops-live server on a report file in a fresh temporary folder,
+// puts a TCP proxy in front of it (so a test can cut connections without restarting the server),
+// and launches Debian's chromium through playwright-core with a fresh profile.
+//
+// The server is the real binary when GITOPS_LIVE_BIN is set (its arguments from GITOPS_LIVE_ARGS,
+// with {report}, {port} and {dist} replaced), else e2e/fake-server.mjs.
+import { spawn } from 'node:child_process';
+import { mkdtemp, writeFile, rename, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { createServer, connect } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const dashboardDir = resolve(here, '..');
+export const sampleReportPath = resolve(dashboardDir, '../crates/report/samples/GitRepoReport.json');
+
+/** Reads the 50-repository sample report, or a small built-in one when the sample is absent. */
+export async function sampleReport() {
+  try {
+    return JSON.parse(await readFile(sampleReportPath, 'utf8'));
+  } catch {
+    return JSON.parse(await readFile(join(here, 'fixtures/GitRepoReport.json'), 'utf8'));
+  }
+}
+
+/** A free TCP port on 127.0.0.1. */
+export async function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function waitForHttp(url, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const response = await fetch(url);
+      if (response.status < 500) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error(`server did not answer at ${url}`);
+    await sleep(50);
+  }
+}
+
+/** A TCP proxy whose connections a test can cut and whose door it can close. */
+async function startProxy(targetPort) {
+  const connections = new Set();
+  let refusing = false;
+  const server = createServer((client) => {
+    if (refusing) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(targetPort, '127.0.0.1');
+    connections.add(client);
+    connections.add(upstream);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      connections.delete(client);
+      connections.delete(upstream);
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  const port = await freePort();
+  await new Promise((r) => server.listen(port, '127.0.0.1', r));
+  return {
+    port,
+    /** Destroys every open connection (the browser sees the sockets die). */
+    cut() {
+      for (const socket of connections) socket.destroy();
+      connections.clear();
+    },
+    /** Refuses (true) or accepts (false) new connections. */
+    refuse(value) {
+      refusing = value;
+    },
+    close: () => new Promise((r) => server.close(r)),
+  };
+}
+
+/**
+ * Starts a server on `report` (an object, written as GitRepoReport.json in a fresh folder).
+ * `options.fakeArgs` adds flags for the fake server (e.g. ['--no-ws']).
+ */
+export async function startServer(report, options = {}) {
+  const dir = await mkdtemp(join(tmpdir(), 'gitops-live-e2e-'));
+  const reportPath = join(dir, 'GitRepoReport.json');
+  await writeFile(reportPath, JSON.stringify(report, null, 2));
+  const serverPort = await freePort();
+  const dist = join(dashboardDir, 'dist');
+  let child = null;
+  let output = '';
+
+  const launch = async () => {
+    const bin = process.env.GITOPS_LIVE_BIN;
+    const fill = (text) => text.replaceAll('{report}', reportPath).replaceAll('{port}', String(serverPort)).replaceAll('{dist}', dist);
+    const [command, args] = bin
+      ? [bin, (process.env.GITOPS_LIVE_ARGS ?? '--report {report} --listen 127.0.0.1:{port}').split(' ').filter(Boolean).map(fill)]
+      : [process.execPath, [join(here, 'fake-server.mjs'), '--report', reportPath, '--port', String(serverPort), '--dist', dist, ...(options.fakeArgs ?? [])]];
+    child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    await waitForHttp(`http://127.0.0.1:${serverPort}/api/ws/status`);
+  };
+  await launch();
+  const proxy = await startProxy(serverPort);
+
+  const stopChild = async () => {
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await Promise.race([exited, sleep(3000)]);
+    if (child.exitCode === null) child.kill('SIGKILL');
+  };
+
+  return {
+    url: `http://127.0.0.1:${proxy.port}`,
+    directUrl: `http://127.0.0.1:${serverPort}`,
+    reportPath,
+    proxy,
+    output: () => output,
+    /** Writes the report the way careful producers do: a temporary file renamed over the old one. */
+    async writeReport(next) {
+      const temp = `${reportPath}.tmp`;
+      await writeFile(temp, typeof next === 'string' ? next : JSON.stringify(next, null, 2));
+      await rename(temp, reportPath);
+    },
+    /** Kills the server process (the proxy stays, so the browser sees refused connections). */
+    kill: stopChild,
+    restart: launch,
+    async stop() {
+      await stopChild();
+      await proxy.close();
+    },
+  };
+}
+
+/** Launches chromium with a fresh profile; collects console errors and CSP violations per page. */
+export async function launchBrowser(options = {}) {
+  const profile = await mkdtemp(join(tmpdir(), 'gitops-live-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    viewport: options.viewport ?? { width: 1280, height: 900 },
+    colorScheme: options.colorScheme ?? 'light',
+    reducedMotion: options.reducedMotion ?? 'no-preference',
+  });
+  await context.addInitScript(() => {
+    window.__cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (event) => {
+      window.__cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`);
+    });
+  });
+  const consoleErrors = [];
+  const watchPage = (page) => {
+    page.on('console', (message) => {
+      if (message.type() === 'error') consoleErrors.push(message.text());
+    });
+    page.on('pageerror', (error) => consoleErrors.push(`pageerror: ${error.message}`));
+  };
+  context.on('page', watchPage);
+  for (const page of context.pages()) watchPage(page);
+  return { context, consoleErrors, close: () => context.close() };
+}
+
+/** Opens a page (the persistent context's first one, or a new one). */
+export async function openPage(browser) {
+  return browser.context.pages()[0] ?? browser.context.newPage();
+}
+
+/** The CSP violations the page has seen. */
+export async function cspViolations(page) {
+  return page.evaluate(() => window.__cspViolations ?? []);
+}

@@ -1,0 +1,83 @@
+// The app shell: header (brand, connection, update mode, notifications), server banners, the
+// routed page and the toasts. Features are composed here; they do not import each other.
+import { useMemo } from 'react';
+import { Activity } from 'lucide-react';
+import { ConnectionStatus } from '../components/ConnectionStatus';
+import { RealTimeToggle } from '../components/RealTimeToggle';
+import { ServerBanner } from '../components/ServerBanner';
+import { Link } from '../components/Link';
+import { Dashboard } from '../features/dashboard/Dashboard';
+import { NotificationToggle, Toasts, useStatusNotifications, type NotificationApi } from '../features/notifications/Notifications';
+import { useLocation } from '../hooks/useLocation';
+import { useLiveAudit } from '../hooks/useWebSocket';
+import { parseRoute } from '../lib/routes';
+
+function Waiting() {
+  const { phase, serverStatus } = useLiveAudit();
+  const message =
+    serverStatus?.report.state === 'waiting'
+      ? 'The server has not loaded a report yet.'
+      : phase === 'offline'
+        ? 'The server cannot be reached. The dashboard keeps trying.'
+        : 'Loading the report…';
+  return (
+    <div className="placeholder" role="status" aria-live="polite">
+      <div className="placeholder__pulse" aria-hidden="true" />
+      <p>{message}</p>
+    </div>
+  );
+}
+
+function NotFound() {
+  return (
+    <div className="placeholder">
+      <h1>Page not found</h1>
+      <p>
+        <Link href="/">Back to the dashboard</Link>
+      </p>
+    </div>
+  );
+}
+
+/** The whole page. */
+export function App({ notificationApi }: { notificationApi: NotificationApi | null }) {
+  const { report } = useLiveAudit();
+  const location = useLocation();
+  const route = useMemo(() => parseRoute(location.pathname, location.search), [location.pathname, location.search]);
+  const notifications = useStatusNotifications(notificationApi);
+
+  return (
+    <div className="app">
+      <a href="#main" className="skip-link">
+        Skip to content
+      </a>
+      <header className="topbar">
+        <Link href="/" className="brand" aria-label="gitops-live, all repositories">
+          <Activity aria-hidden="true" size={20} />
+          <span>gitops-live</span>
+        </Link>
+        <div className="topbar__controls">
+          <ConnectionStatus />
+          <RealTimeToggle />
+          <NotificationToggle
+            on={notifications.browserOn}
+            available={notifications.browserAvailable}
+            permission={notifications.permission}
+            onToggle={() => void notifications.toggleBrowser()}
+          />
+        </div>
+      </header>
+      <ServerBanner />
+      <main id="main" tabIndex={-1}>
+        {route.kind === 'not-found' ? (
+          <NotFound />
+        ) : report ? (
+          <Dashboard focus={route.kind === 'repo' ? { name: route.name, action: route.action } : null} />
+        ) : (
+          <Waiting />
+        )}
+      </main>
+      <Toasts toasts={notifications.toasts} onDismiss={notifications.dismiss} />
+    </div>
+  );
+}

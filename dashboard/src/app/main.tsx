@@ -1,0 +1,22 @@
+// Entry point: one live store for the page, provided to every component, started once.
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { App } from './App';
+import { LiveStoreContext } from '../hooks/useWebSocket';
+import { createBrowserLiveStore } from '../lib/liveStore';
+import { browserNotificationApi } from '../features/notifications/Notifications';
+import './styles.css';
+
+const store = createBrowserLiveStore();
+store.start();
+window.addEventListener('pagehide', () => store.flush());
+
+const root = document.getElementById('root');
+if (!root) throw new Error('index.html has no #root');
+createRoot(root).render(
+  <StrictMode>
+    <LiveStoreContext.Provider value={store}>
+      <App notificationApi={browserNotificationApi()} />
+    </LiveStoreContext.Provider>
+  </StrictMode>,
+);

@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use gitops_hub::{Hub, Published};
 use gitops_protocol::{ClientsByTransport, ConnectionStatus, Cursor, ReportSource, encode_connection_status};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -261,6 +262,12 @@ impl Live {
     pub fn update_source(&self, change: impl FnOnce(&mut ReportSource)) {
         change(&mut lock(&self.source));
         self.broadcast_status();
+    }
+
+    /// Records when the report was last loaded, without telling clients: it changes on every load
+    /// and clients can ask with `get-status`.
+    pub fn note_loaded(&self, at: String) {
+        lock(&self.source).last_loaded = Some(at);
     }
 
     /// Publishes `report` to every client and remembers when its file changed, for the

@@ -1,0 +1,280 @@
+//! `gitops-live serve`: watch a report file and push every change to browsers.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use gitops_hub::{Hub, HubConfig};
+use gitops_protocol::{LastError, ReportSource, ReportState, WatchState};
+use gitops_transport::{Live, TransportConfig, now_rfc3339};
+use gitops_watch::{WatchConfig, WatchEvent, WatchMode};
+use tokio::sync::Notify;
+
+use crate::assets::EmbeddedDashboard;
+
+/// Options shared by `serve` and `demo`: where to listen and how to treat clients.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ServerArgs {
+    /// Address to listen on. Use 0.0.0.0:3070 to listen on every interface (put TLS or a
+    /// reverse proxy in front).
+    #[arg(long, env = "GITOPS_BIND", default_value = "127.0.0.1:3070")]
+    pub(crate) bind: SocketAddr,
+    /// File holding the admin token for POST /api/ws/trigger-update and GET /api/ws/clients.
+    /// Without it (or GITOPS_ADMIN_TOKEN) those endpoints are disabled.
+    #[arg(long, env = "GITOPS_ADMIN_TOKEN_FILE")]
+    pub(crate) admin_token_file: Option<PathBuf>,
+    /// The admin token itself (prefer --admin-token-file: environment variables leak into process listings less
+    /// than arguments, files less than both). Never logged.
+    #[arg(long = "admin-token", env = "GITOPS_ADMIN_TOKEN", hide_env_values = true, hide = true)]
+    pub(crate) admin_token: Option<String>,
+    /// An origin allowed to use the API and WebSocket besides the server's own, e.g.
+    /// https://dash.example.org. Repeat for more.
+    #[arg(long = "allowed-origin", env = "GITOPS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub(crate) allowed_origins: Vec<String>,
+    /// Real-time updates (WebSocket, SSE, long-poll). `off` is the rollback switch: clients poll /api/audit.
+    #[arg(long, env = "GITOPS_REALTIME", default_value = "on", value_parser = ["on", "off"])]
+    pub(crate) realtime: String,
+    /// The most real-time clients at once.
+    #[arg(long, env = "GITOPS_MAX_CLIENTS", default_value_t = 20_000)]
+    pub(crate) max_clients: usize,
+    /// The most real-time clients from one IP address at once.
+    #[arg(long, env = "GITOPS_MAX_CLIENTS_PER_IP", default_value_t = 20_000)]
+    pub(crate) max_clients_per_ip: usize,
+}
+
+/// Arguments of `gitops-live serve`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// The report to watch, e.g. /srv/audit/GitRepoReport.json or audit-history/latest.json (a
+    /// symlink swapped with `ln -sf` is followed).
+    #[arg(long, env = "GITOPS_REPORT")]
+    pub(crate) report: PathBuf,
+    /// Quiet time after the last change before the report is read (trailing edge only, so the
+    /// final state of a burst is always read).
+    #[arg(long, env = "GITOPS_DEBOUNCE_MS", default_value_t = 20)]
+    pub(crate) debounce_ms: u64,
+    /// Poll instead of using OS file events (for NFS and other mounts that do not report changes).
+    #[arg(long, env = "GITOPS_FORCE_POLLING")]
+    pub(crate) force_polling: bool,
+    /// Interval of polling, when polling.
+    #[arg(long, env = "GITOPS_POLL_INTERVAL_MS", default_value_t = 1000)]
+    pub(crate) poll_interval_ms: u64,
+    /// The largest report accepted, in bytes; larger reports are refused and the last good one kept.
+    #[arg(long, env = "GITOPS_MAX_REPORT_BYTES", default_value_t = 64 << 20)]
+    pub(crate) max_report_bytes: usize,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+}
+
+pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<std::process::ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(async {
+        let watch = WatchConfig {
+            debounce: Duration::from_millis(args.debounce_ms),
+            poll_interval: Duration::from_millis(args.poll_interval_ms.max(1)),
+            force_polling: args.force_polling,
+            ..WatchConfig::new(&args.report)
+        };
+        let server = start(&args.server, &args.report).await?;
+        let source = tokio::spawn(watch_source(server.live.clone(), watch, server.trigger.clone(), args.max_report_bytes));
+        server.run_until_signal().await?;
+        source.abort();
+        Ok(std::process::ExitCode::SUCCESS)
+    })
+}
+
+/// A server that is listening.
+pub(crate) struct Server {
+    pub(crate) live: Arc<Live>,
+    pub(crate) trigger: Arc<Notify>,
+    pub(crate) address: SocketAddr,
+    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Binds the listener and starts serving; the report source is started by the caller.
+pub(crate) async fn start(args: &ServerArgs, source_path: &Path) -> anyhow::Result<Server> {
+    let admin_token = admin_token(args)?;
+    let config = TransportConfig {
+        admin_token,
+        allowed_origins: args.allowed_origins.clone(),
+        realtime: args.realtime == "on",
+        max_clients: args.max_clients,
+        max_clients_per_ip: args.max_clients_per_ip,
+        ..TransportConfig::default()
+    };
+    let hub = Hub::new(HubConfig::default());
+    let trigger = Arc::new(Notify::new());
+    let trigger_for_live = trigger.clone();
+    let source = ReportSource {
+        path: source_path.display().to_string(),
+        state: ReportState::Waiting,
+        last_loaded: None,
+        last_error: None,
+        watch: WatchState::Watching,
+        watch_note: None,
+    };
+    let live = Live::new(
+        hub,
+        config,
+        Arc::new(EmbeddedDashboard),
+        source,
+        Box::new(move || trigger_for_live.notify_one()),
+    );
+    let listener =
+        tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("listening on {}", args.bind))?;
+    let address = listener.local_addr().context("reading the bound address")?;
+    let serving = tokio::spawn(gitops_transport::serve(live.clone(), listener));
+    if !EmbeddedDashboard::is_built() {
+        tracing::warn!("built without the dashboard: run `cargo xtask dashboard` and rebuild to embed it");
+    }
+    Ok(Server { live, trigger, address, serving })
+}
+
+impl Server {
+    /// Waits for SIGINT or SIGTERM, then shuts down gracefully.
+    pub(crate) async fn run_until_signal(self) -> anyhow::Result<()> {
+        println!("gitops-live listening on http://{}/", self.address);
+        wait_for_signal().await;
+        tracing::info!("shutting down: closing clients with 1001 and a reconnect delay");
+        self.live.shutdown();
+        self.serving.await.context("server task")?.context("serving")?;
+        Ok(())
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn admin_token(args: &ServerArgs) -> anyhow::Result<Option<String>> {
+    if let Some(path) = &args.admin_token_file {
+        let token = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the admin token file {}", path.display()))?;
+        let token = token.trim().to_owned();
+        anyhow::ensure!(token.len() >= 16, "the admin token in {} is shorter than 16 characters", path.display());
+        return Ok(Some(token));
+    }
+    match &args.admin_token {
+        Some(token) if token.trim().len() < 16 => anyhow::bail!("GITOPS_ADMIN_TOKEN is shorter than 16 characters"),
+        Some(token) => Ok(Some(token.trim().to_owned())),
+        None => Ok(None),
+    }
+}
+
+/// Reads the report whenever the watcher says it changed, and publishes what parsed. A report
+/// that fails to parse, disappears or cannot be read keeps the last good state being served and
+/// is reported through `connection-status`; the next good read recovers by itself.
+pub(crate) async fn watch_source(live: Arc<Live>, config: WatchConfig, trigger: Arc<Notify>, max_bytes: usize) {
+    let mut watcher = match gitops_watch::watch(config) {
+        Ok(watcher) => watcher,
+        Err(error) => {
+            tracing::error!(%error, "cannot watch the report");
+            set_error(&live, format!("cannot watch the report: {error}"));
+            return;
+        }
+    };
+    let options = gitops_report::ParseOptions { max_bytes, ..gitops_report::ParseOptions::default() };
+    loop {
+        let event = tokio::select! {
+            event = watcher.next() => event,
+            () = trigger.notified() => {
+                watcher.trigger();
+                continue;
+            }
+        };
+        let Some(event) = event else {
+            set_error(&live, "the report watcher stopped".to_owned());
+            return;
+        };
+        match event {
+            WatchEvent::Changed { bytes, last_raw_event, resolved, .. } => {
+                load(&live, &bytes, last_raw_event, &resolved, &options);
+            }
+            WatchEvent::Missing { resolved, .. } => {
+                live.record_load_error();
+                set_error(&live, format!("the report {} is missing; serving the last good report", resolved.display()));
+            }
+            WatchEvent::Unreadable { error, resolved, .. } => {
+                live.record_load_error();
+                set_error(&live, format!("cannot read {}: {error}; serving the last good report", resolved.display()));
+            }
+            WatchEvent::Mode(mode) => live.update_source(|source| match mode {
+                WatchMode::Watching => {
+                    source.watch = WatchState::Watching;
+                    source.watch_note = None;
+                }
+                WatchMode::Polling { reason } => {
+                    tracing::warn!(%reason, "watching the report by polling");
+                    source.watch = WatchState::Polling;
+                    source.watch_note = Some(reason.to_string());
+                }
+            }),
+        }
+    }
+}
+
+/// Parses and publishes one read of the report.
+pub(crate) fn load(
+    live: &Live,
+    bytes: &[u8],
+    changed_at: Instant,
+    resolved: &Path,
+    options: &gitops_report::ParseOptions,
+) {
+    match gitops_report::parse_with(bytes, options) {
+        Ok(parsed) => {
+            let findings = gitops_report::validate(&parsed.report);
+            if !findings.is_empty() {
+                tracing::debug!(n = findings.len(), "the report has findings; run `gitops-live check` for them");
+            }
+            let published = live.publish(parsed.report, changed_at);
+            tracing::debug!(?published, path = %resolved.display(), "report loaded");
+            let was_ok = matches!(live.connection_status().report.state, ReportState::Ok);
+            if was_ok {
+                live.note_loaded(now_rfc3339());
+            } else {
+                live.update_source(|source| {
+                    source.state = ReportState::Ok;
+                    source.last_error = None;
+                    source.last_loaded = Some(now_rfc3339());
+                });
+            }
+        }
+        Err(error) => {
+            live.record_load_error();
+            tracing::warn!(%error, path = %resolved.display(), "report rejected; serving the last good report");
+            set_error(live, format!("{error}; serving the last good report"));
+        }
+    }
+}
+
+/// Marks the source as failing (keeping when it started failing) and tells every client.
+fn set_error(live: &Live, message: String) {
+    live.update_source(|source| {
+        let since = match (&source.last_error, source.state) {
+            (Some(previous), ReportState::Error) => previous.since.clone(),
+            _ => now_rfc3339(),
+        };
+        if source.state != ReportState::Waiting {
+            source.state = ReportState::Error;
+        }
+        source.last_error = Some(LastError { message, since });
+    });
+}

@@ -94,13 +94,14 @@ async function startProxy(targetPort) {
 }
 
 /**
- * Starts a server on `report` (an object, written as GitRepoReport.json in a fresh folder).
+ * Starts a server on `report` (an object, written as GitRepoReport.json in a fresh folder; `null`
+ * for no file yet).
  * `options.fakeArgs` adds flags for the fake server (e.g. ['--no-ws']).
  */
 export async function startServer(report, options = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'gitops-live-e2e-'));
   const reportPath = join(dir, 'GitRepoReport.json');
-  await writeFile(reportPath, JSON.stringify(report, null, 2));
+  if (report !== null) await writeFile(reportPath, JSON.stringify(report, null, 2));
   const serverPort = await freePort();
   const dist = join(dashboardDir, 'dist');
   let child = null;

@@ -1,0 +1,106 @@
+// Takes a screenshot of each state of the dashboard, for people to look at (not a test).
+// Usage: node e2e/screenshots.mjs <output-dir>   (needs `npm run build` first)
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { launchBrowser, openPage, sampleReport, startServer } from './harness.mjs';
+
+const out = process.argv[2] ?? 'screenshots';
+await mkdir(out, { recursive: true });
+const base = await sampleReport();
+const shot = (page, name, fullPage = false) => page.screenshot({ path: join(out, `${name}.png`), fullPage });
+
+async function withPage(options, run) {
+  const server = await startServer(options.report === undefined ? base : options.report, options.server ?? {});
+  const browser = await launchBrowser(options.browser ?? {});
+  try {
+    const page = await openPage(browser);
+    await run(page, server);
+    if (browser.consoleErrors.length && !options.expectErrors) console.warn(`console errors in ${options.name}:`, browser.consoleErrors);
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+}
+
+async function ready(page, url) {
+  await page.goto(url);
+  await page.waitForSelector('.card');
+  await page.waitForSelector('.chart .recharts-surface');
+  await page.waitForSelector('.conn--live');
+}
+
+await withPage({ name: 'light' }, async (page, server) => {
+  await ready(page, `${server.url}/`);
+  await shot(page, '01-overview-light');
+  await shot(page, '01b-overview-light-full', true);
+  // Live change: toast and highlight.
+  const next = structuredClone(base);
+  const halo = next.repos.find((r) => r.name === 'halo');
+  halo.status = 'clean';
+  halo.local_path = '/srv/git/halo';
+  delete halo.mitigation;
+  await server.writeReport(next);
+  await page.waitForSelector('.toast');
+  await page.fill('input[type=search]', 'halo');
+  await page.waitForTimeout(100);
+  await shot(page, '02-live-change-toast');
+  await page.fill('input[type=search]', '');
+  await page.selectOption('select', 'dirty');
+  await shot(page, '03-filter-dirty');
+});
+
+await withPage({ name: 'dark', browser: { colorScheme: 'dark' } }, async (page, server) => {
+  await ready(page, `${server.url}/`);
+  await shot(page, '04-overview-dark');
+  await page.goto(`${server.url}/audit/ha-notify?action=fix_remote`);
+  await page.waitForSelector('.card--selected');
+  await page.waitForTimeout(700);
+  await shot(page, '05-detail-route-dark');
+});
+
+await withPage({ name: 'mobile', browser: { viewport: { width: 390, height: 844 } } }, async (page, server) => {
+  await ready(page, `${server.url}/`);
+  await shot(page, '06-mobile');
+  await page.goto(`${server.url}/audit/halo?action=clone`);
+  await page.waitForSelector('.card--selected');
+  await page.waitForTimeout(700);
+  await shot(page, '07-mobile-detail-route');
+});
+
+await withPage({ name: 'error banner' }, async (page, server) => {
+  await ready(page, `${server.url}/`);
+  await server.writeReport('{"timestamp": "2025-06-21T03:00:00Z", "repos": [ {"name": "half');
+  await page.waitForSelector('.banner--error');
+  await shot(page, '08-report-error-banner');
+});
+
+await withPage({ name: 'reconnecting', expectErrors: true }, async (page, server) => {
+  await ready(page, `${server.url}/`);
+  await server.kill();
+  await page.waitForSelector('.conn--reconnecting');
+  await shot(page, '09-reconnecting');
+  await page.waitForSelector('.conn--offline', { timeout: 60_000 });
+  await shot(page, '10-offline');
+});
+
+await withPage({ name: 'fallback', server: { fakeArgs: ['--no-ws'] }, expectErrors: true }, async (page, server) => {
+  await page.goto(`${server.url}/`);
+  await page.waitForSelector('.conn--fallback', { timeout: 30_000 });
+  await shot(page, '11-fallback-sse');
+});
+
+await withPage({ name: 'polling' }, async (page, server) => {
+  await ready(page, `${server.url}/`);
+  await page.click('role=switch');
+  await page.selectOption('.rt select', '30');
+  await page.waitForSelector('.conn--polling');
+  await shot(page, '12-polling-mode');
+});
+
+await withPage({ name: 'waiting', report: null, expectErrors: true }, async (page, server) => {
+  await page.goto(`${server.url}/`);
+  await page.waitForTimeout(1500);
+  await shot(page, '13-no-report-yet');
+});
+
+console.log(`screenshots in ${out}`);

@@ -83,7 +83,11 @@ fn check_added(change: &RepoChange, repo: &Repo, existing: usize) -> Result<()> 
         return Err(Error::NameMismatch { name: change.name.clone(), found: repo.name.clone() });
     }
     if usize::try_from(change.dup).ok() != Some(existing) {
-        return Err(Error::AddedOutOfPlace { name: change.name.clone(), dup: change.dup, existing });
+        return Err(Error::AddedOutOfPlace {
+            name: change.name.clone(),
+            dup: change.dup,
+            existing,
+        });
     }
     Ok(())
 }
@@ -95,14 +99,25 @@ pub(crate) fn repo_to_value(repo: &Repo) -> Value {
 }
 
 /// `repo` patched with `ops`, which must leave a repository still called `name`; `dup` is for errors.
-pub(crate) fn patch_repo(repo: &Repo, name: &str, dup: u32, ops: &json_patch::Patch) -> Result<Repo> {
+pub(crate) fn patch_repo(
+    repo: &Repo,
+    name: &str,
+    dup: u32,
+    ops: &json_patch::Patch,
+) -> Result<Repo> {
     let mut value = repo_to_value(repo);
     // `patch_unsafe` leaves a half-patched value on error, which is fine: it is thrown away. The
     // undoing `patch` would copy every operation's old value for nothing.
-    json_patch::patch_unsafe(&mut value, ops)
-        .map_err(|source| Error::Patch { name: name.to_owned(), dup, source })?;
-    let patched: Repo = serde_json::from_value(value)
-        .map_err(|source| Error::InvalidRepo { name: name.to_owned(), dup, source })?;
+    json_patch::patch_unsafe(&mut value, ops).map_err(|source| Error::Patch {
+        name: name.to_owned(),
+        dup,
+        source,
+    })?;
+    let patched: Repo = serde_json::from_value(value).map_err(|source| Error::InvalidRepo {
+        name: name.to_owned(),
+        dup,
+        source,
+    })?;
     if patched.name != name {
         return Err(Error::NameMismatch { name: name.to_owned(), found: patched.name });
     }
@@ -218,7 +233,11 @@ mod tests {
 
     #[test]
     fn apply_keeps_order_drops_removed_and_appends_added() {
-        let old = report(vec![repo("a", Status::Clean), repo("b", Status::Dirty), repo("c", Status::Extra)]);
+        let old = report(vec![
+            repo("a", Status::Clean),
+            repo("b", Status::Dirty),
+            repo("c", Status::Extra),
+        ]);
         let changes = Changes {
             repos: vec![
                 change("new", 0, RepoChangeKind::Added { repo: repo("new", Status::Missing) }),
@@ -240,7 +259,7 @@ mod tests {
             new.repos,
             [repo("a", Status::Clean), repo("c", Status::Clean), repo("new", Status::Missing)]
         );
-        let mut one_by_one = old.clone();
+        let mut one_by_one = old;
         for change in &changes.repos {
             apply_repo_change(&mut one_by_one, change).unwrap();
         }
@@ -259,9 +278,12 @@ mod tests {
         };
         let mut report = old.clone();
         let error = apply_in_place(&mut report, &changes).unwrap_err();
-        assert!(matches!(error, Error::MissingRepo { ref name, dup: 0 } if name == "a"), "{error:?}");
+        assert!(
+            matches!(error, Error::MissingRepo { ref name, dup: 0 } if name == "a"),
+            "{error:?}"
+        );
         assert_eq!(report, old);
-        let mut single = old.clone();
+        let mut single = old;
         let missing = change("zz", 1, RepoChangeKind::Removed { old_status: Status::Clean });
         assert!(matches!(apply_repo_change(&mut single, &missing), Err(Error::MissingRepo { .. })));
     }
@@ -273,7 +295,10 @@ mod tests {
         let error = apply(&one(added.clone()), &old).unwrap_err();
         assert!(matches!(error, Error::AddedOutOfPlace { existing: 1, .. }), "{error:?}");
         let mut single = old;
-        assert!(matches!(apply_repo_change(&mut single, &added), Err(Error::AddedOutOfPlace { .. })));
+        assert!(matches!(
+            apply_repo_change(&mut single, &added),
+            Err(Error::AddedOutOfPlace { .. })
+        ));
     }
 
     #[test]
@@ -313,12 +338,20 @@ mod tests {
     }
 
     #[test]
-    fn invalid_meta_is_an_error() {
-        let old = report(vec![]);
+    fn new_meta_replaces_the_top_level_fields_and_keeps_odd_ones_as_written() {
+        let old = Report {
+            github_user: Some("alice".to_owned()),
+            ..report(vec![repo("a", Status::Clean)])
+        };
         let mut meta = crate::Meta::new();
         meta.insert("summary".to_owned(), json!("not an object"));
-        let changes = Changes { repos: vec![], meta: Some(meta) };
-        assert!(matches!(apply(&changes, &old), Err(Error::InvalidMeta(_))));
+        meta.insert("health_status".to_owned(), json!("green"));
+        let changes = Changes { repos: vec![], meta: Some(meta.clone()) };
+        let new = apply(&changes, &old).unwrap();
+        assert_eq!(new.repos, old.repos);
+        assert_eq!(new.github_user, None);
+        assert_eq!(new.extra.get("summary"), Some(&json!("not an object")));
+        assert_eq!(crate::meta_of(&new), meta);
     }
 
     #[test]

@@ -9,7 +9,12 @@ use crate::{RepoChange, RepoChangeKind};
 ///
 /// `None` when both are absent or equal. Equal repositories cost one `==`; only differing ones
 /// are turned into JSON for the patch.
-pub fn change_between(name: &str, dup: u32, before: Option<&Repo>, after: Option<&Repo>) -> Option<RepoChange> {
+pub fn change_between(
+    name: &str,
+    dup: u32,
+    before: Option<&Repo>,
+    after: Option<&Repo>,
+) -> Option<RepoChange> {
     let kind = match (before, after) {
         (None, None) => return None,
         (Some(old), Some(new)) if old == new => return None,
@@ -18,7 +23,10 @@ pub fn change_between(name: &str, dup: u32, before: Option<&Repo>, after: Option
         (Some(old), Some(new)) => RepoChangeKind::Changed {
             old_status: old.status.clone(),
             new_status: new.status.clone(),
-            ops: json_patch::diff(&crate::apply::repo_to_value(old), &crate::apply::repo_to_value(new)),
+            ops: json_patch::diff(
+                &crate::apply::repo_to_value(old),
+                &crate::apply::repo_to_value(new),
+            ),
         },
     };
     Some(RepoChange { name: name.to_owned(), dup, kind })
@@ -44,7 +52,9 @@ mod tests {
         let removed = change_between("halo", 0, Some(&dirty), None).expect("removed");
         assert_eq!(removed.kind, RepoChangeKind::Removed { old_status: Status::Dirty });
         let changed = change_between("halo", 0, Some(&clean), Some(&dirty)).expect("changed");
-        let RepoChangeKind::Changed { old_status, new_status, ops } = changed.kind else { panic!("expected changed") };
+        let RepoChangeKind::Changed { old_status, new_status, ops } = changed.kind else {
+            panic!("expected changed")
+        };
         assert_eq!((old_status, new_status), (Status::Clean, Status::Dirty));
         assert_eq!(ops.0.len(), 1);
     }

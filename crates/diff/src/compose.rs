@@ -62,7 +62,12 @@ pub fn compose(first: Changes, second: Changes) -> Changes {
 }
 
 /// What `earlier` then `later`, both for the repository `(name, dup)`, come to: none, one or both.
-fn merge(earlier: RepoChangeKind, later: RepoChangeKind, name: &str, dup: u32) -> Vec<RepoChangeKind> {
+fn merge(
+    earlier: RepoChangeKind,
+    later: RepoChangeKind,
+    name: &str,
+    dup: u32,
+) -> Vec<RepoChangeKind> {
     use RepoChangeKind::{Added, Changed, Removed};
     match (earlier, later) {
         (Added { repo }, Changed { old_status, new_status, ops }) => {
@@ -179,8 +184,10 @@ mod tests {
 
     #[test]
     fn the_later_meta_wins() {
-        let first = Changes { repos: vec![], meta: Some(crate::Meta::from_iter([("a".into(), json!(1))])) };
-        let second = Changes { repos: vec![], meta: Some(crate::Meta::from_iter([("a".into(), json!(2))])) };
+        let first =
+            Changes { repos: vec![], meta: Some(crate::Meta::from_iter([("a".into(), json!(1))])) };
+        let second =
+            Changes { repos: vec![], meta: Some(crate::Meta::from_iter([("a".into(), json!(2))])) };
         assert_eq!(compose(first.clone(), second.clone()).meta, second.meta);
         assert_eq!(compose(first.clone(), Changes::default()).meta, first.meta);
     }

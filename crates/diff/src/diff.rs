@@ -148,7 +148,11 @@ mod tests {
 
     #[test]
     fn reordering_is_not_a_change() {
-        let a = report(vec![repo("x", Status::Clean), repo("y", Status::Dirty), repo("z", Status::Extra)]);
+        let a = report(vec![
+            repo("x", Status::Clean),
+            repo("y", Status::Dirty),
+            repo("z", Status::Extra),
+        ]);
         let mut b = a.clone();
         b.repos.reverse();
         assert!(diff(&a, &b).is_empty());

@@ -126,7 +126,9 @@ pub enum Error {
     },
     /// An addition's `dup` is not the number of repositories of that name already there, so the
     /// report does not hold what the sender thought. Fetch a full report.
-    #[error("cannot add repository {name:?} with dup {dup}: the report has {existing} of that name")]
+    #[error(
+        "cannot add repository {name:?} with dup {dup}: the report has {existing} of that name"
+    )]
     AddedOutOfPlace {
         /// The name the change gave.
         name: String,

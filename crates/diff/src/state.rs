@@ -12,7 +12,9 @@ pub fn meta_of(report: &Report) -> Meta {
         Ok(serde_json::Value::Object(meta)) => Some(meta),
         _ => None,
     }
-    .expect("a report's fields are strings, numbers and JSON values, so it serialises to an object");
+    .expect(
+        "a report's fields are strings, numbers and JSON values, so it serialises to an object",
+    );
     meta.remove("repos");
     meta
 }
@@ -139,7 +141,11 @@ mod tests {
     #[test]
     fn same_state_ignores_order_across_names_but_not_within_a_name() {
         let a = Report {
-            repos: vec![repo("x", Status::Clean), repo("y", Status::Dirty), repo("x", Status::Missing)],
+            repos: vec![
+                repo("x", Status::Clean),
+                repo("y", Status::Dirty),
+                repo("x", Status::Missing),
+            ],
             ..Report::default()
         };
         let mut reordered = a.clone();

@@ -95,7 +95,9 @@ impl<'de> Deserialize<'de> for RepoChange {
                     )));
                 }
                 if new_status.is_some_and(|status| status != repo.status) {
-                    return Err(D::Error::custom("new_status disagrees with the added repository's status"));
+                    return Err(D::Error::custom(
+                        "new_status disagrees with the added repository's status",
+                    ));
                 }
                 RepoChangeKind::Added { repo }
             }
@@ -204,7 +206,8 @@ mod tests {
             json!({"repos": [{"name": "x", "change": "removed", "old_status": "dirty"}], "meta": null})
         );
         let with_meta: Changes =
-            serde_json::from_value(json!({"repos": [], "meta": {"health_status": "green"}})).unwrap();
+            serde_json::from_value(json!({"repos": [], "meta": {"health_status": "green"}}))
+                .unwrap();
         assert_eq!(with_meta.meta.unwrap()["health_status"], "green");
         let without_meta: Changes = serde_json::from_value(json!({"repos": []})).unwrap();
         assert!(without_meta.is_empty());

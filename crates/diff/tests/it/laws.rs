@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use gitops_diff::{
-    Changes, RepoChange, RepoChangeKind, apply, apply_in_place, apply_repo_change, compose, diff, meta_of,
-    same_state,
+    Changes, RepoChange, RepoChangeKind, apply, apply_in_place, apply_repo_change, compose, diff,
+    meta_of, same_state,
 };
 use gitops_report::{Repo, Report};
 use proptest::prelude::*;
@@ -106,7 +106,7 @@ proptest! {
         for change in &changes.repos {
             apply_repo_change(&mut one_by_one, change).unwrap();
         }
-        let mut at_once = a.clone();
+        let mut at_once = a;
         apply_in_place(&mut at_once, &Changes { repos: changes.repos.clone(), meta: None }).unwrap();
         prop_assert_eq!(one_by_one, at_once);
     }

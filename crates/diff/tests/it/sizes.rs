@@ -13,7 +13,10 @@ fn report_of(n: usize) -> Report {
                 status: if dirty { Status::Dirty } else { Status::Clean },
                 clone_url: Some(format!("https://github.com/alice/{name}.git")),
                 local_path: Some(format!("/srv/git/{name}")),
-                dashboard_link: Some(format!("/audit/{name}?action={}", if dirty { "commit" } else { "view" })),
+                dashboard_link: Some(format!(
+                    "/audit/{name}?action={}",
+                    if dirty { "commit" } else { "view" }
+                )),
                 mitigation: dirty.then(|| "commit_or_discard".to_owned()),
                 file_status: Some(FileStatus::Complete),
                 name,

@@ -1,6 +1,7 @@
 //! Proptest strategies for reports, and for edits that turn one report into a related one.
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 
 use gitops_report::{FileStatus, Health, Repo, Report, Status, Summary, Timestamp};
 use proptest::collection::{btree_map, vec};
@@ -11,23 +12,72 @@ use serde_json::{Map, Value};
 
 /// Names that collide often, with `/`, `~`, empty and non-ASCII ones among them.
 const NAMES: &[&str] = &[
-    "halo", "kitshn", "esphome", "ha-notify", "a/b", "~0", "x~1/y", "/", "~", "", "ünïcødé", "日本語", "🚀 launch",
+    "halo",
+    "kitshn",
+    "esphome",
+    "ha-notify",
+    "a/b",
+    "~0",
+    "x~1/y",
+    "/",
+    "~",
+    "",
+    "ünïcødé",
+    "日本語",
+    "🚀 launch",
 ];
 
 /// Field names the report model reads itself, which `extra` maps must not use: a known name with a
 /// value of the right type would be read back into the typed field.
 const REPO_FIELDS: &[&str] = &[
-    "name", "status", "clone_url", "local_path", "remote_url", "expected_url", "dashboard_link", "mitigation",
-    "file_status", "path", "remote", "branch", "uncommittedChanges",
+    "name",
+    "status",
+    "clone_url",
+    "local_path",
+    "remote_url",
+    "expected_url",
+    "dashboard_link",
+    "mitigation",
+    "file_status",
+    "path",
+    "remote",
+    "branch",
+    "uncommittedChanges",
 ];
 const REPORT_FIELDS: &[&str] = &[
-    "timestamp", "health_status", "summary", "repos", "mitigation_actions", "local_git_root",
-    "local_scan_active", "github_user",
+    "timestamp",
+    "health_status",
+    "summary",
+    "repos",
+    "mitigation_actions",
+    "local_git_root",
+    "local_scan_active",
+    "github_user",
 ];
 const SUMMARY_FIELDS: &[&str] = &["total", "missing", "extra", "dirty", "mismatched", "clean"];
 
+const URL_CHARS: &[char] = &['a', 'l', 'i', 'c', 'e', 'h', 'o', '/', ':', '.', '?', '=', '_', '-'];
+const KEY_CHARS: &[char] = &['a', 'b', 'c', 'x', 'y', 'z', '_'];
+const POINTER_CHARS: &[char] = &['a', 'b', '/', '~', '0', '1', 'ü'];
+
+/// Text of `len` characters from `chars`.
+fn text_from(chars: &'static [char], len: RangeInclusive<usize>) -> impl Strategy<Value = String> {
+    vec(select(chars), len).prop_map(String::from_iter)
+}
+
+/// Text of `len` characters: mostly ASCII letters, with JSON and JSON Pointer specials, non-ASCII
+/// letters and emoji, and now and then any `char` at all. (Cheaper than a `\PC` regex strategy,
+/// which proptest would compile again for every value.)
+fn any_text(len: RangeInclusive<usize>) -> impl Strategy<Value = String> {
+    const SPECIAL: &[char] =
+        &['/', '~', '0', '1', '"', '\\', ' ', '\n', 'ü', 'é', '日', '🚀', '\u{7f}', '\u{0}'];
+    let one =
+        prop_oneof![6 => prop::char::range('a', 'z'), 3 => select(SPECIAL), 1 => any::<char>()];
+    vec(one, len).prop_map(String::from_iter)
+}
+
 pub(crate) fn name() -> impl Strategy<Value = String> {
-    prop_oneof![4 => select(NAMES).prop_map(str::to_owned), 1 => "\\PC{0,10}"]
+    prop_oneof![4 => select(NAMES).prop_map(str::to_owned), 1 => any_text(0..=10)]
 }
 
 pub(crate) fn status() -> impl Strategy<Value = Status> {
@@ -39,7 +89,8 @@ pub(crate) fn status() -> impl Strategy<Value = Status> {
         Just(Status::Clean),
         // `from_text` turns known strings into known statuses, as reading does, so `Other` only
         // ever holds unknown text.
-        prop_oneof![Just("archived".to_owned()), "\\PC{0,8}"].prop_map(|text| Status::from_text(&text)),
+        prop_oneof![Just("archived".to_owned()), any_text(0..=8)]
+            .prop_map(|text| Status::from_text(&text)),
     ]
 }
 
@@ -49,12 +100,12 @@ fn file_status() -> impl Strategy<Value = FileStatus> {
         Just(FileStatus::MissingFiles),
         Just(FileStatus::MissingReadme),
         Just(FileStatus::Unknown),
-        "\\PC{0,8}".prop_map(|text| FileStatus::from_text(&text)),
+        any_text(0..=8).prop_map(|text| FileStatus::from_text(&text)),
     ]
 }
 
 fn text() -> impl Strategy<Value = String> {
-    prop_oneof![Just(String::new()), "[a-z/:.?=_-]{1,20}", "\\PC{0,12}"]
+    prop_oneof![Just(String::new()), text_from(URL_CHARS, 1..=20), any_text(0..=12)]
 }
 
 pub(crate) fn json_value() -> impl Strategy<Value = Value> {
@@ -64,19 +115,21 @@ pub(crate) fn json_value() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
         any::<u64>().prop_map(Value::from),
-        "\\PC{0,12}".prop_map(Value::from),
+        any_text(0..=12).prop_map(Value::from),
     ];
     leaf.prop_recursive(3, 12, 4, |inner| {
         prop_oneof![
             vec(inner.clone(), 0..4).prop_map(Value::Array),
-            btree_map("\\PC{0,6}", inner, 0..4).prop_map(|map| Value::Object(map.into_iter().collect())),
+            btree_map(any_text(0..=6), inner, 0..4)
+                .prop_map(|map| Value::Object(map.into_iter().collect())),
         ]
     })
 }
 
 /// A key for an `extra` map: often with `/`, `~` or non-ASCII characters, never one of `known`.
 pub(crate) fn extra_key(known: &'static [&'static str]) -> impl Strategy<Value = String> {
-    prop_oneof!["[a-z_]{1,8}", "[a-z/~ü~]{1,6}", "\\PC{1,6}"].prop_filter("known field", move |key| !known.contains(&key.as_str()))
+    prop_oneof![text_from(KEY_CHARS, 1..=8), text_from(POINTER_CHARS, 1..=6), any_text(1..=6)]
+        .prop_filter("known field", move |key| !known.contains(&key.as_str()))
 }
 
 fn extra(known: &'static [&'static str]) -> impl Strategy<Value = Map<String, Value>> {
@@ -128,7 +181,7 @@ fn health() -> impl Strategy<Value = Health> {
         Just(Health::Green),
         Just(Health::Yellow),
         Just(Health::Red),
-        "\\PC{0,8}".prop_map(|text| Health::from_text(&text)),
+        any_text(0..=8).prop_map(|text| Health::from_text(&text)),
     ]
 }
 
@@ -136,7 +189,7 @@ fn timestamp() -> impl Strategy<Value = Timestamp> {
     prop_oneof![
         Just("2025-06-20T03:00:00Z".to_owned()),
         Just("2026-02-11T03-00-00Z".to_owned()),
-        "\\PC{0,20}",
+        any_text(0..=20),
     ]
     .prop_map(|text| Timestamp::from_text(&text))
 }
@@ -169,7 +222,7 @@ pub(crate) fn meta() -> impl Strategy<Value = Report> {
         option::of(timestamp()),
         option::of(health()),
         option::of(summary()),
-        btree_map("[a-z_]{1,12}", "\\PC{0,20}", 0..3),
+        btree_map(text_from(KEY_CHARS, 1..=12), any_text(0..=20), 0..3),
         option::of(text()),
         option::of(any::<bool>()),
         option::of(text()),
@@ -250,7 +303,9 @@ pub(crate) fn edited(report: &Report, edits: &[Edit]) -> Report {
         let n = repos.len();
         match edit {
             Edit::Insert(at, repo) => repos.insert(at.index(n + 1), repo.clone()),
-            Edit::SetMeta(meta) => report = Report { repos: std::mem::take(repos), ..(**meta).clone() },
+            Edit::SetMeta(meta) => {
+                report = Report { repos: std::mem::take(repos), ..(**meta).clone() }
+            }
             Edit::ReplaceAll(other) => report = (**other).clone(),
             _ if n == 0 => {}
             Edit::SetStatus(at, status) => repos[at.index(n)].status = status.clone(),

@@ -101,7 +101,13 @@ function SummaryTiles({
       </h2>
       <ul className="tiles">
         <li>
-          <button type="button" className="tile tile--total" aria-pressed={statusFilter === null} onClick={() => onFilter(null)}>
+          <button
+            type="button"
+            className="tile tile--total"
+            aria-label={`Total: ${report.repos.length}`}
+            aria-pressed={statusFilter === null}
+            onClick={() => onFilter(null)}
+          >
             <span className="tile__value">{report.repos.length}</span>
             <span className="tile__label">Total</span>
           </button>
@@ -111,6 +117,7 @@ function SummaryTiles({
             <button
               type="button"
               className={`tile tile--${statusTone(c.status)}`}
+              aria-label={`${statusLabel(c.status)}: ${c.count}`}
               aria-pressed={statusFilter === c.status}
               onClick={() => onFilter(statusFilter === c.status ? null : c.status)}
             >
@@ -145,11 +152,12 @@ export function Dashboard({ focus }: { focus: Focus | null }) {
   const statusId = useId();
 
   // A link to one repository shows it whatever the filters were.
+  const focusName = focus?.name ?? null;
   useEffect(() => {
-    if (!focus) return;
+    if (focusName === null) return;
     setQuery('');
     setStatusFilter(null);
-  }, [focus?.name]); // eslint-disable-line react-hooks/exhaustive-deps
+  }, [focusName]);
 
   const repos = report?.repos;
   const keyed = useMemo(() => (repos ? keyedRepos(repos) : []), [repos]);

@@ -1,0 +1,89 @@
+import { act, fireEvent, screen } from '@testing-library/react';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { NotificationToggle, Toasts, useStatusNotifications, type NotificationApi } from './Notifications';
+import { liveSnapshot, manualStore, renderWithStore } from '../../test/store';
+import type { StatusChange } from '../../lib/report';
+
+function Harness({ api }: { api: NotificationApi | null }) {
+  const n = useStatusNotifications(api);
+  return (
+    <>
+      <NotificationToggle on={n.browserOn} available={n.browserAvailable} permission={n.permission} onToggle={() => void n.toggleBrowser()} />
+      <Toasts toasts={n.toasts} onDismiss={n.dismiss} />
+    </>
+  );
+}
+
+const change = (name: string, from: string | null, to: string | null): StatusChange => ({ key: `${name}\u00000`, name, dup: 0, from, to });
+
+function fakeApi(permission: NotificationPermission = 'default') {
+  const shown: Array<[string, string]> = [];
+  const api: NotificationApi & { permission: NotificationPermission } = {
+    permission,
+    requestPermission: vi.fn(async () => {
+      api.permission = 'granted';
+      return 'granted' as const;
+    }),
+    show: (title, body) => void shown.push([title, body]),
+  };
+  return { api, shown };
+}
+
+describe('notifications', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('shows a toast per status change event, dismissable and timed out', () => {
+    const store = manualStore(liveSnapshot());
+    renderWithStore(<Harness api={null} />, store);
+    act(() => store.announce([change('halo', 'missing', 'clean')]));
+    const region = screen.getByRole('region', { name: 'Notifications' });
+    expect(region.textContent).toContain('halo');
+    expect(region.textContent).toContain('Missing');
+    expect(region.textContent).toContain('Clean');
+    fireEvent.click(screen.getByRole('button', { name: 'Dismiss' }));
+    expect(region.textContent).toBe('');
+    act(() => store.announce([change('new', null, 'extra'), change('gone', 'clean', null)]));
+    expect(region.textContent).toContain('appeared');
+    expect(region.textContent).toContain('removed');
+    act(() => {
+      vi.advanceTimersByTime(8_000);
+    });
+    expect(region.textContent).toBe('');
+  });
+
+  it('summarises a burst in one toast', () => {
+    const store = manualStore(liveSnapshot());
+    renderWithStore(<Harness api={null} />, store);
+    act(() => store.announce(Array.from({ length: 10 }, (_, i) => change(`r${i}`, 'clean', 'dirty'))));
+    const region = screen.getByRole('region', { name: 'Notifications' });
+    expect(region.textContent).toContain('10 repositories changed status');
+    expect(region.textContent).toContain('and 7 more');
+  });
+
+  it('asks permission on opt-in and notifies only while the tab is hidden', async () => {
+    const store = manualStore(liveSnapshot());
+    const { api, shown } = fakeApi();
+    renderWithStore(<Harness api={api} />, store);
+    const toggle = screen.getByRole('button', { name: 'Desktop notifications' });
+    expect(toggle.getAttribute('aria-pressed')).toBe('false');
+    await act(async () => {
+      fireEvent.click(toggle);
+    });
+    expect(api.requestPermission).toHaveBeenCalledOnce();
+    expect(toggle.getAttribute('aria-pressed')).toBe('true');
+    expect(window.localStorage.getItem('gitops-live:notify')).toBe('on');
+
+    act(() => store.announce([change('halo', 'missing', 'clean')]));
+    expect(shown).toEqual([]);
+    const hidden = vi.spyOn(document, 'hidden', 'get').mockReturnValue(true);
+    act(() => store.announce([change('halo', 'clean', 'dirty')]));
+    expect(shown).toEqual([['Repository status changed', 'halo: Clean → Dirty']]);
+    hidden.mockRestore();
+  });
+
+  it('offers no switch where the browser has no notifications', () => {
+    renderWithStore(<Harness api={null} />, manualStore(liveSnapshot()));
+    expect(screen.queryByRole('button', { name: 'Desktop notifications' })).toBeNull();
+  });
+});

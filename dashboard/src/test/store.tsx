@@ -1,0 +1,94 @@
+// A hand-driven LiveStore for component tests, and a render helper that provides it.
+import { render, type RenderResult } from '@testing-library/react';
+import type { ReactElement } from 'react';
+import { vi } from 'vitest';
+import { LiveStoreContext } from '../hooks/useWebSocket';
+import type { LiveSnapshot, LiveStore, Mode } from '../lib/liveStore';
+import type { StatusChange } from '../lib/report';
+import type { ConnectionStatus } from '../types/protocol';
+import { EPOCH, sampleReport } from './fakes';
+
+/** A store whose snapshot the test sets. */
+export interface ManualStore extends LiveStore {
+  set(patch: Partial<LiveSnapshot>): void;
+  announce(changes: StatusChange[]): void;
+  reconnectNow: ReturnType<typeof vi.fn<() => void>>;
+  setMode: ReturnType<typeof vi.fn<(mode: Mode) => void>>;
+}
+
+/** A live, connected snapshot of the sample report. */
+export function liveSnapshot(patch: Partial<LiveSnapshot> = {}): LiveSnapshot {
+  return {
+    report: sampleReport(),
+    cursor: `${EPOCH}:1`,
+    source: 'server',
+    phase: 'live',
+    transport: 'websocket',
+    retryAt: null,
+    failures: 0,
+    rttMs: 12,
+    lastUpdateAt: Date.now(),
+    serverStatus: null,
+    mode: { kind: 'live' },
+    serverRealtime: true,
+    changedAt: {},
+    lastError: null,
+    ...patch,
+  };
+}
+
+/** Makes a store showing `initial`. */
+export function manualStore(initial: LiveSnapshot = liveSnapshot()): ManualStore {
+  let snapshot = initial;
+  const listeners = new Set<() => void>();
+  const statusListeners = new Set<(changes: StatusChange[]) => void>();
+  const store: ManualStore = {
+    getSnapshot: () => snapshot,
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    subscribeStatusChanges(listener) {
+      statusListeners.add(listener);
+      return () => statusListeners.delete(listener);
+    },
+    start: () => {},
+    stop: () => {},
+    flush: () => {},
+    reconnectNow: vi.fn<() => void>(),
+    setMode: vi.fn<(mode: Mode) => void>((mode) => store.set({ mode })),
+    set(patch) {
+      snapshot = { ...snapshot, ...patch };
+      for (const listener of [...listeners]) listener();
+    },
+    announce(changes) {
+      for (const listener of [...statusListeners]) listener(changes);
+    },
+  };
+  return store;
+}
+
+/** Renders `ui` with `store` provided. */
+export function renderWithStore(ui: ReactElement, store: LiveStore): RenderResult {
+  return render(<LiveStoreContext.Provider value={store}>{ui}</LiveStoreContext.Provider>);
+}
+
+/** A server status with the report source in the given state. */
+export function serverStatus(report: Partial<ConnectionStatus['report']> = {}): ConnectionStatus {
+  return {
+    server_time: '2026-01-01T00:00:00Z',
+    uptime_s: 5,
+    realtime: true,
+    clients: { ws: 1, sse: 0, long_poll: 0 },
+    cursor: `${EPOCH}:1`,
+    report: {
+      path: '/srv/audit/GitRepoReport.json',
+      state: 'ok',
+      last_loaded: '2026-01-01T00:00:00Z',
+      last_error: null,
+      watch: 'watching',
+      watch_note: null,
+      ...report,
+    },
+  };
+}

@@ -1106,6 +1106,13 @@ mod tests {
     }
 
     #[test]
+    fn floats_in_unknown_fields_are_written_back_digit_for_digit() {
+        let text = r#"{"repos":[],"a":0.30000000000000004,"b":1.7976931348623157e+308,"c":5e-324,"d":123456789.12345679}"#;
+        let written = parse_str(text).unwrap().report.to_json_bytes();
+        assert_eq!(String::from_utf8(written).unwrap(), text);
+    }
+
+    #[test]
     fn duplicate_keys_keep_the_last_value() {
         let text =
             r#"{"repos": [{"name": "a", "status": "dirty", "status": "clean", "x": 1, "x": 2}]}"#;

@@ -1,2 +1,397 @@
-//! TODO crate docs.
+//! A Rust client for gitops-live: connect over WebSocket, keep the report state, resume with the
+//! cursor after a disconnect and reconnect with full-jitter exponential backoff.
+//!
+//! [`LiveState`] is the protocol's client rules as a pure state machine (usable with any
+//! transport); [`Connection`] is one WebSocket; [`Client`] puts them together and never gives up.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), gitops_client::Error> {
+//! let mut client = gitops_client::Client::new(gitops_client::ClientConfig::new("ws://127.0.0.1:3070/ws"));
+//! loop {
+//!     if let gitops_client::Event::Applied { cursor, .. } = client.next().await {
+//!         let repos = client.state().report.as_ref().map_or(0, |r| r.repos.len());
+//!         println!("{cursor}: {repos} repositories");
+//!     }
+//! }
+//! # }
+//! ```
 #![warn(missing_docs)]
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use gitops_diff::{Changes, apply_in_place, apply_repo_change};
+use gitops_protocol::{ClientMessage, ConnectionStatus, Cursor, ServerMessage};
+use gitops_report::Report;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Errors of the client.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The WebSocket could not be opened or broke; [`Client`] reconnects by itself, callers of
+    /// [`Connection`] should reconnect with their cursor.
+    #[error("websocket: {0}")]
+    WebSocket(#[from] tungstenite::Error),
+    /// The server sent something that is not a protocol message; report it, it is a server bug.
+    #[error("protocol: {0}")]
+    Protocol(#[from] gitops_protocol::Error),
+    /// A change could not be applied to the state; the client asks for a snapshot.
+    #[error("cannot apply a change: {0}")]
+    Apply(#[from] gitops_diff::Error),
+    /// The URL is not a WebSocket URL.
+    #[error("invalid url {0:?}")]
+    InvalidUrl(String),
+}
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What applying one message did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The state advanced to this cursor.
+    Advanced(Cursor),
+    /// The message was older than the state and was ignored.
+    Stale,
+    /// The message does not follow the cursor (a gap or another epoch): send `resume`.
+    Gap,
+    /// Not a state-bearing message.
+    NotState,
+}
+
+/// The report as a client sees it, kept by the protocol's client rules.
+#[derive(Debug, Clone, Default)]
+pub struct LiveState {
+    /// The current report, once a snapshot has arrived.
+    pub report: Option<Report>,
+    /// The cursor of the last applied state-bearing message.
+    pub cursor: Option<Cursor>,
+    /// The last `connection-status` received.
+    pub status: Option<ConnectionStatus>,
+}
+
+impl LiveState {
+    /// Applies one server message by the client rules of `docs/protocol.md`.
+    pub fn apply(&mut self, message: ServerMessage) -> Result<Applied> {
+        let Some(cursor) = message.cursor() else {
+            if let ServerMessage::ConnectionStatus { data } = message {
+                self.status = Some(data);
+            }
+            return Ok(Applied::NotState);
+        };
+        if let ServerMessage::AuditUpdate { data, .. } = message {
+            self.report = Some(data);
+            self.cursor = Some(cursor);
+            return Ok(Applied::Advanced(cursor));
+        }
+        let (Some(current), Some(report)) = (self.cursor, self.report.as_mut()) else {
+            return Ok(Applied::Gap);
+        };
+        if current.epoch != cursor.epoch {
+            return Ok(Applied::Gap);
+        }
+        if cursor.seq <= current.seq {
+            return Ok(Applied::Stale);
+        }
+        match message {
+            ServerMessage::RepoStatusChange { data, .. } => {
+                if cursor.seq != current.seq + 1 {
+                    return Ok(Applied::Gap);
+                }
+                apply_repo_change(report, &data)?;
+            }
+            ServerMessage::HealthMetricsUpdate { data, .. } => {
+                if cursor.seq != current.seq + 1 {
+                    return Ok(Applied::Gap);
+                }
+                apply_in_place(report, &Changes { repos: Vec::new(), meta: Some(data) })?;
+            }
+            ServerMessage::CatchUp { data, .. } => {
+                if data.since != current {
+                    return Ok(Applied::Gap);
+                }
+                apply_in_place(report, &data.into_changes())?;
+            }
+            _ => return Ok(Applied::NotState),
+        }
+        self.cursor = Some(cursor);
+        Ok(Applied::Advanced(cursor))
+    }
+}
+
+/// One WebSocket connection speaking the protocol.
+#[derive(Debug)]
+pub struct Connection {
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+/// What ended a connection, as far as the client can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closed {
+    /// The close code, when the server sent one.
+    pub code: Option<u16>,
+    /// The close reason text.
+    pub reason: String,
+    /// The delay the server asked for before reconnecting (`retry-ms=N` in the reason).
+    pub retry_after: Option<Duration>,
+}
+
+impl Connection {
+    /// Opens `url` (e.g. `ws://127.0.0.1:3070/ws`), resuming from `since` when given.
+    pub async fn open(url: &str, since: Option<Cursor>, origin: Option<&str>) -> Result<Self> {
+        let url = match since {
+            Some(cursor) => format!("{url}{}since={cursor}", if url.contains('?') { '&' } else { '?' }),
+            None => url.to_owned(),
+        };
+        let mut request = url.as_str().into_client_request().map_err(|_| Error::InvalidUrl(url.clone()))?;
+        if let Some(origin) = origin {
+            let value = origin.parse().map_err(|_| Error::InvalidUrl(origin.to_owned()))?;
+            request.headers_mut().insert("origin", value);
+        }
+        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(Self { socket })
+    }
+
+    /// The next server message; `Ok(Err(closed))` when the connection ended.
+    pub async fn recv(&mut self) -> Result<std::result::Result<ServerMessage, Closed>> {
+        loop {
+            let Some(frame) = self.socket.next().await else {
+                return Ok(Err(Closed { code: None, reason: String::new(), retry_after: None }));
+            };
+            match frame {
+                Ok(Message::Text(text)) => return Ok(Ok(ServerMessage::decode(text.as_bytes())?)),
+                Ok(Message::Close(frame)) => {
+                    let (code, reason) =
+                        frame.map_or((None, String::new()), |f| (Some(u16::from(f.code)), f.reason.to_string()));
+                    let retry_after = reason
+                        .split("retry-ms=")
+                        .nth(1)
+                        .and_then(|ms| ms.trim().parse().ok())
+                        .map(Duration::from_millis);
+                    return Ok(Err(Closed { code, reason, retry_after }));
+                }
+                Ok(_) => continue,
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    return Ok(Err(Closed { code: None, reason: String::new(), retry_after: None }));
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// Sends a client message.
+    pub async fn send(&mut self, message: &ClientMessage) -> Result<()> {
+        let text = String::from_utf8_lossy(&message.encode()).into_owned();
+        self.socket.send(Message::Text(text.into())).await?;
+        Ok(())
+    }
+
+    /// Sends raw text as one message (for tests of how a server treats malformed input).
+    pub async fn send_text(&mut self, text: &str) -> Result<()> {
+        self.socket.send(Message::Text(text.into())).await?;
+        Ok(())
+    }
+
+    /// Closes the connection normally.
+    pub async fn close(mut self) -> Result<()> {
+        let frame = tungstenite::protocol::CloseFrame { code: CloseCode::Normal, reason: "bye".into() };
+        self.socket.close(Some(frame)).await?;
+        Ok(())
+    }
+}
+
+/// Reconnect timing: full-jitter exponential backoff (a random delay in `[0, min(cap, base·2ⁿ)]`).
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    /// The first ceiling.
+    pub base: Duration,
+    /// The largest ceiling.
+    pub cap: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self { base: Duration::from_millis(250), cap: Duration::from_secs(10) }
+    }
+}
+
+impl Backoff {
+    /// The delay before reconnect attempt `attempt` (0 for the first retry), given a random `u64`.
+    pub fn delay(&self, attempt: u32, random: u64) -> Duration {
+        let ceiling = self.base.saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX)).min(self.cap);
+        let ceiling_ms = ceiling.as_millis() as u64;
+        Duration::from_millis(random % (ceiling_ms + 1))
+    }
+}
+
+/// Settings of a [`Client`].
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The WebSocket URL, e.g. `ws://127.0.0.1:3070/ws`.
+    pub url: String,
+    /// The `Origin` header to send, if any.
+    pub origin: Option<String>,
+    /// Reconnect timing.
+    pub backoff: Backoff,
+    /// Seed of the jitter; fixed seeds give reproducible schedules in tests.
+    pub seed: u64,
+}
+
+impl ClientConfig {
+    /// Defaults for `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
+        Self { url: url.into(), origin: None, backoff: Backoff::default(), seed }
+    }
+}
+
+/// Something that happened to a [`Client`].
+#[derive(Debug)]
+pub enum Event {
+    /// A connection was opened (resuming from `since` when it is `Some`).
+    Connected {
+        /// The cursor brought to the server.
+        since: Option<Cursor>,
+    },
+    /// A state-bearing message advanced the state.
+    Applied {
+        /// The new cursor.
+        cursor: Cursor,
+        /// The message's `type`.
+        kind: &'static str,
+    },
+    /// A non-state message arrived (status, pong, error).
+    Message(ServerMessage),
+    /// The connection ended or could not be opened; the client waits `retry_in`, then reconnects.
+    Disconnected {
+        /// Why.
+        reason: String,
+        /// How long until the next attempt.
+        retry_in: Duration,
+    },
+}
+
+/// A client that keeps a [`LiveState`] up to date over reconnects.
+#[derive(Debug)]
+pub struct Client {
+    config: ClientConfig,
+    state: LiveState,
+    connection: Option<Connection>,
+    attempt: u32,
+    rng: u64,
+    pending_delay: Option<Duration>,
+}
+
+impl Client {
+    /// A client that connects on the first call to [`Client::next`].
+    pub fn new(config: ClientConfig) -> Self {
+        let rng = config.seed | 1;
+        Self { config, state: LiveState::default(), connection: None, attempt: 0, rng, pending_delay: None }
+    }
+
+    /// The state as of the last applied message.
+    pub fn state(&self) -> &LiveState {
+        &self.state
+    }
+
+    /// Drops the connection now (as a network failure would); the next call reconnects and resumes.
+    pub fn disconnect(&mut self) {
+        self.connection = None;
+    }
+
+    /// Drives the client until something happens.
+    pub async fn next(&mut self) -> Event {
+        if let Some(delay) = self.pending_delay.take() {
+            tokio::time::sleep(delay).await;
+        }
+        let Some(connection) = self.connection.as_mut() else {
+            let since = self.state.cursor;
+            return match Connection::open(&self.config.url, since, self.config.origin.as_deref()).await {
+                Ok(connection) => {
+                    self.connection = Some(connection);
+                    Event::Connected { since }
+                }
+                Err(error) => self.schedule_retry(error.to_string(), None),
+            };
+        };
+        match connection.recv().await {
+            Ok(Ok(message)) => {
+                let kind = message_kind(&message);
+                match self.state.apply(message.clone()) {
+                    Ok(Applied::Advanced(cursor)) => {
+                        self.attempt = 0;
+                        Event::Applied { cursor, kind }
+                    }
+                    Ok(Applied::Gap) | Err(_) => {
+                        // Ask the server to close the gap; with no usable cursor it sends a snapshot.
+                        let resume = match self.state.cursor {
+                            Some(since) => ClientMessage::Resume { since },
+                            None => ClientMessage::RequestUpdate,
+                        };
+                        if let Err(error) = connection.send(&resume).await {
+                            return self.schedule_retry(error.to_string(), None);
+                        }
+                        Event::Message(message)
+                    }
+                    Ok(Applied::Stale | Applied::NotState) => Event::Message(message),
+                }
+            }
+            Ok(Err(closed)) => {
+                let reason = format!("closed ({:?}) {}", closed.code, closed.reason);
+                self.schedule_retry(reason, closed.retry_after)
+            }
+            Err(error) => self.schedule_retry(error.to_string(), None),
+        }
+    }
+
+    fn schedule_retry(&mut self, reason: String, server_hint: Option<Duration>) -> Event {
+        self.connection = None;
+        let random = self.random();
+        let delay = server_hint.unwrap_or_else(|| self.config.backoff.delay(self.attempt, random));
+        self.attempt = self.attempt.saturating_add(1);
+        self.pending_delay = Some(delay);
+        Event::Disconnected { reason, retry_in: delay }
+    }
+
+    fn random(&mut self) -> u64 {
+        // xorshift64: plenty for spreading reconnects.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+}
+
+fn message_kind(message: &ServerMessage) -> &'static str {
+    match message {
+        ServerMessage::AuditUpdate { .. } => "audit-update",
+        ServerMessage::RepoStatusChange { .. } => "repo-status-change",
+        ServerMessage::HealthMetricsUpdate { .. } => "health-metrics-update",
+        ServerMessage::CatchUp { .. } => "catch-up",
+        ServerMessage::ConnectionStatus { .. } => "connection-status",
+        ServerMessage::Pong { .. } => "pong",
+        ServerMessage::Error { .. } => "error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_stays_under_the_growing_ceiling_and_the_cap() {
+        let backoff = Backoff { base: Duration::from_millis(100), cap: Duration::from_secs(2) };
+        for attempt in 0..40 {
+            let ceiling = Duration::from_millis(100 * (1u64 << attempt.min(20))).min(Duration::from_secs(2));
+            for random in [0, 1, 77, u64::MAX / 3, u64::MAX] {
+                assert!(backoff.delay(attempt, random) <= ceiling, "attempt {attempt}");
+            }
+        }
+        assert_eq!(backoff.delay(0, 0), Duration::ZERO);
+        assert_eq!(backoff.delay(3, 800), Duration::from_millis(800));
+    }
+}

@@ -412,11 +412,14 @@ pub async fn serve(live: Arc<Live>, listener: TcpListener) -> std::io::Result<()
     drop(listener);
     live.hub.close_all(gitops_hub::CloseReason::Shutdown);
     status_task.abort();
+    // Real-time clients outlive their HTTP connection (an upgraded socket or a streaming body),
+    // so wait for both the connections and the registered clients to finish.
     let deadline = tokio::time::Instant::now() + live.config.drain + Duration::from_secs(1);
-    while open_connections.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
+    let busy = || open_connections.load(Ordering::Relaxed) > 0 || !live.registry().clients.is_empty();
+    while busy() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let left = open_connections.load(Ordering::Relaxed);
+    let left = open_connections.load(Ordering::Relaxed) + live.registry().clients.len() as u64;
     if left > 0 {
         tracing::warn!(left, "some connections did not finish within the drain window");
     }

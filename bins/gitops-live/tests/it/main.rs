@@ -1,0 +1,6 @@
+//! Integration tests of the gitops-live binary: real processes, real sockets on 127.0.0.1,
+//! real files written the ways producers write them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod live;
+mod support;

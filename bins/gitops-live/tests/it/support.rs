@@ -1,0 +1,196 @@
+//! Starting the real binary and talking to it over HTTP.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `gitops-live` process, killed on drop.
+pub(crate) struct Server {
+    child: Child,
+    pub(crate) addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts `gitops-live <args> --bind 127.0.0.1:0` and waits for it to print its address.
+    pub(crate) fn start(args: &[&str]) -> Server {
+        Self::start_with_env(args, &[])
+    }
+
+    pub(crate) fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gitops-live"));
+        command.args(args).args(["--bind", "127.0.0.1:0"]).env("RUST_LOG", "warn");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("the binary starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let addr = loop {
+            assert!(Instant::now() < deadline, "the server did not print its address");
+            let line = lines.next().expect("the server prints its address").expect("utf-8 output");
+            if let Some(rest) = line.strip_prefix("gitops-live listening on http://") {
+                break rest.trim_end_matches('/').parse().expect("a socket address");
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, addr }
+    }
+
+    pub(crate) fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Sends SIGTERM and waits for the process to exit (bounded).
+    pub(crate) fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 response.
+#[derive(Debug)]
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Response {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub(crate) fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("a JSON body")
+    }
+}
+
+/// Sends one request with `Connection: close` and reads the whole response.
+pub(crate) fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read");
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a header end");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut body = raw[split + 4..].to_vec();
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("a status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    if headers.iter().any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked")) {
+        body = dechunk(&body);
+    }
+    Response { status, headers, body }
+}
+
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(end) = raw.windows(2).position(|w| w == b"\r\n") else { return out };
+        let size = usize::from_str_radix(String::from_utf8_lossy(&raw[..end]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&raw[end + 2..end + 2 + size]);
+        raw = &raw[end + 2 + size + 2..];
+    }
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, for at most `limit`.
+pub(crate) fn eventually<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "condition not met within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The ways producers write a report.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Style {
+    /// Truncate and write the file itself.
+    InPlace,
+    /// Write a temporary file in the same folder and rename it over the report.
+    AtomicRename,
+    /// Write a new file under `audit-history/` and swap the `latest.json` symlink to it.
+    SymlinkSwap,
+}
+
+/// A report location that can be written in every style: `dir/latest.json` is a symlink to a
+/// file in `dir/audit-history/`.
+pub(crate) struct ReportFile {
+    pub(crate) dir: tempfile::TempDir,
+    n: u64,
+}
+
+impl ReportFile {
+    pub(crate) fn new(initial: &[u8]) -> ReportFile {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(dir.path().join("audit-history")).expect("history dir");
+        let mut file = ReportFile { dir, n: 0 };
+        file.write(initial, Style::SymlinkSwap);
+        file
+    }
+
+    pub(crate) fn path(&self) -> PathBuf {
+        self.dir.path().join("latest.json")
+    }
+
+    pub(crate) fn path_str(&self) -> String {
+        self.path().display().to_string()
+    }
+
+    fn target(&self) -> PathBuf {
+        std::fs::canonicalize(self.path()).expect("latest.json resolves")
+    }
+
+    pub(crate) fn write(&mut self, bytes: &[u8], style: Style) {
+        self.n += 1;
+        match style {
+            Style::InPlace => std::fs::write(self.target(), bytes).expect("write in place"),
+            Style::AtomicRename => {
+                let target = self.target();
+                let temp = target.with_file_name(format!(".tmp-{}", self.n));
+                std::fs::write(&temp, bytes).expect("write temp");
+                std::fs::rename(&temp, &target).expect("rename");
+            }
+            Style::SymlinkSwap => {
+                let name = format!("{:06}.json", self.n);
+                std::fs::write(self.dir.path().join("audit-history").join(&name), bytes).expect("write history");
+                let link = self.dir.path().join(format!(".latest-{}", self.n));
+                std::os::unix::fs::symlink(Path::new("audit-history").join(&name), &link).expect("symlink");
+                std::fs::rename(&link, self.path()).expect("swap");
+            }
+        }
+    }
+}

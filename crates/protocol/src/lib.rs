@@ -7,6 +7,7 @@
 
 mod cursor;
 mod message;
+mod typescript;
 
 pub use cursor::{Cursor, Epoch};
 pub use message::{
@@ -16,6 +17,7 @@ pub use message::{
 };
 
 pub use bytes::Bytes;
+pub use typescript::typescript;
 
 /// The protocol version this crate implements; bumped on any incompatible change.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -1,0 +1,408 @@
+//! The TypeScript declarations of the protocol, for the dashboard.
+//!
+//! The declarations are data ([`DECLS`]); [`typescript`] renders them, and the tests serialise
+//! a value of every Rust type and check its JSON against the declaration's fields, so a field
+//! added, renamed or made optional in Rust fails the build until the declarations follow.
+//! `cargo xtask types` writes the file; `cargo xtask ci` fails when the checked-in copy is stale.
+
+use std::fmt::Write as _;
+
+/// One field of an interface.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Field {
+    pub(crate) name: &'static str,
+    pub(crate) ts: &'static str,
+    pub(crate) optional: bool,
+    pub(crate) doc: &'static str,
+}
+
+/// One TypeScript declaration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Decl {
+    /// `export type name = ts;`
+    Alias { name: &'static str, doc: &'static str, ts: &'static str },
+    /// `export interface name { fields }`, open to unknown fields when `open`.
+    Interface { name: &'static str, doc: &'static str, extends: Option<&'static str>, fields: &'static [Field], open: bool },
+    /// `export const name = value;`
+    Const { name: &'static str, doc: &'static str, value: &'static str },
+}
+
+const fn f(name: &'static str, ts: &'static str, doc: &'static str) -> Field {
+    Field { name, ts, optional: false, doc }
+}
+
+const fn opt(name: &'static str, ts: &'static str, doc: &'static str) -> Field {
+    Field { name, ts, optional: true, doc }
+}
+
+/// Every declaration, in output order.
+pub(crate) const DECLS: &[Decl] = &[
+    Decl::Alias {
+        name: "CursorText",
+        doc: "`\"<epoch>:<seq>\"`: 16 lowercase hex digits, a colon, a decimal sequence number.",
+        ts: "string",
+    },
+    Decl::Alias {
+        name: "RepoStatus",
+        doc: "Repository status. Known values are listed; any other string is a known-unknown status.",
+        ts: "'missing' | 'extra' | 'dirty' | 'mismatched' | 'clean' | (string & {})",
+    },
+    Decl::Alias { name: "HealthStatus", doc: "Report health.", ts: "'green' | 'yellow' | 'red' | (string & {})" },
+    Decl::Alias {
+        name: "FileStatus",
+        doc: "File completeness of a local clone.",
+        ts: "'complete' | 'missing_files' | 'missing_readme' | 'unknown' | (string & {})",
+    },
+    Decl::Interface {
+        name: "Repo",
+        doc: "One repository of the report. Unknown fields are passed through unchanged.",
+        extends: None,
+        open: true,
+        fields: &[
+            f("name", "string", "The key of every change, with `dup`."),
+            f("status", "RepoStatus", ""),
+            opt("clone_url", "string", ""),
+            opt("local_path", "string", ""),
+            opt("remote_url", "string", ""),
+            opt("expected_url", "string", ""),
+            opt("dashboard_link", "string", ""),
+            opt("mitigation", "string", "A key into the report's `mitigation_actions`."),
+            opt("file_status", "FileStatus", ""),
+        ],
+    },
+    Decl::Interface {
+        name: "Summary",
+        doc: "The producer's own counts; they may disagree with the repository list.",
+        extends: None,
+        open: true,
+        fields: &[
+            opt("total", "number", ""),
+            opt("missing", "number", ""),
+            opt("extra", "number", ""),
+            opt("dirty", "number", ""),
+            opt("mismatched", "number", ""),
+            opt("clean", "number", ""),
+        ],
+    },
+    Decl::Interface {
+        name: "ReportMeta",
+        doc: "Every top-level field of the report except `repos` (the `health-metrics-update` data).",
+        extends: None,
+        open: true,
+        fields: &[
+            opt("timestamp", "string", ""),
+            opt("health_status", "HealthStatus", ""),
+            opt("summary", "Summary", ""),
+            opt("mitigation_actions", "Record<string, string>", ""),
+            opt("local_git_root", "string", ""),
+            opt("local_scan_active", "boolean", ""),
+            opt("github_user", "string", ""),
+        ],
+    },
+    Decl::Interface {
+        name: "Report",
+        doc: "The report in its normalised current shape (`audit-update` data, `GET /audit`).",
+        extends: Some("ReportMeta"),
+        open: false,
+        fields: &[f("repos", "Repo[]", "")],
+    },
+    Decl::Interface {
+        name: "RepoChange",
+        doc: "One repository added, removed or changed (`repo-status-change` data).",
+        extends: None,
+        open: false,
+        fields: &[
+            f("name", "string", ""),
+            opt("dup", "number", "The n-th occurrence of `name` in the report, counting from 0; absent when 0."),
+            f("change", "'added' | 'removed' | 'changed'", ""),
+            opt("old_status", "RepoStatus", ""),
+            opt("new_status", "RepoStatus", ""),
+            opt("ops", "JsonPatchOp[]", "RFC 6902 operations, paths relative to the repository object (`changed`)."),
+            opt("repo", "Repo", "The whole repository (`added`)."),
+        ],
+    },
+    Decl::Alias {
+        name: "JsonPatchOp",
+        doc: "One RFC 6902 operation.",
+        ts: "\n  | { op: 'add' | 'replace' | 'test'; path: string; value: unknown }\n  | { op: 'remove'; path: string }\n  | { op: 'move' | 'copy'; from: string; path: string }",
+    },
+    Decl::Interface {
+        name: "CatchUp",
+        doc: "`catch-up` data: merged changes taking a client from `since` to the message's cursor.",
+        extends: None,
+        open: false,
+        fields: &[f("since", "CursorText", ""), f("repos", "RepoChange[]", ""), f("meta", "ReportMeta | null", "")],
+    },
+    Decl::Alias { name: "ReportState", doc: "Whether a good report is being served.", ts: "'waiting' | 'ok' | 'error'" },
+    Decl::Alias { name: "WatchState", doc: "How changes to the report are detected.", ts: "'watching' | 'polling' | 'auditing'" },
+    Decl::Interface {
+        name: "LastError",
+        doc: "A failure of the report source.",
+        extends: None,
+        open: false,
+        fields: &[f("message", "string", ""), f("since", "string", "RFC 3339.")],
+    },
+    Decl::Interface {
+        name: "ReportSource",
+        doc: "Where the report comes from and whether it is healthy.",
+        extends: None,
+        open: false,
+        fields: &[
+            f("path", "string", ""),
+            f("state", "ReportState", ""),
+            f("last_loaded", "string | null", ""),
+            f("last_error", "LastError | null", ""),
+            f("watch", "WatchState", ""),
+            f("watch_note", "string | null", ""),
+        ],
+    },
+    Decl::Interface {
+        name: "ClientsByTransport",
+        doc: "Connected real-time clients by transport.",
+        extends: None,
+        open: false,
+        fields: &[f("ws", "number", ""), f("sse", "number", ""), f("long_poll", "number", "")],
+    },
+    Decl::Interface {
+        name: "ConnectionStatus",
+        doc: "`connection-status` data; also the body of `GET /api/ws/status`.",
+        extends: None,
+        open: false,
+        fields: &[
+            f("server_time", "string", ""),
+            f("uptime_s", "number", ""),
+            f("realtime", "boolean", "False when real-time transports are switched off on the server; clients should poll."),
+            f("clients", "ClientsByTransport", ""),
+            f("cursor", "CursorText | null", ""),
+            f("report", "ReportSource", ""),
+        ],
+    },
+    Decl::Interface {
+        name: "Pong",
+        doc: "`pong` data.",
+        extends: None,
+        open: false,
+        fields: &[opt("ts", "unknown", "The `ts` the client sent, echoed back."), f("server_time", "string", "")],
+    },
+    Decl::Interface {
+        name: "ErrorBody",
+        doc: "`error` data.",
+        extends: None,
+        open: false,
+        fields: &[
+            f("code", "'bad-message' | 'unknown-type' | 'bad-cursor' | 'not-ready' | (string & {})", ""),
+            f("message", "string", ""),
+        ],
+    },
+    Decl::Alias {
+        name: "StateMessage",
+        doc: "A state-bearing message: it has a cursor.",
+        ts: "\n  | { type: 'audit-update'; epoch: string; seq: number; data: Report }\n  | { type: 'repo-status-change'; epoch: string; seq: number; data: RepoChange }\n  | { type: 'health-metrics-update'; epoch: string; seq: number; data: ReportMeta }\n  | { type: 'catch-up'; epoch: string; seq: number; data: CatchUp }",
+    },
+    Decl::Alias {
+        name: "ServerMessage",
+        doc: "Every message the server sends.",
+        ts: "\n  | StateMessage\n  | { type: 'connection-status'; data: ConnectionStatus }\n  | { type: 'pong'; data: Pong }\n  | { type: 'error'; data: ErrorBody }",
+    },
+    Decl::Alias {
+        name: "ClientMessage",
+        doc: "Every message a client may send over the WebSocket.",
+        ts: "\n  | { type: 'resume'; since: CursorText }\n  | { type: 'ping'; ts?: number }\n  | { type: 'request-update' }\n  | { type: 'get-status' }",
+    },
+    Decl::Const {
+        name: "STATE_MESSAGE_TYPES",
+        doc: "The type names of state-bearing messages.",
+        value: "['audit-update', 'repo-status-change', 'health-metrics-update', 'catch-up'] as const",
+    },
+    Decl::Const {
+        name: "SERVER_MESSAGE_TYPES",
+        doc: "Every server message type name (also the SSE `event:` names).",
+        value: "[...STATE_MESSAGE_TYPES, 'connection-status', 'pong', 'error'] as const",
+    },
+    Decl::Const {
+        name: "CLOSE_CODES",
+        doc: "WebSocket close codes the server uses.",
+        value: "{\n  goingAway: 1001,\n  policy: 1008,\n  tooBig: 1009,\n  internalError: 1011,\n  stalled: 4000,\n} as const",
+    },
+    Decl::Const { name: "PROTOCOL_VERSION", doc: "The protocol version these types describe.", value: "1" },
+];
+
+/// The TypeScript declarations of every protocol type, as the dashboard imports them.
+pub fn typescript() -> String {
+    let mut out = String::from(
+        "// Generated from the Rust crate gitops-protocol by `cargo xtask types`. Do not edit:\n\
+         // `cargo xtask ci` fails when this file differs from what the Rust types generate.\n",
+    );
+    for decl in DECLS {
+        out.push('\n');
+        match decl {
+            Decl::Alias { name, doc, ts } => {
+                let _ = writeln!(out, "/** {doc} */\nexport type {name} = {ts};");
+            }
+            Decl::Const { name, doc, value } => {
+                let _ = writeln!(out, "/** {doc} */\nexport const {name} = {value};");
+            }
+            Decl::Interface { name, doc, extends, fields, open } => {
+                let _ = write!(out, "/** {doc} */\nexport interface {name}");
+                if let Some(parent) = extends {
+                    let _ = write!(out, " extends {parent}");
+                }
+                out.push_str(" {\n");
+                for field in *fields {
+                    if !field.doc.is_empty() {
+                        let _ = writeln!(out, "  /** {} */", field.doc);
+                    }
+                    let _ = writeln!(out, "  {}{}: {};", field.name, if field.optional { "?" } else { "" }, field.ts);
+                }
+                if *open {
+                    out.push_str("  [extra: string]: unknown;\n");
+                }
+                out.push_str("}\n");
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use gitops_diff::{Changes, RepoChange, RepoChangeKind};
+    use gitops_report::{FileStatus, Health, Repo, Report, Status, Summary, Timestamp};
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::{
+        ClientsByTransport, ConnectionStatus, Cursor, Epoch, ErrorBody, ErrorCode, LastError, Pong, ReportSource, ReportState,
+        WatchState, encode_catch_up,
+    };
+
+    fn interface(name: &str) -> (&'static [Field], bool, Option<&'static str>) {
+        DECLS
+            .iter()
+            .find_map(|decl| match decl {
+                Decl::Interface { name: n, fields, open, extends, .. } if *n == name => Some((*fields, *open, *extends)),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no interface {name}"))
+    }
+
+    /// Every key of `value` is declared (unless the interface is open), and every required field is present.
+    fn assert_conforms(name: &str, value: &Value) {
+        let (mut fields, open, extends) = interface(name);
+        let mut all: Vec<Field> = fields.to_vec();
+        if let Some(parent) = extends {
+            (fields, _, _) = interface(parent);
+            all.extend_from_slice(fields);
+        }
+        let object = value.as_object().unwrap_or_else(|| panic!("{name} serialises to an object: {value}"));
+        let declared: BTreeSet<&str> = all.iter().map(|f| f.name).collect();
+        if !open {
+            for key in object.keys() {
+                assert!(declared.contains(key.as_str()), "{name}.{key} is sent but not declared in TypeScript");
+            }
+        }
+        for field in all.iter().filter(|f| !f.optional) {
+            assert!(object.contains_key(field.name), "{name}.{} is declared required but not sent: {value}", field.name);
+        }
+    }
+
+    fn full_repo() -> Repo {
+        Repo {
+            name: "halo".into(),
+            status: Status::Mismatched,
+            clone_url: Some("https://github.com/alice/halo.git".into()),
+            local_path: Some("/srv/git/halo".into()),
+            remote_url: Some("https://github.com/alice/other.git".into()),
+            expected_url: Some("https://github.com/alice/halo.git".into()),
+            dashboard_link: Some("/audit/halo?action=fix_remote".into()),
+            mitigation: Some("fix_remote_or_rename".into()),
+            file_status: Some(FileStatus::Complete),
+            ..Repo::default()
+        }
+    }
+
+    fn full_report() -> Report {
+        Report {
+            timestamp: Some(Timestamp::from_text("2025-06-20T03:00:00Z")),
+            health_status: Some(Health::Yellow),
+            summary: Some(Summary { total: 1, mismatched: Some(1), ..Summary::default() }),
+            repos: vec![full_repo()],
+            mitigation_actions: [("fix_remote_or_rename".to_owned(), "Fix the remote".to_owned())].into(),
+            local_git_root: Some("/srv/git".into()),
+            local_scan_active: Some(true),
+            github_user: Some("alice".into()),
+            ..Report::default()
+        }
+    }
+
+    fn to_value<T: serde::Serialize>(value: &T) -> Value {
+        serde_json::to_value(value).expect("serialises")
+    }
+
+    #[test]
+    fn every_declared_interface_matches_what_rust_sends() {
+        let report = full_report();
+        assert_conforms("Report", &to_value(&report));
+        assert_conforms("ReportMeta", &Value::Object(gitops_diff::meta_of(&report)));
+        assert_conforms("Repo", &to_value(&full_repo()));
+        assert_conforms("Summary", &to_value(report.summary.as_ref().expect("summary")));
+        let changed = gitops_diff::change_between("halo", 2, Some(&full_repo()), Some(&Repo { status: Status::Clean, ..full_repo() }));
+        let added = RepoChange { name: "x".into(), dup: 0, kind: RepoChangeKind::Added { repo: full_repo() } };
+        let removed = RepoChange { name: "y".into(), dup: 1, kind: RepoChangeKind::Removed { old_status: Status::Dirty } };
+        for change in [changed.expect("a change"), added.clone(), removed] {
+            assert_conforms("RepoChange", &to_value(&change));
+        }
+        let cursor = Cursor::new(Epoch(1), 5);
+        let catch_up = encode_catch_up(cursor, Cursor::new(Epoch(1), 2), &Changes { repos: vec![added], meta: None });
+        let catch_up: Value = serde_json::from_slice(&catch_up).expect("json");
+        assert_conforms("CatchUp", &catch_up["data"]);
+        let source = ReportSource {
+            path: "/x".into(),
+            state: ReportState::Error,
+            last_loaded: Some("t".into()),
+            last_error: Some(LastError { message: "m".into(), since: "t".into() }),
+            watch: WatchState::Polling,
+            watch_note: None,
+        };
+        assert_conforms("ReportSource", &to_value(&source));
+        assert_conforms("LastError", &to_value(source.last_error.as_ref().expect("error")));
+        let status = ConnectionStatus {
+            server_time: "t".into(),
+            uptime_s: 1,
+            realtime: true,
+            clients: ClientsByTransport::default(),
+            cursor: Some(cursor),
+            report: source,
+        };
+        assert_conforms("ConnectionStatus", &to_value(&status));
+        assert_conforms("ClientsByTransport", &to_value(&status.clients));
+        assert_conforms("Pong", &to_value(&Pong { ts: Some(json!(1)), server_time: "t".into() }));
+        assert_conforms("ErrorBody", &to_value(&ErrorBody { code: ErrorCode::BadCursor, message: "m".into() }));
+    }
+
+    #[test]
+    fn every_message_type_and_enum_value_is_in_the_declarations() {
+        let text = typescript();
+        for kind in ["audit-update", "repo-status-change", "health-metrics-update", "catch-up", "connection-status", "pong", "error"] {
+            assert!(text.contains(&format!("type: '{kind}'")), "{kind} missing");
+        }
+        for kind in ["resume", "ping", "request-update", "get-status"] {
+            assert!(text.contains(&format!("type: '{kind}'")), "{kind} missing");
+        }
+        for state in [ReportState::Waiting, ReportState::Ok, ReportState::Error] {
+            assert!(text.contains(&format!("'{}'", to_value(&state).as_str().expect("string"))));
+        }
+        for watch in [WatchState::Watching, WatchState::Polling, WatchState::Auditing] {
+            assert!(text.contains(&format!("'{}'", to_value(&watch).as_str().expect("string"))));
+        }
+        for code in [ErrorCode::BadMessage, ErrorCode::UnknownType, ErrorCode::BadCursor, ErrorCode::NotReady] {
+            assert!(text.contains(&format!("'{}'", to_value(&code).as_str().expect("string"))));
+        }
+        for status in [Status::Missing, Status::Extra, Status::Dirty, Status::Mismatched, Status::Clean] {
+            assert!(text.contains(&format!("'{status}'")));
+        }
+        assert!(text.contains(&format!("PROTOCOL_VERSION = {}", crate::PROTOCOL_VERSION)));
+    }
+}

@@ -1,0 +1,178 @@
+// Generated from the Rust crate gitops-protocol by `cargo xtask types`. Do not edit:
+// `cargo xtask ci` fails when this file differs from what the Rust types generate.
+
+/** `"<epoch>:<seq>"`: 16 lowercase hex digits, a colon, a decimal sequence number. */
+export type CursorText = string;
+
+/** Repository status. Known values are listed; any other string is a known-unknown status. */
+export type RepoStatus = 'missing' | 'extra' | 'dirty' | 'mismatched' | 'clean' | (string & {});
+
+/** Report health. */
+export type HealthStatus = 'green' | 'yellow' | 'red' | (string & {});
+
+/** File completeness of a local clone. */
+export type FileStatus = 'complete' | 'missing_files' | 'missing_readme' | 'unknown' | (string & {});
+
+/** One repository of the report. Unknown fields are passed through unchanged. */
+export interface Repo {
+  /** The key of every change, with `dup`. */
+  name: string;
+  status: RepoStatus;
+  clone_url?: string;
+  local_path?: string;
+  remote_url?: string;
+  expected_url?: string;
+  dashboard_link?: string;
+  /** A key into the report's `mitigation_actions`. */
+  mitigation?: string;
+  file_status?: FileStatus;
+  [extra: string]: unknown;
+}
+
+/** The producer's own counts; they may disagree with the repository list. */
+export interface Summary {
+  total?: number;
+  missing?: number;
+  extra?: number;
+  dirty?: number;
+  mismatched?: number;
+  clean?: number;
+  [extra: string]: unknown;
+}
+
+/** Every top-level field of the report except `repos` (the `health-metrics-update` data). */
+export interface ReportMeta {
+  timestamp?: string;
+  health_status?: HealthStatus;
+  summary?: Summary;
+  mitigation_actions?: Record<string, string>;
+  local_git_root?: string;
+  local_scan_active?: boolean;
+  github_user?: string;
+  [extra: string]: unknown;
+}
+
+/** The report in its normalised current shape (`audit-update` data, `GET /audit`). */
+export interface Report extends ReportMeta {
+  repos: Repo[];
+}
+
+/** One repository added, removed or changed (`repo-status-change` data). */
+export interface RepoChange {
+  name: string;
+  /** The n-th occurrence of `name` in the report, counting from 0; absent when 0. */
+  dup?: number;
+  change: 'added' | 'removed' | 'changed';
+  old_status?: RepoStatus;
+  new_status?: RepoStatus;
+  /** RFC 6902 operations, paths relative to the repository object (`changed`). */
+  ops?: JsonPatchOp[];
+  /** The whole repository (`added`). */
+  repo?: Repo;
+}
+
+/** One RFC 6902 operation. */
+export type JsonPatchOp = 
+  | { op: 'add' | 'replace' | 'test'; path: string; value: unknown }
+  | { op: 'remove'; path: string }
+  | { op: 'move' | 'copy'; from: string; path: string };
+
+/** `catch-up` data: merged changes taking a client from `since` to the message's cursor. */
+export interface CatchUp {
+  since: CursorText;
+  repos: RepoChange[];
+  meta: ReportMeta | null;
+}
+
+/** Whether a good report is being served. */
+export type ReportState = 'waiting' | 'ok' | 'error';
+
+/** How changes to the report are detected. */
+export type WatchState = 'watching' | 'polling' | 'auditing';
+
+/** A failure of the report source. */
+export interface LastError {
+  message: string;
+  /** RFC 3339. */
+  since: string;
+}
+
+/** Where the report comes from and whether it is healthy. */
+export interface ReportSource {
+  path: string;
+  state: ReportState;
+  last_loaded: string | null;
+  last_error: LastError | null;
+  watch: WatchState;
+  watch_note: string | null;
+}
+
+/** Connected real-time clients by transport. */
+export interface ClientsByTransport {
+  ws: number;
+  sse: number;
+  long_poll: number;
+}
+
+/** `connection-status` data; also the body of `GET /api/ws/status`. */
+export interface ConnectionStatus {
+  server_time: string;
+  uptime_s: number;
+  /** False when real-time transports are switched off on the server; clients should poll. */
+  realtime: boolean;
+  clients: ClientsByTransport;
+  cursor: CursorText | null;
+  report: ReportSource;
+}
+
+/** `pong` data. */
+export interface Pong {
+  /** The `ts` the client sent, echoed back. */
+  ts?: unknown;
+  server_time: string;
+}
+
+/** `error` data. */
+export interface ErrorBody {
+  code: 'bad-message' | 'unknown-type' | 'bad-cursor' | 'not-ready' | (string & {});
+  message: string;
+}
+
+/** A state-bearing message: it has a cursor. */
+export type StateMessage = 
+  | { type: 'audit-update'; epoch: string; seq: number; data: Report }
+  | { type: 'repo-status-change'; epoch: string; seq: number; data: RepoChange }
+  | { type: 'health-metrics-update'; epoch: string; seq: number; data: ReportMeta }
+  | { type: 'catch-up'; epoch: string; seq: number; data: CatchUp };
+
+/** Every message the server sends. */
+export type ServerMessage = 
+  | StateMessage
+  | { type: 'connection-status'; data: ConnectionStatus }
+  | { type: 'pong'; data: Pong }
+  | { type: 'error'; data: ErrorBody };
+
+/** Every message a client may send over the WebSocket. */
+export type ClientMessage = 
+  | { type: 'resume'; since: CursorText }
+  | { type: 'ping'; ts?: number }
+  | { type: 'request-update' }
+  | { type: 'get-status' };
+
+/** The type names of state-bearing messages. */
+export const STATE_MESSAGE_TYPES = ['audit-update', 'repo-status-change', 'health-metrics-update', 'catch-up'] as const;
+
+/** Every server message type name (also the SSE `event:` names). */
+export const SERVER_MESSAGE_TYPES = [...STATE_MESSAGE_TYPES, 'connection-status', 'pong', 'error'] as const;
+
+/** WebSocket close codes the server uses. */
+export const CLOSE_CODES = {
+  goingAway: 1001,
+  policy: 1008,
+  tooBig: 1009,
+  internalError: 1011,
+  stalled: 4000,
+} as const;
+
+/** The protocol version these types describe. */
+export const PROTOCOL_VERSION = 1;

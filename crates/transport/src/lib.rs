@@ -31,7 +31,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use metrics::Metrics;
-pub use ws::{WsLimits, serve_echo};
+pub use ws::WsLimits;
+#[cfg(feature = "conformance")]
+pub use ws::serve_echo;
 
 /// Settings of the HTTP service.
 #[derive(Debug, Clone)]

@@ -209,7 +209,7 @@ fn clients(live: &Live) -> Response<Body> {
 }
 
 fn asset(live: &Live, path: &str) -> Response<Body> {
-    let relative = path.trim_start_matches('/');
+    let relative = path.strip_prefix('/').unwrap_or(path);
     // Assets are looked up by exact name in an embedded map, so nothing can escape it; these
     // shapes are refused outright so no fallback ever answers them with the page either.
     let hostile = relative.split('/').any(|s| s == ".." || s == ".")

@@ -12,7 +12,6 @@ use gitops_protocol::{ClientMessage, Cursor, ErrorCode, Pong, encode_error, enco
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -267,13 +266,20 @@ async fn run(live: Arc<Live>, socket: Socket, subscription: Subscription, guard:
             }
         }
     };
-    if let End::Close(code, reason) = end {
-        if !matches!(code, CloseCode::Away) {
-            live.metrics.policy_closes.fetch_add(1, Ordering::Relaxed);
+    match end {
+        End::Close(code, reason) => {
+            if !matches!(code, CloseCode::Away) {
+                live.metrics.policy_closes.fetch_add(1, Ordering::Relaxed);
+            }
+            let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
+            let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame)))).await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
         }
-        let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
-        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame)))).await;
-        let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+        // After the peer's close, this sends the queued reply (the clean closing handshake);
+        // on a dead socket it fails at once.
+        End::Gone => {
+            let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+        }
     }
     drop(guard);
 }
@@ -353,9 +359,10 @@ fn handle_client_message(subscription: &Subscription, bytes: &[u8]) {
     }
 }
 
+#[cfg(feature = "conformance")]
 /// Serves an echo WebSocket at every path, through the same handshake and limits as `/ws`:
 /// the target of the Autobahn conformance suite. Not used by the product.
-pub async fn serve_echo(listener: TcpListener, limits: WsLimits) -> std::io::Result<()> {
+pub async fn serve_echo(listener: tokio::net::TcpListener, limits: WsLimits) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
@@ -385,11 +392,13 @@ pub async fn serve_echo(listener: TcpListener, limits: WsLimits) -> std::io::Res
     }
 }
 
+#[cfg(feature = "conformance")]
 async fn echo(mut socket: Socket) {
     while let Some(message) = socket.next().await {
         let reply = match message {
             Ok(message @ (Message::Text(_) | Message::Binary(_))) => message,
-            Ok(Message::Close(_)) => break,
+            // Keep reading after a close: tungstenite queues the close reply and sends it on the
+            // next read, then ends the stream, which is the clean closing handshake.
             Ok(_) => continue,
             Err(WsError::Capacity(_)) => {
                 let frame = CloseFrame { code: CloseCode::Size, reason: Utf8Bytes::from_static("message too large") };

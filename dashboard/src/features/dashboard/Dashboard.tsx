@@ -1,7 +1,7 @@
 // The dashboard: health light, report time and age, summary counts computed from the repositories
 // (with a note where the producer's summary disagrees), charts by status, search and status filter,
 // and the repository cards. On `/audit/:repo` it highlights that repository and scrolls to it.
-import { lazy, Suspense, useEffect, useId, useMemo, useState } from 'react';
+import { lazy, startTransition, Suspense, useDeferredValue, useEffect, useId, useMemo, useState } from 'react';
 import { ArrowLeft, Clock, GitBranch, Search, TriangleExclamationPoint } from 'lucide-react';
 import { useLiveAudit } from '../../hooks/useWebSocket';
 import { useNow } from '../../hooks/useNow';
@@ -23,6 +23,9 @@ export interface Focus {
 
 const SEVERITY: Record<string, number> = { missing: 0, dirty: 1, mismatched: 2, extra: 3, clean: 5 };
 const severity = (status: string) => SEVERITY[status] ?? 4;
+
+/** Cards in the first paint; the rest follow in a transition, so first data shows fast. */
+const FIRST_PAINT_CARDS = 48;
 
 /** Reports older than this are flagged as stale. */
 const STALE_AFTER_MS = 26 * 3_600_000;
@@ -169,6 +172,15 @@ export function Dashboard({ focus }: { focus: Focus | null }) {
       .sort((a, b) => severity(a.repo.status) - severity(b.repo.status) || a.repo.name.localeCompare(b.repo.name) || a.dup - b.dup);
   }, [keyed, query, statusFilter]);
 
+  // Charts are the slowest part of a render: let the cards update first.
+  const deferredCounts = useDeferredValue(counts);
+
+  const [cardLimit, setCardLimit] = useState(FIRST_PAINT_CARDS);
+  const hasReport = report !== null;
+  useEffect(() => {
+    if (hasReport) startTransition(() => setCardLimit(Number.POSITIVE_INFINITY));
+  }, [hasReport]);
+
   const focused: KeyedRepo[] = focus ? keyed.filter((k) => k.repo.name === focus.name) : [];
   const focusKey = focused[0] ? repoCardId(focused[0].repo.name, focused[0].dup) : null;
   useEffect(() => {
@@ -210,7 +222,7 @@ export function Dashboard({ focus }: { focus: Focus | null }) {
 
       <SummaryTiles report={report} statusFilter={statusFilter} onFilter={setStatusFilter} />
       <Suspense fallback={<div className="charts charts--loading" aria-hidden="true" />}>
-        <StatusCharts counts={counts} />
+        <StatusCharts counts={deferredCounts} />
       </Suspense>
 
       <section className="repos" aria-labelledby="repos-title">
@@ -253,7 +265,7 @@ export function Dashboard({ focus }: { focus: Focus | null }) {
           <p className="empty">No repository matches{query ? ` “${query}”` : ''}{statusFilter ? ` with status ${statusLabel(statusFilter)}` : ''}.</p>
         ) : (
           <div className="grid">
-            {visible.map((k) => (
+            {(focus ? visible : visible.slice(0, cardLimit)).map((k) => (
               <RepositoryCard
                 key={k.key}
                 repo={k.repo}

@@ -1,5 +1,6 @@
 // Bar and pie charts of repositories by status (every known status, plus unknown ones), with Recharts.
 // Colours come from CSS classes per status, so light and dark themes both apply.
+import { memo } from 'react';
 import { Bar, BarChart, CartesianGrid, Cell, Pie, PieChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { statusLabel, statusTone, type StatusCount } from '../../lib/status';
 
@@ -13,7 +14,7 @@ function describe(counts: readonly StatusCount[]): string {
 }
 
 /** Both charts, each with a text alternative. */
-export default function StatusCharts({ counts }: { counts: readonly StatusCount[] }) {
+function StatusChartsImpl({ counts }: { counts: readonly StatusCount[] }) {
   const rows = chartRows(counts);
   const nonZero = rows.filter((r) => r.count > 0);
   const total = rows.reduce((sum, r) => sum + r.count, 0);
@@ -81,3 +82,11 @@ export default function StatusCharts({ counts }: { counts: readonly StatusCount[
     </div>
   );
 }
+
+function sameCounts(a: { counts: readonly StatusCount[] }, b: { counts: readonly StatusCount[] }): boolean {
+  return a.counts.length === b.counts.length && a.counts.every((c, i) => c.status === b.counts[i]?.status && c.count === b.counts[i]?.count);
+}
+
+/** Re-renders only when a count changed (most live changes touch no count). */
+const StatusCharts = memo(StatusChartsImpl, sameCounts);
+export default StatusCharts;

@@ -532,12 +532,8 @@ impl RepoDraft {
                 }
             };
             match name {
-                "name" => self.name = map.next_value_seed(RequiredText { field: "name" })?,
-                "status" => {
-                    self.status = map
-                        .next_value_seed(RequiredText { field: "status" })?
-                        .map(|text| Status::from_text(&text));
-                }
+                "name" => self.name = map.next_value_seed(RequiredText::NAME)?,
+                "status" => self.status = map.next_value_seed(RequiredText::STATUS)?,
                 _ => self.read_lenient_field(name, map.next_value()?),
             }
         }
@@ -593,38 +589,54 @@ impl RepoDraft {
 /// Reads a field that must be a string when present (`name`, `status`); null counts as absent.
 ///
 /// Failing inside the value's own deserialisation, rather than after it, puts the error's
-/// position on the value itself.
-struct RequiredText {
+/// position on the value itself. `from_str` reads the text without allocating when it can (a
+/// known status needs no `String`); `from_string` takes an owned one.
+struct RequiredText<T> {
     field: &'static str,
+    from_str: fn(&str) -> T,
+    from_string: fn(String) -> T,
 }
 
-impl<'de> DeserializeSeed<'de> for RequiredText {
-    type Value = Option<String>;
+impl RequiredText<String> {
+    const NAME: Self =
+        Self { field: "name", from_str: str::to_owned, from_string: std::convert::identity };
+}
+
+impl RequiredText<Status> {
+    const STATUS: Self = Self {
+        field: "status",
+        from_str: Status::from_text,
+        from_string: |text| Status::from_text(&text),
+    };
+}
+
+impl<'de, T> DeserializeSeed<'de> for RequiredText<T> {
+    type Value = Option<T>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_any(self)
     }
 }
 
-impl RequiredText {
+impl<T> RequiredText<T> {
     fn wrong_type<E: de::Error>(&self, found: &Found<'_>) -> E {
         E::custom(format_args!("{} must be a string, found {found}", self.field))
     }
 }
 
-impl<'de> Visitor<'de> for RequiredText {
-    type Value = Option<String>;
+impl<'de, T> Visitor<'de> for RequiredText<T> {
+    type Value = Option<T>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "a string for `{}`", self.field)
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-        Ok(Some(text.to_owned()))
+        Ok(Some((self.from_str)(text)))
     }
 
     fn visit_string<E: de::Error>(self, text: String) -> Result<Self::Value, E> {
-        Ok(Some(text))
+        Ok(Some((self.from_string)(text)))
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {

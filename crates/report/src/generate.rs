@@ -84,6 +84,14 @@ const PROJECTS: &[&str] = &[
     "ha-notify",
 ];
 
+const COMMIT_SUBJECTS: &[&str] = &[
+    "Update dependencies and pin image digests",
+    "Add living-room sensors and rename the hallway motion automation",
+    "Fix backup retention so weekly snapshots are kept for three months",
+    "WIP",
+    "Move secrets to sops and document the restore procedure",
+];
+
 const KINDS: &[&str] = &["config", "stack", "scripts", "backup", "infra", "tools", "ui", "docs"];
 
 fn generate_repo(index: usize, rng: &mut SplitMix64) -> Repo {
@@ -166,6 +174,12 @@ fn generate_repo(index: usize, rng: &mut SplitMix64) -> Repo {
             .unwrap_or_default();
         repo.extra.insert("last_commit_date".to_owned(), Value::from(commit_time));
         repo.extra.insert("size_kb".to_owned(), Value::from(rng.next() % 500_000));
+        let subject = COMMIT_SUBJECTS[(rng.next() % COMMIT_SUBJECTS.len() as u64) as usize];
+        repo.extra.insert("last_commit_message".to_owned(), Value::from(subject));
+        repo.extra.insert(
+            "last_commit_author".to_owned(),
+            Value::from("Alice Example <alice@users.noreply.github.com>"),
+        );
     }
     repo
 }

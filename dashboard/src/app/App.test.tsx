@@ -41,6 +41,7 @@ describe('App on the real store', () => {
     act(() => sockets.last.accept());
     expect(document.querySelector('.conn__label')?.textContent).toBe('Live');
     expect(screen.getAllByRole('article')).toHaveLength(3);
+    expect(document.title).toBe('RED · 1 missing — gitops-live');
     act(() =>
       sockets.last.push({
         type: 'repo-status-change',

@@ -1,6 +1,6 @@
 // The app shell: header (brand, connection, update mode, notifications), server banners, the
 // routed page and the toasts. Features are composed here; they do not import each other.
-import { useMemo } from 'react';
+import { useEffect, useMemo } from 'react';
 import { Activity } from 'lucide-react';
 import { ConnectionStatus } from '../components/ConnectionStatus';
 import { RealTimeToggle } from '../components/RealTimeToggle';
@@ -11,6 +11,7 @@ import { NotificationToggle, Toasts, useStatusNotifications, type NotificationAp
 import { useLocation } from '../hooks/useLocation';
 import { useLiveAudit } from '../hooks/useWebSocket';
 import { parseRoute } from '../lib/routes';
+import { countByStatus, effectiveHealth } from '../lib/status';
 
 function Waiting() {
   const { phase, serverStatus } = useLiveAudit();
@@ -45,6 +46,13 @@ export function App({ notificationApi }: { notificationApi: NotificationApi | nu
   const location = useLocation();
   const route = useMemo(() => parseRoute(location.pathname, location.search), [location.pathname, location.search]);
   const notifications = useStatusNotifications(notificationApi);
+
+  // The tab title carries the health, so a background tab still tells.
+  const health = report ? effectiveHealth(report).health : null;
+  const missing = report ? (countByStatus(report.repos).find((c) => c.status === 'missing')?.count ?? 0) : 0;
+  useEffect(() => {
+    document.title = health ? `${String(health).toUpperCase()}${missing ? ` · ${missing} missing` : ''} — gitops-live` : 'gitops-live';
+  }, [health, missing]);
 
   return (
     <div className="app">

@@ -26,6 +26,8 @@ export function ConnectionStatus() {
 
   let label: string;
   let detail: string | null = null;
+  // Kept out of the live region, so screen readers hear the phase change, not every second.
+  let countdown: string | null = null;
   switch (connection.phase) {
     case 'live':
       label = 'Live';
@@ -35,7 +37,8 @@ export function ConnectionStatus() {
       label = 'Connecting…';
       break;
     case 'reconnecting':
-      label = retryText && retryText !== 'now' ? `Reconnecting ${retryText}` : 'Reconnecting…';
+      label = 'Reconnecting';
+      countdown = retryText && retryText !== 'now' ? retryText : '…';
       break;
     case 'fallback':
       label = `Fallback: ${connection.transport ? TRANSPORT_WORDS[connection.transport] : 'HTTP'}`;
@@ -57,8 +60,11 @@ export function ConnectionStatus() {
     <section className={`conn conn--${connection.phase}`} aria-label="Connection">
       <span className="conn__main">
         <Icon aria-hidden="true" size={16} className={spinning ? 'spin' : undefined} />
-        <span className="conn__label" role="status" aria-live="polite" data-phase={connection.phase}>
-          {label}
+        <span className="conn__label" data-phase={connection.phase}>
+          <span role="status" aria-live="polite">
+            {label}
+          </span>
+          {countdown && <span className="conn__countdown">{countdown === '…' ? countdown : ` ${countdown}`}</span>}
         </span>
       </span>
       <span className="conn__meta">

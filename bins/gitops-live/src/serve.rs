@@ -42,6 +42,12 @@ pub(crate) struct ServerArgs {
     /// The most real-time clients from one IP address at once.
     #[arg(long, env = "GITOPS_MAX_CLIENTS_PER_IP", default_value_t = 20_000)]
     pub(crate) max_clients_per_ip: usize,
+    /// PEM certificate chain: serve HTTPS and WSS (TLS 1.2 and 1.3 only). Needs --tls-key.
+    #[arg(long, env = "GITOPS_TLS_CERT", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "GITOPS_TLS_KEY", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
 }
 
 /// Arguments of `gitops-live serve`.
@@ -90,6 +96,7 @@ pub(crate) struct Server {
     pub(crate) live: Arc<Live>,
     pub(crate) trigger: Arc<Notify>,
     pub(crate) address: SocketAddr,
+    scheme: &'static str,
     serving: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -102,7 +109,16 @@ pub(crate) async fn start(args: &ServerArgs, source_path: &Path) -> anyhow::Resu
         realtime: args.realtime == "on",
         max_clients: args.max_clients,
         max_clients_per_ip: args.max_clients_per_ip,
+        tls: args.tls_cert.is_some(),
         ..TransportConfig::default()
+    };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let cert_pem = std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?;
+            let key_pem = std::fs::read(key).with_context(|| format!("reading {}", key.display()))?;
+            Some(gitops_transport::tls_config(&cert_pem, &key_pem)?)
+        }
+        _ => None,
     };
     let hub = Hub::new(HubConfig::default());
     let trigger = Arc::new(Notify::new());
@@ -125,17 +141,21 @@ pub(crate) async fn start(args: &ServerArgs, source_path: &Path) -> anyhow::Resu
     let listener =
         tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("listening on {}", args.bind))?;
     let address = listener.local_addr().context("reading the bound address")?;
-    let serving = tokio::spawn(gitops_transport::serve(live.clone(), listener));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let serving = match tls {
+        Some(tls) => tokio::spawn(gitops_transport::serve_tls(live.clone(), listener, tls)),
+        None => tokio::spawn(gitops_transport::serve(live.clone(), listener)),
+    };
     if !EmbeddedDashboard::is_built() {
         tracing::warn!("built without the dashboard: run `cargo xtask dashboard` and rebuild to embed it");
     }
-    Ok(Server { live, trigger, address, serving })
+    Ok(Server { live, trigger, address, scheme, serving })
 }
 
 impl Server {
     /// Waits for SIGINT or SIGTERM, then shuts down gracefully.
     pub(crate) async fn run_until_signal(self) -> anyhow::Result<()> {
-        println!("gitops-live listening on http://{}/", self.address);
+        println!("gitops-live listening on {}://{}/", self.scheme, self.address);
         wait_for_signal().await;
         tracing::info!("shutting down: closing clients with 1001 and a reconnect delay");
         self.live.shutdown();

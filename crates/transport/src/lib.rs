@@ -364,6 +364,49 @@ impl Live {
 /// Accept errors (such as running out of file descriptors) are logged and retried after a pause,
 /// never in a busy loop.
 pub async fn serve(live: Arc<Live>, listener: TcpListener) -> std::io::Result<()> {
+    serve_with(live, listener, None).await
+}
+
+/// [`serve`] over TLS (`https:` and `wss:`), with a configuration from [`tls_config`].
+pub async fn serve_tls(live: Arc<Live>, listener: TcpListener, tls: Arc<rustls::ServerConfig>) -> std::io::Result<()> {
+    serve_with(live, listener, Some(tokio_rustls::TlsAcceptor::from(tls))).await
+}
+
+/// A TLS configuration from PEM text: the certificate chain and its private key. TLS 1.2 and 1.3
+/// only (rustls speaks nothing older); HTTP/1.1 is announced over ALPN.
+pub fn tls_config(cert_chain_pem: &[u8], private_key_pem: &[u8]) -> Result<Arc<rustls::ServerConfig>> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(cert_chain_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::Tls(format!("reading the certificate chain: {e}")))?;
+    if certs.is_empty() {
+        return Err(Error::Tls("the certificate file holds no certificate".to_owned()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(private_key_pem).map_err(|e| Error::Tls(format!("reading the private key: {e}")))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| Error::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| Error::Tls(e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Errors of this crate's setup functions.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The certificate or key could not be used; the caller should fix the files and restart.
+    #[error("tls: {0}")]
+    Tls(String),
+}
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+async fn serve_with(live: Arc<Live>, listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>) -> std::io::Result<()> {
     let mut shutdown = live.shutdown_signal();
     let status_task = tokio::spawn(status_loop(live.clone()));
     let open_connections = Arc::new(AtomicU64::new(0));
@@ -383,33 +426,25 @@ pub async fn serve(live: Arc<Live>, listener: TcpListener) -> std::io::Result<()
         };
         // Small frames must leave at once: Nagle's algorithm would hold them for an ACK.
         let _ = stream.set_nodelay(true);
-        let service_live = live.clone();
-        let service = hyper::service::service_fn(move |request| {
-            let live = service_live.clone();
-            async move { Ok::<_, std::convert::Infallible>(routes::route(live, request, remote).await) }
-        });
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        // The header-read timeout does nothing without a timer (field notes: slowloris).
-        builder.timer(TokioTimer::new()).header_read_timeout(live.config.header_read_timeout).max_buf_size(64 << 10);
-        let connection = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
-        let mut stop = live.shutdown_signal();
-        let drain = live.config.drain;
         let counter = ConnectionCount::new(&open_connections);
-        tokio::spawn(async move {
-            let mut connection = std::pin::pin!(connection);
-            let result = tokio::select! {
-                result = connection.as_mut() => result,
-                _ = crate::stopped(&mut stop) => {
-                    // Finish the request in flight, then close; upgraded sockets close themselves.
-                    connection.as_mut().graceful_shutdown();
-                    tokio::time::timeout(drain, connection.as_mut()).await.unwrap_or(Ok(()))
-                }
-            };
-            if let Err(error) = result {
-                tracing::debug!(%error, %remote, "connection ended with an error");
+        let live = live.clone();
+        match &tls {
+            None => {
+                tokio::spawn(serve_connection(live, stream, remote, counter));
             }
-            drop(counter);
-        });
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    // The handshake shares the header-read budget, so a silent TLS client is cut off too.
+                    let handshake = tokio::time::timeout(live.config.header_read_timeout, acceptor.accept(stream)).await;
+                    match handshake {
+                        Ok(Ok(stream)) => serve_connection(live, stream, remote, counter).await,
+                        Ok(Err(error)) => tracing::debug!(%error, %remote, "tls handshake failed"),
+                        Err(_) => tracing::debug!(%remote, "tls handshake timed out"),
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     live.hub.close_all(gitops_hub::CloseReason::Shutdown);
@@ -426,6 +461,37 @@ pub async fn serve(live: Arc<Live>, listener: TcpListener) -> std::io::Result<()
         tracing::warn!(left, "some connections did not finish within the drain window");
     }
     Ok(())
+}
+
+/// Serves HTTP/1.1 (with upgrades) on one accepted connection until it ends or shutdown.
+async fn serve_connection<I>(live: Arc<Live>, io: I, remote: SocketAddr, counter: ConnectionCount)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service_live = live.clone();
+    let service = hyper::service::service_fn(move |request| {
+        let live = service_live.clone();
+        async move { Ok::<_, std::convert::Infallible>(routes::route(live, request, remote).await) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    // The header-read timeout does nothing without a timer (field notes: slowloris).
+    builder.timer(TokioTimer::new()).header_read_timeout(live.config.header_read_timeout).max_buf_size(64 << 10);
+    let connection = builder.serve_connection(TokioIo::new(io), service).with_upgrades();
+    let mut stop = live.shutdown_signal();
+    let drain = live.config.drain;
+    let mut connection = std::pin::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        _ = crate::stopped(&mut stop) => {
+            // Finish the request in flight, then close; upgraded sockets close themselves.
+            connection.as_mut().graceful_shutdown();
+            tokio::time::timeout(drain, connection.as_mut()).await.unwrap_or(Ok(()))
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%error, %remote, "connection ended with an error");
+    }
+    drop(counter);
 }
 
 /// Counts one open HTTP connection while it lives.

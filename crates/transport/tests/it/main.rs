@@ -4,3 +4,4 @@
 #[cfg(feature = "conformance")]
 mod conformance;
 mod http;
+mod tls;

@@ -1,0 +1,78 @@
+//! TLS: a certificate made in the test, a real handshake, `wss:` carrying the protocol.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use gitops_hub::{Hub, HubConfig};
+use gitops_protocol::{ReportSource, ReportState, ServerMessage, WatchState};
+use gitops_transport::{Asset, Assets, Live, TransportConfig};
+use tokio_tungstenite::tungstenite::Message;
+
+struct NoAssets;
+
+impl Assets for NoAssets {
+    fn get(&self, _path: &str) -> Option<Asset> {
+        None
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_works_with_a_certificate_and_plain_http_does_not() {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("a certificate");
+    let cert_pem = certified.cert.pem();
+    let key_pem = certified.signing_key.serialize_pem();
+    let tls = gitops_transport::tls_config(cert_pem.as_bytes(), key_pem.as_bytes()).expect("a tls config");
+    assert!(gitops_transport::tls_config(b"not pem", key_pem.as_bytes()).is_err(), "bad PEM is a clear error");
+
+    let hub = Hub::new(HubConfig::default());
+    hub.publish(gitops_report::generate_report(5, 1));
+    let source = ReportSource {
+        path: "x".into(),
+        state: ReportState::Ok,
+        last_loaded: None,
+        last_error: None,
+        watch: WatchState::Watching,
+        watch_note: None,
+    };
+    let config = TransportConfig { tls: true, ..TransportConfig::default() };
+    let live = Live::new(hub, config, Arc::new(NoAssets), source, Box::new(|| {}));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(gitops_transport::serve_tls(live, listener, tls));
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(certified.cert.der().clone()).expect("trust the test certificate");
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a name");
+    let stream = connector.connect(name, tcp).await.expect("a TLS handshake");
+    let (mut socket, _) = tokio_tungstenite::client_async("wss://localhost/ws", stream).await.expect("a wss upgrade");
+    let first = loop {
+        match tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("a message in time") {
+            Some(Ok(Message::Text(text))) => {
+                let message = ServerMessage::decode(text.as_bytes()).expect("a protocol message");
+                if message.cursor().is_some() {
+                    break message;
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert!(matches!(first, ServerMessage::AuditUpdate { .. }));
+
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    let mut plain = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    tokio::io::AsyncWriteExt::write_all(&mut plain, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("write");
+    let mut buffer = vec![0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(10), tokio::io::AsyncReadExt::read(&mut plain, &mut buffer))
+        .await
+        .expect("the server answers or closes")
+        .unwrap_or(0);
+    assert!(!String::from_utf8_lossy(&buffer[..n]).starts_with("HTTP/1.1 200"), "no plain-text service on the TLS port");
+}

@@ -45,7 +45,7 @@ impl ExpectedList {
 /// Reads a plain expected-list file; see [`parse_expected_list`] for its form.
 pub fn read_expected_file(path: &Path) -> Result<ExpectedList> {
     let text = std::fs::read_to_string(path)
-        .map_err(|source| Error::ExpectedFile { path: path.to_owned(), source })?;
+        .map_err(|cause| Error::ExpectedFile { path: path.to_owned(), cause })?;
     parse_expected_list(&text)
 }
 

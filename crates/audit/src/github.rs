@@ -54,7 +54,7 @@ impl Token {
     /// Reads a token from a file holding only the token (a trailing newline is fine).
     pub fn read_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
-            .map_err(|source| Error::TokenFile { path: path.to_owned(), source })?;
+            .map_err(|cause| Error::TokenFile { path: path.to_owned(), cause })?;
         Self::new(&text).ok_or_else(|| Error::EmptyTokenFile { path: path.to_owned() })
     }
 
@@ -187,7 +187,7 @@ fn fetch_page(
         request = request.header("Authorization", token.authorization());
     }
     let mut response =
-        request.call().map_err(|source| Error::Http { url: url.to_owned(), source })?;
+        request.call().map_err(|cause| Error::Http { url: url.to_owned(), cause })?;
     let status = response.status().as_u16();
     let header = |name: &str| {
         response.headers().get(name).and_then(|value| value.to_str().ok()).map(str::to_owned)
@@ -203,7 +203,7 @@ fn fetch_page(
         .with_config()
         .limit(MAX_PAGE_BYTES)
         .read_to_string()
-        .map_err(|source| Error::Http { url: url.to_owned(), source })?;
+        .map_err(|cause| Error::Http { url: url.to_owned(), cause })?;
 
     let rate_limited = status == 429
         || (status == 403
@@ -223,7 +223,7 @@ fn fetch_page(
         });
     }
     let repos = serde_json::from_str(&body)
-        .map_err(|source| Error::GithubJson { url: url.to_owned(), source })?;
+        .map_err(|cause| Error::GithubJson { url: url.to_owned(), cause })?;
     Ok(Page { repos, next: link.as_deref().and_then(next_link) })
 }
 

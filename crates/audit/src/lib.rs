@@ -42,20 +42,20 @@ pub use write::{LATEST_NAME, write_history, write_report_atomic};
 pub enum Error {
     /// The root folder could not be listed. Check that it exists and is readable; no report is
     /// produced, because every expected repository would wrongly show as missing.
-    #[error("cannot list the audit root {path}: {source}")]
+    #[error("cannot list the audit root {path}: {cause}")]
     Root {
         /// The root folder.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The expected-list file could not be read. Check its path and permissions.
-    #[error("cannot read the expected list {path}: {source}")]
+    #[error("cannot read the expected list {path}: {cause}")]
     ExpectedFile {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A line of the expected list names no repository. Fix or comment out the line.
     #[error("expected list line {line} names no repository: {text:?}")]
@@ -66,12 +66,12 @@ pub enum Error {
         text: String,
     },
     /// The token file could not be read. Check its path and permissions.
-    #[error("cannot read the token file {path}: {source}")]
+    #[error("cannot read the token file {path}: {cause}")]
     TokenFile {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The token file is empty. Put the token in it, or leave the token out.
     #[error("the token file {path} is empty")]
@@ -87,16 +87,16 @@ pub enum Error {
     },
     /// The request to the API failed below HTTP (DNS, connection, TLS, timeout, body too large).
     /// Check the network and `api_base`, then retry.
-    #[error("request to {url} failed: {source}")]
+    #[error("request to {url} failed: {cause}")]
     Http {
         /// The URL requested.
         url: String,
         /// Why.
-        source: ureq::Error,
+        cause: ureq::Error,
     },
     /// GitHub's rate limit is used up. Wait until the reset, or use a token (5,000 requests an
     /// hour instead of 60).
-    #[error("github rate limit reached{}; wait, or use a token (GITHUB_TOKEN or a token file)", rate_limit_detail(*.retry_after_seconds, .reset_at.as_deref()))]
+    #[error("github rate limit reached{}; wait, or give a token (GITHUB_TOKEN or a token file) if none was used", rate_limit_detail(*.retry_after_seconds, .reset_at.as_deref()))]
     RateLimited {
         /// The server's `retry-after`, in seconds.
         retry_after_seconds: Option<u64>,
@@ -125,12 +125,12 @@ pub enum Error {
         message: String,
     },
     /// The API's answer was not the expected JSON list. Check `api_base` points at a GitHub API.
-    #[error("unexpected answer from {url}: {source}")]
+    #[error("unexpected answer from {url}: {cause}")]
     GithubJson {
         /// The URL requested.
         url: String,
         /// Why.
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     /// A `next` page link pointed at another server than the API base; it was not followed, so
     /// the token went nowhere else. Check `api_base`.
@@ -146,12 +146,12 @@ pub enum Error {
         pages: usize,
     },
     /// A report file or symlink could not be written. Check the folder exists, is writable and has space.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {cause}")]
     Write {
         /// The file being written.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -261,7 +261,7 @@ type PairingPass<'a> = dyn Fn(&str) -> Option<usize> + 'a;
 /// case; failing that, its name less a `.git` suffix (bare clones). Exact pairs are made first, so
 /// the result does not depend on listing order.
 fn plan<'a>(config: &AuditConfig, expected: &'a ExpectedList) -> Result<Vec<Planned<'a>>> {
-    let root_error = |source| Error::Root { path: config.root.clone(), source };
+    let root_error = |cause| Error::Root { path: config.root.clone(), cause };
     let mut folders = Vec::new();
     for entry in std::fs::read_dir(&config.root).map_err(root_error)? {
         let entry = entry.map_err(root_error)?;

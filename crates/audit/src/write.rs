@@ -28,7 +28,7 @@ pub fn write_report_atomic(path: &Path, report: &Report) -> Result<()> {
 ///
 /// Two audits within one second share a snapshot name; the later one replaces the earlier.
 pub fn write_history(dir: &Path, report: &Report) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::Write { path: dir.to_owned(), source })?;
+    std::fs::create_dir_all(dir).map_err(|cause| Error::Write { path: dir.to_owned(), cause })?;
     let file_name = format!("{}.json", snapshot_stem(report));
     let snapshot = dir.join(&file_name);
     write_report_atomic(&snapshot, report)?;
@@ -68,7 +68,7 @@ fn parent_dir(path: &Path) -> &Path {
 }
 
 fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let write_error = |source| Error::Write { path: path.to_owned(), source };
+    let write_error = |cause| Error::Write { path: path.to_owned(), cause };
     let temp = temp_path(path);
     let result = (|| {
         let mut file = File::create_new(&temp)?;
@@ -96,17 +96,17 @@ fn swap_latest(dir: &Path, file_name: &str) -> Result<()> {
     // A relative target keeps the link valid when the whole history folder moves.
     let result =
         std::os::unix::fs::symlink(file_name, &temp).and_then(|()| std::fs::rename(&temp, &latest));
-    if let Err(source) = result {
+    if let Err(cause) = result {
         let _ = std::fs::remove_file(&temp);
-        return Err(Error::Write { path: latest, source });
+        return Err(Error::Write { path: latest, cause });
     }
-    sync_dir(dir).map_err(|source| Error::Write { path: latest, source })
+    sync_dir(dir).map_err(|cause| Error::Write { path: latest, cause })
 }
 
 #[cfg(not(unix))]
 fn swap_latest(dir: &Path, file_name: &str) -> Result<()> {
     // Without cheap symlinks, `latest.json` is an atomically replaced copy.
     let bytes = std::fs::read(dir.join(file_name))
-        .map_err(|source| Error::Write { path: dir.join(file_name), source })?;
+        .map_err(|cause| Error::Write { path: dir.join(file_name), cause })?;
     write_bytes_atomic(&dir.join(LATEST_NAME), &bytes)
 }

@@ -75,6 +75,86 @@ fn shuffled_keeping_names(report: &Report, order: &[usize]) -> Report {
     Report { repos, ..report.clone() }
 }
 
+/// The changes `diff` must find, by the plainest keyed algorithm, as `(name, dup, change, old
+/// status, new status)` in canonical order: changes and additions in `new`'s order, then removals
+/// backwards through `old`.
+fn reference_changes(
+    old: &Report,
+    new: &Report,
+) -> Vec<(String, u32, &'static str, String, String)> {
+    let keys = |report: &Report| -> Vec<(String, u32)> {
+        let mut seen: HashMap<&str, u32> = HashMap::new();
+        report
+            .repos
+            .iter()
+            .map(|repo| {
+                let dup = seen.entry(repo.name.as_str()).or_default();
+                *dup += 1;
+                (repo.name.clone(), *dup - 1)
+            })
+            .collect()
+    };
+    let (old_keys, new_keys) = (keys(old), keys(new));
+    let mut changes = Vec::new();
+    for (new_at, key) in new_keys.iter().enumerate() {
+        let new_repo = &new.repos[new_at];
+        match old_keys.iter().position(|old_key| old_key == key) {
+            Some(old_at) if old.repos[old_at] == *new_repo => {}
+            Some(old_at) => changes.push((
+                key.0.clone(),
+                key.1,
+                "changed",
+                old.repos[old_at].status.to_string(),
+                new_repo.status.to_string(),
+            )),
+            None => changes.push((
+                key.0.clone(),
+                key.1,
+                "added",
+                String::new(),
+                new_repo.status.to_string(),
+            )),
+        }
+    }
+    for (old_at, key) in old_keys.iter().enumerate().rev() {
+        if !new_keys.contains(key) {
+            changes.push((
+                key.0.clone(),
+                key.1,
+                "removed",
+                old.repos[old_at].status.to_string(),
+                String::new(),
+            ));
+        }
+    }
+    changes
+}
+
+/// `changes` in the same form as [`reference_changes`].
+fn summarised(changes: &Changes) -> Vec<(String, u32, &'static str, String, String)> {
+    changes
+        .repos
+        .iter()
+        .map(|change| {
+            let tag = match change.kind {
+                RepoChangeKind::Added { .. } => "added",
+                RepoChangeKind::Removed { .. } => "removed",
+                RepoChangeKind::Changed { .. } => "changed",
+            };
+            let text = |status: Option<&gitops_report::Status>| {
+                status.map(ToString::to_string).unwrap_or_default()
+            };
+            (
+                change.name.clone(),
+                change.dup,
+                tag,
+                text(change.kind.old_status()),
+                text(change.kind.new_status()),
+            )
+        })
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(CASES))]
 
@@ -91,6 +171,11 @@ proptest! {
         let changes = diff(&a, &b);
         prop_assert!(same_state(&apply(&changes, &a).unwrap(), &b));
         check_keys(&changes, &a, &b)?;
+    }
+
+    #[test]
+    fn diff_finds_exactly_what_the_plain_keyed_algorithm_finds((a, b) in report_and_edited()) {
+        prop_assert_eq!(summarised(&diff(&a, &b)), reference_changes(&a, &b));
     }
 
     #[test]

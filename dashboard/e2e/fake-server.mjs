@@ -27,8 +27,7 @@ const historyLimit = Number(option('history', '1000'));
 const allowWs = !flag('no-ws');
 const allowSse = !flag('no-sse');
 
-const CSP =
-  "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'";
+const CSP = "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'";
 const MIME = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -240,7 +239,8 @@ function serveStatic(req, res, pathname) {
     return send(res, 200, readFileSync(file), { 'Content-Type': MIME[extname(file)] ?? 'application/octet-stream' });
   }
   const index = join(distDir, 'index.html');
-  if (!existsSync(index)) return send(res, 503, 'The dashboard is not built: run `npm run build` in dashboard/.', { 'Content-Type': 'text/plain' });
+  if (!existsSync(index))
+    return send(res, 503, 'The dashboard is not built: run `npm run build` in dashboard/.', { 'Content-Type': 'text/plain' });
   return send(res, 200, readFileSync(index), { 'Content-Type': MIME['.html'] });
 }
 
@@ -317,7 +317,12 @@ server.on('upgrade', (req, socket, head) => {
       }
       switch (message?.type) {
         case 'ping':
-          return ws.send(JSON.stringify({ type: 'pong', data: { ...(message.ts !== undefined ? { ts: message.ts } : {}), server_time: new Date().toISOString() } }));
+          return ws.send(
+            JSON.stringify({
+              type: 'pong',
+              data: { ...(message.ts !== undefined ? { ts: message.ts } : {}), server_time: new Date().toISOString() },
+            }),
+          );
         case 'resume':
           for (const text of resumeAnswer(message.since)) ws.send(text);
           return;

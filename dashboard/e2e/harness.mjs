@@ -111,8 +111,20 @@ export async function startServer(report, options = {}) {
     const bin = process.env.GITOPS_LIVE_BIN;
     const fill = (text) => text.replaceAll('{report}', reportPath).replaceAll('{port}', String(serverPort)).replaceAll('{dist}', dist);
     const [command, args] = bin
-      ? [bin, (process.env.GITOPS_LIVE_ARGS ?? '--report {report} --listen 127.0.0.1:{port}').split(' ').filter(Boolean).map(fill)]
-      : [process.execPath, [join(here, 'fake-server.mjs'), '--report', reportPath, '--port', String(serverPort), '--dist', dist, ...(options.fakeArgs ?? [])]];
+      ? [bin, (process.env.GITOPS_LIVE_ARGS ?? 'serve --report {report} --bind 127.0.0.1:{port}').split(' ').filter(Boolean).map(fill)]
+      : [
+          process.execPath,
+          [
+            join(here, 'fake-server.mjs'),
+            '--report',
+            reportPath,
+            '--port',
+            String(serverPort),
+            '--dist',
+            dist,
+            ...(options.fakeArgs ?? []),
+          ],
+        ];
     child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));

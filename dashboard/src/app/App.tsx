@@ -67,6 +67,8 @@ export function App({ notificationApi }: { notificationApi: NotificationApi | nu
         <div className="topbar__controls">
           <ConnectionStatus />
           <RealTimeToggle />
+        </div>
+        <div className="topbar__end">
           <NotificationToggle
             on={notifications.browserOn}
             available={notifications.browserAvailable}

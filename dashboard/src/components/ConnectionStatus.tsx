@@ -76,9 +76,7 @@ export function ConnectionStatus() {
           </span>
         )}
         {connection.lastUpdateAt !== null && (
-          <span title="When the data last changed or was confirmed current">
-            updated {formatAgo(now - connection.lastUpdateAt)}
-          </span>
+          <span title="When the data last changed or was confirmed current">updated {formatAgo(now - connection.lastUpdateAt)}</span>
         )}
         {connection.source === 'saved' && <span className="conn__saved">showing saved data</span>}
       </span>

@@ -100,15 +100,17 @@ function RepositoryCardImpl({ repo, dup, mitigationText, changedAt, selected, ac
         <h3 className="card__name" id={headingId}>
           <FolderGit2 aria-hidden="true" size={18} className="card__icon" />
           <Link href={repoHref(repo.name, repo.dashboard_link)}>{repo.name}</Link>
-          {dup > 0 && <span className="card__dup" title="Another repository in the report has the same name">#{dup + 1}</span>}
+          {dup > 0 && (
+            <span className="card__dup" title="Another repository in the report has the same name">
+              #{dup + 1}
+            </span>
+          )}
         </h3>
         <StatusIndicator kind="repo" value={status} />
       </header>
       {flashing && <span className="visually-hidden">Changed just now.</span>}
 
-      {(mitigationText || repo.mitigation) && (
-        <p className="card__mitigation">{mitigationText ?? repo.mitigation}</p>
-      )}
+      {(mitigationText || repo.mitigation) && <p className="card__mitigation">{mitigationText ?? repo.mitigation}</p>}
       {selected && action && (
         <p className="card__action" role="note">
           Suggested action: <strong>{action.replace(/_/g, ' ')}</strong>

@@ -10,7 +10,10 @@ describe('ServerBanner', () => {
   });
 
   it('says the report failed, since when, and that the data is the last good report', () => {
-    const status = serverStatus({ state: 'error', last_error: { message: 'expected value at line 3 column 7', since: '2026-01-01T00:00:00Z' } });
+    const status = serverStatus({
+      state: 'error',
+      last_error: { message: 'expected value at line 3 column 7', since: '2026-01-01T00:00:00Z' },
+    });
     renderWithStore(<ServerBanner />, manualStore(liveSnapshot({ serverStatus: status })));
     const alert = screen.getByRole('alert');
     expect(alert.textContent).toContain('The report could not be read.');

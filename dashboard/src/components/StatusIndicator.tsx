@@ -1,9 +1,7 @@
 // StatusIndicator: the health light of the report and the status badge of one repository.
 import { statusLabel, statusTone } from '../lib/status';
 
-type Props =
-  | { kind: 'health'; value: string | undefined; size?: 'normal' | 'large' }
-  | { kind: 'repo'; value: string };
+type Props = { kind: 'health'; value: string | undefined; size?: 'normal' | 'large' } | { kind: 'repo'; value: string };
 
 const HEALTH_WORDS: Record<string, string> = { green: 'Healthy', yellow: 'Needs attention', red: 'Action required' };
 

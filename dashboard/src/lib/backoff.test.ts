@@ -3,9 +3,7 @@ import { backoffCeiling, backoffDelay, DEFAULT_BACKOFF, retryDelayFromReason, se
 
 describe('backoff', () => {
   it('doubles the ceiling per failure up to the cap', () => {
-    expect([0, 1, 2, 3, 4, 5, 6, 20].map((n) => backoffCeiling(n))).toEqual([
-      1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000,
-    ]);
+    expect([0, 1, 2, 3, 4, 5, 6, 20].map((n) => backoffCeiling(n))).toEqual([1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
   });
 
   it('draws every delay within [min, ceiling) (full jitter)', () => {

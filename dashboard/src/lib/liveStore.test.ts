@@ -298,7 +298,18 @@ describe('client rules', () => {
   it('keeps the server status and reports errors', async () => {
     const h = harness();
     const socket = await startLive(h);
-    socket.push(connectionStatus({ report: { path: '/r.json', state: 'error', last_loaded: null, last_error: { message: 'bad json at line 3', since: '2026-01-01T00:00:00Z' }, watch: 'polling', watch_note: 'inotify limit' } }));
+    socket.push(
+      connectionStatus({
+        report: {
+          path: '/r.json',
+          state: 'error',
+          last_loaded: null,
+          last_error: { message: 'bad json at line 3', since: '2026-01-01T00:00:00Z' },
+          watch: 'polling',
+          watch_note: 'inotify limit',
+        },
+      }),
+    );
     expect(h.store.getSnapshot().serverStatus?.report.state).toBe('error');
     socket.push({ type: 'error', data: { code: 'unknown-type', message: 'what is this' } });
     expect(h.store.getSnapshot().lastError).toBe('unknown-type: what is this');

@@ -468,9 +468,7 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
 
   function socketFailed(info: TransportDown) {
     const failures = snapshot.failures + 1;
-    const delay =
-      info.retryAfterMs ??
-      (info.code === 4000 && failures === 1 ? 0 : backoffDelay(failures - 1, deps.random, config.backoff));
+    const delay = info.retryAfterMs ?? (info.code === 4000 && failures === 1 ? 0 : backoffDelay(failures - 1, deps.random, config.backoff));
     snapshot = { ...snapshot, failures };
     if (!fallback && failures >= config.failuresBeforeFallback) startFallback(0);
     if (fallback || failures >= config.failuresBeforeFallback) startStatusPolling();
@@ -763,8 +761,7 @@ export function createBrowserLiveStore(config?: Partial<LiveStoreConfig>): LiveS
     baseUrl: window.location.href,
     // The browser's classes have wider handler types than the small shapes the transports use.
     createWebSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
-    createEventSource:
-      typeof EventSource === 'function' ? (url) => new EventSource(url) as unknown as EventSourceLike : null,
+    createEventSource: typeof EventSource === 'function' ? (url) => new EventSource(url) as unknown as EventSourceLike : null,
     fetch: (input, init) => window.fetch(input, init),
     storage,
     random: Math.random,

@@ -87,7 +87,12 @@ describe('applyRepoChanges', () => {
   });
 
   it('adds a second occurrence after the first, so keys stay stable', () => {
-    const before: Report = { repos: [{ name: 'twin', status: 'clean' }, { name: 'x', status: 'clean' }] };
+    const before: Report = {
+      repos: [
+        { name: 'twin', status: 'clean' },
+        { name: 'x', status: 'clean' },
+      ],
+    };
     const { report } = applyRepoChanges(before, [
       { name: 'twin', dup: 1, change: 'added', new_status: 'extra', repo: { name: 'twin', status: 'extra' } },
     ]);
@@ -114,7 +119,9 @@ describe('applyRepoChanges', () => {
     expect(() => applyRepoChanges(sampleReport(), [{ name: 'ghost', change: 'changed', ops: [] }])).toThrow(PatchError);
     expect(() => applyRepoChanges(sampleReport(), [{ name: 'ghost', change: 'removed' }])).toThrow(PatchError);
     expect(() =>
-      applyRepoChanges(sampleReport(), [{ name: 'halo', dup: 1, change: 'changed', ops: [{ op: 'replace', path: '/status', value: 'x' }] }]),
+      applyRepoChanges(sampleReport(), [
+        { name: 'halo', dup: 1, change: 'changed', ops: [{ op: 'replace', path: '/status', value: 'x' }] },
+      ]),
     ).toThrow(PatchError);
   });
 

@@ -75,8 +75,7 @@ export interface SummaryDisagreement {
 export function summaryDisagreements(summary: Summary | undefined, repos: readonly Repo[]): SummaryDisagreement[] {
   if (!summary) return [];
   const counts = countByStatus(repos);
-  const computed = (field: string) =>
-    field === 'total' ? repos.length : (counts.find((c) => c.status === field)?.count ?? 0);
+  const computed = (field: string) => (field === 'total' ? repos.length : (counts.find((c) => c.status === field)?.count ?? 0));
   const out: SummaryDisagreement[] = [];
   for (const field of ['total', ...KNOWN_STATUSES]) {
     const producer = summary[field];

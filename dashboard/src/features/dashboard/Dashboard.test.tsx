@@ -11,7 +11,8 @@ function reportWith(repos: Report['repos'], patch: Partial<Report> = {}): Report
   return { ...sampleReport(), repos, ...patch };
 }
 
-const names = () => screen.queryAllByRole('article').map((a) => a.getAttribute('aria-labelledby') && within(a).getByRole('heading').textContent);
+const names = () =>
+  screen.queryAllByRole('article').map((a) => a.getAttribute('aria-labelledby') && within(a).getByRole('heading').textContent);
 
 describe('Dashboard', () => {
   it('shows health, report time and counts computed from the repositories', () => {

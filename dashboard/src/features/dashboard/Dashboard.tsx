@@ -1,7 +1,7 @@
 // The dashboard: health light, report time and age, summary counts computed from the repositories
 // (with a note where the producer's summary disagrees), charts by status, search and status filter,
 // and the repository cards. On `/audit/:repo` it highlights that repository and scrolls to it.
-import { lazy, startTransition, Suspense, useDeferredValue, useEffect, useId, useMemo, useState } from 'react';
+import { lazy, startTransition, Suspense, useCallback, useDeferredValue, useEffect, useId, useMemo, useState } from 'react';
 import { ArrowLeft, Clock, GitBranch, Search, TriangleExclamationPoint } from 'lucide-react';
 import { useLiveAudit } from '../../hooks/useWebSocket';
 import { useNow } from '../../hooks/useNow';
@@ -76,8 +76,8 @@ function ReportHeader({ report }: { report: Report }) {
         )}
         {report.health_status !== undefined && health !== computed && (
           <p className="note">
-            <TriangleExclamationPoint aria-hidden="true" size={14} /> The producer says <strong>{String(health)}</strong>;
-            the repository list makes it <strong>{computed}</strong>.
+            <TriangleExclamationPoint aria-hidden="true" size={14} /> The producer says <strong>{String(health)}</strong>; the repository
+            list makes it <strong>{computed}</strong>.
           </p>
         )}
       </div>
@@ -168,7 +168,9 @@ export function Dashboard({ focus }: { focus: Focus | null }) {
   const visible = useMemo(() => {
     const needle = query.trim().toLowerCase();
     return keyed
-      .filter((k) => (statusFilter === null || k.repo.status === statusFilter) && (needle === '' || k.repo.name.toLowerCase().includes(needle)))
+      .filter(
+        (k) => (statusFilter === null || k.repo.status === statusFilter) && (needle === '' || k.repo.name.toLowerCase().includes(needle)),
+      )
       .sort((a, b) => severity(a.repo.status) - severity(b.repo.status) || a.repo.name.localeCompare(b.repo.name) || a.dup - b.dup);
   }, [keyed, query, statusFilter]);
 
@@ -183,12 +185,15 @@ export function Dashboard({ focus }: { focus: Focus | null }) {
 
   const focused: KeyedRepo[] = focus ? keyed.filter((k) => k.repo.name === focus.name) : [];
   const focusKey = focused[0] ? repoCardId(focused[0].repo.name, focused[0].dup) : null;
+  // The charts load after the first paint and push the cards down: scroll again once they are in.
+  const [chartsMounted, setChartsMounted] = useState(false);
+  const onChartsMounted = useCallback(() => setChartsMounted(true), []);
   useEffect(() => {
     if (!focusKey) return;
     const element = document.getElementById(focusKey);
-    element?.scrollIntoView({ block: 'center', behavior: 'smooth' });
+    element?.scrollIntoView({ block: 'center', behavior: chartsMounted ? 'smooth' : 'auto' });
     element?.querySelector<HTMLElement>('a')?.focus({ preventScroll: true });
-  }, [focusKey]);
+  }, [focusKey, chartsMounted]);
 
   if (!report) return null;
   const mitigations = report.mitigation_actions ?? {};
@@ -222,7 +227,7 @@ export function Dashboard({ focus }: { focus: Focus | null }) {
 
       <SummaryTiles report={report} statusFilter={statusFilter} onFilter={setStatusFilter} />
       <Suspense fallback={<div className="charts charts--loading" aria-hidden="true" />}>
-        <StatusCharts counts={deferredCounts} />
+        <StatusCharts counts={deferredCounts} onMounted={onChartsMounted} />
       </Suspense>
 
       <section className="repos" aria-labelledby="repos-title">
@@ -262,7 +267,10 @@ export function Dashboard({ focus }: { focus: Focus | null }) {
           </p>
         </div>
         {visible.length === 0 ? (
-          <p className="empty">No repository matches{query ? ` “${query}”` : ''}{statusFilter ? ` with status ${statusLabel(statusFilter)}` : ''}.</p>
+          <p className="empty">
+            No repository matches{query ? ` “${query}”` : ''}
+            {statusFilter ? ` with status ${statusLabel(statusFilter)}` : ''}.
+          </p>
         ) : (
           <div className="grid">
             {(focus ? visible : visible.slice(0, cardLimit)).map((k) => (

@@ -1,6 +1,6 @@
 // Bar and pie charts of repositories by status (every known status, plus unknown ones), with Recharts.
 // Colours come from CSS classes per status, so light and dark themes both apply.
-import { memo } from 'react';
+import { memo, useEffect, useSyncExternalStore } from 'react';
 import { Bar, BarChart, CartesianGrid, Cell, Pie, PieChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { statusLabel, statusTone, type StatusCount } from '../../lib/status';
 
@@ -14,7 +14,34 @@ function describe(counts: readonly StatusCount[]): string {
 }
 
 /** Both charts, each with a text alternative. */
-function StatusChartsImpl({ counts }: { counts: readonly StatusCount[] }) {
+const NARROW = '(max-width: 720px)';
+
+function subscribeNarrow(listener: () => void): () => void {
+  const query = window.matchMedia(NARROW);
+  query.addEventListener('change', listener);
+  return () => query.removeEventListener('change', listener);
+}
+
+/** Whether the screen is narrow (bars then run sideways, so their labels fit). */
+function useNarrow(): boolean {
+  return useSyncExternalStore(
+    subscribeNarrow,
+    () => window.matchMedia(NARROW).matches,
+    () => false,
+  );
+}
+
+interface Props {
+  counts: readonly StatusCount[];
+  /** Called once the charts are in the page (the layout above the cards is final then). */
+  onMounted?: () => void;
+}
+
+function StatusChartsImpl({ counts, onMounted }: Props) {
+  const narrow = useNarrow();
+  useEffect(() => {
+    onMounted?.();
+  }, [onMounted]);
   const rows = chartRows(counts);
   const nonZero = rows.filter((r) => r.count > 0);
   const total = rows.reduce((sum, r) => sum + r.count, 0);
@@ -26,17 +53,31 @@ function StatusChartsImpl({ counts }: { counts: readonly StatusCount[] }) {
         </figcaption>
         <div className="chart__body" role="img" aria-label={`Bar chart: ${describe(counts)}`}>
           <ResponsiveContainer width="100%" height={220}>
-            <BarChart data={rows} margin={{ top: 8, right: 8, bottom: 0, left: -16 }}>
-              <CartesianGrid vertical={false} className="chart__grid" />
-              <XAxis dataKey="label" tickLine={false} axisLine={false} interval={0} className="chart__axis" />
-              <YAxis allowDecimals={false} tickLine={false} axisLine={false} className="chart__axis" />
-              <Tooltip cursor={{ className: 'chart__cursor' }} wrapperClassName="chart__tooltip" isAnimationActive={false} />
-              <Bar dataKey="count" name="Repositories" isAnimationActive={false} radius={[4, 4, 0, 0]}>
-                {rows.map((row) => (
-                  <Cell key={row.status} className={`fill--${row.tone}`} />
-                ))}
-              </Bar>
-            </BarChart>
+            {narrow ? (
+              <BarChart data={rows} layout="vertical" margin={{ top: 0, right: 12, bottom: 0, left: 8 }}>
+                <CartesianGrid horizontal={false} className="chart__grid" />
+                <XAxis type="number" allowDecimals={false} tickLine={false} axisLine={false} className="chart__axis" />
+                <YAxis type="category" dataKey="label" width={88} tickLine={false} axisLine={false} interval={0} className="chart__axis" />
+                <Tooltip cursor={{ className: 'chart__cursor' }} wrapperClassName="chart__tooltip" isAnimationActive={false} />
+                <Bar dataKey="count" name="Repositories" isAnimationActive={false} radius={[0, 4, 4, 0]}>
+                  {rows.map((row) => (
+                    <Cell key={row.status} className={`fill--${row.tone}`} />
+                  ))}
+                </Bar>
+              </BarChart>
+            ) : (
+              <BarChart data={rows} margin={{ top: 8, right: 8, bottom: 0, left: -16 }}>
+                <CartesianGrid vertical={false} className="chart__grid" />
+                <XAxis dataKey="label" tickLine={false} axisLine={false} interval={0} className="chart__axis" />
+                <YAxis allowDecimals={false} tickLine={false} axisLine={false} className="chart__axis" />
+                <Tooltip cursor={{ className: 'chart__cursor' }} wrapperClassName="chart__tooltip" isAnimationActive={false} />
+                <Bar dataKey="count" name="Repositories" isAnimationActive={false} radius={[4, 4, 0, 0]}>
+                  {rows.map((row) => (
+                    <Cell key={row.status} className={`fill--${row.tone}`} />
+                  ))}
+                </Bar>
+              </BarChart>
+            )}
           </ResponsiveContainer>
         </div>
       </figure>
@@ -83,8 +124,12 @@ function StatusChartsImpl({ counts }: { counts: readonly StatusCount[] }) {
   );
 }
 
-function sameCounts(a: { counts: readonly StatusCount[] }, b: { counts: readonly StatusCount[] }): boolean {
-  return a.counts.length === b.counts.length && a.counts.every((c, i) => c.status === b.counts[i]?.status && c.count === b.counts[i]?.count);
+function sameCounts(a: Props, b: Props): boolean {
+  return (
+    a.onMounted === b.onMounted &&
+    a.counts.length === b.counts.length &&
+    a.counts.every((c, i) => c.status === b.counts[i]?.status && c.count === b.counts[i]?.count)
+  );
 }
 
 /** Re-renders only when a count changed (most live changes touch no count). */

@@ -8,7 +8,12 @@ function Harness({ api }: { api: NotificationApi | null }) {
   const n = useStatusNotifications(api);
   return (
     <>
-      <NotificationToggle on={n.browserOn} available={n.browserAvailable} permission={n.permission} onToggle={() => void n.toggleBrowser()} />
+      <NotificationToggle
+        on={n.browserOn}
+        available={n.browserAvailable}
+        permission={n.permission}
+        onToggle={() => void n.toggleBrowser()}
+      />
       <Toasts toasts={n.toasts} onDismiss={n.dismiss} />
     </>
   );

@@ -146,7 +146,13 @@ export function NotificationToggle({
       aria-pressed={on}
       onClick={onToggle}
       disabled={blocked}
-      title={blocked ? 'Notifications are blocked for this site in the browser' : on ? 'Turn off desktop notifications' : 'Notify me on the desktop when a repository changes status'}
+      title={
+        blocked
+          ? 'Notifications are blocked for this site in the browser'
+          : on
+            ? 'Turn off desktop notifications'
+            : 'Notify me on the desktop when a repository changes status'
+      }
     >
       {on ? <Bell aria-hidden="true" size={16} /> : <BellOff aria-hidden="true" size={16} />}
       <span className="visually-hidden">Desktop notifications</span>

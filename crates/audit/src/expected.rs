@@ -144,6 +144,20 @@ HALO
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn parsing_any_text_never_panics_and_keeps_names_unique(text in "(\\PC{0,30}\n){0,20}") {
+            if let Ok(list) = parse_expected_list(&text) {
+                let mut names: Vec<String> = list.repos.iter().map(|repo| repo.name.to_lowercase()).collect();
+                let count = names.len();
+                names.sort();
+                names.dedup();
+                proptest::prop_assert_eq!(names.len(), count);
+                proptest::prop_assert!(list.repos.iter().all(|repo| is_valid_name(&repo.name)));
+            }
+        }
+    }
+
     #[test]
     fn a_line_naming_no_repository_is_an_error_with_its_number() {
         let error = parse_expected_list("halo\nhttps://github.com/\n").expect_err("bad line");

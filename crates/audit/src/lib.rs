@@ -15,6 +15,22 @@
 //! a folder that cannot be read gets an `error` field, never a failed audit. Statuses, links,
 //! mitigations, summary and health follow the report format that old readers accept; what the old
 //! scripts did not report (branch, ahead/behind, stashes, last commit, ...) goes in extra fields.
+//!
+//! # Statuses
+//!
+//! | folder | expected | status | mitigation |
+//! | --- | --- | --- | --- |
+//! | none | yes | `missing` | `clone_missing` |
+//! | any (git, plain, unreadable) | no | `extra` | `review_or_delete` (`repair_or_reclone` if unreadable) |
+//! | plain folder | yes | `extra`, with `expected_url` and `error` | `review_or_delete` |
+//! | git, `origin` absent or naming another repository | yes | `mismatched` | `fix_remote_or_rename` |
+//! | git, staged, unstaged, untracked or conflicted changes | yes | `dirty` | `commit_or_discard` |
+//! | git that cannot be opened or read (corrupt, unreadable, foreign owner) | yes | `dirty`, with `error` | `repair_or_reclone` |
+//! | git, none of the above | yes | `clean` | none |
+//!
+//! Being ahead, behind, detached, on a branch without upstream or with stashes does not change
+//! the status; it shows in the extra fields `ahead`, `behind`, `detached`, `upstream`,
+//! `unpushed_commits` and `stash_count`. Bare repositories are compared by `origin` only.
 #![warn(missing_docs)]
 
 mod classify;

@@ -614,3 +614,19 @@ fn parallel_and_serial_audits_agree() {
     assert_eq!(serial.repos, parallel.repos);
     assert_eq!(serial.summary, parallel.summary);
 }
+
+#[test]
+fn load_expected_reads_files_and_lists() {
+    let fixture = Fixture::new();
+    let file = fixture.temp.path().join("expected.txt");
+    fs::write(&file, "# mine\nalice/halo\nkitshn  # name only\n").expect("write");
+    let config = AuditConfig::new(&fixture.root, Expected::File(file.clone()));
+    let list = gitops_audit::load_expected(&config).expect("file");
+    let names: Vec<&str> = list.repos.iter().map(|repo| repo.name.as_str()).collect();
+    assert_eq!(names, ["halo", "kitshn"]);
+    let config = AuditConfig::new(&fixture.root, Expected::List(list.clone()));
+    assert_eq!(gitops_audit::load_expected(&config).expect("list"), list);
+    let config =
+        AuditConfig::new(&fixture.root, Expected::File(fixture.temp.path().join("absent")));
+    assert!(matches!(gitops_audit::load_expected(&config), Err(Error::ExpectedFile { .. })));
+}

@@ -620,7 +620,7 @@ fn load_expected_reads_files_and_lists() {
     let fixture = Fixture::new();
     let file = fixture.temp.path().join("expected.txt");
     fs::write(&file, "# mine\nalice/halo\nkitshn  # name only\n").expect("write");
-    let config = AuditConfig::new(&fixture.root, Expected::File(file.clone()));
+    let config = AuditConfig::new(&fixture.root, Expected::File(file));
     let list = gitops_audit::load_expected(&config).expect("file");
     let names: Vec<&str> = list.repos.iter().map(|repo| repo.name.as_str()).collect();
     assert_eq!(names, ["halo", "kitshn"]);

@@ -19,6 +19,10 @@ use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
 /// modification is treated as complete and the plain trailing-edge debounce applies.
 const CLOSE_WRITE_REPORTED: bool = cfg!(any(target_os = "linux", target_os = "android"));
 
+/// Whether the platform's watcher reports a watched directory being opened (inotify's
+/// `IN_OPEN` on the directory itself), which is what a read fence needs.
+pub(crate) const OPEN_REPORTED: bool = CLOSE_WRITE_REPORTED;
+
 /// Counters for diagnostics and tests; they only grow.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WatchStats {
@@ -41,6 +45,10 @@ pub(crate) struct Inbox {
     pub(crate) dirs: Vec<PathBuf>,
     /// What happened since the last read.
     pub(crate) pending: Pending,
+    /// The watched directory the task opens after a read as a fence (see [`Inbox::record`]).
+    pub(crate) fence_dir: Option<PathBuf>,
+    /// How many opens of `fence_dir` the callback has seen.
+    pub(crate) fences_seen: u64,
     /// Counters.
     pub(crate) stats: WatchStats,
 }
@@ -193,6 +201,12 @@ impl Pending {
 impl Inbox {
     /// Folds one OS watcher callback into the pending state. Returns whether the task should be
     /// woken; events about other files return `false` and change nothing but a counter.
+    ///
+    /// An open of `fence_dir` is counted in `fences_seen` and wakes the task too: inotify keeps
+    /// one queue per instance, in order, so once the callback has seen the open the task did
+    /// after a read, it has seen every event queued before it, including a writer's truncate
+    /// that raced the read. That makes "nothing happened during the read" exact even when this
+    /// thread runs late.
     pub(crate) fn record(&mut self, event: notify::Result<notify::Event>, now: Instant) -> bool {
         let event = match event {
             Ok(event) => event,
@@ -207,6 +221,12 @@ impl Inbox {
             // The kernel queue overflowed: events were lost, so re-read to be sure.
             self.stats.relevant_events += 1;
             self.pending.note_raw_event(now);
+            return true;
+        }
+        if matches!(event.kind, EventKind::Access(AccessKind::Open(_)))
+            && self.fence_dir.as_ref().is_some_and(|dir| event.paths.contains(dir))
+        {
+            self.fences_seen += 1;
             return true;
         }
         let Some(effect) = effect_of(&event.kind) else {
@@ -334,6 +354,18 @@ mod tests {
         ));
         assert_eq!(inbox.pending, Pending::default());
         assert_eq!(inbox.stats.ignored_events, 2);
+    }
+
+    #[test]
+    fn opening_the_fence_directory_is_counted_and_nothing_else() {
+        let mut inbox = Inbox { fence_dir: Some(PathBuf::from("/t")), ..inbox() };
+        let t0 = Instant::now();
+        let open = EventKind::Access(AccessKind::Open(AccessMode::Any));
+        assert!(inbox.record(event(open, "/t"), t0));
+        assert!(!inbox.record(event(open, "/d"), t0));
+        assert!(!inbox.record(event(open, "/t/2026.json"), t0));
+        assert_eq!(inbox.fences_seen, 1);
+        assert_eq!(inbox.pending, Pending::default(), "a fence is not a change");
     }
 
     #[test]

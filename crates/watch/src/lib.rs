@@ -49,6 +49,20 @@
 //! (`EventKind::Access(AccessKind::Close(AccessMode::Write))` in notify 8), and a filter on a
 //! handful of paths; a tokio deadline over a coalesced inbox does that with a delivery delay of
 //! exactly `debounce` and constant memory.
+//!
+//! A read is emitted only if nothing relevant happened while it ran, and it is checked three
+//! ways, because an event can reach us after the change it announces:
+//! - the file's stamp (inode, size, times) must not change while it is read;
+//! - its status change time must be older than the debounce (a write we have not heard of);
+//! - with OS watching, the task then opens the watched directory and waits for that open's own
+//!   event: inotify queues events in order, so by then every event from before the read has
+//!   arrived (notify's thread may be late on a busy machine). The stamp is taken once more at
+//!   that point, because a truncating writer makes the new size visible a moment before it
+//!   updates the times and queues its event.
+//!
+//! A torn read would need a writer stopped inside that kernel moment for the whole fence round
+//! trip (or a third process opening the directory just then); the writer's close would still
+//! bring the complete file right after.
 #![warn(missing_docs)]
 
 mod error;
@@ -94,6 +108,10 @@ pub struct WatchConfig {
     pub poll_interval: Duration,
     /// How often to try OS watching again after it failed. Default 30 s. Must not be zero.
     pub watcher_retry_interval: Duration,
+    /// Files larger than this are not read: they are reported as [`WatchEvent::Unreadable`]
+    /// with [`io::ErrorKind::FileTooLarge`]. Default 64 MiB (a 10,000-repository report is
+    /// about 5 MB).
+    pub max_bytes: u64,
     /// Poll instead of using the OS watcher, for filesystems whose changes the OS does not
     /// report (NFS, some FUSE and container mounts). Default `false`.
     pub force_polling: bool,
@@ -108,6 +126,7 @@ impl WatchConfig {
             max_write_wait: Duration::from_secs(2),
             poll_interval: Duration::from_secs(1),
             watcher_retry_interval: Duration::from_secs(30),
+            max_bytes: 64 * 1024 * 1024,
             force_polling: false,
         }
     }
@@ -204,7 +223,8 @@ pub enum WatchEvent {
         /// When the last OS event (or poll, or trigger) that led to this read was seen.
         last_raw_event: Instant,
     },
-    /// The file exists but could not be read (permissions, a directory, a symlink loop).
+    /// The file exists but could not be read (permissions, not a regular file, a symlink loop,
+    /// larger than [`WatchConfig::max_bytes`]).
     Unreadable {
         /// The read error.
         error: io::Error,
@@ -323,6 +343,53 @@ mod tests {
         while inbox.upgrade().is_some() {
             assert!(Instant::now() < deadline, "task or OS watcher thread still holds the inbox");
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn next(watcher: &mut Watcher) -> WatchEvent {
+        tokio::time::timeout(Duration::from_secs(10), watcher.next()).await.unwrap().unwrap()
+    }
+
+    /// What notify's thread does when reading from inotify fails: the watch must say it is
+    /// polling now, keep seeing changes, and go back to OS watching on the next retry.
+    #[tokio::test]
+    async fn watcher_failure_while_running_falls_back_to_polling_then_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.json");
+        std::fs::write(&path, "v0").unwrap();
+        let config = WatchConfig {
+            poll_interval: Duration::from_millis(50),
+            watcher_retry_interval: Duration::from_millis(500),
+            ..WatchConfig::new(&path)
+        };
+        let mut watcher = watch(config).unwrap();
+        assert!(matches!(next(&mut watcher).await, WatchEvent::Mode(WatchMode::Watching)));
+        assert!(matches!(next(&mut watcher).await, WatchEvent::Changed { .. }));
+
+        let injected = notify::Error::io(io::Error::other("injected read failure"));
+        inbox::lock(&watcher.inbox).record(Err(injected), Instant::now());
+        watcher.wake.notify_one();
+        match next(&mut watcher).await {
+            WatchEvent::Mode(WatchMode::Polling {
+                reason: PollingReason::WatcherFailed { error },
+            }) => {
+                assert!(error.contains("injected read failure"), "{error}");
+            }
+            other => panic!("expected polling after the failure, got {other:?}"),
+        }
+        std::fs::write(&path, "v1").unwrap();
+        let (mut seen_v1, mut back_to_watching) = (false, false);
+        while !(seen_v1 && back_to_watching) {
+            match next(&mut watcher).await {
+                WatchEvent::Changed { bytes, .. } if bytes == "v1" => seen_v1 = true,
+                WatchEvent::Mode(WatchMode::Watching) => back_to_watching = true,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        std::fs::write(&path, "v2").unwrap();
+        match next(&mut watcher).await {
+            WatchEvent::Changed { bytes, .. } => assert_eq!(bytes, "v2"),
+            other => panic!("unexpected {other:?}"),
         }
     }
 

@@ -127,11 +127,25 @@ pub(crate) fn signature(resolution: &Resolution) -> Signature {
 #[derive(Debug)]
 pub(crate) enum ReadOutcome {
     /// The whole file, unchanged while it was read, and quiet for the debounce before.
-    Settled(Vec<u8>),
+    Settled {
+        /// The file's bytes.
+        bytes: Vec<u8>,
+        /// The file's stamp after reading, to check later that it still holds.
+        stamp: FileStamp,
+    },
     /// The file changed while it was read, or was changed within the debounce: read again later.
     Unsettled,
     /// The file could not be read.
     Failed(io::Error),
+}
+
+/// Limits on one read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReadLimits {
+    /// A status change younger than this means a write we have not heard of yet.
+    pub(crate) quiet: Duration,
+    /// Files larger than this are not read.
+    pub(crate) max_bytes: u64,
 }
 
 /// Reads the whole file, and checks the read was not torn by a writer.
@@ -139,10 +153,27 @@ pub(crate) enum ReadOutcome {
 /// The OS event of a write reaches us a little after the write itself, so a read started just
 /// after the debounce could still race a writer that resumed at that moment. Two checks catch
 /// that: the file's stamp is taken before and after reading through the same handle, and a
-/// status change time newer than `debounce` means a write we have not heard of yet.
-pub(crate) fn read_settled(path: &Path, debounce: Duration) -> ReadOutcome {
+/// status change time younger than `limits.quiet` means a write we have not heard of yet.
+/// (When OS watching, the task's read fence then closes the remaining gap: a writer paused
+/// between its truncate and its write for longer than `quiet`.)
+///
+/// Only regular files are opened: opening a FIFO would block until a writer came, and reading a
+/// device might never end, which would wedge a blocking thread for good.
+pub(crate) fn read_settled(path: &Path, limits: ReadLimits) -> ReadOutcome {
     use std::io::Read;
-    let mut file = match fs::File::open(path) {
+    let regular_or_error = |metadata: &fs::Metadata| {
+        if !metadata.is_file() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+        }
+        if metadata.len() > limits.max_bytes {
+            return Err(too_large(limits.max_bytes));
+        }
+        Ok(())
+    };
+    if let Err(error) = fs::metadata(path).and_then(|metadata| regular_or_error(&metadata)) {
+        return ReadOutcome::Failed(error);
+    }
+    let file = match fs::File::open(path) {
         Ok(file) => file,
         Err(error) => return ReadOutcome::Failed(error),
     };
@@ -150,10 +181,17 @@ pub(crate) fn read_settled(path: &Path, debounce: Duration) -> ReadOutcome {
         Ok(metadata) => metadata,
         Err(error) => return ReadOutcome::Failed(error),
     };
+    if let Err(error) = regular_or_error(&before) {
+        return ReadOutcome::Failed(error);
+    }
     let capacity = usize::try_from(before.len()).unwrap_or(0);
     let mut bytes = Vec::with_capacity(capacity.saturating_add(1));
-    if let Err(error) = file.read_to_end(&mut bytes) {
+    // One byte over the limit tells a file that grew past it from one that fits exactly.
+    if let Err(error) = (&file).take(limits.max_bytes.saturating_add(1)).read_to_end(&mut bytes) {
         return ReadOutcome::Failed(error);
+    }
+    if u64::try_from(bytes.len()).map_or(true, |len| len > limits.max_bytes) {
+        return ReadOutcome::Failed(too_large(limits.max_bytes));
     }
     let after = match file.metadata() {
         Ok(metadata) => metadata,
@@ -161,18 +199,24 @@ pub(crate) fn read_settled(path: &Path, debounce: Duration) -> ReadOutcome {
     };
     if FileStamp::of(&before) != FileStamp::of(&after)
         || u64::try_from(bytes.len()).ok() != Some(after.len())
-        || changed_within(&after, debounce)
+        || changed_within(changed_at(&after), limits.quiet)
     {
         return ReadOutcome::Unsettled;
     }
-    ReadOutcome::Settled(bytes)
+    ReadOutcome::Settled { bytes, stamp: FileStamp::of(&after) }
 }
 
-/// Whether the file's status change time lies within `window` before now. A time in the future
-/// (another host's clock, a clock step) counts as settled, so a skewed clock cannot stall reads.
-fn changed_within(metadata: &fs::Metadata, window: Duration) -> bool {
+fn too_large(max_bytes: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::FileTooLarge,
+        format!("larger than the limit of {max_bytes} bytes"),
+    )
+}
+
+/// The file's status change time (any write, truncate, rename, chmod updates it).
+fn changed_at(metadata: &fs::Metadata) -> Option<SystemTime> {
     #[cfg(unix)]
-    let changed = {
+    {
         use std::os::unix::fs::MetadataExt;
         let (seconds, nanos) = (metadata.ctime(), metadata.ctime_nsec());
         match (u64::try_from(seconds), u32::try_from(nanos)) {
@@ -181,9 +225,16 @@ fn changed_within(metadata: &fs::Metadata, window: Duration) -> bool {
             }
             _ => None,
         }
-    };
+    }
     #[cfg(not(unix))]
-    let changed = metadata.modified().ok();
+    {
+        metadata.modified().ok()
+    }
+}
+
+/// Whether `changed` lies within `window` before now. A time in the future (another host's
+/// clock, a clock step) counts as settled, so a skewed clock cannot stall reads.
+fn changed_within(changed: Option<SystemTime>, window: Duration) -> bool {
     match changed.map(|changed| SystemTime::now().duration_since(changed)) {
         Some(Ok(age)) => age < window,
         _ => false,
@@ -193,6 +244,42 @@ fn changed_within(metadata: &fs::Metadata, window: Duration) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn limits(quiet: Duration) -> ReadLimits {
+        ReadLimits { quiet, max_bytes: 1024 }
+    }
+
+    #[test]
+    fn refuses_files_over_the_limit() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let path = root.path().join("report.json");
+        fs::write(&path, vec![b' '; 1024]).expect("write");
+        assert!(matches!(read_settled(&path, limits(Duration::ZERO)), ReadOutcome::Settled { .. }));
+        fs::write(&path, vec![b' '; 1025]).expect("write");
+        let ReadOutcome::Failed(error) = read_settled(&path, limits(Duration::ZERO)) else {
+            panic!("a file over the limit must not be read");
+        };
+        assert_eq!(error.kind(), io::ErrorKind::FileTooLarge);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn never_opens_a_fifo_or_a_device() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let fifo = root.path().join("fifo");
+        let status = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+        assert!(status.success());
+        // Opening the FIFO would block this test forever.
+        assert!(matches!(read_settled(&fifo, limits(Duration::ZERO)), ReadOutcome::Failed(_)));
+        assert!(matches!(
+            read_settled(Path::new("/dev/zero"), limits(Duration::ZERO)),
+            ReadOutcome::Failed(_)
+        ));
+        assert!(matches!(
+            read_settled(root.path(), limits(Duration::ZERO)),
+            ReadOutcome::Failed(_)
+        ));
+    }
 
     #[cfg(unix)]
     #[test]
@@ -240,7 +327,7 @@ mod tests {
         let resolution = resolve(&a);
         assert_eq!(resolution.chain.len(), MAX_HOPS);
         assert!(matches!(
-            read_settled(resolution.target(), Duration::ZERO),
+            read_settled(resolution.target(), limits(Duration::ZERO)),
             ReadOutcome::Failed(_)
         ));
     }
@@ -262,8 +349,11 @@ mod tests {
         let root = tempfile::tempdir().expect("temp dir");
         let path = root.path().join("report.json");
         fs::write(&path, "{}").expect("write");
-        assert!(matches!(read_settled(&path, Duration::from_secs(3600)), ReadOutcome::Unsettled));
-        let ReadOutcome::Settled(bytes) = read_settled(&path, Duration::ZERO) else {
+        assert!(matches!(
+            read_settled(&path, limits(Duration::from_secs(3600))),
+            ReadOutcome::Unsettled
+        ));
+        let ReadOutcome::Settled { bytes, .. } = read_settled(&path, limits(Duration::ZERO)) else {
             panic!("a quiet file must read as settled");
         };
         assert_eq!(bytes, b"{}");

@@ -3,7 +3,7 @@
 //! and [`crate::resolve`].
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,8 +12,12 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::inbox::{self, Due, Inbox, Step, Timing};
-use crate::resolve::{self, MissingDir, ReadOutcome, Resolution, Signature};
+use crate::resolve::{self, FileStamp, MissingDir, ReadLimits, ReadOutcome, Resolution, Signature};
 use crate::{PollingReason, WatchConfig, WatchEvent, WatchMode};
+
+/// The longest wait for a read fence. It normally arrives within a millisecond; this only
+/// bounds the wait if the OS watcher stalls.
+const FENCE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How changes are noticed.
 enum Backend {
@@ -52,6 +56,7 @@ pub(crate) struct TaskConfig<'a> {
 pub(crate) struct Task {
     path: PathBuf,
     timing: Timing,
+    max_bytes: u64,
     poll_interval: Duration,
     retry_interval: Duration,
     inbox: Arc<Mutex<Inbox>>,
@@ -111,6 +116,7 @@ impl Task {
         let mut task = Task {
             path,
             timing: Timing { debounce: config.debounce, max_write_wait: config.max_write_wait },
+            max_bytes: config.max_bytes,
             poll_interval: config.poll_interval,
             retry_interval: config.watcher_retry_interval,
             inbox,
@@ -204,6 +210,7 @@ impl Task {
         let mut inbox = inbox::lock(&self.inbox);
         inbox.files.clone_from(&resolution.chain);
         inbox.dirs.clone_from(&resolution.dirs);
+        inbox.fence_dir = resolution.target().parent().map(Path::to_path_buf);
         resolution
     }
 
@@ -311,10 +318,9 @@ impl Task {
         } else if let Emitted::Bytes(last) = &self.last_emitted {
             // The stamp can miss a same-size rewrite within the filesystem's time granularity;
             // the content cannot.
-            let target = resolution.target().to_path_buf();
-            match tokio::task::spawn_blocking(move || std::fs::read(target)).await {
-                Ok(Ok(bytes)) => bytes != last[..],
-                _ => true,
+            match self.read_file(resolution.target().to_path_buf(), Duration::ZERO, None).await.0 {
+                ReadOutcome::Settled { bytes, .. } => bytes != last[..],
+                ReadOutcome::Unsettled | ReadOutcome::Failed(_) => true,
             }
         } else {
             false
@@ -332,16 +338,23 @@ impl Task {
         self.publish_mode().await?;
         let signature = resolve::signature(&resolution);
         let target = resolution.target().to_path_buf();
-        let debounce = self.timing.debounce;
-        let outcome = {
-            let target = target.clone();
-            match tokio::task::spawn_blocking(move || resolve::read_settled(&target, debounce))
-                .await
-            {
-                Ok(outcome) => outcome,
-                Err(error) => ReadOutcome::Failed(io::Error::other(error.to_string())),
+        let fence = self.fence_dir(&resolution);
+        let (mut outcome, fences_before) =
+            self.read_file(target.clone(), self.timing.debounce, fence).await;
+        if let Some(fences_before) = fences_before {
+            self.await_fence(fences_before).await;
+            // A truncating writer makes the new size visible a moment before it updates the
+            // file's times and queues its event, so a read in that moment looks settled and
+            // the fence can pass before the event exists. By now the writer is almost surely
+            // past that moment: a changed stamp gives it away.
+            if let ReadOutcome::Settled { stamp, .. } = &outcome {
+                let stamp_now =
+                    tokio::fs::metadata(&target).await.ok().map(|meta| FileStamp::of(&meta));
+                if stamp_now != Some(*stamp) {
+                    outcome = ReadOutcome::Unsettled;
+                }
             }
-        };
+        }
         {
             let mut inbox = inbox::lock(&self.inbox);
             let unsettled = matches!(outcome, ReadOutcome::Unsettled);
@@ -363,6 +376,57 @@ impl Task {
         }
     }
 
+    /// The directory to open as a read fence: the target's, when the OS watches it and
+    /// reports opens.
+    fn fence_dir(&self, resolution: &Resolution) -> Option<PathBuf> {
+        let Backend::Os { watched, .. } = &self.backend else {
+            return None;
+        };
+        let dir = resolution.target().parent()?;
+        (inbox::OPEN_REPORTED && watched.iter().any(|watched| watched == dir))
+            .then(|| dir.to_path_buf())
+    }
+
+    /// Reads the file on a blocking thread (a 5 MB report takes milliseconds). With a fence
+    /// directory, then opens it, and returns the fence count from just before that open.
+    async fn read_file(
+        &self,
+        path: PathBuf,
+        quiet: Duration,
+        fence: Option<PathBuf>,
+    ) -> (ReadOutcome, Option<u64>) {
+        let limits = ReadLimits { quiet, max_bytes: self.max_bytes };
+        let inbox = Arc::clone(&self.inbox);
+        let read = move || {
+            let outcome = resolve::read_settled(&path, limits);
+            let fences_before = fence.and_then(|dir| {
+                let before = inbox::lock(&inbox).fences_seen;
+                // An unreadable directory just means no fence.
+                std::fs::File::open(dir).ok().map(|_| before)
+            });
+            (outcome, fences_before)
+        };
+        match tokio::task::spawn_blocking(read).await {
+            Ok(result) => result,
+            Err(error) => (ReadOutcome::Failed(io::Error::other(error.to_string())), None),
+        }
+    }
+
+    /// Waits until the callback has seen the fence (and so every event queued before it), for
+    /// at most [`FENCE_TIMEOUT`]; later than that, carries on without it.
+    async fn await_fence(&self, fences_before: u64) {
+        let deadline = tokio::time::Instant::now() + FENCE_TIMEOUT;
+        while inbox::lock(&self.inbox).fences_seen <= fences_before {
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep_until(deadline) => {
+                    tracing::debug!(path = %self.path.display(), "read fence late; carrying on");
+                    return;
+                }
+            }
+        }
+    }
+
     /// The event to emit for a read, or `None` when it repeats the last one and was not forced.
     fn event_for(
         &mut self,
@@ -372,7 +436,7 @@ impl Task {
     ) -> Option<WatchEvent> {
         let last_raw_event = due.last_raw_event;
         let (emitted, event) = match outcome {
-            ReadOutcome::Settled(bytes) => {
+            ReadOutcome::Settled { bytes, .. } => {
                 let bytes = Bytes::from(bytes);
                 let event = WatchEvent::Changed {
                     bytes: bytes.clone(),

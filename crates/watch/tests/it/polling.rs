@@ -38,7 +38,7 @@ async fn forced_polling_sees_in_place_rename_and_symlink_swap() {
     swap_symlink(&latest, std::path::Path::new("b.json"));
     let resolved = expect_bytes(&mut watcher, &version(3), &[], OnTheWay::Nothing).await;
     assert_eq!(resolved, scene.path("b.json"));
-    // Same size, same second: only the content tells.
+    // In place again: a new stamp on the same inode.
     std::fs::write(scene.path("b.json"), version(4)).unwrap();
     expect_bytes(&mut watcher, &version(4), &[], OnTheWay::Nothing).await;
     // Removed and back.

@@ -87,3 +87,39 @@ async fn watch_started_before_its_directory_exists_picks_it_up() {
     std::fs::write(&report, version(1)).unwrap();
     expect_bytes(&mut watcher, &version(1), &[], OnTheWay::Nothing).await;
 }
+
+#[tokio::test]
+async fn unreadable_path_is_reported_and_recovers() {
+    let scene = Scene::new();
+    let report = scene.path("GitRepoReport.json");
+    std::fs::write(&report, version(0)).unwrap();
+    let mut watcher = start_watching(config(&report), Some(&version(0))).await;
+
+    std::fs::remove_file(&report).unwrap();
+    std::fs::create_dir(&report).unwrap();
+    loop {
+        match crate::support::next_event(&mut watcher).await {
+            gitops_watch::WatchEvent::Unreadable { resolved, .. } => {
+                assert_eq!(resolved, report);
+                break;
+            }
+            // The removal may be read before the directory appears.
+            gitops_watch::WatchEvent::Missing { .. } => {}
+            other => panic!("expected unreadable, got {other:?}"),
+        }
+    }
+    std::fs::remove_dir(&report).unwrap();
+    std::fs::write(&report, version(0)).unwrap();
+    expect_bytes(&mut watcher, &version(0), &[], OnTheWay::MissingAndModes).await;
+}
+
+#[tokio::test]
+async fn dangling_symlink_is_missing_until_its_target_appears() {
+    let scene = Scene::new();
+    let latest = scene.path("latest.json");
+    std::os::unix::fs::symlink("snapshot.json", &latest).unwrap();
+    let mut watcher = start_watching(config(&latest), None).await;
+    std::fs::write(scene.path("snapshot.json"), version(0)).unwrap();
+    let resolved = expect_bytes(&mut watcher, &version(0), &[], OnTheWay::Nothing).await;
+    assert_eq!(resolved, scene.path("snapshot.json"));
+}

@@ -15,15 +15,23 @@ fn parsing(c: &mut Criterion) {
     for n_repos in SIZES {
         let bytes = generate_report(n_repos, 42).to_json_bytes();
         group.throughput(Throughput::Bytes(bytes.len() as u64));
-        group.bench_with_input(BenchmarkId::new("gitops_report::parse", n_repos), &bytes, |b, bytes| {
-            b.iter(|| parse(black_box(bytes)).expect("generated reports parse"));
-        });
-        group.bench_with_input(BenchmarkId::new("serde_json::Value", n_repos), &bytes, |b, bytes| {
-            b.iter(|| {
-                serde_json::from_slice::<serde_json::Value>(black_box(bytes))
-                    .expect("generated reports are JSON")
-            });
-        });
+        group.bench_with_input(
+            BenchmarkId::new("gitops_report::parse", n_repos),
+            &bytes,
+            |b, bytes| {
+                b.iter(|| parse(black_box(bytes)).expect("generated reports parse"));
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("serde_json::Value", n_repos),
+            &bytes,
+            |b, bytes| {
+                b.iter(|| {
+                    serde_json::from_slice::<serde_json::Value>(black_box(bytes))
+                        .expect("generated reports are JSON")
+                });
+            },
+        );
     }
     let sample = SAMPLE_REPORT.as_bytes();
     group.throughput(Throughput::Bytes(sample.len() as u64));

@@ -2,5 +2,6 @@
 //! real files written the ways producers write them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod check;
 mod live;
 mod support;

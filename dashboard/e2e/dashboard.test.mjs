@@ -189,6 +189,17 @@ test('a report that fails to parse shows a banner and keeps the last good data',
   });
 });
 
+test('with real-time off on the server, the dashboard polls', async () => {
+  await scenario({ server: { args: ['--realtime', 'off'] }, allowNetworkErrors: true }, async ({ page, server }) => {
+    await page.goto(`${server.url}/`);
+    await page.waitForSelector('.card');
+    await page.waitForSelector('.conn--polling', { timeout: 30_000 });
+    assert.match(await page.locator('.conn__label').innerText(), /server has real-time off/);
+    await server.writeReport(withStatus(base, 'halo', 'clean'));
+    await page.waitForSelector('article[id="repo-halo-0"][data-status="clean"]', { timeout: 15_000 });
+  });
+});
+
 test('falls back to SSE when the WebSocket is refused, and still updates live', { skip: usingRealServer }, async () => {
   await scenario({ server: { fakeArgs: ['--no-ws'] }, allowNetworkErrors: true }, async ({ page, server }) => {
     await page.goto(`${server.url}/`);

@@ -5,7 +5,7 @@
 // real binary when GITOPS_LIVE_BIN is set.
 //
 // Usage: node e2e/fake-server.mjs --report path/to/GitRepoReport.json [--port 3070] [--dist dist]
-//        [--no-ws] [--no-sse] [--history 1000]
+//        [--realtime off] [--no-ws] [--no-sse] [--history 1000]
 import { createServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, existsSync, statSync, watch } from 'node:fs';
@@ -24,8 +24,9 @@ const reportPath = resolve(option('report', 'e2e/fixtures/GitRepoReport.json'));
 const distDir = resolve(option('dist', 'dist'));
 const port = Number(option('port', '3070'));
 const historyLimit = Number(option('history', '1000'));
-const allowWs = !flag('no-ws');
-const allowSse = !flag('no-sse');
+const realtime = option('realtime', 'on') !== 'off';
+const allowWs = realtime && !flag('no-ws');
+const allowSse = realtime && !flag('no-sse');
 
 const CSP = "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'";
 const MIME = {
@@ -114,7 +115,7 @@ function statusMessage() {
     data: {
       server_time: new Date().toISOString(),
       uptime_s: Math.floor((Date.now() - startedAt) / 1000),
-      realtime: true,
+      realtime,
       clients: { ws: sockets.size, sse: sseClients.size, long_poll: waiters.length },
       cursor: report ? cursor() : null,
       report: source,
@@ -256,6 +257,7 @@ const server = createServer((req, res) => {
   if (path === '/audit') return send(res, 200, JSON.stringify(report), { 'Content-Type': 'application/json' });
   if (path === '/api/ws/status') return send(res, 200, JSON.stringify(statusMessage().data), { 'Content-Type': 'application/json' });
   if (path === '/api/updates') {
+    if (!realtime) return send(res, 404, 'real-time updates are off');
     const since = url.searchParams.get('since');
     const answer = resumeAnswer(since);
     const respond = (texts) => send(res, 200, `[${texts.join(',')}]`, { 'Content-Type': 'application/json' });

@@ -96,7 +96,8 @@ async function startProxy(targetPort) {
 /**
  * Starts a server on `report` (an object, written as GitRepoReport.json in a fresh folder; `null`
  * for no file yet).
- * `options.fakeArgs` adds flags for the fake server (e.g. ['--no-ws']).
+ * `options.args` adds flags both servers take (e.g. ['--realtime', 'off']); `options.fakeArgs` flags
+ * only the fake server takes (e.g. ['--no-ws']).
  */
 export async function startServer(report, options = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'gitops-live-e2e-'));
@@ -111,7 +112,13 @@ export async function startServer(report, options = {}) {
     const bin = process.env.GITOPS_LIVE_BIN;
     const fill = (text) => text.replaceAll('{report}', reportPath).replaceAll('{port}', String(serverPort)).replaceAll('{dist}', dist);
     const [command, args] = bin
-      ? [bin, (process.env.GITOPS_LIVE_ARGS ?? 'serve --report {report} --bind 127.0.0.1:{port}').split(' ').filter(Boolean).map(fill)]
+      ? [
+          bin,
+          [
+            ...(process.env.GITOPS_LIVE_ARGS ?? 'serve --report {report} --bind 127.0.0.1:{port}').split(' ').filter(Boolean).map(fill),
+            ...(options.args ?? []),
+          ],
+        ]
       : [
           process.execPath,
           [
@@ -122,6 +129,7 @@ export async function startServer(report, options = {}) {
             String(serverPort),
             '--dist',
             dist,
+            ...(options.args ?? []),
             ...(options.fakeArgs ?? []),
           ],
         ];

@@ -471,7 +471,8 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
     const delay = info.retryAfterMs ?? (info.code === 4000 && failures === 1 ? 0 : backoffDelay(failures - 1, deps.random, config.backoff));
     snapshot = { ...snapshot, failures };
     if (!fallback && failures >= config.failuresBeforeFallback) startFallback(0);
-    if (fallback || failures >= config.failuresBeforeFallback) startStatusPolling();
+    // The server's status says whether real-time is switched off there, and how the report is.
+    startStatusPolling();
     scheduleRetry(delay);
     update({ transport: currentTransport() });
   }

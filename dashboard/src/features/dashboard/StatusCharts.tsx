@@ -57,7 +57,7 @@ function StatusChartsImpl({ counts, onMounted }: Props) {
               <BarChart data={rows} layout="vertical" margin={{ top: 0, right: 12, bottom: 0, left: 8 }}>
                 <CartesianGrid horizontal={false} className="chart__grid" />
                 <XAxis type="number" allowDecimals={false} tickLine={false} axisLine={false} className="chart__axis" />
-                <YAxis type="category" dataKey="label" width={88} tickLine={false} axisLine={false} interval={0} className="chart__axis" />
+                <YAxis type="category" dataKey="label" width={100} tickLine={false} axisLine={false} interval={0} className="chart__axis" />
                 <Tooltip cursor={{ className: 'chart__cursor' }} wrapperClassName="chart__tooltip" isAnimationActive={false} />
                 <Bar dataKey="count" name="Repositories" isAnimationActive={false} radius={[0, 4, 4, 0]}>
                   {rows.map((row) => (

@@ -573,6 +573,27 @@ describe('polling mode', () => {
   });
 });
 
+describe('server status over HTTP', () => {
+  it('reads /api/ws/status after the first socket failure and polls when real-time is off', async () => {
+    const h = harness({
+      answer: (url) => {
+        if (url.pathname === '/api/ws/status') return json(connectionStatus({ realtime: false }));
+        return json(auditUpdate(1));
+      },
+    });
+    h.store.start();
+    await vi.advanceTimersByTimeAsync(0);
+    h.sockets.last.drop(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.calls.some((c) => c.url.pathname === '/api/ws/status')).toBe(true);
+    expect(h.store.getSnapshot().serverRealtime).toBe(false);
+    expect(h.store.getSnapshot().phase).toBe('polling');
+    // No more socket attempts while the server has real-time off.
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(h.sockets.sockets).toHaveLength(1);
+  });
+});
+
 describe('remembered state', () => {
   it('shows the last state at once and resumes from its cursor without a snapshot', async () => {
     const first = harness();

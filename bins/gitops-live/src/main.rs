@@ -1,11 +1,14 @@
 //! gitops-live: a live dashboard for a homelab's GitOps audit report.
 //!
 //! Subcommands: `demo` (serve a bundled sample that changes by itself), `serve` (watch a report
-//! and push every change to browsers), `check` (read a report and print what is wrong with it).
+//! and push every change to browsers, or audit clones in-process), `check` (read a report and
+//! print what is wrong with it) and `audit` (scan clones and write a report).
 
 mod assets;
+mod audit_cmd;
 mod check;
 mod demo;
+mod live_audit;
 mod serve;
 
 use std::process::ExitCode;
@@ -32,6 +35,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Read a report, print its summary and every finding; exit 1 when it cannot be parsed.
     Check(check::CheckArgs),
+    /// Scan a folder of git repositories, compare it with the expected list and write a report.
+    Audit(audit_cmd::AuditArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +47,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run(args),
+        Command::Audit(args) => audit_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -70,8 +70,56 @@ pub(crate) struct ServeArgs {
     /// The largest report accepted, in bytes; larger reports are refused and the last good one kept.
     #[arg(long, env = "GITOPS_MAX_REPORT_BYTES", default_value_t = 64 << 20)]
     pub(crate) max_report_bytes: usize,
+    /// Produce the report in-process by auditing the clones in DIR, instead of watching a file
+    /// another job writes; --report is then where the report is written for other readers.
+    #[arg(long, env = "GITOPS_AUDIT_ROOT", value_name = "DIR")]
+    pub(crate) audit_root: Option<PathBuf>,
+    /// With --audit-root: the expected repositories, one name, owner/name or URL per line.
+    #[arg(long, env = "GITOPS_AUDIT_EXPECTED", value_name = "FILE", requires = "audit_root")]
+    pub(crate) audit_expected: Option<PathBuf>,
+    /// With --audit-root: expect the repositories of this GitHub user (token from GITHUB_TOKEN).
+    #[arg(long, env = "GITOPS_AUDIT_GITHUB_USER", value_name = "NAME", requires = "audit_root")]
+    pub(crate) audit_github_user: Option<String>,
+    /// With --audit-root: expect the repositories of this GitHub organisation.
+    #[arg(long, env = "GITOPS_AUDIT_GITHUB_ORG", value_name = "NAME", requires = "audit_root")]
+    pub(crate) audit_github_org: Option<String>,
+    /// With --audit-root: time between full audits (e.g. 300s, 5m, 1h); single clones are
+    /// re-audited as soon as they change.
+    #[arg(long, env = "GITOPS_AUDIT_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    pub(crate) audit_interval: Duration,
     #[command(flatten)]
     pub(crate) server: ServerArgs,
+}
+
+/// Reads `300`, `300s`, `5m` or `1h`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.find(|c: char| !c.is_ascii_digit()).map_or((text, "s"), |i| text.split_at(i));
+    let number: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 300s, 5m or 1h"))?;
+    let seconds = match unit {
+        "s" => number,
+        "m" => number * 60,
+        "h" => number * 3600,
+        _ => return Err(format!("{text:?}: the unit must be s, m or h")),
+    };
+    if seconds == 0 {
+        return Err("the interval must be longer than zero".to_owned());
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+fn audit_config(args: &ServeArgs, root: &Path) -> anyhow::Result<gitops_audit::AuditConfig> {
+    use gitops_audit::{Expected, GithubAccount};
+    let expected = match (&args.audit_expected, &args.audit_github_user, &args.audit_github_org) {
+        (Some(file), None, None) => Expected::File(file.clone()),
+        (None, Some(user), None) => Expected::Github(GithubAccount::User(user.clone())),
+        (None, None, Some(org)) => Expected::Github(GithubAccount::Org(org.clone())),
+        _ => anyhow::bail!("with --audit-root give exactly one of --audit-expected, --audit-github-user, --audit-github-org"),
+    };
+    let root = std::path::absolute(root).with_context(|| format!("bad --audit-root {}", root.display()))?;
+    let mut config = gitops_audit::AuditConfig::new(root, expected);
+    config.github.token = gitops_audit::Token::from_env();
+    Ok(config)
 }
 
 pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<std::process::ExitCode> {
@@ -83,8 +131,18 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<std::process::ExitCode> {
             force_polling: args.force_polling,
             ..WatchConfig::new(&args.report)
         };
-        let server = start(&args.server, &args.report).await?;
-        let source = tokio::spawn(watch_source(server.live.clone(), watch, server.trigger.clone(), args.max_report_bytes));
+        let audit = args.audit_root.as_deref().map(|root| audit_config(args, root)).transpose()?;
+        let server = start(&args.server, args.audit_root.as_deref().unwrap_or(&args.report)).await?;
+        let source = match audit {
+            Some(config) => tokio::spawn(crate::live_audit::run(
+                server.live.clone(),
+                config,
+                args.report.clone(),
+                args.audit_interval,
+                server.trigger.clone(),
+            )),
+            None => tokio::spawn(watch_source(server.live.clone(), watch, server.trigger.clone(), args.max_report_bytes)),
+        };
         server.run_until_signal().await?;
         source.abort();
         Ok(std::process::ExitCode::SUCCESS)

@@ -1,0 +1,199 @@
+//! `gitops-live serve --audit-root DIR`: the report is produced in-process. A full audit runs at
+//! start and every `--audit-interval`; between runs, a change inside one clone (a commit, a new
+//! untracked file) re-audits just that repository and publishes it within a second. The report
+//! file is still written after every change, for other readers.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gitops_audit::{AuditConfig, ExpectedList};
+use gitops_protocol::{LastError, ReportState, WatchState};
+use gitops_report::{Repo, Report, Timestamp};
+use gitops_transport::{Live, now_rfc3339};
+use notify::Watcher as _;
+use tokio::sync::{Notify, mpsc};
+
+/// How long a clone must be quiet before it is re-audited: git writes several files per command.
+const QUIET: Duration = Duration::from_millis(150);
+
+/// Runs audits forever, publishing every result to `live` and writing it to `out`.
+pub(crate) async fn run(live: Arc<Live>, config: AuditConfig, out: PathBuf, interval: Duration, trigger: Arc<Notify>) {
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Err(error) = std::fs::create_dir_all(parent) {
+            tracing::warn!(%error, folder = %parent.display(), "cannot create the report's folder");
+        }
+    }
+    let (events_tx, mut events) = mpsc::channel::<String>(1024);
+    let root = config.root.clone();
+    let skip = config.skip.clone();
+    // The OS watcher runs on notify's thread; it only maps paths to clone names and never blocks
+    // (a full channel drops the event: the next full audit covers it).
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        for path in &event.paths {
+            if let Some(name) = clone_name(&root, path, &skip) {
+                let _ = events_tx.try_send(name);
+            }
+        }
+    });
+    let mut watcher = match watcher {
+        Ok(watcher) => Some(watcher),
+        Err(error) => {
+            tracing::warn!(%error, "cannot watch the clones; changes show at the next full audit");
+            None
+        }
+    };
+    if let Some(watcher) = watcher.as_mut() {
+        if let Err(error) = watcher.watch(&config.root, notify::RecursiveMode::Recursive) {
+            tracing::warn!(%error, "cannot watch the clones; changes show at the next full audit");
+        }
+    }
+
+    let mut expected = ExpectedList::default();
+    let mut current: Option<Report> = None;
+    loop {
+        let started = Instant::now();
+        match full_audit(&config).await {
+            Ok((list, report)) => {
+                expected = list;
+                publish(&live, &out, report.clone(), started).await;
+                current = Some(report);
+            }
+            Err(message) => set_error(&live, message),
+        }
+        let next_full = tokio::time::Instant::now() + interval;
+        let mut pending: HashMap<String, Instant> = HashMap::new();
+        loop {
+            let tick = tokio::time::sleep(Duration::from_millis(50));
+            tokio::select! {
+                () = tokio::time::sleep_until(next_full) => break,
+                () = trigger.notified() => break,
+                Some(name) = events.recv() => {
+                    pending.insert(name, Instant::now());
+                    continue;
+                }
+                () = tick => {}
+            }
+            let due: Vec<String> =
+                pending.iter().filter(|(_, at)| at.elapsed() >= QUIET).map(|(name, _)| name.clone()).collect();
+            for name in due {
+                let Some(first_event) = pending.remove(&name) else { continue };
+                let Some(report) = current.as_mut() else { continue };
+                match audit_one(&config, &name, &expected).await {
+                    Ok(repo) => {
+                        if replace_repo(report, &name, repo) {
+                            publish(&live, &out, report.clone(), first_event).await;
+                        }
+                    }
+                    Err(message) => set_error(&live, message),
+                }
+            }
+        }
+    }
+}
+
+/// The top-level clone folder `path` is in, unless it is skipped.
+fn clone_name(root: &Path, path: &Path, skip: &[String]) -> Option<String> {
+    let relative = path.strip_prefix(root).ok()?;
+    let Some(Component::Normal(first)) = relative.components().next() else { return None };
+    let name = first.to_str()?;
+    let skipped = name.starts_with('.') || skip.iter().any(|s| s.eq_ignore_ascii_case(name));
+    (!skipped).then(|| name.to_owned())
+}
+
+async fn full_audit(config: &AuditConfig) -> Result<(ExpectedList, Report), String> {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || {
+        let list = gitops_audit::load_expected(&config).map_err(|e| format!("cannot get the expected list: {e}"))?;
+        let report = gitops_audit::audit(&config, &list).map_err(|e| format!("audit failed: {e}"))?;
+        Ok((list, report))
+    })
+    .await
+    .map_err(|e| format!("audit task failed: {e}"))?
+}
+
+async fn audit_one(config: &AuditConfig, name: &str, expected: &ExpectedList) -> Result<Option<Repo>, String> {
+    let (config, name, expected) = (config.clone(), name.to_owned(), expected.clone());
+    tokio::task::spawn_blocking(move || gitops_audit::audit_one(&config, &name, &expected).map_err(|e| format!("re-audit of {name} failed: {e}")))
+        .await
+        .map_err(|e| format!("audit task failed: {e}"))?
+}
+
+/// Puts the re-audited repository into the report (or removes it); true when anything changed.
+fn replace_repo(report: &mut Report, name: &str, repo: Option<Repo>) -> bool {
+    let position = report.repos.iter().position(|r| r.name == name || folder_of(r) == Some(name));
+    let changed = match (position, repo) {
+        (Some(i), Some(repo)) if report.repos[i] == repo => false,
+        (Some(i), Some(repo)) => {
+            report.repos[i] = repo;
+            true
+        }
+        (Some(i), None) => {
+            report.repos.remove(i);
+            true
+        }
+        (None, Some(repo)) => {
+            report.repos.push(repo);
+            true
+        }
+        (None, None) => false,
+    };
+    if changed {
+        report.summary = Some(report.computed_summary());
+        report.health_status = Some(report.computed_health());
+        let now = jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or_else(|_| jiff::Timestamp::now());
+        report.timestamp = Some(Timestamp::from_text(&now.to_string()));
+    }
+    changed
+}
+
+fn folder_of(repo: &Repo) -> Option<&str> {
+    repo.local_path.as_deref().and_then(|p| Path::new(p).file_name()).and_then(|n| n.to_str())
+}
+
+async fn publish(live: &Live, out: &Path, report: Report, changed_at: Instant) {
+    let (path, written) = (out.to_path_buf(), report.clone());
+    match tokio::task::spawn_blocking(move || gitops_audit::write_report_atomic(&path, &written)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "cannot write the report file; serving the report anyway"),
+        Err(error) => tracing::warn!(%error, "the report writer failed; serving the report anyway"),
+    }
+    live.publish(report, changed_at);
+    live.update_source(|source| {
+        source.state = ReportState::Ok;
+        source.last_error = None;
+        source.last_loaded = Some(now_rfc3339());
+        source.watch = WatchState::Auditing;
+        source.watch_note = None;
+    });
+}
+
+fn set_error(live: &Live, message: String) {
+    tracing::warn!(%message, "audit problem; serving the last good report");
+    live.record_load_error();
+    live.update_source(|source| {
+        let since = source.last_error.as_ref().map_or_else(now_rfc3339, |e| e.since.clone());
+        if source.state != ReportState::Waiting {
+            source.state = ReportState::Error;
+        }
+        source.last_error = Some(LastError { message, since });
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_map_to_their_clone_unless_skipped() {
+        let root = Path::new("/srv/git");
+        let skip = vec!["tmp".to_owned()];
+        assert_eq!(clone_name(root, Path::new("/srv/git/halo/.git/index"), &skip).as_deref(), Some("halo"));
+        assert_eq!(clone_name(root, Path::new("/srv/git/halo/src/new.rs"), &skip).as_deref(), Some("halo"));
+        assert_eq!(clone_name(root, Path::new("/srv/git/tmp/x"), &skip), None);
+        assert_eq!(clone_name(root, Path::new("/srv/git/.cache/x"), &skip), None);
+        assert_eq!(clone_name(root, Path::new("/elsewhere/x"), &skip), None);
+    }
+}

@@ -5,7 +5,7 @@
 // The server is the real binary when GITOPS_LIVE_BIN is set (its arguments from GITOPS_LIVE_ARGS,
 // with {report}, {port} and {dist} replaced), else e2e/fake-server.mjs.
 import { spawn } from 'node:child_process';
-import { mkdtemp, writeFile, rename, readFile } from 'node:fs/promises';
+import { mkdtemp, writeFile, rename, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { createServer, connect } from 'node:net';
@@ -166,7 +166,9 @@ export async function startServer(report, options = {}) {
     restart: launch,
     async stop() {
       await stopChild();
+      proxy.cut();
       await proxy.close();
+      await rm(dir, { recursive: true, force: true });
     },
   };
 }
@@ -206,7 +208,14 @@ export async function launchBrowser(options = {}) {
   };
   context.on('page', watchPage);
   for (const page of context.pages()) watchPage(page);
-  return { context, consoleErrors, close: () => context.close() };
+  return {
+    context,
+    consoleErrors,
+    async close() {
+      await context.close();
+      await rm(profile, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Opens a page (the persistent context's first one, or a new one). */

@@ -237,7 +237,9 @@ pub fn typescript() -> String {
         out.push('\n');
         match decl {
             Decl::Alias { name, doc, ts } => {
-                let _ = writeln!(out, "/** {doc} */\nexport type {name} = {ts};");
+                // A union written one member per line starts with a newline: no space before it.
+                let separator = if ts.starts_with('\n') { "" } else { " " };
+                let _ = writeln!(out, "/** {doc} */\nexport type {name} ={separator}{ts};");
             }
             Decl::Const { name, doc, value } => {
                 let _ = writeln!(out, "/** {doc} */\nexport const {name} = {value};");

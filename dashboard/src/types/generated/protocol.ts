@@ -72,7 +72,7 @@ export interface RepoChange {
 }
 
 /** One RFC 6902 operation. */
-export type JsonPatchOp = 
+export type JsonPatchOp =
   | { op: 'add' | 'replace' | 'test'; path: string; value: unknown }
   | { op: 'remove'; path: string }
   | { op: 'move' | 'copy'; from: string; path: string };
@@ -139,21 +139,21 @@ export interface ErrorBody {
 }
 
 /** A state-bearing message: it has a cursor. */
-export type StateMessage = 
+export type StateMessage =
   | { type: 'audit-update'; epoch: string; seq: number; data: Report }
   | { type: 'repo-status-change'; epoch: string; seq: number; data: RepoChange }
   | { type: 'health-metrics-update'; epoch: string; seq: number; data: ReportMeta }
   | { type: 'catch-up'; epoch: string; seq: number; data: CatchUp };
 
 /** Every message the server sends. */
-export type ServerMessage = 
+export type ServerMessage =
   | StateMessage
   | { type: 'connection-status'; data: ConnectionStatus }
   | { type: 'pong'; data: Pong }
   | { type: 'error'; data: ErrorBody };
 
 /** Every message a client may send over the WebSocket. */
-export type ClientMessage = 
+export type ClientMessage =
   | { type: 'resume'; since: CursorText }
   | { type: 'ping'; ts?: number }
   | { type: 'request-update' }

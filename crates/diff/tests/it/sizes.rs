@@ -80,3 +80,17 @@ fn inserting_at_the_front_of_a_thousand_repo_report_is_one_small_addition() {
     assert!(matches!(changes.repos[0].kind, RepoChangeKind::Added { .. }));
     assert!(serde_json::to_string(&changes).unwrap().len() <= 400);
 }
+
+#[test]
+fn a_status_change_in_a_generated_thousand_repo_report_is_at_most_300_bytes() {
+    let old = gitops_report::generate_report(1_000, 7);
+    for position in [0, 1, 2, 3, 4, 5, 500, 999] {
+        let mut new = old.clone();
+        let repo = &mut new.repos[position];
+        repo.status = if repo.status == Status::Dirty { Status::Clean } else { Status::Dirty };
+        let changes = diff(&old, &new);
+        assert_eq!(changes.repos.len(), 1);
+        let repo_change = serde_json::to_string(&changes.repos[0]).unwrap();
+        assert!(repo_change.len() <= 300, "{} bytes: {repo_change}", repo_change.len());
+    }
+}

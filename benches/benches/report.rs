@@ -2,10 +2,14 @@
 //! with `serde_json::Value` parsing of the same bytes as the baseline.
 //!
 //! Run: `cargo bench -p gitops-benches --bench report`.
+//!
+//! With `GITOPS_BENCH_CPU=1` it also prints on-CPU time per call (the thread's own scheduler time,
+//! best of 5 rounds of at least 300 ms): on a 2-core machine shared with other builds, wall time
+//! swings several-fold while on-CPU time stays within a few percent.
 
 use std::hint::black_box;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use gitops_report::{SAMPLE_REPORT, generate_report, parse, validate};
 
 const SIZES: [usize; 2] = [1_000, 10_000];
@@ -56,4 +60,73 @@ fn validating_and_writing(c: &mut Criterion) {
 }
 
 criterion_group!(benches, parsing, validating_and_writing);
-criterion_main!(benches);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    if std::env::var_os("GITOPS_BENCH_CPU").is_some() {
+        on_cpu_table();
+    }
+}
+
+/// The calling thread's time on a CPU so far, in nanoseconds (Linux only).
+fn thread_cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// Best-of-5 on-CPU nanoseconds per call of `routine`, each round running at least 300 ms.
+fn on_cpu_per_call(mut routine: impl FnMut()) -> Option<f64> {
+    let mut calls_per_round = 1u64;
+    loop {
+        let start = thread_cpu_ns()?;
+        for _ in 0..calls_per_round {
+            routine();
+        }
+        if thread_cpu_ns()? - start >= 300_000_000 {
+            break;
+        }
+        calls_per_round *= 2;
+    }
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let start = thread_cpu_ns()?;
+        for _ in 0..calls_per_round {
+            routine();
+        }
+        best = best.min((thread_cpu_ns()? - start) as f64 / calls_per_round as f64);
+    }
+    Some(best)
+}
+
+fn on_cpu_table() {
+    println!("\non-CPU time per call (best of 5 rounds of >= 300 ms):");
+    for n_repos in SIZES {
+        let report = generate_report(n_repos, 42);
+        let bytes = report.to_json_bytes();
+        let rows: [(&str, Option<f64>); 4] = [
+            ("gitops_report::parse", on_cpu_per_call(|| drop(black_box(parse(black_box(&bytes)))))),
+            (
+                "serde_json::Value",
+                on_cpu_per_call(|| {
+                    drop(black_box(serde_json::from_slice::<serde_json::Value>(black_box(&bytes))))
+                }),
+            ),
+            ("validate", on_cpu_per_call(|| drop(black_box(validate(black_box(&report)))))),
+            (
+                "to_json_bytes",
+                on_cpu_per_call(|| drop(black_box(black_box(&report).to_json_bytes()))),
+            ),
+        ];
+        for (name, nanos) in rows {
+            match nanos {
+                Some(nanos) => println!(
+                    "  {name:<22} {n_repos:>6} repos ({:>5} KB): {:>9.3} ms",
+                    bytes.len() / 1000,
+                    nanos / 1e6
+                ),
+                None => println!("  {name}: /proc/thread-self/schedstat is not readable here"),
+            }
+        }
+    }
+}

@@ -198,8 +198,9 @@ pub fn validate(report: &Report) -> Vec<Finding> {
                 format!("{}: mitigation {mitigation:?} has no text in mitigation_actions", at()),
             ));
         }
-        for field in REPO_FIELDS {
-            if let Some(value) = repo.extra.get(*field).filter(|value| !value.is_null()) {
+        // Walk the (few) extra fields rather than look up every known name in each repository.
+        for (field, value) in &repo.extra {
+            if REPO_FIELDS.contains(&field.as_str()) && !value.is_null() {
                 findings.push(Finding::new(
                     Severity::Warning,
                     FindingCode::MalformedField,
@@ -318,15 +319,26 @@ fn check_health(report: &Report, findings: &mut Vec<Finding>) {
 }
 
 fn check_duplicate_names(report: &Report, findings: &mut Vec<Finding>) {
-    let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
+    // Count first and collect indices only for repeated names: most reports have none, and a
+    // vector per name would cost an allocation per repository.
+    let mut counts: HashMap<&str, usize> = HashMap::with_capacity(report.repos.len());
+    for repo in report.repos.iter().filter(|repo| !repo.name.is_empty()) {
+        *counts.entry(&repo.name).or_insert(0) += 1;
+    }
+    if counts.len() == report.repos.iter().filter(|repo| !repo.name.is_empty()).count() {
+        return;
+    }
+    let mut duplicates: Vec<(&str, Vec<usize>)> = Vec::new();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
     for (index, repo) in report.repos.iter().enumerate() {
-        if !repo.name.is_empty() {
-            by_name.entry(&repo.name).or_default().push(index);
+        if counts.get(repo.name.as_str()).is_some_and(|&count| count > 1) {
+            let slot = *seen.entry(&repo.name).or_insert_with(|| {
+                duplicates.push((&repo.name, Vec::new()));
+                duplicates.len() - 1
+            });
+            duplicates[slot].1.push(index);
         }
     }
-    let mut duplicates: Vec<(&str, Vec<usize>)> =
-        by_name.into_iter().filter(|(_, indices)| indices.len() > 1).collect();
-    duplicates.sort_by_key(|(_, indices)| indices[0]);
     for (name, indices) in duplicates {
         let places: Vec<String> = indices.iter().map(|index| format!("repos[{index}]")).collect();
         findings.push(Finding::new(

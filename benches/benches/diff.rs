@@ -2,10 +2,14 @@
 //! report, with and without parsing the new report first, and the wire size of the one-repo change.
 //!
 //! Run: `cargo bench -p gitops-benches --bench diff`.
+//!
+//! With `GITOPS_BENCH_CPU=1` it also prints on-CPU time per call (the thread's own scheduler time,
+//! best of 5 rounds of at least 300 ms), as the report bench does: on this 2-core machine shared
+//! with other builds, wall time swings several-fold while on-CPU time stays steady.
 
 use std::hint::black_box;
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group};
 use gitops_diff::{RepoChangeKind, diff};
 use gitops_report::{Report, Status, generate_report};
 
@@ -104,4 +108,79 @@ fn benches(c: &mut Criterion) {
 }
 
 criterion_group!(diff_benches, benches);
-criterion_main!(diff_benches);
+
+fn main() {
+    diff_benches();
+    Criterion::default().configure_from_args().final_summary();
+    if std::env::var_os("GITOPS_BENCH_CPU").is_some() {
+        on_cpu_table();
+    }
+}
+
+/// The calling thread's time on a CPU so far, in nanoseconds (Linux only).
+fn thread_cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// Best-of-5 on-CPU nanoseconds per call of `routine`, each round running at least 300 ms.
+fn on_cpu_per_call(mut routine: impl FnMut()) -> Option<f64> {
+    let mut calls_per_round = 1u64;
+    loop {
+        let start = thread_cpu_ns()?;
+        for _ in 0..calls_per_round {
+            routine();
+        }
+        if thread_cpu_ns()? - start >= 300_000_000 {
+            break;
+        }
+        calls_per_round *= 2;
+    }
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let start = thread_cpu_ns()?;
+        for _ in 0..calls_per_round {
+            routine();
+        }
+        best = best.min((thread_cpu_ns()? - start) as f64 / calls_per_round as f64);
+    }
+    Some(best)
+}
+
+fn on_cpu_table() {
+    println!("\non-CPU time per call (best of 5 rounds of >= 300 ms):");
+    for n_repos in SIZES {
+        let old = generate_report(n_repos, 7);
+        let (changed, inserted) = (one_changed(&old), one_inserted_at_front(&old));
+        let changed_bytes = serde_json::to_vec(&changed).expect("a report serialises");
+        let rows: [(&str, Option<f64>); 4] = [
+            (
+                "diff one_changed",
+                on_cpu_per_call(|| drop(black_box(diff(&old, black_box(&changed))))),
+            ),
+            (
+                "diff one_inserted_at_front",
+                on_cpu_per_call(|| drop(black_box(diff(&old, black_box(&inserted))))),
+            ),
+            (
+                "parse only",
+                on_cpu_per_call(|| {
+                    drop(black_box(gitops_report::parse(black_box(&changed_bytes))))
+                }),
+            ),
+            (
+                "parse_and_diff",
+                on_cpu_per_call(|| {
+                    let parsed = gitops_report::parse(black_box(&changed_bytes)).expect("parses");
+                    drop(black_box(diff(&old, &parsed.report)));
+                }),
+            ),
+        ];
+        for (name, nanos) in rows {
+            match nanos {
+                Some(nanos) => println!("  {name:<28} {n_repos:>6} repos: {:>9.3} ms", nanos / 1e6),
+                None => println!("  {name}: /proc/thread-self/schedstat is not readable here"),
+            }
+        }
+    }
+}

@@ -1,9 +1,10 @@
 //! Per-repository changes between two gitops audit reports, as RFC 6902 patches: diff, apply, compose.
 //!
-//! A [`Report`]'s repositories are keyed by `(name, dup)`: `dup` counts earlier repositories of the
+//! A report's repositories are keyed by `(name, dup)`: `dup` counts earlier repositories of the
 //! same name in the report's order, from 0 (producers do repeat names). [`diff`] pairs the old and
-//! new repositories by that key, so reordering the list is not a change and inserting one repository
-//! at the front is one [`RepoChangeKind::Added`]. Unchanged repositories cost one typed `==`; only the
+//! new repositories by that key, so reordering the list is not a change and inserting one
+//! repository at the front is one [`RepoChangeKind::Added`]. Unchanged repositories cost one typed
+//! `==` (the common prefix and suffix of names are paired by position, without hashing); only the
 //! ones that differ are turned into JSON and diffed into a patch relative to the repository object.
 //!
 //! A [`Changes`] is applied one [`RepoChange`] after the other, as a client applies one

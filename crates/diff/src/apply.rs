@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use gitops_report::{Repo, Report};
 use serde_json::Value;
 
-use crate::state::{parse_meta, replace_meta};
+use crate::state::{merge_meta, meta_of, parse_meta, replace_meta};
 use crate::{Changes, Error, RepoChange, RepoChangeKind, Result};
 
 /// `old` with `changes` applied: the old repositories in their order minus the removed ones,
@@ -146,7 +146,7 @@ enum Slot {
 }
 
 fn plan(report: &Report, changes: &Changes) -> Result<Plan> {
-    let meta = changes.meta.as_ref().map(parse_meta).transpose()?;
+    let meta = changes.meta.as_ref().map(|delta| parse_meta(&merge_meta(meta_of(report), delta))).transpose()?;
     let mut plan = Plan {
         patched_old: HashMap::new(),
         removed_old: vec![false; report.repos.len()],
@@ -338,20 +338,26 @@ mod tests {
     }
 
     #[test]
-    fn new_meta_replaces_the_top_level_fields_and_keeps_odd_ones_as_written() {
+    fn meta_changes_merge_into_the_top_level_fields_and_keep_odd_ones_as_written() {
         let old = Report {
             github_user: Some("alice".to_owned()),
+            local_git_root: Some("/srv/git".to_owned()),
             ..report(vec![repo("a", Status::Clean)])
         };
         let mut meta = crate::Meta::new();
         meta.insert("summary".to_owned(), json!("not an object"));
         meta.insert("health_status".to_owned(), json!("green"));
-        let changes = Changes { repos: vec![], meta: Some(meta.clone()) };
+        meta.insert("local_git_root".to_owned(), serde_json::Value::Null);
+        let changes = Changes { repos: vec![], meta: Some(meta) };
         let new = apply(&changes, &old).unwrap();
         assert_eq!(new.repos, old.repos);
-        assert_eq!(new.github_user, None);
+        assert_eq!(new.github_user.as_deref(), Some("alice"), "fields the change does not name stay");
+        assert_eq!(new.local_git_root, None, "null removes a field");
         assert_eq!(new.extra.get("summary"), Some(&json!("not an object")));
-        assert_eq!(crate::meta_of(&new), meta);
+        assert_eq!(
+            serde_json::Value::Object(crate::meta_of(&new)),
+            json!({"github_user": "alice", "health_status": "green", "summary": "not an object"})
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::{Changes, RepoChange, RepoChangeKind};
 /// | changed | removed | removed, with first `old_status` |
 /// | removed | added   | changed, with a patch that replaces the whole repository |
 ///
-/// The later top-level fields win. Any other pair cannot come from consistent changes; both are
+/// Top-level field changes are merged, the later value of a field winning. Any other pair cannot come from consistent changes; both are
 /// kept, one after the other, so that applying the result reports the inconsistency. A
 /// `changed` whose patches cancel out is kept: finding that out would need the report.
 pub fn compose(first: Changes, second: Changes) -> Changes {
@@ -58,7 +58,15 @@ pub fn compose(first: Changes, second: Changes) -> Changes {
             chain.into_iter().map(move |kind| RepoChange { name: name.clone(), dup, kind })
         })
         .collect();
-    Changes { repos, meta: second.meta.or(first.meta) }
+    let meta = match (first.meta, second.meta) {
+        // Both are top-level merge patches: the later one's fields win, the others stay.
+        (Some(mut earlier), Some(later)) => {
+            earlier.extend(later);
+            Some(earlier)
+        }
+        (earlier, later) => later.or(earlier),
+    };
+    Changes { repos, meta }
 }
 
 /// What `earlier` then `later`, both for the repository `(name, dup)`, come to: none, one or both.

@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use gitops_report::{Repo, Report};
 
-use crate::state::{meta_of, same_meta};
+use crate::state::{meta_delta, meta_of, same_meta};
 use crate::{Changes, RepoChange, RepoChangeKind};
 
 /// The changes that take `old` to `new`.
@@ -41,7 +41,11 @@ pub fn diff(old: &Report, new: &Report) -> Changes {
             RepoChange { name: repo.name.clone(), dup, kind }
         })
         .collect();
-    let meta = if same_meta(old, new) { None } else { Some(meta_of(new)) };
+    let meta = if same_meta(old, new) {
+        None
+    } else {
+        Some(meta_delta(&meta_of(old), &meta_of(new))).filter(|delta| !delta.is_empty())
+    };
     Changes { repos, meta }
 }
 
@@ -440,7 +444,7 @@ mod tests {
     }
 
     #[test]
-    fn changed_top_level_fields_give_the_whole_new_meta() {
+    fn changed_top_level_fields_give_only_those_fields() {
         let a = report(vec![repo("x", Status::Clean)]);
         let mut b = a.clone();
         b.health_status = Some(Health::Yellow);

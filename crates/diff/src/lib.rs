@@ -32,9 +32,10 @@ pub use apply::{apply, apply_in_place, apply_repo_change};
 pub use between::change_between;
 pub use compose::compose;
 pub use diff::diff;
-pub use state::{meta_of, same_state};
+pub use state::{meta_delta, meta_of, same_state};
 
-/// Every top-level field of a report except `repos`, as JSON: `health-metrics-update` data.
+/// Top-level fields of a report (never `repos`), as JSON: all of them from [`meta_of`], or only the
+/// changed ones (`null` for removed) in a [`Changes`] and in `health-metrics-update` data.
 pub type Meta = serde_json::Map<String, serde_json::Value>;
 
 /// What changed between two reports: `catch-up` data without its `since` cursor.

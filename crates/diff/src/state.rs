@@ -19,6 +19,36 @@ pub fn meta_of(report: &Report) -> Meta {
     meta
 }
 
+/// The top-level fields that differ from `old` to `new`: each with its new value, and `null` for
+/// a field `new` no longer has. This is `health-metrics-update` data (a shallow JSON Merge Patch,
+/// RFC 7396, of the top level: each field is replaced whole).
+pub fn meta_delta(old: &Meta, new: &Meta) -> Meta {
+    let mut delta = Meta::new();
+    for (key, value) in new {
+        if old.get(key) != Some(value) {
+            delta.insert(key.clone(), value.clone());
+        }
+    }
+    for key in old.keys() {
+        if !new.contains_key(key) {
+            delta.insert(key.clone(), serde_json::Value::Null);
+        }
+    }
+    delta
+}
+
+/// `base` with `delta` applied: each field of `delta` replaces the one in `base`, `null` removes it.
+pub(crate) fn merge_meta(mut base: Meta, delta: &Meta) -> Meta {
+    for (key, value) in delta {
+        if value.is_null() {
+            base.remove(key);
+        } else {
+            base.insert(key.clone(), value.clone());
+        }
+    }
+    base
+}
+
 /// A copy of `report`'s top-level fields, with no repositories (which would be costly to copy).
 fn report_without_repos(report: &Report) -> Report {
     let Report {
@@ -67,7 +97,14 @@ pub(crate) fn same_meta(a: &Report, b: &Report) -> bool {
         && *local_git_root == b.local_git_root
         && *local_scan_active == b.local_scan_active
         && *github_user == b.github_user
-        && *extra == b.extra
+        && same_extra(extra, &b.extra)
+}
+
+/// Unknown top-level fields compared as a JSON Merge Patch sees them: a field set to `null` is
+/// the same as an absent one.
+fn same_extra(a: &Meta, b: &Meta) -> bool {
+    let present = |m: &Meta| m.iter().filter(|(_, v)| !v.is_null()).count();
+    present(a) == present(b) && a.iter().filter(|(_, v)| !v.is_null()).all(|(k, v)| b.get(k) == Some(v))
 }
 
 /// Replaces `report`'s top-level fields with `meta`, keeping its repositories.

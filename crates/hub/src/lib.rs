@@ -191,8 +191,8 @@ enum Delta {
     /// A repository changed; `before` is the repository just before this change (`None` when it
     /// was added). The first `before` of a key within a resume range is its state at the cursor.
     Repo { name: String, dup: u32, before: Option<Repo> },
-    /// The top-level fields changed.
-    Meta,
+    /// These top-level fields changed.
+    Meta(Vec<String>),
 }
 
 #[derive(Debug)]
@@ -363,7 +363,7 @@ impl Hub {
         if let Some(meta) = meta {
             let seq = first_seq + entries.len() as u64;
             let bytes = encode_meta(Cursor::new(epoch, seq), &meta);
-            entries.push(Entry { seq, bytes, delta: Delta::Meta });
+            entries.push(Entry { seq, bytes, delta: Delta::Meta(meta.keys().cloned().collect()) });
         }
         let n_messages = entries.len();
         let total_bytes: usize = entries.iter().map(|e| e.bytes.len()).sum();
@@ -638,7 +638,7 @@ impl Inner {
 fn merge<'a>(entries: impl Iterator<Item = &'a Entry>, current: &Report) -> Changes {
     let mut first_before: Vec<((&str, u32), Option<&Repo>)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    let mut meta_changed = false;
+    let mut meta_keys: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
     for entry in entries {
         match &entry.delta {
             Delta::Repo { name, dup, before } => {
@@ -646,7 +646,7 @@ fn merge<'a>(entries: impl Iterator<Item = &'a Entry>, current: &Report) -> Chan
                     first_before.push(((name.as_str(), *dup), before.as_ref()));
                 }
             }
-            Delta::Meta => meta_changed = true,
+            Delta::Meta(keys) => meta_keys.extend(keys.iter().map(String::as_str)),
         }
     }
     let now_by_key = index_by_key(&current.repos);
@@ -665,7 +665,12 @@ fn merge<'a>(entries: impl Iterator<Item = &'a Entry>, current: &Report) -> Chan
     repos.sort_by(|a, b| (a.name.as_str(), a.dup).cmp(&(b.name.as_str(), b.dup)));
     removed.sort_by(|a, b| (a.name.as_str(), std::cmp::Reverse(a.dup)).cmp(&(b.name.as_str(), std::cmp::Reverse(b.dup))));
     repos.extend(removed);
-    Changes { repos, meta: meta_changed.then(|| meta_of(current)) }
+    // Every top-level field touched in the range, with its value now (`null` when gone).
+    let meta = (!meta_keys.is_empty()).then(|| {
+        let now = meta_of(current);
+        meta_keys.into_iter().map(|key| (key.to_owned(), now.get(key).cloned().unwrap_or(serde_json::Value::Null))).collect()
+    });
+    Changes { repos, meta }
 }
 
 /// Every repository by `(name, dup)`, `dup` counting earlier repositories of the same name.

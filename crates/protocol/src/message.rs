@@ -32,13 +32,13 @@ pub enum ServerMessage {
         /// The change.
         data: RepoChange,
     },
-    /// Every top-level field of the report except `repos`.
+    /// The top-level fields that changed (a shallow merge patch; `null` removes a field).
     HealthMetricsUpdate {
         /// The server run.
         epoch: Epoch,
         /// This message's sequence number.
         seq: u64,
-        /// The new top-level fields.
+        /// The changed top-level fields.
         data: Meta,
     },
     /// Several changes merged, taking a client from `data.since` to `seq`.
@@ -92,7 +92,7 @@ pub struct CatchUp {
     pub since: Cursor,
     /// Repository changes, merged per repository.
     pub repos: Vec<RepoChange>,
-    /// The new top-level fields, or `None` when they did not change.
+    /// The top-level fields changed since `since` (a shallow merge patch), or `None`.
     pub meta: Option<Meta>,
 }
 
@@ -300,7 +300,7 @@ pub fn encode_repo_change(cursor: Cursor, change: &RepoChange) -> Bytes {
     state_message("repo-status-change", cursor, change)
 }
 
-/// Encodes a `health-metrics-update` with every top-level field but `repos`.
+/// Encodes a `health-metrics-update` with the top-level fields that changed.
 pub fn encode_meta(cursor: Cursor, meta: &Meta) -> Bytes {
     state_message("health-metrics-update", cursor, meta)
 }

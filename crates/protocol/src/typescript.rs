@@ -86,7 +86,7 @@ pub(crate) const DECLS: &[Decl] = &[
     },
     Decl::Interface {
         name: "ReportMeta",
-        doc: "Every top-level field of the report except `repos` (the `health-metrics-update` data).",
+        doc: "Top-level fields of the report (never `repos`). In `health-metrics-update` and `catch-up` only the changed ones: apply as a shallow merge patch, `null` removing a field.",
         extends: None,
         open: true,
         fields: &[

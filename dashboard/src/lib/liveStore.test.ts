@@ -254,16 +254,24 @@ describe('client rules', () => {
     expect(statusOf(h.store, 'halo')).toBe('clean');
     expect(statusOf(h.store, 'new')).toBe('extra');
     expect(state.report?.health_status).toBe('yellow');
-    expect(state.report?.summary).toBeUndefined();
+    expect(state.report?.summary).toBeDefined(); // not named in the meta, so unchanged
   });
 
-  it('replaces the top-level fields on health-metrics-update', async () => {
+  it('merges the changed top-level fields on health-metrics-update', async () => {
     const h = harness();
     const socket = await startLive(h);
-    socket.push({ type: 'health-metrics-update', epoch: EPOCH, seq: 2, data: { health_status: 'green', timestamp: 'T' } });
+    const before = h.store.getSnapshot().report as Report;
+    socket.push({
+      type: 'health-metrics-update',
+      epoch: EPOCH,
+      seq: 2,
+      data: { health_status: 'green', timestamp: 'T', summary: null as unknown as undefined },
+    });
     const report = h.store.getSnapshot().report as Report;
     expect(report.health_status).toBe('green');
-    expect(report.summary).toBeUndefined();
+    expect(report.timestamp).toBe('T');
+    expect(report.summary).toBeUndefined(); // null removes a field
+    expect(report.mitigation_actions).toEqual(before.mitigation_actions); // not named: unchanged
     expect(report.repos).toHaveLength(3);
   });
 

@@ -142,15 +142,19 @@ describe('applyRepoChanges', () => {
 });
 
 describe('applyMeta', () => {
-  it('replaces every top-level field but repos; an absent field becomes absent', () => {
-    const before = sampleReport();
-    const after = applyMeta(before, { timestamp: '2025-06-21T03:00:00Z', health_status: 'yellow', summary: { total: 3 } });
-    expect(after).toEqual({
+  it('merges the named top-level fields, removes those set to null and keeps the rest', () => {
+    const before = { ...sampleReport(), github_user: 'alice', local_git_root: '/srv/git' };
+    const after = applyMeta(before, {
       timestamp: '2025-06-21T03:00:00Z',
       health_status: 'yellow',
       summary: { total: 3 },
-      repos: before.repos,
+      local_git_root: null as unknown as string,
     });
+    expect(after.timestamp).toBe('2025-06-21T03:00:00Z');
+    expect(after.health_status).toBe('yellow');
+    expect(after.summary).toEqual({ total: 3 });
+    expect(after.github_user).toBe('alice');
+    expect('local_git_root' in after).toBe(false);
     expect(after.repos).toBe(before.repos);
   });
 });
@@ -165,7 +169,7 @@ describe('applyCatchUp', () => {
     expect(report.repos.find((r) => r.name === 'esphome')?.status).toBe('clean');
     expect(report.health_status).toBe('red');
     expect(report.custom_field).toBe(7);
-    expect(report.timestamp).toBeUndefined();
+    expect(report.timestamp).toBe('2025-06-20T03:00:00Z'); // not named: unchanged
   });
 
   it('keeps the meta when the catch-up has none', () => {

@@ -156,10 +156,18 @@ function mergeStatusChanges(changes: StatusChange[]): StatusChange[] {
   return [...merged.values()].filter((change) => change.from !== change.to);
 }
 
-/** Replaces every top-level field except `repos` (a `health-metrics-update`): absent means absent. */
+/**
+ * Applies a `health-metrics-update` (or a `catch-up`'s `meta`): a shallow merge patch of the top
+ * level. Each named field is replaced whole, `null` removes it, fields not named stay.
+ */
 export function applyMeta(report: Report, meta: ReportMeta): Report {
   const { repos: _ignored, ...fields } = meta as ReportMeta & { repos?: unknown };
-  return { ...fields, repos: report.repos };
+  const next: Record<string, unknown> = { ...report };
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === null) delete next[key];
+    else next[key] = value;
+  }
+  return { ...(next as unknown as Report), repos: report.repos };
 }
 
 /** Applies a `catch-up`: the merged repository changes, then the top-level fields when given. */

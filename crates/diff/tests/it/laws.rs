@@ -232,13 +232,26 @@ proptest! {
     }
 
     #[test]
-    fn meta_is_the_report_without_repos((a, b) in report_and_edited()) {
+    fn meta_is_the_report_without_repos_and_changes_carry_only_changed_fields((a, b) in report_and_edited()) {
         let changes = diff(&a, &b);
         let mut b_json = serde_json::to_value(&b).unwrap();
         b_json.as_object_mut().unwrap().remove("repos");
         prop_assert_eq!(serde_json::Value::Object(meta_of(&b)), b_json);
-        if let Some(meta) = changes.meta {
-            prop_assert_eq!(meta, meta_of(&b));
+        if let Some(delta) = changes.meta {
+            let (old, new) = (meta_of(&a), meta_of(&b));
+            prop_assert!(!delta.is_empty());
+            for (key, value) in &delta {
+                match new.get(key) {
+                    Some(now) => prop_assert_eq!(value, now, "{} carries its new value", key),
+                    None => prop_assert!(value.is_null() && old.contains_key(key), "{} was removed", key),
+                }
+                prop_assert_ne!(old.get(key), new.get(key), "{} did change", key);
+            }
+            for (key, value) in &new {
+                if old.get(key) != Some(value) && !value.is_null() {
+                    prop_assert!(delta.contains_key(key), "changed field {} is in the delta", key);
+                }
+            }
         }
     }
 

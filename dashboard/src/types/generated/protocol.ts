@@ -40,7 +40,7 @@ export interface Summary {
   [extra: string]: unknown;
 }
 
-/** Every top-level field of the report except `repos` (the `health-metrics-update` data). */
+/** Top-level fields of the report (never `repos`). In `health-metrics-update` and `catch-up` only the changed ones: apply as a shallow merge patch, `null` removing a field. */
 export interface ReportMeta {
   timestamp?: string;
   health_status?: HealthStatus;

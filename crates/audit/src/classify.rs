@@ -83,8 +83,7 @@ pub(crate) fn local(
                 .and_then(parse_remote_url)
                 .is_some_and(|actual| expected.id().same_repo(&actual));
             if !origin_matches {
-                repo.expected_url =
-                    expected.clone_url.clone().or_else(|| Some(expected.name.clone()));
+                repo.expected_url = expected.clone_url.clone();
                 (Status::Mismatched, FIX_REMOTE_OR_RENAME)
             } else if facts.changes.any() || facts.error.is_some() {
                 (

@@ -348,13 +348,23 @@ fn plan<'a>(config: &AuditConfig, expected: &'a ExpectedList) -> Result<Vec<Plan
     Ok(planned)
 }
 
+/// Produces one row. A panic while reading one repository (a bug, in this crate or libgit2)
+/// becomes that row's `error` rather than the end of the whole audit.
 fn evaluate(planned: &Planned<'_>, now_seconds: i64) -> Repo {
-    match planned {
+    let read = || match planned {
         Planned::Folder { key, path, expected, .. } => {
             classify::local(key, path, &inspect::inspect(path), *expected, now_seconds)
         }
         Planned::Missing(expected) => classify::missing(expected),
-    }
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|_| match planned {
+        Planned::Folder { key, path, expected, .. } => {
+            let local =
+                inspect::Local::Broken("internal error while reading this repository".into());
+            classify::local(key, path, &local, *expected, now_seconds)
+        }
+        Planned::Missing(expected) => classify::missing(expected),
+    })
 }
 
 /// Audits every folder of `config.root` against `expected` and builds the report.

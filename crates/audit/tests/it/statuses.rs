@@ -248,6 +248,8 @@ fn a_name_only_expected_list_compares_names_only() {
     let report = fixture.audit("halo\nkitshn");
     assert_eq!(row(&report, "halo").status, Status::Clean);
     assert_eq!(row(&report, "kitshn").status, Status::Mismatched);
+    // A bare name gives no URL to expect, and `expected_url` only ever holds URLs.
+    assert_eq!(row(&report, "kitshn").expected_url, None);
 }
 
 #[test]

@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest_dir = PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    );
     let dist = manifest_dir.join("../../dashboard/dist");
     println!("cargo:rerun-if-changed={}", dist.display());
     println!("cargo:rerun-if-changed={}", dist.join("index.html").display());
@@ -18,9 +20,15 @@ fn main() {
         collect(&dist, &dist, &mut files);
     }
     files.sort();
-    let mut out = String::from("/// The dashboard's files, by path relative to `dashboard/dist`.\npub(crate) static FILES: &[(&str, &[u8])] = &[\n");
+    let mut out = String::from(
+        "/// The dashboard's files, by path relative to `dashboard/dist`.\npub(crate) static FILES: &[(&str, &[u8])] = &[\n",
+    );
     for (relative, absolute) in &files {
-        let _ = writeln!(out, "    ({relative:?}, include_bytes!({:?})),", absolute.display().to_string());
+        let _ = writeln!(
+            out,
+            "    ({relative:?}, include_bytes!({:?})),",
+            absolute.display().to_string()
+        );
     }
     out.push_str("];\n");
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));

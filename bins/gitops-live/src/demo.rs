@@ -32,7 +32,10 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<std::process::ExitCode> {
             dir.clone()
         }
         None => {
-            temp = tempfile::Builder::new().prefix("gitops-live-demo-").tempdir().context("making a temporary folder")?;
+            temp = tempfile::Builder::new()
+                .prefix("gitops-live-demo-")
+                .tempdir()
+                .context("making a temporary folder")?;
             temp.path().to_path_buf()
         }
     };
@@ -43,13 +46,22 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<std::process::ExitCode> {
     stamp(&mut report, 0);
     producer.write(&report, 2)?;
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
     runtime.block_on(async {
         let watched = producer.latest.clone();
         let server = start(&args.server, &watched).await?;
         println!("demo report: {} (changes every ~{} ms)", watched.display(), args.interval_ms);
-        let watch = WatchConfig { debounce: Duration::from_millis(20), ..WatchConfig::new(&watched) };
-        let source = tokio::spawn(watch_source(server.live.clone(), watch, server.trigger.clone(), 64 << 20));
+        let watch =
+            WatchConfig { debounce: Duration::from_millis(20), ..WatchConfig::new(&watched) };
+        let source = tokio::spawn(watch_source(
+            server.live.clone(),
+            watch,
+            server.trigger.clone(),
+            64 << 20,
+        ));
         let interval = Duration::from_millis(args.interval_ms.max(50));
         let simulator = tokio::task::spawn_blocking(move || simulate(report, producer, interval));
         let result = server.run_until_signal().await;
@@ -73,8 +85,14 @@ struct Producer {
 impl Producer {
     fn new(dir: &Path) -> anyhow::Result<Self> {
         let history = dir.join("audit-history");
-        std::fs::create_dir_all(&history).with_context(|| format!("creating {}", history.display()))?;
-        Ok(Self { latest: dir.join("latest.json"), target: history.join("initial.json"), history, n_written: 0 })
+        std::fs::create_dir_all(&history)
+            .with_context(|| format!("creating {}", history.display()))?;
+        Ok(Self {
+            latest: dir.join("latest.json"),
+            target: history.join("initial.json"),
+            history,
+            n_written: 0,
+        })
     }
 
     /// Writes `report` in place (style 0), by atomic rename (1) or as a new history file with the
@@ -149,11 +167,11 @@ fn mutate(report: &mut Report, rng: &mut SplitMix, step: u64) {
         });
         return;
     }
-    if roll == 1 {
-        if let Some(index) = report.repos.iter().position(|r| r.name.starts_with("experiment-")) {
-            report.repos.remove(index);
-            return;
-        }
+    if roll == 1
+        && let Some(index) = report.repos.iter().position(|r| r.name.starts_with("experiment-"))
+    {
+        report.repos.remove(index);
+        return;
     }
     if report.repos.is_empty() {
         return;
@@ -181,10 +199,14 @@ fn mutate(report: &mut Report, rng: &mut SplitMix, step: u64) {
 fn stamp(report: &mut Report, step: u64) {
     report.summary = Some(report.computed_summary());
     report.health_status = Some(report.computed_health());
-    let now = jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or_else(|_| jiff::Timestamp::now());
+    let now =
+        jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or_else(|_| jiff::Timestamp::now());
     report.timestamp = Some(Timestamp::from_text(&now.to_string()));
     report.extra.insert("demo_step".to_owned(), serde_json::Value::from(step));
-    debug_assert!(matches!(report.health_status, Some(Health::Green | Health::Yellow | Health::Red)));
+    debug_assert!(matches!(
+        report.health_status,
+        Some(Health::Green | Health::Yellow | Health::Red)
+    ));
 }
 
 /// A small deterministic generator; the demo needs variety, not cryptographic randomness.

@@ -19,11 +19,17 @@ use tokio::sync::{Notify, mpsc};
 const QUIET: Duration = Duration::from_millis(150);
 
 /// Runs audits forever, publishing every result to `live` and writing it to `out`.
-pub(crate) async fn run(live: Arc<Live>, config: AuditConfig, out: PathBuf, interval: Duration, trigger: Arc<Notify>) {
-    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        if let Err(error) = std::fs::create_dir_all(parent) {
-            tracing::warn!(%error, folder = %parent.display(), "cannot create the report's folder");
-        }
+pub(crate) async fn run(
+    live: Arc<Live>,
+    config: AuditConfig,
+    out: PathBuf,
+    interval: Duration,
+    trigger: Arc<Notify>,
+) {
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty())
+        && let Err(error) = std::fs::create_dir_all(parent)
+    {
+        tracing::warn!(%error, folder = %parent.display(), "cannot create the report's folder");
     }
     let (events_tx, mut events) = mpsc::channel::<String>(1024);
     let root = config.root.clone();
@@ -45,10 +51,10 @@ pub(crate) async fn run(live: Arc<Live>, config: AuditConfig, out: PathBuf, inte
             None
         }
     };
-    if let Some(watcher) = watcher.as_mut() {
-        if let Err(error) = watcher.watch(&config.root, notify::RecursiveMode::Recursive) {
-            tracing::warn!(%error, "cannot watch the clones; changes show at the next full audit");
-        }
+    if let Some(watcher) = watcher.as_mut()
+        && let Err(error) = watcher.watch(&config.root, notify::RecursiveMode::Recursive)
+    {
+        tracing::warn!(%error, "cannot watch the clones; changes show at the next full audit");
     }
 
     let mut expected = ExpectedList::default();
@@ -76,8 +82,11 @@ pub(crate) async fn run(live: Arc<Live>, config: AuditConfig, out: PathBuf, inte
                 }
                 () = tick => {}
             }
-            let due: Vec<String> =
-                pending.iter().filter(|(_, at)| at.elapsed() >= QUIET).map(|(name, _)| name.clone()).collect();
+            let due: Vec<String> = pending
+                .iter()
+                .filter(|(_, at)| at.elapsed() >= QUIET)
+                .map(|(name, _)| name.clone())
+                .collect();
             for name in due {
                 let Some(first_event) = pending.remove(&name) else { continue };
                 let Some(report) = current.as_mut() else { continue };
@@ -106,19 +115,28 @@ fn clone_name(root: &Path, path: &Path, skip: &[String]) -> Option<String> {
 async fn full_audit(config: &AuditConfig) -> Result<(ExpectedList, Report), String> {
     let config = config.clone();
     tokio::task::spawn_blocking(move || {
-        let list = gitops_audit::load_expected(&config).map_err(|e| format!("cannot get the expected list: {e}"))?;
-        let report = gitops_audit::audit(&config, &list).map_err(|e| format!("audit failed: {e}"))?;
+        let list = gitops_audit::load_expected(&config)
+            .map_err(|e| format!("cannot get the expected list: {e}"))?;
+        let report =
+            gitops_audit::audit(&config, &list).map_err(|e| format!("audit failed: {e}"))?;
         Ok((list, report))
     })
     .await
     .map_err(|e| format!("audit task failed: {e}"))?
 }
 
-async fn audit_one(config: &AuditConfig, name: &str, expected: &ExpectedList) -> Result<Option<Repo>, String> {
+async fn audit_one(
+    config: &AuditConfig,
+    name: &str,
+    expected: &ExpectedList,
+) -> Result<Option<Repo>, String> {
     let (config, name, expected) = (config.clone(), name.to_owned(), expected.clone());
-    tokio::task::spawn_blocking(move || gitops_audit::audit_one(&config, &name, &expected).map_err(|e| format!("re-audit of {name} failed: {e}")))
-        .await
-        .map_err(|e| format!("audit task failed: {e}"))?
+    tokio::task::spawn_blocking(move || {
+        gitops_audit::audit_one(&config, &name, &expected)
+            .map_err(|e| format!("re-audit of {name} failed: {e}"))
+    })
+    .await
+    .map_err(|e| format!("audit task failed: {e}"))?
 }
 
 /// Puts the re-audited repository into the report (or removes it); true when anything changed.
@@ -143,7 +161,9 @@ fn replace_repo(report: &mut Report, name: &str, repo: Option<Repo>) -> bool {
     if changed {
         report.summary = Some(report.computed_summary());
         report.health_status = Some(report.computed_health());
-        let now = jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or_else(|_| jiff::Timestamp::now());
+        let now = jiff::Timestamp::now()
+            .round(jiff::Unit::Second)
+            .unwrap_or_else(|_| jiff::Timestamp::now());
         report.timestamp = Some(Timestamp::from_text(&now.to_string()));
     }
     changed
@@ -155,9 +175,13 @@ fn folder_of(repo: &Repo) -> Option<&str> {
 
 async fn publish(live: &Live, out: &Path, report: Report, changed_at: Instant) {
     let (path, written) = (out.to_path_buf(), report.clone());
-    match tokio::task::spawn_blocking(move || gitops_audit::write_report_atomic(&path, &written)).await {
+    match tokio::task::spawn_blocking(move || gitops_audit::write_report_atomic(&path, &written))
+        .await
+    {
         Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::warn!(%error, "cannot write the report file; serving the report anyway"),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "cannot write the report file; serving the report anyway")
+        }
         Err(error) => tracing::warn!(%error, "the report writer failed; serving the report anyway"),
     }
     live.publish(report, changed_at);
@@ -190,8 +214,14 @@ mod tests {
     fn events_map_to_their_clone_unless_skipped() {
         let root = Path::new("/srv/git");
         let skip = vec!["tmp".to_owned()];
-        assert_eq!(clone_name(root, Path::new("/srv/git/halo/.git/index"), &skip).as_deref(), Some("halo"));
-        assert_eq!(clone_name(root, Path::new("/srv/git/halo/src/new.rs"), &skip).as_deref(), Some("halo"));
+        assert_eq!(
+            clone_name(root, Path::new("/srv/git/halo/.git/index"), &skip).as_deref(),
+            Some("halo")
+        );
+        assert_eq!(
+            clone_name(root, Path::new("/srv/git/halo/src/new.rs"), &skip).as_deref(),
+            Some("halo")
+        );
         assert_eq!(clone_name(root, Path::new("/srv/git/tmp/x"), &skip), None);
         assert_eq!(clone_name(root, Path::new("/srv/git/.cache/x"), &skip), None);
         assert_eq!(clone_name(root, Path::new("/elsewhere/x"), &skip), None);

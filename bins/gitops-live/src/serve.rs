@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use gitops_hub::{Hub, HubConfig};
 use gitops_protocol::{LastError, ReportSource, ReportState, WatchState};
-use gitops_transport::{Live, TransportConfig, now_rfc3339};
+use gitops_transport::{Live, TransportConfig, WsLimits, now_rfc3339};
 use gitops_watch::{WatchConfig, WatchEvent, WatchMode};
 use tokio::sync::Notify;
 
@@ -48,6 +48,14 @@ pub(crate) struct ServerArgs {
     /// PEM private key of --tls-cert.
     #[arg(long, env = "GITOPS_TLS_KEY", requires = "tls_cert")]
     pub(crate) tls_key: Option<PathBuf>,
+    /// How often a WebSocket client is pinged, in milliseconds (default 20,000). Hidden: the
+    /// default suits real networks; tests shorten it to see dead peers dropped quickly.
+    #[arg(long, env = "GITOPS_WS_PING_INTERVAL_MS", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) ws_ping_interval_ms: Option<u64>,
+    /// How long past a ping a silent WebSocket peer is considered dead, in milliseconds (default
+    /// 10,000). Hidden, like --ws-ping-interval-ms.
+    #[arg(long, env = "GITOPS_WS_PONG_TIMEOUT_MS", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) ws_pong_timeout_ms: Option<u64>,
 }
 
 /// Arguments of `gitops-live serve`.
@@ -94,8 +102,10 @@ pub(crate) struct ServeArgs {
 /// Reads `300`, `300s`, `5m` or `1h`.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let (number, unit) = text.find(|c: char| !c.is_ascii_digit()).map_or((text, "s"), |i| text.split_at(i));
-    let number: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 300s, 5m or 1h"))?;
+    let (number, unit) =
+        text.find(|c: char| !c.is_ascii_digit()).map_or((text, "s"), |i| text.split_at(i));
+    let number: u64 =
+        number.parse().map_err(|_| format!("{text:?} is not a duration like 300s, 5m or 1h"))?;
     let seconds = match unit {
         "s" => number,
         "m" => number * 60,
@@ -114,25 +124,35 @@ fn audit_config(args: &ServeArgs, root: &Path) -> anyhow::Result<gitops_audit::A
         (Some(file), None, None) => Expected::File(file.clone()),
         (None, Some(user), None) => Expected::Github(GithubAccount::User(user.clone())),
         (None, None, Some(org)) => Expected::Github(GithubAccount::Org(org.clone())),
-        _ => anyhow::bail!("with --audit-root give exactly one of --audit-expected, --audit-github-user, --audit-github-org"),
+        _ => anyhow::bail!(
+            "with --audit-root give exactly one of --audit-expected, --audit-github-user, --audit-github-org"
+        ),
     };
-    let root = std::path::absolute(root).with_context(|| format!("bad --audit-root {}", root.display()))?;
+    let root = std::path::absolute(root)
+        .with_context(|| format!("bad --audit-root {}", root.display()))?;
     let mut config = gitops_audit::AuditConfig::new(root, expected);
     config.github.token = gitops_audit::Token::from_env();
     Ok(config)
 }
 
 pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<std::process::ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
     runtime.block_on(async {
         let watch = WatchConfig {
             debounce: Duration::from_millis(args.debounce_ms),
             poll_interval: Duration::from_millis(args.poll_interval_ms.max(1)),
             force_polling: args.force_polling,
+            // The watcher refuses larger files without reading them; it must use the same limit
+            // as the parser, or its own 64 MiB default overrides a larger --max-report-bytes.
+            max_bytes: u64::try_from(args.max_report_bytes).unwrap_or(u64::MAX),
             ..WatchConfig::new(&args.report)
         };
         let audit = args.audit_root.as_deref().map(|root| audit_config(args, root)).transpose()?;
-        let server = start(&args.server, args.audit_root.as_deref().unwrap_or(&args.report)).await?;
+        let server =
+            start(&args.server, args.audit_root.as_deref().unwrap_or(&args.report)).await?;
         let source = match audit {
             Some(config) => tokio::spawn(crate::live_audit::run(
                 server.live.clone(),
@@ -141,7 +161,12 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<std::process::ExitCode> {
                 args.audit_interval,
                 server.trigger.clone(),
             )),
-            None => tokio::spawn(watch_source(server.live.clone(), watch, server.trigger.clone(), args.max_report_bytes)),
+            None => tokio::spawn(watch_source(
+                server.live.clone(),
+                watch,
+                server.trigger.clone(),
+                args.max_report_bytes,
+            )),
         };
         server.run_until_signal().await?;
         source.abort();
@@ -168,12 +193,15 @@ pub(crate) async fn start(args: &ServerArgs, source_path: &Path) -> anyhow::Resu
         max_clients: args.max_clients,
         max_clients_per_ip: args.max_clients_per_ip,
         tls: args.tls_cert.is_some(),
+        ws: ws_limits(args),
         ..TransportConfig::default()
     };
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
-            let cert_pem = std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?;
-            let key_pem = std::fs::read(key).with_context(|| format!("reading {}", key.display()))?;
+            let cert_pem =
+                std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?;
+            let key_pem =
+                std::fs::read(key).with_context(|| format!("reading {}", key.display()))?;
             Some(gitops_transport::tls_config(&cert_pem, &key_pem)?)
         }
         _ => None,
@@ -196,8 +224,9 @@ pub(crate) async fn start(args: &ServerArgs, source_path: &Path) -> anyhow::Resu
         source,
         Box::new(move || trigger_for_live.notify_one()),
     );
-    let listener =
-        tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("listening on {}", args.bind))?;
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("listening on {}", args.bind))?;
     let address = listener.local_addr().context("reading the bound address")?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let serving = match tls {
@@ -205,7 +234,9 @@ pub(crate) async fn start(args: &ServerArgs, source_path: &Path) -> anyhow::Resu
         None => tokio::spawn(gitops_transport::serve(live.clone(), listener)),
     };
     if !EmbeddedDashboard::is_built() {
-        tracing::warn!("built without the dashboard: run `cargo xtask dashboard` and rebuild to embed it");
+        tracing::warn!(
+            "built without the dashboard: run `cargo xtask dashboard` and rebuild to embed it"
+        );
     }
     Ok(Server { live, trigger, address, scheme, serving })
 }
@@ -241,16 +272,34 @@ async fn wait_for_signal() {
     }
 }
 
+/// The WebSocket limits: the defaults, with the heartbeat timings given on the command line.
+fn ws_limits(args: &ServerArgs) -> WsLimits {
+    let defaults = WsLimits::default();
+    WsLimits {
+        ping_interval: args
+            .ws_ping_interval_ms
+            .map_or(defaults.ping_interval, Duration::from_millis),
+        pong_timeout: args.ws_pong_timeout_ms.map_or(defaults.pong_timeout, Duration::from_millis),
+        ..defaults
+    }
+}
+
 fn admin_token(args: &ServerArgs) -> anyhow::Result<Option<String>> {
     if let Some(path) = &args.admin_token_file {
         let token = std::fs::read_to_string(path)
             .with_context(|| format!("reading the admin token file {}", path.display()))?;
         let token = token.trim().to_owned();
-        anyhow::ensure!(token.len() >= 16, "the admin token in {} is shorter than 16 characters", path.display());
+        anyhow::ensure!(
+            token.len() >= 16,
+            "the admin token in {} is shorter than 16 characters",
+            path.display()
+        );
         return Ok(Some(token));
     }
     match &args.admin_token {
-        Some(token) if token.trim().len() < 16 => anyhow::bail!("GITOPS_ADMIN_TOKEN is shorter than 16 characters"),
+        Some(token) if token.trim().len() < 16 => {
+            anyhow::bail!("GITOPS_ADMIN_TOKEN is shorter than 16 characters")
+        }
         Some(token) => Ok(Some(token.trim().to_owned())),
         None => Ok(None),
     }
@@ -259,7 +308,12 @@ fn admin_token(args: &ServerArgs) -> anyhow::Result<Option<String>> {
 /// Reads the report whenever the watcher says it changed, and publishes what parsed. A report
 /// that fails to parse, disappears or cannot be read keeps the last good state being served and
 /// is reported through `connection-status`; the next good read recovers by itself.
-pub(crate) async fn watch_source(live: Arc<Live>, config: WatchConfig, trigger: Arc<Notify>, max_bytes: usize) {
+pub(crate) async fn watch_source(
+    live: Arc<Live>,
+    config: WatchConfig,
+    trigger: Arc<Notify>,
+    max_bytes: usize,
+) {
     let mut watcher = match gitops_watch::watch(config) {
         Ok(watcher) => watcher,
         Err(error) => {
@@ -268,7 +322,8 @@ pub(crate) async fn watch_source(live: Arc<Live>, config: WatchConfig, trigger: 
             return;
         }
     };
-    let options = gitops_report::ParseOptions { max_bytes, ..gitops_report::ParseOptions::default() };
+    let options =
+        gitops_report::ParseOptions { max_bytes };
     loop {
         let event = tokio::select! {
             event = watcher.next() => event,
@@ -287,11 +342,23 @@ pub(crate) async fn watch_source(live: Arc<Live>, config: WatchConfig, trigger: 
             }
             WatchEvent::Missing { resolved, .. } => {
                 live.record_load_error();
-                set_error(&live, format!("the report {} is missing; serving the last good report", resolved.display()));
+                set_error(
+                    &live,
+                    format!(
+                        "the report {} is missing; serving the last good report",
+                        resolved.display()
+                    ),
+                );
             }
             WatchEvent::Unreadable { error, resolved, .. } => {
                 live.record_load_error();
-                set_error(&live, format!("cannot read {}: {error}; serving the last good report", resolved.display()));
+                set_error(
+                    &live,
+                    format!(
+                        "cannot read {}: {error}; serving the last good report",
+                        resolved.display()
+                    ),
+                );
             }
             WatchEvent::Mode(mode) => live.update_source(|source| match mode {
                 WatchMode::Watching => {
@@ -320,7 +387,10 @@ pub(crate) fn load(
         Ok(parsed) => {
             let findings = gitops_report::validate(&parsed.report);
             if !findings.is_empty() {
-                tracing::debug!(n = findings.len(), "the report has findings; run `gitops-live check` for them");
+                tracing::debug!(
+                    n = findings.len(),
+                    "the report has findings; run `gitops-live check` for them"
+                );
             }
             let published = live.publish(parsed.report, changed_at);
             tracing::debug!(?published, path = %resolved.display(), "report loaded");

@@ -45,7 +45,10 @@ fn main() -> ExitCode {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the workspace root exists")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the workspace root exists")
 }
 
 /// Runs a command in `dir`, echoing it, failing on a non-zero exit.
@@ -97,11 +100,15 @@ fn dashboard() -> anyhow::Result<()> {
 
 /// Whether `dashboard/dist` is older than any dashboard source.
 fn dashboard_stale(root: &Path) -> bool {
-    let Ok(built) = std::fs::metadata(root.join("dashboard/dist/index.html")).and_then(|m| m.modified()) else {
+    let Ok(built) =
+        std::fs::metadata(root.join("dashboard/dist/index.html")).and_then(|m| m.modified())
+    else {
         return true;
     };
     let mut newest = std::time::SystemTime::UNIX_EPOCH;
-    for path in ["src", "index.html", "package.json", "package-lock.json", "vite.config.ts", "public"] {
+    for path in
+        ["src", "index.html", "package.json", "package-lock.json", "vite.config.ts", "public"]
+    {
         newest = newest.max(newest_in(&root.join("dashboard").join(path)));
     }
     newest > built
@@ -110,11 +117,11 @@ fn dashboard_stale(root: &Path) -> bool {
 fn newest_in(path: &Path) -> std::time::SystemTime {
     let Ok(meta) = std::fs::metadata(path) else { return std::time::SystemTime::UNIX_EPOCH };
     let mut newest = meta.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH);
-    if meta.is_dir() {
-        if let Ok(entries) = std::fs::read_dir(path) {
-            for entry in entries.flatten() {
-                newest = newest.max(newest_in(&entry.path()));
-            }
+    if meta.is_dir()
+        && let Ok(entries) = std::fs::read_dir(path)
+    {
+        for entry in entries.flatten() {
+            newest = newest.max(newest_in(&entry.path()));
         }
     }
     newest
@@ -126,7 +133,9 @@ fn demo(extra: &[String]) -> anyhow::Result<()> {
         if have("npm") {
             dashboard()?;
         } else {
-            eprintln!("xtask: npm not found; the demo will serve a page explaining how to build the dashboard");
+            eprintln!(
+                "xtask: npm not found; the demo will serve a page explaining how to build the dashboard"
+            );
         }
     }
     let mut args = vec!["run", "--release", "--quiet", "--package", "gitops-live", "--", "demo"];
@@ -135,7 +144,16 @@ fn demo(extra: &[String]) -> anyhow::Result<()> {
 }
 
 fn types() -> anyhow::Result<()> {
-    cargo(&["run", "--quiet", "--package", "gitops-protocol", "--example", "generate-ts", "--", "dashboard/src/types/generated/protocol.ts"])
+    cargo(&[
+        "run",
+        "--quiet",
+        "--package",
+        "gitops-protocol",
+        "--example",
+        "generate-ts",
+        "--",
+        "dashboard/src/types/generated/protocol.ts",
+    ])
 }
 
 fn e2e() -> anyhow::Result<()> {
@@ -161,7 +179,16 @@ fn conformance() -> anyhow::Result<()> {
         // The Autobahn suite, packaged for Python; PyPI is reachable from every machine here.
         run(&root(), "python3", &["-m", "pip", "install", "--quiet", "kosoku"])?;
     }
-    cargo(&["test", "--package", "gitops-transport", "--features", "conformance", "--test", "it", "conformance"])
+    cargo(&[
+        "test",
+        "--package",
+        "gitops-transport",
+        "--features",
+        "conformance",
+        "--test",
+        "it",
+        "conformance",
+    ])
 }
 
 fn ci() -> anyhow::Result<()> {
@@ -193,9 +220,19 @@ fn ci() -> anyhow::Result<()> {
 fn types_are_fresh() -> anyhow::Result<()> {
     let root = root();
     let checked_in = root.join("dashboard/src/types/generated/protocol.ts");
-    let fresh = std::env::temp_dir().join(format!("gitops-live-protocol-{}.ts", std::process::id()));
+    let fresh =
+        std::env::temp_dir().join(format!("gitops-live-protocol-{}.ts", std::process::id()));
     let fresh_arg = fresh.display().to_string();
-    cargo(&["run", "--quiet", "--package", "gitops-protocol", "--example", "generate-ts", "--", &fresh_arg])?;
+    cargo(&[
+        "run",
+        "--quiet",
+        "--package",
+        "gitops-protocol",
+        "--example",
+        "generate-ts",
+        "--",
+        &fresh_arg,
+    ])?;
     let want = std::fs::read_to_string(&fresh).context("reading the generated types")?;
     let _ = std::fs::remove_file(&fresh);
     let have = std::fs::read_to_string(&checked_in).unwrap_or_default();

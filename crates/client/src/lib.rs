@@ -144,10 +144,13 @@ impl Connection {
     /// Opens `url` (e.g. `ws://127.0.0.1:3070/ws`), resuming from `since` when given.
     pub async fn open(url: &str, since: Option<Cursor>, origin: Option<&str>) -> Result<Self> {
         let url = match since {
-            Some(cursor) => format!("{url}{}since={cursor}", if url.contains('?') { '&' } else { '?' }),
+            Some(cursor) => {
+                format!("{url}{}since={cursor}", if url.contains('?') { '&' } else { '?' })
+            }
             None => url.to_owned(),
         };
-        let mut request = url.as_str().into_client_request().map_err(|_| Error::InvalidUrl(url.clone()))?;
+        let mut request =
+            url.as_str().into_client_request().map_err(|_| Error::InvalidUrl(url.clone()))?;
         if let Some(origin) = origin {
             let value = origin.parse().map_err(|_| Error::InvalidUrl(origin.to_owned()))?;
             request.headers_mut().insert("origin", value);
@@ -165,8 +168,9 @@ impl Connection {
             match frame {
                 Ok(Message::Text(text)) => return Ok(Ok(ServerMessage::decode(text.as_bytes())?)),
                 Ok(Message::Close(frame)) => {
-                    let (code, reason) =
-                        frame.map_or((None, String::new()), |f| (Some(u16::from(f.code)), f.reason.to_string()));
+                    let (code, reason) = frame.map_or((None, String::new()), |f| {
+                        (Some(u16::from(f.code)), f.reason.to_string())
+                    });
                     let retry_after = reason
                         .split("retry-ms=")
                         .nth(1)
@@ -176,7 +180,11 @@ impl Connection {
                 }
                 Ok(_) => continue,
                 Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                    return Ok(Err(Closed { code: None, reason: String::new(), retry_after: None }));
+                    return Ok(Err(Closed {
+                        code: None,
+                        reason: String::new(),
+                        retry_after: None,
+                    }));
                 }
                 Err(error) => return Err(error.into()),
             }
@@ -198,7 +206,8 @@ impl Connection {
 
     /// Closes the connection normally.
     pub async fn close(mut self) -> Result<()> {
-        let frame = tungstenite::protocol::CloseFrame { code: CloseCode::Normal, reason: "bye".into() };
+        let frame =
+            tungstenite::protocol::CloseFrame { code: CloseCode::Normal, reason: "bye".into() };
         self.socket.close(Some(frame)).await?;
         Ok(())
     }
@@ -222,7 +231,10 @@ impl Default for Backoff {
 impl Backoff {
     /// The delay before reconnect attempt `attempt` (0 for the first retry), given a random `u64`.
     pub fn delay(&self, attempt: u32, random: u64) -> Duration {
-        let ceiling = self.base.saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX)).min(self.cap);
+        let ceiling = self
+            .base
+            .saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX))
+            .min(self.cap);
         let ceiling_ms = ceiling.as_millis() as u64;
         Duration::from_millis(random % (ceiling_ms + 1))
     }
@@ -244,7 +256,9 @@ pub struct ClientConfig {
 impl ClientConfig {
     /// Defaults for `url`.
     pub fn new(url: impl Into<String>) -> Self {
-        let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
         Self { url: url.into(), origin: None, backoff: Backoff::default(), seed }
     }
 }
@@ -264,8 +278,9 @@ pub enum Event {
         /// The message's `type`.
         kind: &'static str,
     },
-    /// A non-state message arrived (status, pong, error).
-    Message(ServerMessage),
+    /// A non-state message arrived (status, pong, error), or a state message that could not be
+    /// applied (the client has asked the server to close the gap).
+    Message(Box<ServerMessage>),
     /// The connection ended or could not be opened; the client waits `retry_in`, then reconnects.
     Disconnected {
         /// Why.
@@ -290,7 +305,14 @@ impl Client {
     /// A client that connects on the first call to [`Client::next`].
     pub fn new(config: ClientConfig) -> Self {
         let rng = config.seed | 1;
-        Self { config, state: LiveState::default(), connection: None, attempt: 0, rng, pending_delay: None }
+        Self {
+            config,
+            state: LiveState::default(),
+            connection: None,
+            attempt: 0,
+            rng,
+            pending_delay: None,
+        }
     }
 
     /// The state as of the last applied message.
@@ -310,7 +332,9 @@ impl Client {
         }
         let Some(connection) = self.connection.as_mut() else {
             let since = self.state.cursor;
-            return match Connection::open(&self.config.url, since, self.config.origin.as_deref()).await {
+            return match Connection::open(&self.config.url, since, self.config.origin.as_deref())
+                .await
+            {
                 Ok(connection) => {
                     self.connection = Some(connection);
                     Event::Connected { since }
@@ -335,9 +359,9 @@ impl Client {
                         if let Err(error) = connection.send(&resume).await {
                             return self.schedule_retry(error.to_string(), None);
                         }
-                        Event::Message(message)
+                        Event::Message(Box::new(message))
                     }
-                    Ok(Applied::Stale | Applied::NotState) => Event::Message(message),
+                    Ok(Applied::Stale | Applied::NotState) => Event::Message(Box::new(message)),
                 }
             }
             Ok(Err(closed)) => {
@@ -386,7 +410,8 @@ mod tests {
     fn backoff_stays_under_the_growing_ceiling_and_the_cap() {
         let backoff = Backoff { base: Duration::from_millis(100), cap: Duration::from_secs(2) };
         for attempt in 0..40 {
-            let ceiling = Duration::from_millis(100 * (1u64 << attempt.min(20))).min(Duration::from_secs(2));
+            let ceiling =
+                Duration::from_millis(100 * (1u64 << attempt.min(20))).min(Duration::from_secs(2));
             for random in [0, 1, 77, u64::MAX / 3, u64::MAX] {
                 assert!(backoff.delay(attempt, random) <= ceiling, "attempt {attempt}");
             }

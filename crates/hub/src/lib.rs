@@ -190,7 +190,7 @@ struct Entry {
 enum Delta {
     /// A repository changed; `before` is the repository just before this change (`None` when it
     /// was added). The first `before` of a key within a resume range is its state at the cursor.
-    Repo { name: String, dup: u32, before: Option<Repo> },
+    Repo { name: String, dup: u32, before: Option<Box<Repo>> },
     /// These top-level fields changed.
     Meta(Vec<String>),
 }
@@ -356,9 +356,15 @@ impl Hub {
             let bytes = encode_repo_change(Cursor::new(epoch, seq), &change);
             let before = match change.kind {
                 RepoChangeKind::Added { .. } => None,
-                _ => old_by_key.get(&(change.name.as_str(), change.dup)).map(|repo| (*repo).clone()),
+                _ => {
+                    old_by_key.get(&(change.name.as_str(), change.dup)).map(|repo| Box::new((*repo).clone()))
+                }
             };
-            entries.push(Entry { seq, bytes, delta: Delta::Repo { name: change.name, dup: change.dup, before } });
+            entries.push(Entry {
+                seq,
+                bytes,
+                delta: Delta::Repo { name: change.name, dup: change.dup, before },
+            });
         }
         if let Some(meta) = meta {
             let seq = first_seq + entries.len() as u64;
@@ -430,7 +436,11 @@ impl Hub {
         }
         inner.trim_history(&self.config);
 
-        Published::Changed { cursor: Cursor::new(epoch, inner.seq), messages: n_messages, bytes: total_bytes }
+        Published::Changed {
+            cursor: Cursor::new(epoch, inner.seq),
+            messages: n_messages,
+            bytes: total_bytes,
+        }
     }
 
     fn publish_first(&self, new: Report) -> Published {
@@ -476,7 +486,8 @@ impl Hub {
         let mut slot = Slot::new();
         slot.status_pending = inner.status.is_some();
         let answer = inner.answer(since, &self.config);
-        slot.consumed = since.filter(|c| c.epoch == inner.epoch && c.seq <= inner.seq).map(|c| c.seq);
+        slot.consumed =
+            since.filter(|c| c.epoch == inner.epoch && c.seq <= inner.seq).map(|c| c.seq);
         if answer.kind == AnswerKind::Waiting {
             slot.consumed = None;
         } else {
@@ -518,7 +529,8 @@ impl Inner {
         if self.state.is_none() {
             return Answer { kind: AnswerKind::Waiting, messages: Vec::new(), cursor: None };
         }
-        let resumable = since.filter(|c| c.epoch == epoch && c.seq >= self.base_seq && c.seq <= self.seq);
+        let resumable =
+            since.filter(|c| c.epoch == epoch && c.seq >= self.base_seq && c.seq <= self.seq);
         let Some(since) = resumable else {
             self.stats.answers_snapshot += 1;
             return self.snapshot_answer();
@@ -572,13 +584,17 @@ impl Inner {
     fn snapshot_answer(&mut self) -> Answer {
         let cursor = Cursor::new(self.epoch, self.seq);
         match self.snapshot_bytes() {
-            Some(bytes) => Answer { kind: AnswerKind::Snapshot, messages: vec![bytes], cursor: Some(cursor) },
+            Some(bytes) => {
+                Answer { kind: AnswerKind::Snapshot, messages: vec![bytes], cursor: Some(cursor) }
+            }
             None => Answer { kind: AnswerKind::Waiting, messages: Vec::new(), cursor: None },
         }
     }
 
     fn trim_history(&mut self, config: &HubConfig) {
-        while self.history.len() > config.history_max_messages || self.history_bytes > config.history_max_bytes {
+        while self.history.len() > config.history_max_messages
+            || self.history_bytes > config.history_max_bytes
+        {
             let Some(evicted) = self.history.pop_front() else { break };
             self.history_bytes -= evicted.bytes.len();
             self.base_seq = evicted.seq;
@@ -643,7 +659,7 @@ fn merge<'a>(entries: impl Iterator<Item = &'a Entry>, current: &Report) -> Chan
         match &entry.delta {
             Delta::Repo { name, dup, before } => {
                 if seen.insert((name.as_str(), *dup)) {
-                    first_before.push(((name.as_str(), *dup), before.as_ref()));
+                    first_before.push(((name.as_str(), *dup), before.as_deref()));
                 }
             }
             Delta::Meta(keys) => meta_keys.extend(keys.iter().map(String::as_str)),
@@ -655,7 +671,9 @@ fn merge<'a>(entries: impl Iterator<Item = &'a Entry>, current: &Report) -> Chan
     for ((name, dup), before) in first_before {
         let after = now_by_key.get(&(name, dup)).copied();
         match change_between(name, dup, before, after) {
-            Some(change @ RepoChange { kind: RepoChangeKind::Removed { .. }, .. }) => removed.push(change),
+            Some(change @ RepoChange { kind: RepoChangeKind::Removed { .. }, .. }) => {
+                removed.push(change)
+            }
             Some(change) => repos.push(change),
             None => {}
         }
@@ -663,12 +681,18 @@ fn merge<'a>(entries: impl Iterator<Item = &'a Entry>, current: &Report) -> Chan
     // Additions in ascending `dup`, removals in descending `dup`, so each applies to the
     // occurrence its key names while the others are applied one by one.
     repos.sort_by(|a, b| (a.name.as_str(), a.dup).cmp(&(b.name.as_str(), b.dup)));
-    removed.sort_by(|a, b| (a.name.as_str(), std::cmp::Reverse(a.dup)).cmp(&(b.name.as_str(), std::cmp::Reverse(b.dup))));
+    removed.sort_by(|a, b| {
+        (a.name.as_str(), std::cmp::Reverse(a.dup))
+            .cmp(&(b.name.as_str(), std::cmp::Reverse(b.dup)))
+    });
     repos.extend(removed);
     // Every top-level field touched in the range, with its value now (`null` when gone).
     let meta = (!meta_keys.is_empty()).then(|| {
         let now = meta_of(current);
-        meta_keys.into_iter().map(|key| (key.to_owned(), now.get(key).cloned().unwrap_or(serde_json::Value::Null))).collect()
+        meta_keys
+            .into_iter()
+            .map(|key| (key.to_owned(), now.get(key).cloned().unwrap_or(serde_json::Value::Null)))
+            .collect()
     });
     Changes { repos, meta }
 }
@@ -791,7 +815,9 @@ fn random_epoch() -> Epoch {
     // RandomState is seeded from the OS per process; mixing in the time keeps epochs of two
     // hubs in one process apart too.
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     hasher.write_u128(nanos);
     Epoch(hasher.finish())
 }

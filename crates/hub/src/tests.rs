@@ -18,8 +18,8 @@ fn report(repos: &[(&str, Status)]) -> Report {
     Report { repos: repos.iter().map(|(n, s)| repo(n, s.clone())).collect(), ..Report::default() }
 }
 
-fn pinned(config: HubConfig) -> Arc<Hub> {
-    Hub::new(HubConfig { epoch: Some(Epoch(0xabc)), ..config })
+fn pinned(config: &HubConfig) -> Arc<Hub> {
+    Hub::new(HubConfig { epoch: Some(Epoch(0xabc)), ..config.clone() })
 }
 
 /// A client that applies what it reads and checks the protocol's cursor rules on every message.
@@ -43,7 +43,8 @@ impl Client {
                 let cursor = self.cursor.expect("a delta never comes before a snapshot");
                 assert_eq!(cursor.epoch, epoch);
                 assert_eq!(seq, cursor.seq + 1, "gap or duplicate: at {cursor} got seq {seq}");
-                apply_repo_change(self.state.as_mut().expect("state"), &data).expect("delta applies");
+                apply_repo_change(self.state.as_mut().expect("state"), &data)
+                    .expect("delta applies");
                 self.cursor = Some(Cursor::new(epoch, seq));
             }
             ServerMessage::HealthMetricsUpdate { epoch, seq, data } => {
@@ -62,14 +63,19 @@ impl Client {
                 *state = apply(&data.into_changes(), state).expect("catch-up applies");
                 self.cursor = Some(Cursor::new(epoch, seq));
             }
-            ServerMessage::ConnectionStatus { .. } | ServerMessage::Pong { .. } | ServerMessage::Error { .. } => {
+            ServerMessage::ConnectionStatus { .. }
+            | ServerMessage::Pong { .. }
+            | ServerMessage::Error { .. } => {
                 return;
             }
         }
         let seq = self.cursor.expect("just set").seq;
         if let Some(last) = self.seqs_seen.last() {
             // A requested snapshot may repeat the current seq; it replaces, so that is harmless.
-            assert!(seq > *last || (is_snapshot && seq == *last), "seq must increase: {last} then {seq}");
+            assert!(
+                seq > *last || (is_snapshot && seq == *last),
+                "seq must increase: {last} then {seq}"
+            );
         }
         self.seqs_seen.push(seq);
     }
@@ -91,16 +97,22 @@ impl Client {
     fn assert_matches(&self, hub: &Hub) {
         let (cursor, current) = hub.current().expect("hub has a report");
         assert_eq!(self.cursor, Some(cursor));
-        assert!(same_state(self.state.as_ref().expect("client has state"), &current), "client state differs from hub");
+        assert!(
+            same_state(self.state.as_ref().expect("client has state"), &current),
+            "client state differs from hub"
+        );
     }
 }
 
 #[test]
 fn subscriber_before_first_report_gets_snapshot_when_it_lands() {
-    let hub = pinned(HubConfig::default());
+    let hub = pinned(&HubConfig::default());
     let sub = hub.subscribe(None);
     assert_eq!(sub.try_next(), Next::Empty);
-    assert_eq!(hub.publish(report(&[("a", Status::Clean)])), Published::First { cursor: Cursor::new(Epoch(0xabc), 1) });
+    assert_eq!(
+        hub.publish(report(&[("a", Status::Clean)])),
+        Published::First { cursor: Cursor::new(Epoch(0xabc), 1) }
+    );
     let mut client = Client::default();
     assert_eq!(client.drain(&sub), 1);
     client.assert_matches(&hub);
@@ -108,8 +120,9 @@ fn subscriber_before_first_report_gets_snapshot_when_it_lands() {
 
 #[test]
 fn one_repo_change_is_one_small_message_to_every_subscriber() {
-    let hub = pinned(HubConfig::default());
-    let many: Vec<(String, Status)> = (0..1000).map(|i| (format!("repo-{i}"), Status::Clean)).collect();
+    let hub = pinned(&HubConfig::default());
+    let many: Vec<(String, Status)> =
+        (0..1000).map(|i| (format!("repo-{i}"), Status::Clean)).collect();
     let as_refs: Vec<(&str, Status)> = many.iter().map(|(n, s)| (n.as_str(), s.clone())).collect();
     hub.publish(report(&as_refs));
     let subs: Vec<_> = (0..3).map(|_| hub.subscribe(None)).collect();
@@ -120,7 +133,9 @@ fn one_repo_change_is_one_small_message_to_every_subscriber() {
     let mut changed = as_refs.clone();
     changed[500].1 = Status::Dirty;
     let published = hub.publish(report(&changed));
-    let Published::Changed { messages, bytes, .. } = published else { panic!("expected a change, got {published:?}") };
+    let Published::Changed { messages, bytes, .. } = published else {
+        panic!("expected a change, got {published:?}")
+    };
     assert_eq!(messages, 1, "no health fields in these reports, so only the repo change");
     assert!(bytes <= 300, "a one-repo change took {bytes} bytes");
     for (client, sub) in clients.iter_mut().zip(&subs) {
@@ -131,7 +146,7 @@ fn one_repo_change_is_one_small_message_to_every_subscriber() {
 
 #[test]
 fn unchanged_report_sends_nothing() {
-    let hub = pinned(HubConfig::default());
+    let hub = pinned(&HubConfig::default());
     hub.publish(report(&[("a", Status::Clean)]));
     let sub = hub.subscribe(None);
     Client::default().drain(&sub);
@@ -141,7 +156,7 @@ fn unchanged_report_sends_nothing() {
 
 #[test]
 fn resume_within_small_history_replays_missed_messages() {
-    let hub = pinned(HubConfig::default());
+    let hub = pinned(&HubConfig::default());
     hub.publish(report(&[("a", Status::Clean), ("b", Status::Clean)]));
     let cursor = hub.cursor().expect("cursor");
     hub.publish(report(&[("a", Status::Dirty), ("b", Status::Clean)]));
@@ -153,14 +168,16 @@ fn resume_within_small_history_replays_missed_messages() {
 
 #[test]
 fn resume_over_large_history_sends_one_catch_up() {
-    let hub = pinned(HubConfig { replay_max_bytes: 0, ..HubConfig::default() });
+    let hub = pinned(&HubConfig { replay_max_bytes: 0, ..HubConfig::default() });
     let names: Vec<String> = (0..50).map(|i| format!("repo-{i}")).collect();
     let build = |dirty_upto: usize| {
         report(
             &names
                 .iter()
                 .enumerate()
-                .map(|(i, n)| (n.as_str(), if i < dirty_upto { Status::Dirty } else { Status::Clean }))
+                .map(|(i, n)| {
+                    (n.as_str(), if i < dirty_upto { Status::Dirty } else { Status::Clean })
+                })
                 .collect::<Vec<_>>(),
         )
     };
@@ -184,7 +201,7 @@ fn resume_over_large_history_sends_one_catch_up() {
 
 #[test]
 fn resume_from_unknown_epoch_or_evicted_history_gets_snapshot() {
-    let hub = pinned(HubConfig { history_max_messages: 2, ..HubConfig::default() });
+    let hub = pinned(&HubConfig { history_max_messages: 2, ..HubConfig::default() });
     hub.publish(report(&[("a", Status::Clean)]));
     let old = hub.cursor().expect("cursor");
     for status in [Status::Dirty, Status::Missing, Status::Extra, Status::Clean] {
@@ -195,21 +212,29 @@ fn resume_from_unknown_epoch_or_evicted_history_gets_snapshot() {
     assert_eq!(hub.answer(None).kind, AnswerKind::Snapshot);
     assert_eq!(hub.answer(hub.cursor()).kind, AnswerKind::UpToDate);
     let future = Cursor::new(Epoch(0xabc), 99);
-    assert_eq!(hub.answer(Some(future)).kind, AnswerKind::Snapshot, "a cursor from the future is not trusted");
+    assert_eq!(
+        hub.answer(Some(future)).kind,
+        AnswerKind::Snapshot,
+        "a cursor from the future is not trusted"
+    );
 }
 
 #[test]
 fn slow_subscriber_is_conflated_and_does_not_hold_others() {
-    let hub = pinned(HubConfig { queue_max_bytes: 600, ..HubConfig::default() });
+    let hub = pinned(&HubConfig { queue_max_bytes: 600, ..HubConfig::default() });
     hub.publish(report(&[("a", Status::Clean)]));
     let slow = hub.subscribe(None);
     let fast = hub.subscribe(None);
     let (mut slow_client, mut fast_client) = (Client::default(), Client::default());
     slow_client.drain(&slow);
     fast_client.drain(&fast);
-    let statuses = [Status::Dirty, Status::Missing, Status::Extra, Status::Mismatched, Status::Clean];
+    let statuses =
+        [Status::Dirty, Status::Missing, Status::Extra, Status::Mismatched, Status::Clean];
     for i in 0..100 {
-        hub.publish(report(&[("a", statuses[i % statuses.len()].clone()), ("b", Status::Other(format!("s{i}")))]));
+        hub.publish(report(&[
+            ("a", statuses[i % statuses.len()].clone()),
+            ("b", Status::Other(format!("s{i}"))),
+        ]));
         fast_client.drain(&fast);
         fast_client.assert_matches(&hub);
         assert!(slow.queued_bytes() <= 600, "slow queue grew to {}", slow.queued_bytes());
@@ -222,7 +247,11 @@ fn slow_subscriber_is_conflated_and_does_not_hold_others() {
 
 #[test]
 fn subscriber_lagging_past_the_deadline_is_closed_as_stalled() {
-    let hub = pinned(HubConfig { queue_max_bytes: 100, stall_timeout: Duration::ZERO, ..HubConfig::default() });
+    let hub = pinned(&HubConfig {
+        queue_max_bytes: 100,
+        stall_timeout: Duration::ZERO,
+        ..HubConfig::default()
+    });
     hub.publish(report(&[("a", Status::Clean)]));
     let stalled = hub.subscribe(None);
     let statuses = [Status::Dirty, Status::Missing, Status::Extra, Status::Clean];
@@ -236,7 +265,7 @@ fn subscriber_lagging_past_the_deadline_is_closed_as_stalled() {
 
 #[test]
 fn control_and_status_messages_come_first_and_are_bounded() {
-    let hub = pinned(HubConfig { control_queue_max: 2, ..HubConfig::default() });
+    let hub = pinned(&HubConfig { control_queue_max: 2, ..HubConfig::default() });
     hub.publish(report(&[("a", Status::Clean)]));
     let sub = hub.subscribe(None);
     hub.set_status(Bytes::from_static(b"{\"type\":\"connection-status\"}"));
@@ -257,7 +286,7 @@ fn control_and_status_messages_come_first_and_are_bounded() {
 
 #[test]
 fn dropping_a_subscription_unsubscribes() {
-    let hub = pinned(HubConfig::default());
+    let hub = pinned(&HubConfig::default());
     let sub = hub.subscribe(None);
     assert_eq!(hub.stats().subscribers, 1);
     drop(sub);
@@ -266,7 +295,7 @@ fn dropping_a_subscription_unsubscribes() {
 
 #[tokio::test]
 async fn async_next_wakes_on_publish() {
-    let hub = pinned(HubConfig::default());
+    let hub = pinned(&HubConfig::default());
     let sub = hub.subscribe(None);
     let publisher = {
         let hub = hub.clone();
@@ -296,11 +325,16 @@ const STATUSES: [&str; 6] = ["missing", "extra", "dirty", "mismatched", "clean",
 
 fn build(spec: &[(u8, u8)]) -> Report {
     Report {
-        health_status: spec.first().map(|(_, s)| gitops_report::Health::from_text(["green", "yellow", "red"][*s as usize % 3])),
+        health_status: spec.first().map(|(_, s)| {
+            gitops_report::Health::from_text(["green", "yellow", "red"][*s as usize % 3])
+        }),
         repos: spec
             .iter()
             .map(|(name, status)| {
-                let mut repo = repo(&format!("r{}", name % 12), Status::from_text(STATUSES[*status as usize % 6]));
+                let mut repo = repo(
+                    &format!("r{}", name % 12),
+                    Status::from_text(STATUSES[*status as usize % 6]),
+                );
                 repo.local_path = Some(format!("/srv/git/r{name}"));
                 repo
             })
@@ -332,7 +366,7 @@ proptest! {
         history_max_messages in 1usize..12,
         replay_max_bytes in 0usize..400,
     ) {
-        let hub = pinned(HubConfig { queue_max_bytes, history_max_messages, replay_max_bytes, ..HubConfig::default() });
+        let hub = pinned(&HubConfig { queue_max_bytes, history_max_messages, replay_max_bytes, ..HubConfig::default() });
         let mut subs: Vec<Subscription> = (0..4).map(|_| hub.subscribe(None)).collect();
         let mut clients: Vec<Client> = (0..4).map(|_| Client::default()).collect();
         for step in steps {

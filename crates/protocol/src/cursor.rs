@@ -72,13 +72,17 @@ impl FromStr for Cursor {
     fn from_str(text: &str) -> Result<Self, Error> {
         let trimmed = text.trim();
         let trimmed = trimmed.strip_prefix("W/").unwrap_or(trimmed);
-        let trimmed = trimmed.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(trimmed);
+        let trimmed =
+            trimmed.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(trimmed);
         let invalid = || Error::InvalidCursor(text.to_owned());
         let (epoch, seq) = trimmed.split_once(':').ok_or_else(invalid)?;
         if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
             return Err(invalid());
         }
-        Ok(Cursor { epoch: epoch.parse().map_err(|_| invalid())?, seq: seq.parse().map_err(|_| invalid())? })
+        Ok(Cursor {
+            epoch: epoch.parse().map_err(|_| invalid())?,
+            seq: seq.parse().map_err(|_| invalid())?,
+        })
     }
 }
 
@@ -116,7 +120,17 @@ mod tests {
 
     #[test]
     fn malformed_cursors_are_refused() {
-        for text in ["", ":", "abc:1", "00000000000000ff:", "00000000000000ff:-1", "00000000000000ff", "0000000000000zff:1", "00000000000000ff:1x", "+0000000000000ff:1"] {
+        for text in [
+            "",
+            ":",
+            "abc:1",
+            "00000000000000ff:",
+            "00000000000000ff:-1",
+            "00000000000000ff",
+            "0000000000000zff:1",
+            "00000000000000ff:1x",
+            "+0000000000000ff:1",
+        ] {
             assert!(text.parse::<Cursor>().is_err(), "{text:?} should be refused");
         }
     }

@@ -240,10 +240,13 @@ impl ClientMessage {
     ///
     /// Unknown fields are ignored, so old dashboards' extra fields never cause a rejection.
     pub fn decode(bytes: &[u8]) -> Result<Self, (ErrorCode, String)> {
-        let value: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| (ErrorCode::BadMessage, format!("not JSON: {e}")))?;
+        let value: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| (ErrorCode::BadMessage, format!("not JSON: {e}")))?;
         let Some(kind) = value.get("type").and_then(serde_json::Value::as_str) else {
-            return Err((ErrorCode::BadMessage, "expected an object with a string \"type\"".to_owned()));
+            return Err((
+                ErrorCode::BadMessage,
+                "expected an object with a string \"type\"".to_owned(),
+            ));
         };
         let kind = kind.to_owned();
         let known = matches!(kind.as_str(), "resume" | "ping" | "request-update" | "get-status");

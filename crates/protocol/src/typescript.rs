@@ -22,7 +22,13 @@ pub(crate) enum Decl {
     /// `export type name = ts;`
     Alias { name: &'static str, doc: &'static str, ts: &'static str },
     /// `export interface name { fields }`, open to unknown fields when `open`.
-    Interface { name: &'static str, doc: &'static str, extends: Option<&'static str>, fields: &'static [Field], open: bool },
+    Interface {
+        name: &'static str,
+        doc: &'static str,
+        extends: Option<&'static str>,
+        fields: &'static [Field],
+        open: bool,
+    },
     /// `export const name = value;`
     Const { name: &'static str, doc: &'static str, value: &'static str },
 }
@@ -47,7 +53,11 @@ pub(crate) const DECLS: &[Decl] = &[
         doc: "Repository status. Known values are listed; any other string is a known-unknown status.",
         ts: "'missing' | 'extra' | 'dirty' | 'mismatched' | 'clean' | (string & {})",
     },
-    Decl::Alias { name: "HealthStatus", doc: "Report health.", ts: "'green' | 'yellow' | 'red' | (string & {})" },
+    Decl::Alias {
+        name: "HealthStatus",
+        doc: "Report health.",
+        ts: "'green' | 'yellow' | 'red' | (string & {})",
+    },
     Decl::Alias {
         name: "FileStatus",
         doc: "File completeness of a local clone.",
@@ -113,11 +123,19 @@ pub(crate) const DECLS: &[Decl] = &[
         open: false,
         fields: &[
             f("name", "string", ""),
-            opt("dup", "number", "The n-th occurrence of `name` in the report, counting from 0; absent when 0."),
+            opt(
+                "dup",
+                "number",
+                "The n-th occurrence of `name` in the report, counting from 0; absent when 0.",
+            ),
             f("change", "'added' | 'removed' | 'changed'", ""),
             opt("old_status", "RepoStatus", ""),
             opt("new_status", "RepoStatus", ""),
-            opt("ops", "JsonPatchOp[]", "RFC 6902 operations, paths relative to the repository object (`changed`)."),
+            opt(
+                "ops",
+                "JsonPatchOp[]",
+                "RFC 6902 operations, paths relative to the repository object (`changed`).",
+            ),
             opt("repo", "Repo", "The whole repository (`added`)."),
         ],
     },
@@ -131,10 +149,22 @@ pub(crate) const DECLS: &[Decl] = &[
         doc: "`catch-up` data: merged changes taking a client from `since` to the message's cursor.",
         extends: None,
         open: false,
-        fields: &[f("since", "CursorText", ""), f("repos", "RepoChange[]", ""), f("meta", "ReportMeta | null", "")],
+        fields: &[
+            f("since", "CursorText", ""),
+            f("repos", "RepoChange[]", ""),
+            f("meta", "ReportMeta | null", ""),
+        ],
     },
-    Decl::Alias { name: "ReportState", doc: "Whether a good report is being served.", ts: "'waiting' | 'ok' | 'error'" },
-    Decl::Alias { name: "WatchState", doc: "How changes to the report are detected.", ts: "'watching' | 'polling' | 'auditing'" },
+    Decl::Alias {
+        name: "ReportState",
+        doc: "Whether a good report is being served.",
+        ts: "'waiting' | 'ok' | 'error'",
+    },
+    Decl::Alias {
+        name: "WatchState",
+        doc: "How changes to the report are detected.",
+        ts: "'watching' | 'polling' | 'auditing'",
+    },
     Decl::Interface {
         name: "LastError",
         doc: "A failure of the report source.",
@@ -171,7 +201,11 @@ pub(crate) const DECLS: &[Decl] = &[
         fields: &[
             f("server_time", "string", ""),
             f("uptime_s", "number", ""),
-            f("realtime", "boolean", "False when real-time transports are switched off on the server; clients should poll."),
+            f(
+                "realtime",
+                "boolean",
+                "False when real-time transports are switched off on the server; clients should poll.",
+            ),
             f("clients", "ClientsByTransport", ""),
             f("cursor", "CursorText | null", ""),
             f("report", "ReportSource", ""),
@@ -182,7 +216,10 @@ pub(crate) const DECLS: &[Decl] = &[
         doc: "`pong` data.",
         extends: None,
         open: false,
-        fields: &[opt("ts", "unknown", "The `ts` the client sent, echoed back."), f("server_time", "string", "")],
+        fields: &[
+            opt("ts", "unknown", "The `ts` the client sent, echoed back."),
+            f("server_time", "string", ""),
+        ],
     },
     Decl::Interface {
         name: "ErrorBody",
@@ -190,7 +227,11 @@ pub(crate) const DECLS: &[Decl] = &[
         extends: None,
         open: false,
         fields: &[
-            f("code", "'bad-message' | 'unknown-type' | 'bad-cursor' | 'not-ready' | (string & {})", ""),
+            f(
+                "code",
+                "'bad-message' | 'unknown-type' | 'bad-cursor' | 'not-ready' | (string & {})",
+                "",
+            ),
             f("message", "string", ""),
         ],
     },
@@ -224,7 +265,11 @@ pub(crate) const DECLS: &[Decl] = &[
         doc: "WebSocket close codes the server uses.",
         value: "{\n  goingAway: 1001,\n  policy: 1008,\n  tooBig: 1009,\n  internalError: 1011,\n  stalled: 4000,\n} as const",
     },
-    Decl::Const { name: "PROTOCOL_VERSION", doc: "The protocol version these types describe.", value: "1" },
+    Decl::Const {
+        name: "PROTOCOL_VERSION",
+        doc: "The protocol version these types describe.",
+        value: "1",
+    },
 ];
 
 /// The TypeScript declarations of every protocol type, as the dashboard imports them.
@@ -254,7 +299,13 @@ pub fn typescript() -> String {
                     if !field.doc.is_empty() {
                         let _ = writeln!(out, "  /** {} */", field.doc);
                     }
-                    let _ = writeln!(out, "  {}{}: {};", field.name, if field.optional { "?" } else { "" }, field.ts);
+                    let _ = writeln!(
+                        out,
+                        "  {}{}: {};",
+                        field.name,
+                        if field.optional { "?" } else { "" },
+                        field.ts
+                    );
                 }
                 if *open {
                     out.push_str("  [extra: string]: unknown;\n");
@@ -276,15 +327,17 @@ mod tests {
 
     use super::*;
     use crate::{
-        ClientsByTransport, ConnectionStatus, Cursor, Epoch, ErrorBody, ErrorCode, LastError, Pong, ReportSource, ReportState,
-        WatchState, encode_catch_up,
+        ClientsByTransport, ConnectionStatus, Cursor, Epoch, ErrorBody, ErrorCode, LastError, Pong,
+        ReportSource, ReportState, WatchState, encode_catch_up,
     };
 
     fn interface(name: &str) -> (&'static [Field], bool, Option<&'static str>) {
         DECLS
             .iter()
             .find_map(|decl| match decl {
-                Decl::Interface { name: n, fields, open, extends, .. } if *n == name => Some((*fields, *open, *extends)),
+                Decl::Interface { name: n, fields, open, extends, .. } if *n == name => {
+                    Some((*fields, *open, *extends))
+                }
                 _ => None,
             })
             .unwrap_or_else(|| panic!("no interface {name}"))
@@ -298,15 +351,23 @@ mod tests {
             (fields, _, _) = interface(parent);
             all.extend_from_slice(fields);
         }
-        let object = value.as_object().unwrap_or_else(|| panic!("{name} serialises to an object: {value}"));
+        let object =
+            value.as_object().unwrap_or_else(|| panic!("{name} serialises to an object: {value}"));
         let declared: BTreeSet<&str> = all.iter().map(|f| f.name).collect();
         if !open {
             for key in object.keys() {
-                assert!(declared.contains(key.as_str()), "{name}.{key} is sent but not declared in TypeScript");
+                assert!(
+                    declared.contains(key.as_str()),
+                    "{name}.{key} is sent but not declared in TypeScript"
+                );
             }
         }
         for field in all.iter().filter(|f| !f.optional) {
-            assert!(object.contains_key(field.name), "{name}.{} is declared required but not sent: {value}", field.name);
+            assert!(
+                object.contains_key(field.name),
+                "{name}.{} is declared required but not sent: {value}",
+                field.name
+            );
         }
     }
 
@@ -331,7 +392,8 @@ mod tests {
             health_status: Some(Health::Yellow),
             summary: Some(Summary { total: 1, mismatched: Some(1), ..Summary::default() }),
             repos: vec![full_repo()],
-            mitigation_actions: [("fix_remote_or_rename".to_owned(), "Fix the remote".to_owned())].into(),
+            mitigation_actions: [("fix_remote_or_rename".to_owned(), "Fix the remote".to_owned())]
+                .into(),
             local_git_root: Some("/srv/git".into()),
             local_scan_active: Some(true),
             github_user: Some("alice".into()),
@@ -350,14 +412,31 @@ mod tests {
         assert_conforms("ReportMeta", &Value::Object(gitops_diff::meta_of(&report)));
         assert_conforms("Repo", &to_value(&full_repo()));
         assert_conforms("Summary", &to_value(report.summary.as_ref().expect("summary")));
-        let changed = gitops_diff::change_between("halo", 2, Some(&full_repo()), Some(&Repo { status: Status::Clean, ..full_repo() }));
-        let added = RepoChange { name: "x".into(), dup: 0, kind: RepoChangeKind::Added { repo: full_repo() } };
-        let removed = RepoChange { name: "y".into(), dup: 1, kind: RepoChangeKind::Removed { old_status: Status::Dirty } };
+        let changed = gitops_diff::change_between(
+            "halo",
+            2,
+            Some(&full_repo()),
+            Some(&Repo { status: Status::Clean, ..full_repo() }),
+        );
+        let added = RepoChange {
+            name: "x".into(),
+            dup: 0,
+            kind: RepoChangeKind::Added { repo: full_repo() },
+        };
+        let removed = RepoChange {
+            name: "y".into(),
+            dup: 1,
+            kind: RepoChangeKind::Removed { old_status: Status::Dirty },
+        };
         for change in [changed.expect("a change"), added.clone(), removed] {
             assert_conforms("RepoChange", &to_value(&change));
         }
         let cursor = Cursor::new(Epoch(1), 5);
-        let catch_up = encode_catch_up(cursor, Cursor::new(Epoch(1), 2), &Changes { repos: vec![added], meta: None });
+        let catch_up = encode_catch_up(
+            cursor,
+            Cursor::new(Epoch(1), 2),
+            &Changes { repos: vec![added], meta: None },
+        );
         let catch_up: Value = serde_json::from_slice(&catch_up).expect("json");
         assert_conforms("CatchUp", &catch_up["data"]);
         let source = ReportSource {
@@ -381,13 +460,24 @@ mod tests {
         assert_conforms("ConnectionStatus", &to_value(&status));
         assert_conforms("ClientsByTransport", &to_value(&status.clients));
         assert_conforms("Pong", &to_value(&Pong { ts: Some(json!(1)), server_time: "t".into() }));
-        assert_conforms("ErrorBody", &to_value(&ErrorBody { code: ErrorCode::BadCursor, message: "m".into() }));
+        assert_conforms(
+            "ErrorBody",
+            &to_value(&ErrorBody { code: ErrorCode::BadCursor, message: "m".into() }),
+        );
     }
 
     #[test]
     fn every_message_type_and_enum_value_is_in_the_declarations() {
         let text = typescript();
-        for kind in ["audit-update", "repo-status-change", "health-metrics-update", "catch-up", "connection-status", "pong", "error"] {
+        for kind in [
+            "audit-update",
+            "repo-status-change",
+            "health-metrics-update",
+            "catch-up",
+            "connection-status",
+            "pong",
+            "error",
+        ] {
             assert!(text.contains(&format!("type: '{kind}'")), "{kind} missing");
         }
         for kind in ["resume", "ping", "request-update", "get-status"] {
@@ -399,10 +489,17 @@ mod tests {
         for watch in [WatchState::Watching, WatchState::Polling, WatchState::Auditing] {
             assert!(text.contains(&format!("'{}'", to_value(&watch).as_str().expect("string"))));
         }
-        for code in [ErrorCode::BadMessage, ErrorCode::UnknownType, ErrorCode::BadCursor, ErrorCode::NotReady] {
+        for code in [
+            ErrorCode::BadMessage,
+            ErrorCode::UnknownType,
+            ErrorCode::BadCursor,
+            ErrorCode::NotReady,
+        ] {
             assert!(text.contains(&format!("'{}'", to_value(&code).as_str().expect("string"))));
         }
-        for status in [Status::Missing, Status::Extra, Status::Dirty, Status::Mismatched, Status::Clean] {
+        for status in
+            [Status::Missing, Status::Extra, Status::Dirty, Status::Mismatched, Status::Clean]
+        {
             assert!(text.contains(&format!("'{status}'")));
         }
         assert!(text.contains(&format!("PROTOCOL_VERSION = {}", crate::PROTOCOL_VERSION)));

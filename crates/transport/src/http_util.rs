@@ -18,7 +18,11 @@ pub(crate) fn empty() -> Body {
 }
 
 /// A response with a body and a content type.
-pub(crate) fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+pub(crate) fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Body> {
     let mut response = Response::new(full(body));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -37,7 +41,12 @@ pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response<B
 }
 
 /// A refusal that tells the client when to try again.
-pub(crate) fn retry_later(status: StatusCode, code: &str, message: &str, seconds: u64) -> Response<Body> {
+pub(crate) fn retry_later(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    seconds: u64,
+) -> Response<Body> {
     let mut response = error(status, code, message);
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     response

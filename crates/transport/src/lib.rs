@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gitops_hub::{Hub, Published};
-use gitops_protocol::{ClientsByTransport, ConnectionStatus, Cursor, ReportSource, encode_connection_status};
+use gitops_protocol::{
+    ClientsByTransport, ConnectionStatus, Cursor, ReportSource, encode_connection_status,
+};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -317,7 +319,11 @@ impl Live {
         lock(&self.clients)
     }
 
-    fn register(self: &Arc<Self>, kind: ClientKind, remote: SocketAddr) -> Result<ClientGuard, Refusal> {
+    fn register(
+        self: &Arc<Self>,
+        kind: ClientKind,
+        remote: SocketAddr,
+    ) -> Result<ClientGuard, Refusal> {
         let mut registry = self.registry();
         let total = registry.clients.len();
         if total >= self.config.max_clients {
@@ -337,7 +343,13 @@ impl Live {
         }
         registry.clients.insert(
             id,
-            ClientInfo { id, transport: kind.as_str(), remote, connected_at: now_rfc3339(), cursor: None },
+            ClientInfo {
+                id,
+                transport: kind.as_str(),
+                remote,
+                connected_at: now_rfc3339(),
+                cursor: None,
+            },
         );
         drop(registry);
         self.counts_changed.fetch_add(1, Ordering::Relaxed);
@@ -368,13 +380,20 @@ pub async fn serve(live: Arc<Live>, listener: TcpListener) -> std::io::Result<()
 }
 
 /// [`serve`] over TLS (`https:` and `wss:`), with a configuration from [`tls_config`].
-pub async fn serve_tls(live: Arc<Live>, listener: TcpListener, tls: Arc<rustls::ServerConfig>) -> std::io::Result<()> {
+pub async fn serve_tls(
+    live: Arc<Live>,
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+) -> std::io::Result<()> {
     serve_with(live, listener, Some(tokio_rustls::TlsAcceptor::from(tls))).await
 }
 
 /// A TLS configuration from PEM text: the certificate chain and its private key. TLS 1.2 and 1.3
 /// only (rustls speaks nothing older); HTTP/1.1 is announced over ALPN.
-pub fn tls_config(cert_chain_pem: &[u8], private_key_pem: &[u8]) -> Result<Arc<rustls::ServerConfig>> {
+pub fn tls_config(
+    cert_chain_pem: &[u8],
+    private_key_pem: &[u8],
+) -> Result<Arc<rustls::ServerConfig>> {
     use rustls::pki_types::pem::PemObject as _;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let certs = CertificateDer::pem_slice_iter(cert_chain_pem)
@@ -383,7 +402,8 @@ pub fn tls_config(cert_chain_pem: &[u8], private_key_pem: &[u8]) -> Result<Arc<r
     if certs.is_empty() {
         return Err(Error::Tls("the certificate file holds no certificate".to_owned()));
     }
-    let key = PrivateKeyDer::from_pem_slice(private_key_pem).map_err(|e| Error::Tls(format!("reading the private key: {e}")))?;
+    let key = PrivateKeyDer::from_pem_slice(private_key_pem)
+        .map_err(|e| Error::Tls(format!("reading the private key: {e}")))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -406,7 +426,11 @@ pub enum Error {
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-async fn serve_with(live: Arc<Live>, listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>) -> std::io::Result<()> {
+async fn serve_with(
+    live: Arc<Live>,
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> std::io::Result<()> {
     let mut shutdown = live.shutdown_signal();
     let status_task = tokio::spawn(status_loop(live.clone()));
     let open_connections = Arc::new(AtomicU64::new(0));
@@ -436,7 +460,11 @@ async fn serve_with(live: Arc<Live>, listener: TcpListener, tls: Option<tokio_ru
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     // The handshake shares the header-read budget, so a silent TLS client is cut off too.
-                    let handshake = tokio::time::timeout(live.config.header_read_timeout, acceptor.accept(stream)).await;
+                    let handshake = tokio::time::timeout(
+                        live.config.header_read_timeout,
+                        acceptor.accept(stream),
+                    )
+                    .await;
                     match handshake {
                         Ok(Ok(stream)) => serve_connection(live, stream, remote, counter).await,
                         Ok(Err(error)) => tracing::debug!(%error, %remote, "tls handshake failed"),
@@ -452,7 +480,8 @@ async fn serve_with(live: Arc<Live>, listener: TcpListener, tls: Option<tokio_ru
     // Real-time clients outlive their HTTP connection (an upgraded socket or a streaming body),
     // so wait for both the connections and the registered clients to finish.
     let deadline = tokio::time::Instant::now() + live.config.drain + Duration::from_secs(1);
-    let busy = || open_connections.load(Ordering::Relaxed) > 0 || !live.registry().clients.is_empty();
+    let busy =
+        || open_connections.load(Ordering::Relaxed) > 0 || !live.registry().clients.is_empty();
     while busy() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -475,7 +504,10 @@ where
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     // The header-read timeout does nothing without a timer (field notes: slowloris).
-    builder.timer(TokioTimer::new()).header_read_timeout(live.config.header_read_timeout).max_buf_size(64 << 10);
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(live.config.header_read_timeout)
+        .max_buf_size(64 << 10);
     let connection = builder.serve_connection(TokioIo::new(io), service).with_upgrades();
     let mut stop = live.shutdown_signal();
     let drain = live.config.drain;

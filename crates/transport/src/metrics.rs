@@ -8,7 +8,8 @@ use gitops_hub::{HubStats, Published};
 use gitops_protocol::ClientsByTransport;
 
 /// Upper bounds of the delivery-latency histogram buckets, in seconds.
-const BUCKETS: [f64; 14] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0];
+const BUCKETS: [f64; 14] =
+    [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0];
 
 /// The server's counters. Every field is updated with relaxed atomics: metrics need no ordering.
 #[derive(Debug, Default)]
@@ -59,7 +60,12 @@ impl Metrics {
     }
 
     /// Renders every metric in the Prometheus text format.
-    pub(crate) fn render(&self, clients: ClientsByTransport, hub: &HubStats, uptime: Duration) -> String {
+    pub(crate) fn render(
+        &self,
+        clients: ClientsByTransport,
+        hub: &HubStats,
+        uptime: Duration,
+    ) -> String {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let mut out = String::with_capacity(4096);
         let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
@@ -78,8 +84,18 @@ impl Metrics {
                 ("{transport=\"long_poll\"}", clients.long_poll),
             ],
         );
-        metric("gitops_live_messages_sent_total", "counter", "Messages written to clients.", &[("", load(&self.messages_sent))]);
-        metric("gitops_live_bytes_sent_total", "counter", "Bytes of messages written to clients.", &[("", load(&self.bytes_sent))]);
+        metric(
+            "gitops_live_messages_sent_total",
+            "counter",
+            "Messages written to clients.",
+            &[("", load(&self.messages_sent))],
+        );
+        metric(
+            "gitops_live_bytes_sent_total",
+            "counter",
+            "Bytes of messages written to clients.",
+            &[("", load(&self.bytes_sent))],
+        );
         metric(
             "gitops_live_resume_total",
             "counter",
@@ -91,16 +107,66 @@ impl Metrics {
                 ("{kind=\"snapshot\"}", hub.answers_snapshot),
             ],
         );
-        metric("gitops_live_conflations_total", "counter", "Lagging client queues conflated into a catch-up.", &[("", hub.conflations)]);
-        metric("gitops_live_stalled_total", "counter", "Clients closed for not reading.", &[("", hub.stalls)]);
-        metric("gitops_live_report_load_errors_total", "counter", "Report loads that failed.", &[("", load(&self.report_load_errors))]);
-        metric("gitops_live_publishes_total", "counter", "Report changes published.", &[("", load(&self.publishes))]);
-        metric("gitops_live_hub_messages_total", "counter", "Messages published by the hub.", &[("", hub.messages_published)]);
-        metric("gitops_live_refused_total", "counter", "Real-time clients refused by connection limits.", &[("", load(&self.refused))]);
-        metric("gitops_live_origin_refused_total", "counter", "Requests refused for their Origin.", &[("", load(&self.origin_refused))]);
-        metric("gitops_live_policy_closes_total", "counter", "WebSocket connections closed for a policy violation.", &[("", load(&self.policy_closes))]);
-        metric("gitops_live_accept_errors_total", "counter", "Failed accepts.", &[("", load(&self.accept_errors))]);
-        metric("gitops_live_uptime_seconds", "gauge", "Seconds since start.", &[("", uptime.as_secs())]);
+        metric(
+            "gitops_live_conflations_total",
+            "counter",
+            "Lagging client queues conflated into a catch-up.",
+            &[("", hub.conflations)],
+        );
+        metric(
+            "gitops_live_stalled_total",
+            "counter",
+            "Clients closed for not reading.",
+            &[("", hub.stalls)],
+        );
+        metric(
+            "gitops_live_report_load_errors_total",
+            "counter",
+            "Report loads that failed.",
+            &[("", load(&self.report_load_errors))],
+        );
+        metric(
+            "gitops_live_publishes_total",
+            "counter",
+            "Report changes published.",
+            &[("", load(&self.publishes))],
+        );
+        metric(
+            "gitops_live_hub_messages_total",
+            "counter",
+            "Messages published by the hub.",
+            &[("", hub.messages_published)],
+        );
+        metric(
+            "gitops_live_refused_total",
+            "counter",
+            "Real-time clients refused by connection limits.",
+            &[("", load(&self.refused))],
+        );
+        metric(
+            "gitops_live_origin_refused_total",
+            "counter",
+            "Requests refused for their Origin.",
+            &[("", load(&self.origin_refused))],
+        );
+        metric(
+            "gitops_live_policy_closes_total",
+            "counter",
+            "WebSocket connections closed for a policy violation.",
+            &[("", load(&self.policy_closes))],
+        );
+        metric(
+            "gitops_live_accept_errors_total",
+            "counter",
+            "Failed accepts.",
+            &[("", load(&self.accept_errors))],
+        );
+        metric(
+            "gitops_live_uptime_seconds",
+            "gauge",
+            "Seconds since start.",
+            &[("", uptime.as_secs())],
+        );
 
         let name = "gitops_live_change_to_delivery_seconds";
         let _ = writeln!(
@@ -127,9 +193,16 @@ mod tests {
         let metrics = Metrics::default();
         metrics.observe_delivery(Duration::from_micros(500));
         metrics.observe_delivery(Duration::from_millis(30));
-        let text = metrics.render(ClientsByTransport::default(), &HubStats::default(), Duration::ZERO);
-        assert!(text.contains("gitops_live_change_to_delivery_seconds_bucket{le=\"0.001\"} 1"), "{text}");
-        assert!(text.contains("gitops_live_change_to_delivery_seconds_bucket{le=\"0.05\"} 2"), "{text}");
+        let text =
+            metrics.render(ClientsByTransport::default(), &HubStats::default(), Duration::ZERO);
+        assert!(
+            text.contains("gitops_live_change_to_delivery_seconds_bucket{le=\"0.001\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("gitops_live_change_to_delivery_seconds_bucket{le=\"0.05\"} 2"),
+            "{text}"
+        );
         assert!(text.contains("gitops_live_change_to_delivery_seconds_count 2"), "{text}");
     }
 }

@@ -28,12 +28,20 @@ pub(crate) struct Caches {
 const TRIGGER_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Answers one request.
-pub(crate) async fn route(live: Arc<Live>, request: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
+pub(crate) async fn route(
+    live: Arc<Live>,
+    request: Request<Incoming>,
+    remote: SocketAddr,
+) -> Response<Body> {
     let path = request.uri().path().to_owned();
-    let is_api = path.starts_with("/api/") || matches!(path.as_str(), "/audit" | "/ws" | "/healthz" | "/readyz" | "/metrics");
-    if request.method() == Method::POST && !origin_allowed(request.headers(), &live.config.allowed_origins) {
+    let is_api = path.starts_with("/api/")
+        || matches!(path.as_str(), "/audit" | "/ws" | "/healthz" | "/readyz" | "/metrics");
+    if request.method() == Method::POST
+        && !origin_allowed(request.headers(), &live.config.allowed_origins)
+    {
         live.metrics.origin_refused.fetch_add(1, Ordering::Relaxed);
-        let mut response = error(StatusCode::FORBIDDEN, "origin", "this origin may not use this server");
+        let mut response =
+            error(StatusCode::FORBIDDEN, "origin", "this origin may not use this server");
         add_security_headers(response.headers_mut(), true);
         return response;
     }
@@ -50,7 +58,9 @@ pub(crate) async fn route(live: Arc<Live>, request: Request<Incoming>, remote: S
         (Method::POST, "/api/ws/trigger-update") => admin(&live, &request, trigger_update),
         (Method::GET, "/api/ws/clients") => admin(&live, &request, clients),
         (Method::GET | Method::HEAD, _) if !is_api => asset(&live, &path),
-        (_, _) if is_api => error(StatusCode::METHOD_NOT_ALLOWED, "method", "method not allowed here"),
+        (_, _) if is_api => {
+            error(StatusCode::METHOD_NOT_ALLOWED, "method", "method not allowed here")
+        }
         _ => error(StatusCode::NOT_FOUND, "not-found", "no such path"),
     };
     add_security_headers(response.headers_mut(), is_api);
@@ -60,7 +70,10 @@ pub(crate) async fn route(live: Arc<Live>, request: Request<Incoming>, remote: S
 fn readyz(live: &Live) -> Response<Body> {
     match live.hub.cursor() {
         Some(cursor) => json(StatusCode::OK, format!(r#"{{"ready":true,"cursor":"{cursor}"}}"#)),
-        None => json(StatusCode::SERVICE_UNAVAILABLE, r#"{"ready":false,"reason":"no report has loaded yet"}"#),
+        None => json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"ready":false,"reason":"no report has loaded yet"}"#,
+        ),
     }
 }
 
@@ -79,7 +92,11 @@ fn status(live: &Live) -> Response<Body> {
         status: gitops_protocol::ConnectionStatus,
     }
     let status = live.connection_status();
-    let body = Status { ready: status.cursor.is_some(), protocol: gitops_protocol::PROTOCOL_VERSION, status };
+    let body = Status {
+        ready: status.cursor.is_some(),
+        protocol: gitops_protocol::PROTOCOL_VERSION,
+        status,
+    };
     json(StatusCode::OK, serde_json::to_vec(&body).unwrap_or_default())
 }
 
@@ -108,11 +125,12 @@ fn bare_report(live: &Live) -> Response<Body> {
 /// `GET /api/audit`: the current `audit-update` message; `ETag` is the cursor.
 fn audit_message(live: &Live, request: &Request<Incoming>) -> Response<Body> {
     let Some((cursor, bytes)) = live.hub.snapshot() else { return not_ready() };
-    let etag_matches = request
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|tags| tags.split(',').any(|tag| tag.trim().parse::<Cursor>().is_ok_and(|c| c == cursor)));
+    let etag_matches =
+        request.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(
+            |tags| {
+                tags.split(',').any(|tag| tag.trim().parse::<Cursor>().is_ok_and(|c| c == cursor))
+            },
+        );
     if etag_matches {
         let mut response = respond(StatusCode::NOT_MODIFIED, "application/json", Bytes::new());
         set_etag(&mut response, cursor);
@@ -121,8 +139,11 @@ fn audit_message(live: &Live, request: &Request<Incoming>) -> Response<Body> {
     let coding = if bytes.len() > 1024 { preferred_coding(request) } else { None };
     let mut response = match coding {
         Some(coding) => {
-            let mut response = json(StatusCode::OK, compressed_cached(live, cursor, &bytes, coding));
-            response.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding.name()));
+            let mut response =
+                json(StatusCode::OK, compressed_cached(live, cursor, &bytes, coding));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding.name()));
             response
         }
         None => json(StatusCode::OK, bytes),
@@ -183,21 +204,25 @@ fn compressed_cached(live: &Live, cursor: Cursor, bytes: &Bytes, coding: Coding)
         Coding::Brotli => &mut caches.snapshot_brotli,
         Coding::Gzip => &mut caches.snapshot_gzip,
     };
-    if let Some((cached, compressed)) = slot {
-        if *cached == cursor {
-            return compressed.clone();
-        }
+    if let Some((cached, compressed)) = slot
+        && *cached == cursor
+    {
+        return compressed.clone();
     }
     let compressed = match coding {
         Coding::Gzip => {
             // A fast level: the snapshot is JSON, so even level 3 shrinks it several times over.
-            let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 4), flate2::Compression::new(3));
+            let mut encoder = flate2::write::GzEncoder::new(
+                Vec::with_capacity(bytes.len() / 4),
+                flate2::Compression::new(3),
+            );
             encoder.write_all(bytes).and_then(|()| encoder.finish())
         }
         Coding::Brotli => {
             // Quality 5 compresses JSON better than gzip at a similar speed.
             let mut out = Vec::with_capacity(bytes.len() / 5);
-            let params = brotli::enc::BrotliEncoderParams { quality: 5, lgwin: 22, ..Default::default() };
+            let params =
+                brotli::enc::BrotliEncoderParams { quality: 5, lgwin: 22, ..Default::default() };
             brotli::BrotliCompress(&mut &bytes[..], &mut out, &params).map(|_| out)
         }
     };
@@ -213,12 +238,24 @@ fn set_etag(response: &mut Response<Body>, cursor: Cursor) {
 }
 
 /// Runs `handler` only for requests with the admin token.
-fn admin(live: &Live, request: &Request<Incoming>, handler: fn(&Live) -> Response<Body>) -> Response<Body> {
+fn admin(
+    live: &Live,
+    request: &Request<Incoming>,
+    handler: fn(&Live) -> Response<Body>,
+) -> Response<Body> {
     let Some(token) = &live.config.admin_token else {
-        return error(StatusCode::FORBIDDEN, "admin-disabled", "no admin token is configured on this server");
+        return error(
+            StatusCode::FORBIDDEN,
+            "admin-disabled",
+            "no admin token is configured on this server",
+        );
     };
     if !bearer_matches(request.headers(), token) {
-        let mut response = error(StatusCode::UNAUTHORIZED, "unauthorized", "send Authorization: Bearer <admin token>");
+        let mut response = error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send Authorization: Bearer <admin token>",
+        );
         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
     }
@@ -229,7 +266,12 @@ fn trigger_update(live: &Live) -> Response<Body> {
     let mut caches = lock(&live.caches);
     let now = Instant::now();
     if caches.last_trigger.is_some_and(|last| now.duration_since(last) < TRIGGER_INTERVAL) {
-        return retry_later(StatusCode::TOO_MANY_REQUESTS, "rate-limited", "one trigger per second; coalesced", 1);
+        return retry_later(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "one trigger per second; coalesced",
+            1,
+        );
     }
     caches.last_trigger = Some(now);
     drop(caches);

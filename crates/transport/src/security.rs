@@ -17,7 +17,9 @@ pub(crate) fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
     if allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
         return true;
     }
-    let Some(authority) = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) else {
+    let Some(authority) =
+        origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"))
+    else {
         return false;
     };
     let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return false };
@@ -71,12 +73,27 @@ mod tests {
     fn same_origin_and_allowlisted_origins_pass_others_fail() {
         let allowed = vec!["https://dash.example.org".to_owned()];
         assert!(origin_allowed(&headers(&[("host", "127.0.0.1:3070")]), &allowed));
-        assert!(origin_allowed(&headers(&[("host", "127.0.0.1:3070"), ("origin", "http://127.0.0.1:3070")]), &allowed));
-        assert!(origin_allowed(&headers(&[("host", "x:1"), ("origin", "https://dash.example.org")]), &allowed));
-        assert!(!origin_allowed(&headers(&[("host", "127.0.0.1:3070"), ("origin", "http://127.0.0.1:3071")]), &allowed));
-        assert!(!origin_allowed(&headers(&[("host", "127.0.0.1:3070"), ("origin", "null")]), &allowed));
+        assert!(origin_allowed(
+            &headers(&[("host", "127.0.0.1:3070"), ("origin", "http://127.0.0.1:3070")]),
+            &allowed
+        ));
+        assert!(origin_allowed(
+            &headers(&[("host", "x:1"), ("origin", "https://dash.example.org")]),
+            &allowed
+        ));
+        assert!(!origin_allowed(
+            &headers(&[("host", "127.0.0.1:3070"), ("origin", "http://127.0.0.1:3071")]),
+            &allowed
+        ));
+        assert!(!origin_allowed(
+            &headers(&[("host", "127.0.0.1:3070"), ("origin", "null")]),
+            &allowed
+        ));
         assert!(!origin_allowed(&headers(&[("origin", "http://127.0.0.1:3070")]), &allowed));
-        assert!(!origin_allowed(&headers(&[("host", "a.com"), ("origin", "http://a.com.evil.org")]), &allowed));
+        assert!(!origin_allowed(
+            &headers(&[("host", "a.com"), ("origin", "http://a.com.evil.org")]),
+            &allowed
+        ));
     }
 
     #[test]

@@ -17,18 +17,24 @@ use crate::ws::{refusal_response, since_from_query};
 use crate::{ClientGuard, ClientKind, Live};
 
 /// The cursor a fallback client brings: `Last-Event-ID` (SSE reconnects) or `?since=`.
+#[expect(clippy::result_large_err, reason = "the refusal is the response itself, built once per request")]
 fn since(request: &Request<Incoming>) -> Result<Option<Cursor>, Response<Body>> {
-    if let Some(last) = request.headers().get("last-event-id").and_then(|v| v.to_str().ok()) {
-        if let Ok(cursor) = last.parse() {
-            return Ok(Some(cursor));
-        }
+    if let Some(last) = request.headers().get("last-event-id").and_then(|v| v.to_str().ok())
+        && let Ok(cursor) = last.parse()
+    {
+        return Ok(Some(cursor));
     }
-    since_from_query(request.uri().query())
-        .map_err(|text| error(StatusCode::BAD_REQUEST, "bad-cursor", &format!("unreadable cursor {text:?}")))
+    since_from_query(request.uri().query()).map_err(|text| {
+        error(StatusCode::BAD_REQUEST, "bad-cursor", &format!("unreadable cursor {text:?}"))
+    })
 }
 
 fn realtime_off() -> Response<Body> {
-    error(StatusCode::SERVICE_UNAVAILABLE, "realtime-off", "real-time updates are switched off; poll /api/audit")
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "realtime-off",
+        "real-time updates are switched off; poll /api/audit",
+    )
 }
 
 /// The `type` of an encoded message: every encoder writes it first, as `{"type":"..."`.
@@ -66,7 +72,11 @@ struct SseState {
 
 /// `GET /api/events`: a Server-Sent Events stream of every message, resuming from
 /// `Last-Event-ID` or `?since=`.
-pub(crate) fn events(live: Arc<Live>, request: &Request<Incoming>, remote: SocketAddr) -> Response<Body> {
+pub(crate) fn events(
+    live: Arc<Live>,
+    request: &Request<Incoming>,
+    remote: SocketAddr,
+) -> Response<Body> {
     if !live.config.realtime {
         return realtime_off();
     }
@@ -83,7 +93,14 @@ pub(crate) fn events(live: Arc<Live>, request: &Request<Incoming>, remote: Socke
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let shutdown = live.shutdown_signal();
-    let state = SseState { live, subscription, guard, heartbeat, shutdown, preamble: Some(Bytes::from_static(b"retry: 2000\n\n")) };
+    let state = SseState {
+        live,
+        subscription,
+        guard,
+        heartbeat,
+        shutdown,
+        preamble: Some(Bytes::from_static(b"retry: 2000\n\n")),
+    };
     let body = stream::unfold(state, |mut state| async move {
         if let Some(preamble) = state.preamble.take() {
             return Some((Ok(Frame::data(preamble)), state));
@@ -121,7 +138,11 @@ pub(crate) fn events(live: Arc<Live>, request: &Request<Incoming>, remote: Socke
 
 /// `GET /api/updates?since=<cursor>`: held until there is something newer than the cursor (or
 /// the long-poll timeout), then answers a JSON array of messages.
-pub(crate) async fn long_poll(live: Arc<Live>, request: &Request<Incoming>, remote: SocketAddr) -> Response<Body> {
+pub(crate) async fn long_poll(
+    live: Arc<Live>,
+    request: &Request<Incoming>,
+    remote: SocketAddr,
+) -> Response<Body> {
     if !live.config.realtime {
         return realtime_off();
     }
@@ -181,7 +202,10 @@ mod tests {
 
     #[test]
     fn message_type_is_read_from_the_encoded_prefix() {
-        assert_eq!(message_type(br#"{"type":"repo-status-change","epoch":"x"}"#), "repo-status-change");
+        assert_eq!(
+            message_type(br#"{"type":"repo-status-change","epoch":"x"}"#),
+            "repo-status-change"
+        );
         assert_eq!(message_type(b"garbage"), "message");
     }
 }

@@ -28,7 +28,11 @@ pub struct WsLimits {
     pub max_message_bytes: usize,
     /// The largest inbound frame; larger closes with 1009.
     pub max_frame_bytes: usize,
-    /// The read buffer allocated per connection (field notes: 128 KiB by default, 4 KiB here).
+    /// The read buffer allocated (and zero-filled) per connection, and the most read from the
+    /// socket at once. tungstenite's default is 128 KiB; clients send a few small messages
+    /// (`ping`, `resume`, under 100 bytes), so 1 KiB is plenty, and a larger inbound message still
+    /// works (the buffer grows to the frame's length, in reads of this size). At 4 KiB this buffer
+    /// was half of an idle connection's memory (heaptrack, 2,000 idle clients: 4,096 of ~8,000 bytes).
     pub read_buffer_bytes: usize,
     /// How often the server pings.
     pub ping_interval: Duration,
@@ -47,7 +51,7 @@ impl Default for WsLimits {
         Self {
             max_message_bytes: 64 << 10,
             max_frame_bytes: 64 << 10,
-            read_buffer_bytes: 4 << 10,
+            read_buffer_bytes: 1 << 10,
             ping_interval: Duration::from_secs(20),
             pong_timeout: Duration::from_secs(10),
             send_timeout: Duration::from_secs(10),
@@ -61,8 +65,12 @@ impl WsLimits {
     fn tungstenite_config(&self) -> WebSocketConfig {
         WebSocketConfig::default()
             .read_buffer_size(self.read_buffer_bytes)
-            // Writes go out as soon as they are flushed; no per-connection staging buffer is kept.
-            .write_buffer_size(0)
+            // Frames fed before a flush leave in one send(2) while they fit in 2 KiB: a one-repo
+            // change and its health update are one syscall and one TCP segment, not two. Every
+            // path here flushes (`send_batch`, pings, closes), so nothing waits in the buffer; a
+            // larger frame is written at once as before. Measured with the e2e bench at 1,000
+            // clients: server CPU per delivered message 10.0 → 6.7 µs, p99 to every client lower.
+            .write_buffer_size(2 << 10)
             .max_write_buffer_size(4 << 20)
             .max_message_size(Some(self.max_message_bytes))
             .max_frame_size(Some(self.max_frame_bytes))
@@ -70,6 +78,7 @@ impl WsLimits {
 }
 
 /// Checks the handshake headers and builds the `101 Switching Protocols` answer.
+#[expect(clippy::result_large_err, reason = "both outcomes are responses, built once per request")]
 fn handshake(headers: &HeaderMap) -> Result<Response<Body>, Response<Body>> {
     let has_token = |name: header::HeaderName, token: &str| {
         headers
@@ -80,13 +89,20 @@ fn handshake(headers: &HeaderMap) -> Result<Response<Body>, Response<Body>> {
             .any(|t| t.trim().eq_ignore_ascii_case(token))
     };
     if !has_token(header::UPGRADE, "websocket") || !has_token(header::CONNECTION, "upgrade") {
-        let mut response = error(StatusCode::UPGRADE_REQUIRED, "upgrade-required", "this path speaks WebSocket only");
+        let mut response = error(
+            StatusCode::UPGRADE_REQUIRED,
+            "upgrade-required",
+            "this path speaks WebSocket only",
+        );
         response.headers_mut().insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         return Err(response);
     }
     if headers.get(header::SEC_WEBSOCKET_VERSION).is_none_or(|v| v != "13") {
-        let mut response = error(StatusCode::UPGRADE_REQUIRED, "version", "only WebSocket version 13 is spoken");
-        response.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        let mut response =
+            error(StatusCode::UPGRADE_REQUIRED, "version", "only WebSocket version 13 is spoken");
+        response
+            .headers_mut()
+            .insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
         return Err(response);
     }
     let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
@@ -122,23 +138,39 @@ pub(crate) fn since_from_query(query: Option<&str>) -> Result<Option<Cursor>, St
 pub(crate) fn refusal_response(live: &Live, refusal: Refusal) -> Response<Body> {
     live.metrics.refused.fetch_add(1, Ordering::Relaxed);
     match refusal {
-        Refusal::TooManyFromIp => {
-            retry_later(StatusCode::TOO_MANY_REQUESTS, "too-many-from-ip", "too many connections from this address", 5)
-        }
-        Refusal::TooMany => retry_later(StatusCode::SERVICE_UNAVAILABLE, "too-many", "the server is at its connection limit", 5),
+        Refusal::TooManyFromIp => retry_later(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-from-ip",
+            "too many connections from this address",
+            5,
+        ),
+        Refusal::TooMany => retry_later(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too-many",
+            "the server is at its connection limit",
+            5,
+        ),
     }
 }
 
 /// Answers `GET /ws`: refuses (never 101) on a bad origin, a bad handshake, the rollback switch
 /// or a connection limit; otherwise subscribes to the hub *before* answering 101, so no change
 /// landing during the upgrade is lost.
-pub(crate) fn upgrade(live: Arc<Live>, mut request: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
+pub(crate) fn upgrade(
+    live: Arc<Live>,
+    mut request: Request<Incoming>,
+    remote: SocketAddr,
+) -> Response<Body> {
     if !origin_allowed(request.headers(), &live.config.allowed_origins) {
         live.metrics.origin_refused.fetch_add(1, Ordering::Relaxed);
         return error(StatusCode::FORBIDDEN, "origin", "this origin may not open a WebSocket here");
     }
     if !live.config.realtime {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "realtime-off", "real-time updates are switched off; poll /api/audit");
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "realtime-off",
+            "real-time updates are switched off; poll /api/audit",
+        );
     }
     let response = match handshake(request.headers()) {
         Ok(response) => response,
@@ -154,14 +186,22 @@ pub(crate) fn upgrade(live: Arc<Live>, mut request: Request<Incoming>, remote: S
     };
     let subscription = live.hub.subscribe(since);
     if let Some(text) = bad_cursor {
-        subscription.push_control(encode_error(ErrorCode::BadCursor, &format!("unreadable cursor {text:?}; sending a snapshot")));
+        subscription.push_control(encode_error(
+            ErrorCode::BadCursor,
+            &format!("unreadable cursor {text:?}; sending a snapshot"),
+        ));
     }
     let on_upgrade = hyper::upgrade::on(&mut request);
     let config = live.config.ws.tungstenite_config();
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+                let socket = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(config),
+                )
+                .await;
                 run(live, socket, subscription, guard).await;
             }
             Err(error) => tracing::debug!(%error, %remote, "upgrade failed"),
@@ -193,7 +233,8 @@ impl TokenBucket {
 
     fn take(&mut self) -> bool {
         let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
         self.last = now;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -208,7 +249,10 @@ async fn run(live: Arc<Live>, socket: Socket, subscription: Subscription, guard:
     let limits = live.config.ws;
     let (mut sink, mut stream) = socket.split();
     let mut shutdown = live.shutdown_signal();
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + limits.ping_interval, limits.ping_interval);
+    let mut ping = tokio::time::interval_at(
+        tokio::time::Instant::now() + limits.ping_interval,
+        limits.ping_interval,
+    );
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
     let mut bucket = TokenBucket::new(limits.messages_per_second, limits.message_burst);
@@ -272,7 +316,11 @@ async fn run(live: Arc<Live>, socket: Socket, subscription: Subscription, guard:
                 live.metrics.policy_closes.fetch_add(1, Ordering::Relaxed);
             }
             let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
-            let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame)))).await;
+            let _ = tokio::time::timeout(
+                Duration::from_secs(1),
+                sink.send(Message::Close(Some(frame))),
+            )
+            .await;
             let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
         }
         // After the peer's close, this sends the queued reply (the clean closing handshake);
@@ -327,7 +375,12 @@ async fn send_batch(
     match tokio::time::timeout_at(deadline, write).await {
         Ok(Ok(())) => {}
         Ok(Err(end)) => return Err(end),
-        Err(_) => return Err(End::Close(CloseCode::Library(4000), "stalled: resume with your cursor".into())),
+        Err(_) => {
+            return Err(End::Close(
+                CloseCode::Library(4000),
+                "stalled: resume with your cursor".into(),
+            ));
+        }
     }
     for delivery in &batch {
         live.metrics.observe_sent(delivery.bytes.len());
@@ -362,28 +415,36 @@ fn handle_client_message(subscription: &Subscription, bytes: &[u8]) {
 #[cfg(feature = "conformance")]
 /// Serves an echo WebSocket at every path, through the same handshake and limits as `/ws`:
 /// the target of the Autobahn conformance suite. Not used by the product.
-pub async fn serve_echo(listener: tokio::net::TcpListener, limits: WsLimits) -> std::io::Result<()> {
+pub async fn serve_echo(
+    listener: tokio::net::TcpListener,
+    limits: WsLimits,
+) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
-        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| async move {
-            let response = match handshake(request.headers()) {
-                Ok(response) => {
-                    let on_upgrade = hyper::upgrade::on(&mut request);
-                    let config = limits.tungstenite_config();
-                    tokio::spawn(async move {
-                        if let Ok(upgraded) = on_upgrade.await {
-                            let socket =
-                                WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
-                            echo(socket).await;
-                        }
-                    });
-                    response
-                }
-                Err(response) => response,
-            };
-            Ok::<_, std::convert::Infallible>(response)
-        });
+        let service =
+            hyper::service::service_fn(move |mut request: Request<Incoming>| async move {
+                let response = match handshake(request.headers()) {
+                    Ok(response) => {
+                        let on_upgrade = hyper::upgrade::on(&mut request);
+                        let config = limits.tungstenite_config();
+                        tokio::spawn(async move {
+                            if let Ok(upgraded) = on_upgrade.await {
+                                let socket = WebSocketStream::from_raw_socket(
+                                    TokioIo::new(upgraded),
+                                    Role::Server,
+                                    Some(config),
+                                )
+                                .await;
+                                echo(socket).await;
+                            }
+                        });
+                        response
+                    }
+                    Err(response) => response,
+                };
+                Ok::<_, std::convert::Infallible>(response)
+            });
         tokio::spawn(async move {
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder.timer(hyper_util::rt::TokioTimer::new());
@@ -401,7 +462,10 @@ async fn echo(mut socket: Socket) {
             // next read, then ends the stream, which is the clean closing handshake.
             Ok(_) => continue,
             Err(WsError::Capacity(_)) => {
-                let frame = CloseFrame { code: CloseCode::Size, reason: Utf8Bytes::from_static("message too large") };
+                let frame = CloseFrame {
+                    code: CloseCode::Size,
+                    reason: Utf8Bytes::from_static("message too large"),
+                };
                 let _ = socket.send(Message::Close(Some(frame))).await;
                 break;
             }

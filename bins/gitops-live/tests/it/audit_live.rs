@@ -32,7 +32,9 @@ async fn wait_for(connection: &mut Connection, state: &mut LiveState, name: &str
     while status_of(state, name) != Some(want.clone()) {
         let message = tokio::time::timeout_at(deadline, connection.recv())
             .await
-            .unwrap_or_else(|_| panic!("{name} did not become {want} in time; now {:?}", status_of(state, name)))
+            .unwrap_or_else(|_| {
+                panic!("{name} did not become {want} in time; now {:?}", status_of(state, name))
+            })
             .expect("healthy")
             .expect("open");
         state.apply(message).expect("applies");
@@ -81,10 +83,16 @@ async fn a_commit_or_a_new_file_in_a_clone_reaches_clients_without_a_report_file
     // The file is written too, for other readers, and it matches what clients see.
     let written = eventually(Duration::from_secs(10), || {
         let report = gitops_report::parse(&std::fs::read(&out).ok()?).ok()?.report;
-        report.repos.iter().any(|r| r.name == "alpha" && r.status == Status::Clean).then_some(report)
+        report
+            .repos
+            .iter()
+            .any(|r| r.name == "alpha" && r.status == Status::Clean)
+            .then_some(report)
     });
     assert!(written.repos.iter().any(|r| r.name == "beta" && r.status == Status::Missing));
-    let api: serde_json::Value =
-        serde_json::from_slice(&crate::support::http(server.addr, "GET", "/api/ws/status", &[]).body).expect("json");
+    let api: serde_json::Value = serde_json::from_slice(
+        &crate::support::http(server.addr, "GET", "/api/ws/status", &[]).body,
+    )
+    .expect("json");
     assert_eq!(api["report"]["watch"], "auditing");
 }

@@ -10,7 +10,8 @@ use serde_json::json;
 
 use crate::support::{ReportFile, Server, Style, eventually, http};
 
-const STATUSES: [Status; 5] = [Status::Clean, Status::Dirty, Status::Missing, Status::Extra, Status::Mismatched];
+const STATUSES: [Status; 5] =
+    [Status::Clean, Status::Dirty, Status::Missing, Status::Extra, Status::Mismatched];
 
 /// Reads messages until `done` says the state is right, for at most `limit`.
 async fn read_until(
@@ -50,7 +51,8 @@ async fn first_state_message(connection: &mut Connection) -> ServerMessage {
 /// The server's current cursor, from the ETag of `/api/audit`.
 fn server_cursor(server: &Server) -> Option<Cursor> {
     let response = http(server.addr, "GET", "/api/audit", &[]);
-    (response.status == 200).then(|| response.header("etag").expect("an etag").parse().expect("a cursor"))
+    (response.status == 200)
+        .then(|| response.header("etag").expect("an etag").parse().expect("a cursor"))
 }
 
 fn flip(report: &mut Report, index: usize, round: usize) {
@@ -79,7 +81,9 @@ async fn final_state_of_a_thousand_write_burst_arrives_whatever_the_write_style(
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !client.state().report.as_ref().is_some_and(|r| same_state(r, &report)) {
-        tokio::time::timeout_at(deadline, client.next()).await.expect("the final state of the burst arrives");
+        tokio::time::timeout_at(deadline, client.next())
+            .await
+            .expect("the final state of the burst arrives");
     }
 }
 
@@ -105,10 +109,15 @@ async fn resume_replays_catches_up_or_sends_a_snapshot() {
     eventually(Duration::from_secs(10), || server_cursor(&server).filter(|c| *c != before_gap));
     let mut connection = Connection::open(&url, Some(before_gap), None).await.expect("reconnect");
     let replayed = first_state_message(&mut connection).await;
-    let ServerMessage::RepoStatusChange { seq, .. } = &replayed else { panic!("expected a replay, got {replayed:?}") };
+    let ServerMessage::RepoStatusChange { seq, .. } = &replayed else {
+        panic!("expected a replay, got {replayed:?}")
+    };
     assert_eq!(*seq, before_gap.seq + 1, "the replay starts right after the cursor");
     state.apply(replayed).expect("applies");
-    read_until(&mut connection, &mut state, Duration::from_secs(10), |s| s.report.as_ref().is_some_and(|r| same_state(r, &report))).await;
+    read_until(&mut connection, &mut state, Duration::from_secs(10), |s| {
+        s.report.as_ref().is_some_and(|r| same_state(r, &report))
+    })
+    .await;
     let before_long_gap = state.cursor.expect("cursor");
     drop(connection);
 
@@ -119,15 +128,22 @@ async fn resume_replays_catches_up_or_sends_a_snapshot() {
         file.write(&report.to_json_bytes(), Style::InPlace);
         tokio::time::sleep(Duration::from_millis(40)).await;
     }
+    // One response carries both the state and its cursor, so they cannot disagree.
     let expected_now = eventually(Duration::from_secs(10), || {
-        let cursor = server_cursor(&server)?;
-        let response = http(server.addr, "GET", "/audit", &[]);
-        let served = gitops_report::parse(&response.body).ok()?.report;
-        same_state(&served, &report).then_some(cursor)
+        let response = http(server.addr, "GET", "/api/audit", &[]);
+        match ServerMessage::decode(&response.body).ok()? {
+            ServerMessage::AuditUpdate { epoch, seq, data } => {
+                same_state(&data, &report).then_some(Cursor::new(epoch, seq))
+            }
+            _ => None,
+        }
     });
-    let mut connection = Connection::open(&url, Some(before_long_gap), None).await.expect("reconnect");
+    let mut connection =
+        Connection::open(&url, Some(before_long_gap), None).await.expect("reconnect");
     let merged = first_state_message(&mut connection).await;
-    let ServerMessage::CatchUp { seq, data, .. } = &merged else { panic!("expected a catch-up, got {merged:?}") };
+    let ServerMessage::CatchUp { seq, data, .. } = &merged else {
+        panic!("expected a catch-up, got {merged:?}")
+    };
     assert_eq!(data.since, before_long_gap);
     assert_eq!(*seq, expected_now.seq);
     assert!(data.repos.len() <= 3, "one change per repository touched, not one per write");
@@ -139,9 +155,13 @@ async fn resume_replays_catches_up_or_sends_a_snapshot() {
     drop(server);
     let server = Server::start(&["serve", "--report", &file.path_str()]);
     eventually(Duration::from_secs(10), || server_cursor(&server));
-    let mut connection = Connection::open(&server.ws_url(), state.cursor, None).await.expect("connect");
+    let mut connection =
+        Connection::open(&server.ws_url(), state.cursor, None).await.expect("connect");
     let fresh = first_state_message(&mut connection).await;
-    assert!(matches!(fresh, ServerMessage::AuditUpdate { .. }), "a cursor of another run gets a snapshot, got {fresh:?}");
+    assert!(
+        matches!(fresh, ServerMessage::AuditUpdate { .. }),
+        "a cursor of another run gets a snapshot, got {fresh:?}"
+    );
 
     let metrics = String::from_utf8(http(server.addr, "GET", "/metrics", &[]).body).expect("utf-8");
     assert!(metrics.contains("gitops_live_resume_total{kind=\"snapshot\"} 1"), "{metrics}");
@@ -186,7 +206,10 @@ async fn a_client_that_never_reads_does_not_hold_back_the_others() {
         .find_map(|l| l.strip_prefix("gitops_live_conflations_total "))
         .and_then(|v| v.parse().ok())
         .expect("the conflation counter");
-    assert!(conflations >= 1, "the stalled client's queue must have been conflated, not grown:\n{metrics}");
+    assert!(
+        conflations >= 1,
+        "the stalled client's queue must have been conflated, not grown:\n{metrics}"
+    );
     drop(stalled);
 }
 
@@ -202,17 +225,26 @@ async fn a_broken_report_keeps_the_last_good_state_and_says_so_then_recovers() {
     let good_cursor = state.cursor.expect("cursor");
 
     let half = &good[..good.len() / 2];
-    for (broken, style) in [(&b"{ this is not json"[..], Style::InPlace), (half, Style::AtomicRename)] {
+    for (broken, style) in
+        [(&b"{ this is not json"[..], Style::InPlace), (half, Style::AtomicRename)]
+    {
         file.write(broken, style);
         let messages = read_until(&mut connection, &mut state, Duration::from_secs(10), |s| {
             s.status.as_ref().is_some_and(|status| status.report.state == ReportState::Error)
         })
         .await;
-        assert!(messages.iter().all(|m| m.cursor().is_none()), "nothing state-bearing is pushed for a broken report");
+        assert!(
+            messages.iter().all(|m| m.cursor().is_none()),
+            "nothing state-bearing is pushed for a broken report"
+        );
         let status = state.status.clone().expect("status");
         let error = status.report.last_error.expect("an error is reported");
         assert!(error.message.contains("line"), "the error says where: {}", error.message);
-        assert_eq!(server_cursor(&server), Some(good_cursor), "the last good report is still served");
+        assert_eq!(
+            server_cursor(&server),
+            Some(good_cursor),
+            "the last good report is still served"
+        );
         assert_eq!(http(server.addr, "GET", "/readyz", &[]).status, 200);
         let api_status = http(server.addr, "GET", "/api/ws/status", &[]).json();
         assert_eq!(api_status["report"]["state"], "error");
@@ -250,7 +282,8 @@ async fn before_any_report_the_server_says_it_is_waiting() {
     assert_eq!(status["ready"], false);
     assert_eq!(status["report"]["state"], "waiting");
 
-    let mut connection = Connection::open(&server.ws_url(), None, None).await.expect("a client may connect early");
+    let mut connection =
+        Connection::open(&server.ws_url(), None, None).await.expect("a client may connect early");
     let report = generate_report(5, 5);
     std::fs::write(&path, report.to_json_bytes()).expect("write");
     let mut state = LiveState::default();
@@ -271,37 +304,48 @@ async fn the_old_dashboards_messages_are_answered() {
 
     async fn next_of(connection: &mut Connection, kind: &str) -> ServerMessage {
         loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), connection.recv())
-            .await
-            .expect("an answer in time")
-            .expect("healthy")
-            .expect("open");
-        let matches = match (&message, kind) {
-            (ServerMessage::Pong { .. }, "pong")
-            | (ServerMessage::AuditUpdate { .. }, "audit-update")
-            | (ServerMessage::ConnectionStatus { .. }, "connection-status")
-            | (ServerMessage::Error { .. }, "error") => true,
-            _ => false,
-        };
-        if matches {
-            return message;
-        }
+            let message = tokio::time::timeout(Duration::from_secs(10), connection.recv())
+                .await
+                .expect("an answer in time")
+                .expect("healthy")
+                .expect("open");
+            let matches = matches!(
+                (&message, kind),
+                (ServerMessage::Pong { .. }, "pong")
+                    | (ServerMessage::AuditUpdate { .. }, "audit-update")
+                    | (ServerMessage::ConnectionStatus { .. }, "connection-status")
+                    | (ServerMessage::Error { .. }, "error")
+            );
+            if matches {
+                return message;
+            }
         }
     }
     connection.send(&ClientMessage::Ping { ts: Some(json!(1234)) }).await.expect("send");
-    let ServerMessage::Pong { data } = next_of(&mut connection, "pong").await else { unreachable!() };
+    let ServerMessage::Pong { data } = next_of(&mut connection, "pong").await else {
+        unreachable!()
+    };
     assert_eq!(data.ts, Some(json!(1234)));
     connection.send(&ClientMessage::RequestUpdate).await.expect("send");
-    let ServerMessage::AuditUpdate { data, .. } = next_of(&mut connection, "audit-update").await else { unreachable!() };
+    let ServerMessage::AuditUpdate { data, .. } = next_of(&mut connection, "audit-update").await
+    else {
+        unreachable!()
+    };
     assert!(same_state(&data, &report));
     connection.send(&ClientMessage::GetStatus).await.expect("send");
-    let ServerMessage::ConnectionStatus { data } = next_of(&mut connection, "connection-status").await else { unreachable!() };
+    let ServerMessage::ConnectionStatus { data } =
+        next_of(&mut connection, "connection-status").await
+    else {
+        unreachable!()
+    };
     assert_eq!(data.clients.ws, 1);
 
     // Unknown and malformed messages get an error, and the connection stays open.
     for (raw, code) in [(r#"{"type":"subscribe"}"#, "unknown-type"), ("not json", "bad-message")] {
         send_raw(&mut connection, raw).await;
-        let ServerMessage::Error { data } = next_of(&mut connection, "error").await else { unreachable!() };
+        let ServerMessage::Error { data } = next_of(&mut connection, "error").await else {
+            unreachable!()
+        };
         assert_eq!(serde_json::to_value(data.code).expect("code"), json!(code));
     }
     connection.send(&ClientMessage::Ping { ts: None }).await.expect("still open");
@@ -318,14 +362,31 @@ async fn admin_endpoints_need_the_token() {
     let report = generate_report(3, 7);
     let file = ReportFile::new(&report.to_json_bytes());
     let token = "correct-horse-battery-staple";
-    let server = Server::start_with_env(&["serve", "--report", &file.path_str()], &[("GITOPS_ADMIN_TOKEN", token)]);
+    let server = Server::start_with_env(
+        &["serve", "--report", &file.path_str()],
+        &[("GITOPS_ADMIN_TOKEN", token)],
+    );
     let bearer = format!("Bearer {token}");
     for (method, path) in [("POST", "/api/ws/trigger-update"), ("GET", "/api/ws/clients")] {
         assert_eq!(http(server.addr, method, path, &[]).status, 401, "{path} without a token");
-        assert_eq!(http(server.addr, method, path, &[("Authorization", "Bearer wrong-token-of-some-length")]).status, 401);
-        assert_eq!(http(server.addr, method, &format!("{path}?token={token}"), &[]).status, 401, "never from the URL");
+        assert_eq!(
+            http(
+                server.addr,
+                method,
+                path,
+                &[("Authorization", "Bearer wrong-token-of-some-length")]
+            )
+            .status,
+            401
+        );
+        assert_eq!(
+            http(server.addr, method, &format!("{path}?token={token}"), &[]).status,
+            401,
+            "never from the URL"
+        );
     }
-    let triggered = http(server.addr, "POST", "/api/ws/trigger-update", &[("Authorization", &bearer)]);
+    let triggered =
+        http(server.addr, "POST", "/api/ws/trigger-update", &[("Authorization", &bearer)]);
     assert_eq!(triggered.status, 202);
     let again = http(server.addr, "POST", "/api/ws/trigger-update", &[("Authorization", &bearer)]);
     assert_eq!(again.status, 429, "triggers are rate-limited");
@@ -336,7 +397,10 @@ async fn admin_endpoints_need_the_token() {
 
     // Without a configured token the admin endpoints are off.
     let open = Server::start(&["serve", "--report", &file.path_str()]);
-    assert_eq!(http(open.addr, "POST", "/api/ws/trigger-update", &[("Authorization", &bearer)]).status, 403);
+    assert_eq!(
+        http(open.addr, "POST", "/api/ws/trigger-update", &[("Authorization", &bearer)]).status,
+        403
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,7 +412,10 @@ async fn sigterm_closes_clients_with_1001_and_a_reconnect_delay() {
     first_state_message(&mut connection).await;
     let terminate = tokio::task::spawn_blocking(move || server.terminate());
     let closed = loop {
-        match tokio::time::timeout(Duration::from_secs(10), connection.recv()).await.expect("closed in time") {
+        match tokio::time::timeout(Duration::from_secs(10), connection.recv())
+            .await
+            .expect("closed in time")
+        {
             Ok(Err(closed)) => break closed,
             Ok(Ok(_)) => continue,
             Err(error) => panic!("expected a close frame, got {error}"),

@@ -19,7 +19,9 @@ struct TestAssets;
 impl Assets for TestAssets {
     fn get(&self, path: &str) -> Option<Asset> {
         let (bytes, content_type, immutable): (&'static [u8], &'static str, bool) = match path {
-            "index.html" => (b"<!doctype html><title>dash</title>", "text/html; charset=utf-8", false),
+            "index.html" => {
+                (b"<!doctype html><title>dash</title>", "text/html; charset=utf-8", false)
+            }
             "assets/app-1234.js" => (b"console.log(1)", "text/javascript; charset=utf-8", true),
             _ => return None,
         };
@@ -35,7 +37,11 @@ struct TestServer {
 
 impl TestServer {
     fn start(config: TransportConfig, report: Option<Report>) -> TestServer {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
         let hub = Hub::new(HubConfig::default());
         if let Some(report) = report {
             hub.publish(report);
@@ -48,8 +54,11 @@ impl TestServer {
             watch: WatchState::Watching,
             watch_note: None,
         };
-        let live = runtime.block_on(async { Live::new(hub, config, Arc::new(TestAssets), source, Box::new(|| {})) });
-        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+        let live = runtime.block_on(async {
+            Live::new(hub, config, Arc::new(TestAssets), source, Box::new(|| {}))
+        });
+        let listener =
+            runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
         let addr = listener.local_addr().expect("addr");
         runtime.spawn(gitops_transport::serve(live.clone(), listener));
         TestServer { live, addr, runtime }
@@ -106,15 +115,21 @@ fn report(n: usize) -> Report {
 #[test]
 fn every_response_carries_the_security_headers() {
     let server = TestServer::start(TransportConfig::default(), Some(report(3)));
-    for path in ["/", "/api/audit", "/audit", "/missing.js", "/api/ws/status", "/metrics", "/healthz"] {
+    for path in
+        ["/", "/api/audit", "/audit", "/missing.js", "/api/ws/status", "/metrics", "/healthz"]
+    {
         let response = get(server.addr, path, &[]);
-        let csp = response.header("content-security-policy").unwrap_or_else(|| panic!("{path}: no CSP"));
+        let csp =
+            response.header("content-security-policy").unwrap_or_else(|| panic!("{path}: no CSP"));
         assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
         assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
         assert_eq!(response.header("x-content-type-options").as_deref(), Some("nosniff"), "{path}");
         assert!(response.header("referrer-policy").is_some(), "{path}");
     }
-    assert_eq!(get(server.addr, "/api/audit", &[]).header("cache-control").as_deref(), Some("no-store"));
+    assert_eq!(
+        get(server.addr, "/api/audit", &[]).header("cache-control").as_deref(),
+        Some("no-store")
+    );
     let hashed = get(server.addr, "/assets/app-1234.js", &[]);
     assert!(hashed.header("cache-control").is_some_and(|c| c.contains("immutable")));
 }
@@ -135,7 +150,11 @@ fn static_paths_cannot_escape_the_embedded_assets() {
     ];
     for path in hostile {
         let response = get(server.addr, path, &[]);
-        assert!(response.status == 404 || response.status == 400, "{path} answered {}", response.status);
+        assert!(
+            response.status == 404 || response.status == 400,
+            "{path} answered {}",
+            response.status
+        );
         let body = String::from_utf8_lossy(&response.body);
         assert!(!body.contains("[package]") && !body.contains("root:"), "{path} leaked a file");
     }
@@ -164,7 +183,11 @@ fn api_audit_answers_304_for_the_current_cursor_and_compresses() {
     assert!(gzipped.body.len() * 3 < first.body.len(), "compression pays off on a report");
 
     let brotli = get(server.addr, "/api/audit", &[("Accept-Encoding", "gzip, deflate, br")]);
-    assert_eq!(brotli.header("content-encoding").as_deref(), Some("br"), "brotli is preferred when accepted");
+    assert_eq!(
+        brotli.header("content-encoding").as_deref(),
+        Some("br"),
+        "brotli is preferred when accepted"
+    );
     let mut plain = Vec::new();
     brotli::BrotliDecompress(&mut &brotli.body[..], &mut plain).expect("brotli");
     assert_eq!(plain, first.body);
@@ -174,7 +197,11 @@ fn api_audit_answers_304_for_the_current_cursor_and_compresses() {
     let mut changed = report(300);
     changed.repos[0].status = Status::Other("archived-for-this-test".into());
     server.publish(changed);
-    assert_eq!(get(server.addr, "/api/audit", &[("If-None-Match", &etag)]).status, 200, "a new state is a new ETag");
+    assert_eq!(
+        get(server.addr, "/api/audit", &[("If-None-Match", &etag)]).status,
+        200,
+        "a new state is a new ETag"
+    );
 }
 
 async fn ws_connect(addr: SocketAddr, origin: Option<&str>) -> Result<(), tungstenite::Error> {
@@ -187,7 +214,10 @@ async fn ws_connect(addr: SocketAddr, origin: Option<&str>) -> Result<(), tungst
 
 #[test]
 fn foreign_origins_are_refused_before_the_upgrade() {
-    let config = TransportConfig { allowed_origins: vec!["https://dash.example.org".into()], ..TransportConfig::default() };
+    let config = TransportConfig {
+        allowed_origins: vec!["https://dash.example.org".into()],
+        ..TransportConfig::default()
+    };
     let server = TestServer::start(config, Some(report(3)));
     let addr = server.addr;
     server.runtime.block_on(async {
@@ -200,13 +230,20 @@ fn foreign_origins_are_refused_before_the_upgrade() {
             other => panic!("a page on another port must get 403, got {other:?}"),
         }
     });
-    let post = raw(addr, "POST /api/ws/trigger-update", &[("Origin", "http://evil.example"), ("Content-Length", "0")]);
+    let post = raw(
+        addr,
+        "POST /api/ws/trigger-update",
+        &[("Origin", "http://evil.example"), ("Content-Length", "0")],
+    );
     assert_eq!(post.status, 403, "POSTs are origin-checked too");
 }
 
 #[test]
 fn the_rollback_switch_turns_real_time_off_politely() {
-    let server = TestServer::start(TransportConfig { realtime: false, ..TransportConfig::default() }, Some(report(3)));
+    let server = TestServer::start(
+        TransportConfig { realtime: false, ..TransportConfig::default() },
+        Some(report(3)),
+    );
     for path in ["/api/events", "/api/updates?since="] {
         let response = get(server.addr, path, &[]);
         assert_eq!(response.status, 503, "{path}");
@@ -220,7 +257,8 @@ fn the_rollback_switch_turns_real_time_off_politely() {
         }
     });
     assert_eq!(get(server.addr, "/api/audit", &[]).status, 200, "polling still works");
-    let status: serde_json::Value = serde_json::from_slice(&get(server.addr, "/api/ws/status", &[]).body).expect("json");
+    let status: serde_json::Value =
+        serde_json::from_slice(&get(server.addr, "/api/ws/status", &[]).body).expect("json");
     assert_eq!(status["realtime"], false);
 }
 
@@ -230,7 +268,8 @@ fn per_ip_connection_cap_answers_429_with_retry_after() {
     let server = TestServer::start(config, Some(report(3)));
     let addr = server.addr;
     server.runtime.block_on(async {
-        let (_first, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.expect("first");
+        let (_first, _) =
+            tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.expect("first");
         match tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await {
             Err(tungstenite::Error::Http(response)) => {
                 assert_eq!(response.status(), 429);
@@ -243,24 +282,38 @@ fn per_ip_connection_cap_answers_429_with_retry_after() {
 
 #[test]
 fn oversized_and_flooding_clients_are_closed_with_a_reason() {
-    let limits = WsLimits { max_message_bytes: 1024, max_frame_bytes: 1024, messages_per_second: 5.0, message_burst: 5.0, ..WsLimits::default() };
-    let server = TestServer::start(TransportConfig { ws: limits, ..TransportConfig::default() }, Some(report(3)));
+    let limits = WsLimits {
+        max_message_bytes: 1024,
+        max_frame_bytes: 1024,
+        messages_per_second: 5.0,
+        message_burst: 5.0,
+        ..WsLimits::default()
+    };
+    let server = TestServer::start(
+        TransportConfig { ws: limits, ..TransportConfig::default() },
+        Some(report(3)),
+    );
     let addr = server.addr;
     server.runtime.block_on(async {
         let close_code = |mut socket: tokio_tungstenite::WebSocketStream<_>| async move {
             loop {
-                match tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("closed in time") {
+                match tokio::time::timeout(Duration::from_secs(10), socket.next())
+                    .await
+                    .expect("closed in time")
+                {
                     Some(Ok(Message::Close(Some(frame)))) => return u16::from(frame.code),
                     Some(Ok(_)) => continue,
                     other => panic!("expected a close frame, got {other:?}"),
                 }
             }
         };
-        let (mut big, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.expect("connect");
+        let (mut big, _) =
+            tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.expect("connect");
         big.send(Message::Text("x".repeat(4096).into())).await.expect("send");
         assert_eq!(close_code(big).await, 1009);
 
-        let (mut flood, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.expect("connect");
+        let (mut flood, _) =
+            tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.expect("connect");
         for _ in 0..50 {
             if flood.send(Message::Text(r#"{"type":"get-status"}"#.into())).await.is_err() {
                 break;
@@ -272,7 +325,10 @@ fn oversized_and_flooding_clients_are_closed_with_a_reason() {
 
 #[test]
 fn slow_header_senders_are_cut_off_at_the_header_timeout() {
-    let config = TransportConfig { header_read_timeout: Duration::from_millis(500), ..TransportConfig::default() };
+    let config = TransportConfig {
+        header_read_timeout: Duration::from_millis(500),
+        ..TransportConfig::default()
+    };
     let server = TestServer::start(config, Some(report(3)));
     let mut slow: Vec<TcpStream> = (0..20)
         .map(|_| {
@@ -290,7 +346,9 @@ fn slow_header_senders_are_cut_off_at_the_header_timeout() {
             match stream.read(&mut buffer) {
                 Ok(0) => break,
                 Ok(n) => total += n,
-                Err(error) => panic!("the server kept a slow connection open past the timeout: {error} ({total} bytes read)"),
+                Err(error) => panic!(
+                    "the server kept a slow connection open past the timeout: {error} ({total} bytes read)"
+                ),
             }
         }
     }
@@ -307,7 +365,10 @@ fn sse_resumes_from_last_event_id_and_long_poll_waits_for_news() {
     // SSE with Last-Event-ID: the first event is the one after the cursor, with its id.
     let mut stream = TcpStream::connect(server.addr).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    let request = format!("GET /api/events HTTP/1.1\r\nHost: {}\r\nLast-Event-ID: {cursor}\r\n\r\n", server.addr);
+    let request = format!(
+        "GET /api/events HTTP/1.1\r\nHost: {}\r\nLast-Event-ID: {cursor}\r\n\r\n",
+        server.addr
+    );
     stream.write_all(request.as_bytes()).expect("write");
     let mut seen = String::new();
     let mut buffer = [0u8; 4096];
@@ -330,6 +391,10 @@ fn sse_resumes_from_last_event_id_and_long_poll_waits_for_news() {
     changed.repos[5].status = Status::Missing;
     server.publish(changed);
     let response = poll.join().expect("poll thread");
-    let messages: Vec<serde_json::Value> = serde_json::from_slice(&response.body).expect("a JSON array");
-    assert!(messages.iter().any(|m| m["type"] == "repo-status-change" && m["seq"] == now.seq + 1), "{messages:?}");
+    let messages: Vec<serde_json::Value> =
+        serde_json::from_slice(&response.body).expect("a JSON array");
+    assert!(
+        messages.iter().any(|m| m["type"] == "repo-status-change" && m["seq"] == now.seq + 1),
+        "{messages:?}"
+    );
 }

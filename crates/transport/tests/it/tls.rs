@@ -19,11 +19,16 @@ impl Assets for NoAssets {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wss_works_with_a_certificate_and_plain_http_does_not() {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("a certificate");
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("a certificate");
     let cert_pem = certified.cert.pem();
     let key_pem = certified.signing_key.serialize_pem();
-    let tls = gitops_transport::tls_config(cert_pem.as_bytes(), key_pem.as_bytes()).expect("a tls config");
-    assert!(gitops_transport::tls_config(b"not pem", key_pem.as_bytes()).is_err(), "bad PEM is a clear error");
+    let tls = gitops_transport::tls_config(cert_pem.as_bytes(), key_pem.as_bytes())
+        .expect("a tls config");
+    assert!(
+        gitops_transport::tls_config(b"not pem", key_pem.as_bytes()).is_err(),
+        "bad PEM is a clear error"
+    );
 
     let hub = Hub::new(HubConfig::default());
     hub.publish(gitops_report::generate_report(5, 1));
@@ -43,18 +48,24 @@ async fn wss_works_with_a_certificate_and_plain_http_does_not() {
 
     let mut roots = rustls::RootCertStore::empty();
     roots.add(certified.cert.der().clone()).expect("trust the test certificate");
-    let client = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
     let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let name = rustls::pki_types::ServerName::try_from("localhost").expect("a name");
     let stream = connector.connect(name, tcp).await.expect("a TLS handshake");
-    let (mut socket, _) = tokio_tungstenite::client_async("wss://localhost/ws", stream).await.expect("a wss upgrade");
+    let (mut socket, _) =
+        tokio_tungstenite::client_async("wss://localhost/ws", stream).await.expect("a wss upgrade");
     let first = loop {
-        match tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("a message in time") {
+        match tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a message in time")
+        {
             Some(Ok(Message::Text(text))) => {
                 let message = ServerMessage::decode(text.as_bytes()).expect("a protocol message");
                 if message.cursor().is_some() {
@@ -68,11 +79,19 @@ async fn wss_works_with_a_certificate_and_plain_http_does_not() {
 
     // Plain HTTP to the TLS port gets no HTTP answer.
     let mut plain = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    tokio::io::AsyncWriteExt::write_all(&mut plain, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("write");
-    let mut buffer = vec![0u8; 256];
-    let n = tokio::time::timeout(Duration::from_secs(10), tokio::io::AsyncReadExt::read(&mut plain, &mut buffer))
+    tokio::io::AsyncWriteExt::write_all(&mut plain, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
-        .expect("the server answers or closes")
-        .unwrap_or(0);
-    assert!(!String::from_utf8_lossy(&buffer[..n]).starts_with("HTTP/1.1 200"), "no plain-text service on the TLS port");
+        .expect("write");
+    let mut buffer = vec![0u8; 256];
+    let n = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read(&mut plain, &mut buffer),
+    )
+    .await
+    .expect("the server answers or closes")
+    .unwrap_or(0);
+    assert!(
+        !String::from_utf8_lossy(&buffer[..n]).starts_with("HTTP/1.1 200"),
+        "no plain-text service on the TLS port"
+    );
 }

@@ -322,8 +322,7 @@ pub(crate) async fn watch_source(
             return;
         }
     };
-    let options =
-        gitops_report::ParseOptions { max_bytes };
+    let options = gitops_report::ParseOptions { max_bytes };
     loop {
         let event = tokio::select! {
             event = watcher.next() => event,

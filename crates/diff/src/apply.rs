@@ -146,7 +146,11 @@ enum Slot {
 }
 
 fn plan(report: &Report, changes: &Changes) -> Result<Plan> {
-    let meta = changes.meta.as_ref().map(|delta| parse_meta(&merge_meta(meta_of(report), delta))).transpose()?;
+    let meta = changes
+        .meta
+        .as_ref()
+        .map(|delta| parse_meta(&merge_meta(meta_of(report), delta)))
+        .transpose()?;
     let mut plan = Plan {
         patched_old: HashMap::new(),
         removed_old: vec![false; report.repos.len()],
@@ -351,7 +355,11 @@ mod tests {
         let changes = Changes { repos: vec![], meta: Some(meta) };
         let new = apply(&changes, &old).unwrap();
         assert_eq!(new.repos, old.repos);
-        assert_eq!(new.github_user.as_deref(), Some("alice"), "fields the change does not name stay");
+        assert_eq!(
+            new.github_user.as_deref(),
+            Some("alice"),
+            "fields the change does not name stay"
+        );
         assert_eq!(new.local_git_root, None, "null removes a field");
         assert_eq!(new.extra.get("summary"), Some(&json!("not an object")));
         assert_eq!(

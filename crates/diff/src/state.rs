@@ -104,7 +104,8 @@ pub(crate) fn same_meta(a: &Report, b: &Report) -> bool {
 /// the same as an absent one.
 fn same_extra(a: &Meta, b: &Meta) -> bool {
     let present = |m: &Meta| m.iter().filter(|(_, v)| !v.is_null()).count();
-    present(a) == present(b) && a.iter().filter(|(_, v)| !v.is_null()).all(|(k, v)| b.get(k) == Some(v))
+    present(a) == present(b)
+        && a.iter().filter(|(_, v)| !v.is_null()).all(|(k, v)| b.get(k) == Some(v))
 }
 
 /// Replaces `report`'s top-level fields with `meta`, keeping its repositories.

@@ -356,9 +356,9 @@ impl Hub {
             let bytes = encode_repo_change(Cursor::new(epoch, seq), &change);
             let before = match change.kind {
                 RepoChangeKind::Added { .. } => None,
-                _ => {
-                    old_by_key.get(&(change.name.as_str(), change.dup)).map(|repo| Box::new((*repo).clone()))
-                }
+                _ => old_by_key
+                    .get(&(change.name.as_str(), change.dup))
+                    .map(|repo| Box::new((*repo).clone())),
             };
             entries.push(Entry {
                 seq,

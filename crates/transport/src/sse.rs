@@ -17,7 +17,10 @@ use crate::ws::{refusal_response, since_from_query};
 use crate::{ClientGuard, ClientKind, Live};
 
 /// The cursor a fallback client brings: `Last-Event-ID` (SSE reconnects) or `?since=`.
-#[expect(clippy::result_large_err, reason = "the refusal is the response itself, built once per request")]
+#[expect(
+    clippy::result_large_err,
+    reason = "the refusal is the response itself, built once per request"
+)]
 fn since(request: &Request<Incoming>) -> Result<Option<Cursor>, Response<Body>> {
     if let Some(last) = request.headers().get("last-event-id").and_then(|v| v.to_str().ok())
         && let Ok(cursor) = last.parse()

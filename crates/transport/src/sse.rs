@@ -40,6 +40,23 @@ fn realtime_off() -> Response<Body> {
     )
 }
 
+/// Checks the rollback switch, reads the cursor, registers the client and subscribes it: the
+/// common start of both fallback transports. The refusal is the response to send.
+fn open(
+    live: &Arc<Live>,
+    request: &Request<Incoming>,
+    remote: SocketAddr,
+    kind: ClientKind,
+) -> Result<(Subscription, ClientGuard), Box<Response<Body>>> {
+    if !live.config.realtime {
+        return Err(Box::new(realtime_off()));
+    }
+    let since = since(request).map_err(Box::new)?;
+    let guard =
+        live.register(kind, remote).map_err(|refusal| Box::new(refusal_response(live, refusal)))?;
+    Ok((live.hub.subscribe(since), guard))
+}
+
 /// The `type` of an encoded message: every encoder writes it first, as `{"type":"..."`.
 fn message_type(bytes: &[u8]) -> &str {
     bytes
@@ -80,18 +97,10 @@ pub(crate) fn events(
     request: &Request<Incoming>,
     remote: SocketAddr,
 ) -> Response<Body> {
-    if !live.config.realtime {
-        return realtime_off();
-    }
-    let since = match since(request) {
-        Ok(since) => since,
-        Err(response) => return response,
+    let (subscription, guard) = match open(&live, request, remote, ClientKind::Sse) {
+        Ok(opened) => opened,
+        Err(response) => return *response,
     };
-    let guard = match live.register(ClientKind::Sse, remote) {
-        Ok(guard) => guard,
-        Err(refusal) => return refusal_response(&live, refusal),
-    };
-    let subscription = live.hub.subscribe(since);
     let period = live.config.sse_heartbeat;
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -146,18 +155,10 @@ pub(crate) async fn long_poll(
     request: &Request<Incoming>,
     remote: SocketAddr,
 ) -> Response<Body> {
-    if !live.config.realtime {
-        return realtime_off();
-    }
-    let since = match since(request) {
-        Ok(since) => since,
-        Err(response) => return response,
+    let (subscription, guard) = match open(&live, request, remote, ClientKind::LongPoll) {
+        Ok(opened) => opened,
+        Err(response) => return *response,
     };
-    let guard = match live.register(ClientKind::LongPoll, remote) {
-        Ok(guard) => guard,
-        Err(refusal) => return refusal_response(&live, refusal),
-    };
-    let subscription = live.hub.subscribe(since);
     let mut shutdown = live.shutdown_signal();
     let mut messages: Vec<Bytes> = Vec::new();
     let mut has_state = false;

@@ -1,17 +1,30 @@
 // Measures (does not assert) two figures in chromium, for docs/performance.md:
-//  1. first data on screen after navigation, with a report of N repositories (fresh profile, so no
-//     saved state), and again on a reload (saved state shown at once);
-//  2. report file written (rename) -> the changed card's status in the DOM, over many writes.
-// Usage: node e2e/bench.mjs [--repos 1000] [--writes 200]   (needs `npm run build`; GITOPS_LIVE_BIN for the real server)
+//  1. first data on screen after navigation, with a report of N repositories: cold (empty HTTP
+//     cache, no saved state: a first visit), warm (cached assets, no saved state) and reload (saved
+//     state shown at once while it reconnects); with where the time goes (document, scripts,
+//     snapshot, render) and what the assets weigh on the wire;
+//  2. report file written (temporary file + rename) -> the changed card's status in the DOM, over
+//     many writes, split into server side (write -> frame in the page) and client side (frame -> DOM).
+// The browser talks to the server directly (no test proxy in between).
+//
+// Usage: node e2e/bench.mjs [--repos 1000] [--writes 200] [--runs 10] [--link MBIT,RTT_MS]
+//   needs `npm run build` for the fake server; set GITOPS_LIVE_BIN for the real binary (which
+//   serves the dashboard it embedded when it was built). --link adds a cold run over an emulated
+//   link (e.g. --link 20,20 for 20 Mbit/s down, 20 ms round trip).
+import { readFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { launchBrowser, openPage, startServer } from './harness.mjs';
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
   const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
+  return i >= 0 ? args[i + 1] : fallback;
 };
-const nRepos = option('repos', 1000);
-const nWrites = option('writes', 200);
+const nRepos = Number(option('repos', '1000'));
+const nWrites = Number(option('writes', '200'));
+const nRuns = Number(option('runs', '10'));
+const link = option('link', null)?.split(',').map(Number) ?? null;
 const STATUSES = ['clean', 'clean', 'clean', 'dirty', 'missing', 'extra', 'mismatched'];
 
 function bigReport(n) {
@@ -43,12 +56,36 @@ const summary = (values) => {
   const fmt = (v) => v.toFixed(1);
   return `n=${sorted.length} min ${fmt(sorted[0])} p50 ${fmt(percentile(sorted, 50))} p90 ${fmt(percentile(sorted, 90))} p99 ${fmt(percentile(sorted, 99))} max ${fmt(sorted.at(-1))} ms`;
 };
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const kib = (bytes) => `${(bytes / 1024).toFixed(1)} KiB`;
+const load = () =>
+  loadavg()
+    .map((v) => v.toFixed(2))
+    .join(' ');
+
+console.log(`server: ${process.env.GITOPS_LIVE_BIN ?? 'e2e/fake-server.mjs'}`);
+console.log(`load average at start (1/5/15 min): ${load()}`);
 
 const report = bigReport(nRepos);
 const server = await startServer(report);
+const base = server.directUrl;
 const browser = await launchBrowser();
 try {
+  // What the assets weigh, and whether the server compresses them (node's fetch asks for gzip).
+  const html = await (await fetch(`${base}/`)).text();
+  const assets = [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1]);
+  for (const path of ['/api/audit', ...assets]) {
+    const response = await fetch(`${base}${path}`, { headers: { 'Accept-Encoding': 'gzip, br' } });
+    const body = Buffer.from(await response.arrayBuffer());
+    console.log(
+      `  ${path}: ${kib(body.length)}, served with content-encoding ${response.headers.get('content-encoding') ?? 'none'}` +
+        ` (gzip -6 would be ${kib(gzipSync(body).length)}, brotli -11 ${kib(brotliCompressSync(body).length)})`,
+    );
+  }
+
   const page = await openPage(browser);
+  const cdp = await browser.context.newCDPSession(page);
+  await cdp.send('Network.enable');
   await browser.context.addInitScript(() => {
     const observer = new MutationObserver(() => {
       if (document.querySelector('article.card')) {
@@ -58,7 +95,6 @@ try {
     });
     observer.observe(document, { childList: true, subtree: true });
   });
-
   // Split the write -> DOM latency: note when each WebSocket frame arrives in the page.
   await browser.context.addInitScript(() => {
     const Native = window.WebSocket;
@@ -71,27 +107,91 @@ try {
       }
     };
   });
-  const firstLoads = [];
+
+  /** Navigates and returns when the first card showed, and where the time went (ms from navigation start). */
+  const firstData = async (navigate) => {
+    await navigate();
+    await page.waitForFunction(() => window.__firstCardAt !== undefined, null, { timeout: 60_000 });
+    const timing = await page.evaluate(() => {
+      const nav = performance.getEntriesByType('navigation')[0];
+      const resources = performance.getEntriesByType('resource');
+      const scripts = resources.filter((r) => new URL(r.name).pathname.endsWith('.js'));
+      const entry = document.querySelector('script[type=module]')?.src;
+      const snapshot = resources.find((r) => new URL(r.name).pathname === '/api/audit');
+      return {
+        firstCard: window.__firstCardAt,
+        document: nav.responseEnd,
+        entry: scripts.find((r) => r.name === entry)?.responseEnd ?? null,
+        scriptBytes: scripts.reduce((sum, r) => sum + r.transferSize, 0),
+        snapshot: snapshot?.responseEnd ?? null,
+      };
+    });
+    await page.waitForSelector('.conn--live');
+    return timing;
+  };
+  const forgetState = () => cdp.send('Storage.clearDataForOrigin', { origin: base, storageTypes: 'local_storage' });
+  const blank = () => page.goto('about:blank');
+
+  const cold = [];
+  const warm = [];
   const reloads = [];
-  for (let i = 0; i < 10; i += 1) {
-    // A fresh start each time: no saved state.
-    await page.goto(`${server.url}/`);
-    await page.evaluate(() => localStorage.clear());
-    await page.goto(`${server.url}/`, { waitUntil: 'commit' });
-    await page.waitForFunction(() => window.__firstCardAt !== undefined);
-    firstLoads.push(await page.evaluate(() => window.__firstCardAt));
-    await page.waitForSelector('.conn--live');
-    await page.waitForTimeout(1200); // the state is saved after a quiet second
-    await page.reload({ waitUntil: 'commit' });
-    await page.waitForFunction(() => window.__firstCardAt !== undefined);
-    reloads.push(await page.evaluate(() => window.__firstCardAt));
-    await page.waitForSelector('.conn--live');
+  for (let i = 0; i < nRuns; i += 1) {
+    // A first visit: nothing cached, nothing saved.
+    await blank();
+    await forgetState();
+    await cdp.send('Network.clearBrowserCache');
+    cold.push(await firstData(() => page.goto(`${base}/`, { waitUntil: 'commit' })));
+    // Assets cached, nothing saved.
+    await blank();
+    await forgetState();
+    warm.push(await firstData(() => page.goto(`${base}/`, { waitUntil: 'commit' })));
+    // Saved state: the store writes it after a quiet second.
+    await page.waitForTimeout(1200);
+    reloads.push(await firstData(() => page.reload({ waitUntil: 'commit' })));
   }
-  console.log(`first data on screen, ${nRepos} repos, empty storage: ${summary(firstLoads)}`);
-  console.log(`first data on screen, ${nRepos} repos, reload with saved state: ${summary(reloads)}`);
+  const breakdown = (runs) => {
+    const part = (key) => {
+      const values = runs.map((r) => r[key]).filter((v) => v !== null);
+      return values.length ? median(values).toFixed(1) : '-';
+    };
+    const bytes = kib(median(runs.map((r) => r.scriptBytes)));
+    return `    medians: document ${part('document')}, entry script ${part('entry')}, snapshot fetched ${part('snapshot')}, first card ${part('firstCard')} ms; scripts ${bytes} on the wire`;
+  };
+  console.log(`first data on screen, ${nRepos} repos, cold (empty cache and storage): ${summary(cold.map((r) => r.firstCard))}`);
+  console.log(breakdown(cold));
+  console.log(`first data on screen, ${nRepos} repos, warm cache, empty storage: ${summary(warm.map((r) => r.firstCard))}`);
+  console.log(breakdown(warm));
+  console.log(`first data on screen, ${nRepos} repos, reload with saved state: ${summary(reloads.map((r) => r.firstCard))}`);
+  console.log(breakdown(reloads));
+
+  if (link) {
+    const [mbit, rttMs] = link;
+    const bytesPerSecond = (mbit * 1e6) / 8;
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: rttMs,
+      downloadThroughput: bytesPerSecond,
+      uploadThroughput: bytesPerSecond,
+    });
+    const slow = [];
+    for (let i = 0; i < Math.min(nRuns, 5); i += 1) {
+      await blank();
+      await forgetState();
+      await cdp.send('Network.clearBrowserCache');
+      slow.push(await firstData(() => page.goto(`${base}/`, { waitUntil: 'commit' })));
+    }
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+    console.log(
+      `first data on screen, ${nRepos} repos, cold, emulated ${mbit} Mbit/s ${rttMs} ms RTT: ${summary(slow.map((r) => r.firstCard))}`,
+    );
+    console.log(breakdown(slow));
+  }
 
   // Write -> DOM. Flip one repository's status per write, alternating targets.
+  await page.goto(`${base}/`);
+  await page.waitForSelector('.conn--live');
   const latencies = [];
+  const serverSide = [];
   const clientSide = [];
   const current = structuredClone(report);
   for (let i = 0; i < nWrites; i += 1) {
@@ -99,6 +199,7 @@ try {
     const repo = current.repos[index];
     const next = repo.status === 'dirty' ? 'clean' : 'dirty';
     repo.status = next;
+    const text = JSON.stringify(current, null, 2);
     const id = `repo-${encodeURIComponent(repo.name)}-0`;
     await page.evaluate(
       ({ id, next }) => {
@@ -117,15 +218,20 @@ try {
       { id, next },
     );
     const writtenAt = Date.now();
-    await server.writeReport(current);
+    await server.writeReport(text);
     const shownAt = await page.evaluate(() => window.__seen);
+    const frameAt = await page.evaluate(() => window.__lastFrameAt ?? 0);
     latencies.push(shownAt - writtenAt);
-    clientSide.push(shownAt - (await page.evaluate(() => window.__lastFrameAt ?? 0)));
+    serverSide.push(frameAt - writtenAt);
+    clientSide.push(shownAt - frameAt);
     await page.waitForTimeout(40);
   }
-  console.log(`file write -> DOM, ${nRepos} repos: ${summary(latencies)}`);
+  const written = (await readFile(server.reportPath)).length;
+  console.log(`file write -> DOM, ${nRepos} repos (${kib(written)} file): ${summary(latencies)}`);
+  console.log(`  of which write start -> frame in the page (server side): ${summary(serverSide)}`);
   console.log(`  of which frame received -> DOM (client side): ${summary(clientSide)}`);
   if (browser.consoleErrors.length) console.log('console errors:', browser.consoleErrors);
+  console.log(`load average at end (1/5/15 min): ${load()}`);
 } finally {
   await browser.close();
   await server.stop();

@@ -2,9 +2,9 @@
 // Run with `npm run e2e` (builds first). Set GITOPS_LIVE_BIN to test the real binary.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cspViolations, launchBrowser, openPage, sampleReport, startServer } from './harness.mjs';
+import { createServer as createHttpServer } from 'node:http';
+import { cspViolations, freePort, launchBrowser, openPage, sampleReport, startServer } from './harness.mjs';
 
-const usingRealServer = Boolean(process.env.GITOPS_LIVE_BIN);
 let base;
 before(async () => {
   base = await sampleReport();
@@ -200,13 +200,159 @@ test('with real-time off on the server, the dashboard polls', async () => {
   });
 });
 
-test('falls back to SSE when the WebSocket is refused, and still updates live', { skip: usingRealServer }, async () => {
-  await scenario({ server: { fakeArgs: ['--no-ws'] }, allowNetworkErrors: true }, async ({ page, server }) => {
+/** The server's own view of its clients (`/api/ws/status`, asked directly, not through the proxy). */
+async function serverClients(server) {
+  const response = await fetch(`${server.directUrl}/api/ws/status`);
+  return (await response.json()).clients;
+}
+
+/** Polls `check` until it returns true (node side). */
+async function eventually(check, what, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test('falls back to SSE when a proxy refuses WebSockets, updates live, and switches back when it allows them', async () => {
+  await scenario({ allowNetworkErrors: true }, async ({ page, server }) => {
+    server.proxy.refuseWebSockets(true);
+    const refusedUpgrades = [];
+    page.on('websocket', (socket) => socket.on('socketerror', (error) => refusedUpgrades.push(String(error))));
+    const audits = [];
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname === '/api/audit') audits.push(request.url());
+    });
     await page.goto(`${server.url}/`);
     await page.waitForSelector('.conn--fallback', { timeout: 30_000 });
     assert.match(await page.locator('.conn__label').innerText(), /Server-Sent Events/);
+    assert.ok(refusedUpgrades.length >= 3, `the socket was tried and refused (${refusedUpgrades.join('; ')})`);
+    await eventually(async () => (await serverClients(server)).sse === 1, 'the server to count one SSE client');
+    assert.equal((await serverClients(server)).ws, 0);
+    await page.evaluate(() => {
+      window.__noReload = true;
+    });
+
+    const auditsBefore = audits.length;
     await server.writeReport(withStatus(base, 'halo', 'clean'));
     await page.waitForSelector('article[id="repo-halo-0"][data-status="clean"]');
+    assert.equal(audits.length, auditsBefore, 'the change came over SSE, not by fetching the snapshot');
+
+    // The socket keeps being retried in the background; once the proxy lets it through, it takes over.
+    const frames = recordFrames(page);
+    server.proxy.refuseWebSockets(false);
+    await page.waitForSelector('.conn--live', { timeout: 45_000 });
+    assert.match(await page.locator('.conn').innerText(), /WebSocket/);
+    await eventually(async () => {
+      const clients = await serverClients(server);
+      return clients.ws === 1 && clients.sse === 0;
+    }, 'the server to count one WebSocket client and no SSE client');
+    await server.writeReport(withStatus(withStatus(base, 'halo', 'clean'), 'kitshn', 'dirty'));
+    await page.waitForSelector('article[id="repo-kitshn-0"][data-status="dirty"]');
+    assert.ok(frames.includes('repo-status-change'), `the change came over the WebSocket (got ${frames.join(', ')})`);
+    assert.ok(await notReloaded(page));
+  });
+});
+
+/**
+ * The probe page's script: `probeSocket` opens a WebSocket and reports whether it opened;
+ * `probePost` sends the POST a cross-site page can send without a preflight (text/plain body, no
+ * custom header) and reports what the page could see of the answer.
+ */
+const PROBE_SCRIPT = `
+window.probeSocket = (url) =>
+  new Promise((resolve) => {
+    const seen = { opened: false, errored: false, closeCode: null };
+    const ws = new WebSocket(url);
+    ws.onopen = () => {
+      seen.opened = true;
+      ws.close(1000);
+    };
+    ws.onerror = () => {
+      seen.errored = true;
+    };
+    ws.onclose = (event) => {
+      seen.closeCode = event.code;
+      resolve(seen);
+    };
+  });
+window.probePost = async (url) => {
+  try {
+    const response = await fetch(url, { method: 'POST', mode: 'no-cors', body: 'go', headers: { 'Content-Type': 'text/plain' } });
+    return { type: response.type, status: response.status };
+  } catch (error) {
+    return { error: String(error) };
+  }
+};
+`;
+
+/** Serves a page holding the probe script from a node http server on another port of 127.0.0.1. */
+async function startProbeSite() {
+  const port = await freePort();
+  const site = createHttpServer((_request, response) => {
+    response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+    response.end(`<!doctype html><title>probe</title><script>${PROBE_SCRIPT}</script>`);
+  });
+  await new Promise((r) => site.listen(port, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    close() {
+      site.closeAllConnections();
+      return new Promise((r) => site.close(r));
+    },
+  };
+}
+
+/** The server's count of requests refused for their Origin, from its /metrics. */
+async function originRefusals(server) {
+  const text = await (await fetch(`${server.directUrl}/metrics`)).text();
+  const match = /^gitops_live_origin_refused_total (\d+)$/m.exec(text);
+  assert.ok(match, 'the server exports gitops_live_origin_refused_total');
+  return Number(match[1]);
+}
+
+/** Runs the probe in the page's current document (so with that document's origin). */
+async function probe(page, server) {
+  const wsUrl = `${server.directUrl.replace('http:', 'ws:')}/ws`;
+  const postUrl = `${server.directUrl}/api/ws/trigger-update`;
+  const refusedBefore = await originRefusals(server);
+  const socket = await page.evaluate((url) => window.probeSocket(url), wsUrl);
+  const refusedAfterSocket = await originRefusals(server);
+  const post = await page.evaluate((url) => window.probePost(url), postUrl);
+  const refusedAfterPost = await originRefusals(server);
+  return { socket, post, socketRefused: refusedAfterSocket - refusedBefore, postRefused: refusedAfterPost - refusedAfterSocket };
+}
+
+test("a page on another port of the same host cannot open /ws or POST; the same probe from the server's own origin can", async () => {
+  const adminToken = 'e2e-admin-token-0123456789';
+  await scenario({ server: { env: { GITOPS_ADMIN_TOKEN: adminToken } }, allowNetworkErrors: true }, async ({ page, server, browser }) => {
+    const site = await startProbeSite();
+    try {
+      await page.goto(site.url);
+      const foreign = await probe(page, server);
+      assert.deepEqual(foreign.socket, { opened: false, errored: true, closeCode: 1006 }, 'the socket failed without opening');
+      assert.ok(
+        browser.consoleErrors.some((text) => /WebSocket/.test(text) && /Unexpected response code: 403/.test(text)),
+        `chromium saw 403 for the handshake (${browser.consoleErrors.join('; ')})`,
+      );
+      assert.equal(foreign.socketRefused, 1, 'the server refused the upgrade for its Origin');
+      assert.equal(foreign.postRefused, 1, 'the server refused the POST for its Origin');
+      assert.ok(foreign.post.error || foreign.post.status === 0, `the page could not read the answer (${JSON.stringify(foreign.post)})`);
+
+      // Positive control: the same script in a document of the server's own origin.
+      await page.goto(`${server.directUrl}/`);
+      await page.waitForSelector('.conn--live');
+      await page.evaluate(PROBE_SCRIPT);
+      const own = await probe(page, server);
+      assert.deepEqual(own.socket, { opened: true, errored: false, closeCode: 1000 });
+      assert.equal(own.socketRefused, 0);
+      // The Origin check passed; without the admin token the endpoint answers 401, not 403.
+      assert.deepEqual(own.post, { type: 'basic', status: 401 });
+      assert.equal(own.postRefused, 0);
+    } finally {
+      await site.close();
+    }
   });
 });
 

@@ -2,7 +2,9 @@
 // server: it serves dist/ with the production CSP and speaks docs/protocol.md on /ws, /api/audit,
 // /api/events (SSE), /api/updates (long-poll) and /api/ws/status, driven by a report file it watches.
 // It is deliberately small and not a reference implementation: the browser tests run against the
-// real binary when GITOPS_LIVE_BIN is set.
+// real binary when GITOPS_LIVE_BIN is set. Like the binary, it refuses WebSocket upgrades and POSTs
+// whose Origin is not its own (403, counted in /metrics) and takes an admin token from
+// GITOPS_ADMIN_TOKEN for POST /api/ws/trigger-update.
 //
 // Usage: node e2e/fake-server.mjs --report path/to/GitRepoReport.json [--port 3070] [--dist dist]
 //        [--realtime off] [--no-ws] [--no-sse] [--history 1000]
@@ -27,6 +29,7 @@ const historyLimit = Number(option('history', '1000'));
 const realtime = option('realtime', 'on') !== 'off';
 const allowWs = realtime && !flag('no-ws');
 const allowSse = realtime && !flag('no-sse');
+const adminToken = process.env.GITOPS_ADMIN_TOKEN?.trim() || null;
 
 const CSP = "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'";
 const MIME = {
@@ -228,6 +231,25 @@ await load();
 
 // ---- HTTP -------------------------------------------------------------------------------------
 
+let originRefused = 0;
+
+/** Same rule as the binary: no Origin (not a browser), or an Origin whose host:port is the Host. */
+function originAllowed(req) {
+  const origin = req.headers.origin;
+  if (origin === undefined) return true;
+  const authority = origin.replace(/^https?:\/\//, '');
+  return authority !== origin && authority.toLowerCase() === String(req.headers.host ?? '').toLowerCase();
+}
+
+function triggerUpdate(req, res) {
+  const json = { 'Content-Type': 'application/json' };
+  if (!adminToken) return send(res, 403, JSON.stringify({ code: 'admin-disabled', message: 'no admin token' }), json);
+  if (req.headers.authorization !== `Bearer ${adminToken}`)
+    return send(res, 401, JSON.stringify({ code: 'unauthorized', message: 'send Authorization: Bearer <admin token>' }), json);
+  void load();
+  return send(res, 202, '{"triggered":true}', json);
+}
+
 function send(res, status, body, headers = {}) {
   res.writeHead(status, { 'Content-Security-Policy': CSP, 'Cache-Control': 'no-store', ...headers });
   res.end(body);
@@ -248,6 +270,17 @@ function serveStatic(req, res, pathname) {
 const server = createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://local');
   const path = url.pathname;
+  if (req.method === 'POST' && !originAllowed(req)) {
+    originRefused += 1;
+    return send(res, 403, JSON.stringify({ code: 'origin', message: 'this origin may not use this server' }), {
+      'Content-Type': 'application/json',
+    });
+  }
+  if (req.method === 'POST' && path === '/api/ws/trigger-update') return triggerUpdate(req, res);
+  if (path === '/metrics')
+    return send(res, 200, `# TYPE gitops_live_origin_refused_total counter\ngitops_live_origin_refused_total ${originRefused}\n`, {
+      'Content-Type': 'text/plain; version=0.0.4',
+    });
   if (path === '/api/audit') {
     if (!report) return send(res, 503, JSON.stringify({ code: 'not-ready', message: 'no report yet' }));
     const etag = `"${cursor()}"`;
@@ -302,6 +335,11 @@ server.on('upgrade', (req, socket, head) => {
   const url = new URL(req.url ?? '/', 'http://local');
   if (url.pathname !== '/ws' || !allowWs) {
     socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
+    return;
+  }
+  if (!originAllowed(req)) {
+    originRefused += 1;
+    socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
     return;
   }
   wss.handleUpgrade(req, socket, head, (ws) => {

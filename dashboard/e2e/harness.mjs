@@ -53,28 +53,60 @@ async function waitForHttp(url, timeoutMs = 15_000) {
   }
 }
 
-/** A TCP proxy whose connections a test can cut and whose door it can close. */
+/** Whether an HTTP request head (the bytes before the blank line) asks for a WebSocket upgrade. */
+function isWebSocketUpgrade(head) {
+  const text = head.toString('latin1');
+  return /^GET \S+ HTTP\/1\.1\r\n/.test(text) && /\r\nupgrade:[ \t]*websocket[ \t]*\r\n/i.test(`${text}\r\n`);
+}
+
+const FORBIDDEN =
+  'HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 33\r\nConnection: close\r\n\r\nWebSockets refused by the proxy.\n';
+
+/**
+ * A TCP proxy whose connections a test can cut, whose door it can close, and which can answer
+ * WebSocket upgrades with 403 while passing everything else through (a proxy that does not speak
+ * WebSocket, as some corporate ones do not).
+ *
+ * It reads only the first request head of each connection: Chromium opens a dedicated connection
+ * for every WebSocket, so an upgrade is always a connection's first request.
+ */
 async function startProxy(targetPort) {
   const connections = new Set();
   let refusing = false;
+  let refusingWebSockets = false;
   const server = createServer((client) => {
     if (refusing) {
       client.destroy();
       return;
     }
-    const upstream = connect(targetPort, '127.0.0.1');
     connections.add(client);
-    connections.add(upstream);
+    let upstream = null;
     const end = () => {
       client.destroy();
-      upstream.destroy();
+      upstream?.destroy();
       connections.delete(client);
-      connections.delete(upstream);
+      if (upstream) connections.delete(upstream);
     };
     client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    let head = Buffer.alloc(0);
+    const firstRequest = (chunk) => {
+      head = Buffer.concat([head, chunk]);
+      const blank = head.indexOf('\r\n\r\n');
+      if (blank < 0 && head.length < 64 * 1024) return;
+      client.off('data', firstRequest);
+      client.pause();
+      if (refusingWebSockets && isWebSocketUpgrade(head.subarray(0, blank < 0 ? head.length : blank))) {
+        client.end(FORBIDDEN);
+        return;
+      }
+      upstream = connect(targetPort, '127.0.0.1');
+      connections.add(upstream);
+      upstream.on('error', end).on('close', end);
+      upstream.write(head);
+      client.pipe(upstream);
+      upstream.pipe(client);
+    };
+    client.on('data', firstRequest);
   });
   const port = await freePort();
   await new Promise((r) => server.listen(port, '127.0.0.1', r));
@@ -89,6 +121,10 @@ async function startProxy(targetPort) {
     refuse(value) {
       refusing = value;
     },
+    /** Answers (true) or passes on (false) new WebSocket upgrade requests with 403. */
+    refuseWebSockets(value) {
+      refusingWebSockets = value;
+    },
     close: () => new Promise((r) => server.close(r)),
   };
 }
@@ -97,7 +133,8 @@ async function startProxy(targetPort) {
  * Starts a server on `report` (an object, written as GitRepoReport.json in a fresh folder; `null`
  * for no file yet).
  * `options.args` adds flags both servers take (e.g. ['--realtime', 'off']); `options.fakeArgs` flags
- * only the fake server takes (e.g. ['--no-ws']).
+ * only the fake server takes (e.g. ['--no-ws']); `options.env` adds environment variables (both
+ * servers read GITOPS_ADMIN_TOKEN).
  */
 export async function startServer(report, options = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'gitops-live-e2e-'));
@@ -133,7 +170,7 @@ export async function startServer(report, options = {}) {
             ...(options.fakeArgs ?? []),
           ],
         ];
-    child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
     await waitForHttp(`http://127.0.0.1:${serverPort}/api/ws/status`);

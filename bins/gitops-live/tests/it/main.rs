@@ -4,5 +4,6 @@
 
 mod audit_live;
 mod check;
+mod faults;
 mod live;
 mod support;

@@ -1,0 +1,850 @@
+//! Fault tolerance end to end (issue 5): report faults the live tests do not cover (directory
+//! removed, oversized, unreadable, no OS watcher) and connection faults (clients killed mid-send,
+//! dead peers, a restart with hundreds of reconnecting clients, running out of descriptors).
+//! Each runs the real binary on real files and sockets, bounded in time and count.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use gitops_client::{Client, ClientConfig, Connection, LiveState};
+use gitops_diff::same_state;
+use gitops_protocol::{ReportState, WatchState};
+use gitops_report::{Report, Status, generate_report};
+use serde_json::json;
+
+use crate::support::{ReportFile, Server, Style, http};
+
+const ADMIN_TOKEN: &str = "faults-admin-token-0123456789";
+
+/// What to run when `support::Server` is not enough: under a wrapper command (`prlimit`,
+/// `unshare`, `setpriv`), on a chosen address, with the process id at hand.
+struct Launch<'a> {
+    /// A command that runs the binary, e.g. `["prlimit", "--nofile=64:64", "--"]`; empty for none.
+    wrapper: &'a [&'a str],
+    args: &'a [&'a str],
+    env: &'a [(&'a str, &'a str)],
+    bind: SocketAddr,
+}
+
+/// A running `gitops-live` process, killed on drop.
+struct Process {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Process {
+    fn start(launch: &Launch<'_>) -> Process {
+        let binary = env!("CARGO_BIN_EXE_gitops-live");
+        let mut command = match launch.wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
+        command
+            .args(launch.args)
+            .arg("--bind")
+            .arg(launch.bind.to_string())
+            .env("RUST_LOG", "error");
+        for (key, value) in launch.env {
+            command.env(key, value);
+        }
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the server starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (address_tx, address_rx) = std::sync::mpsc::channel();
+        // Reads stdout for good, so the child never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut address_tx = Some(address_tx);
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.strip_prefix("gitops-live listening on http://")
+                    && let Some(tx) = address_tx.take()
+                {
+                    let _ = tx.send(rest.trim_end_matches('/').to_owned());
+                }
+            }
+        });
+        match address_rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(text) => Process { child, addr: text.parse().expect("a socket address") },
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the server did not print its address; exit status {:?}", child.wait());
+            }
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no close frames, no drain, as a crash or an OOM kill.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Checks every 20 ms until `check` gives `Ok`, for at most `limit`; on timeout, fails with the
+/// last `Err` it gave, which says what was seen instead. Sleeps without holding a runtime worker.
+async fn until<T>(limit: Duration, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(seen) if Instant::now() >= deadline => panic!("not within {limit:?}: {seen}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+fn any_port() -> SocketAddr {
+    "127.0.0.1:0".parse().expect("an address")
+}
+
+/// Reads messages until `done` says the state is right, for at most `limit`; returns them.
+async fn read_until(
+    connection: &mut Connection,
+    state: &mut LiveState,
+    limit: Duration,
+    mut done: impl FnMut(&LiveState) -> bool,
+) -> Vec<gitops_protocol::ServerMessage> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    while !done(state) {
+        let message = tokio::time::timeout_at(deadline, connection.recv())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "the expected state did not arrive within {limit:?}; status {:?}",
+                    state.status
+                )
+            })
+            .expect("the connection stays healthy")
+            .expect("the connection stays open");
+        state.apply(message.clone()).expect("every message applies");
+        seen.push(message);
+    }
+    seen
+}
+
+fn has_report(state: &LiveState, report: &Report) -> bool {
+    state.report.as_ref().is_some_and(|r| same_state(r, report))
+}
+
+fn report_state(state: &LiveState) -> Option<ReportState> {
+    state.status.as_ref().map(|s| s.report.state)
+}
+
+fn last_error(state: &LiveState) -> String {
+    state
+        .status
+        .as_ref()
+        .and_then(|s| s.report.last_error.as_ref())
+        .map(|e| e.message.clone())
+        .unwrap_or_default()
+}
+
+/// Waits for an error status whose message contains `fragment`, and checks nothing
+/// state-bearing was pushed meanwhile.
+async fn expect_error(
+    connection: &mut Connection,
+    state: &mut LiveState,
+    fragment: &str,
+) -> String {
+    let messages = read_until(connection, state, Duration::from_secs(15), |s| {
+        report_state(s) == Some(ReportState::Error) && last_error(s).contains(fragment)
+    })
+    .await;
+    assert!(
+        messages.iter().all(|m| m.cursor().is_none()),
+        "nothing state-bearing is pushed for a fault"
+    );
+    last_error(state)
+}
+
+/// The server's current cursor, from the ETag of `/api/audit`.
+fn server_cursor(addr: SocketAddr) -> Option<String> {
+    let response = http(addr, "GET", "/api/audit", &[]);
+    (response.status == 200)
+        .then(|| response.header("etag").expect("an etag").trim_matches('"').to_owned())
+}
+
+/// The report `GET /audit` serves.
+fn served_report(addr: SocketAddr) -> Report {
+    gitops_report::parse(&http(addr, "GET", "/audit", &[]).body)
+        .expect("the served report parses")
+        .report
+}
+
+/// Checks the last good report is still served, under the same cursor.
+fn assert_last_good_served(addr: SocketAddr, cursor: &str, report: &Report) {
+    assert_eq!(
+        server_cursor(addr).as_deref(),
+        Some(cursor),
+        "the last good report's cursor is still served"
+    );
+    assert!(same_state(&served_report(addr), report), "the last good report is still served");
+    assert_eq!(http(addr, "GET", "/readyz", &[]).status, 200, "still ready");
+    assert_eq!(http(addr, "GET", "/api/ws/status", &[]).json()["report"]["state"], "error");
+}
+
+fn flip(report: &mut Report, index: usize, round: usize) {
+    const STATUSES: [Status; 4] = [Status::Clean, Status::Dirty, Status::Missing, Status::Extra];
+    let n = report.repos.len();
+    let repo = &mut report.repos[index % n];
+    repo.status = STATUSES[round % STATUSES.len()].clone();
+    repo.extra.insert("round".to_owned(), json!(round));
+}
+
+/// Whether the admin endpoint counts `expected` WebSocket clients.
+fn ws_count_is(addr: SocketAddr, expected: u64) -> Result<(), String> {
+    let response = http(
+        addr,
+        "GET",
+        "/api/ws/clients",
+        &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+    );
+    assert_eq!(response.status, 200, "the admin endpoint answers");
+    match response.json()["counts"]["ws"].as_u64().expect("a ws count") {
+        n if n == expected => Ok(()),
+        n => Err(format!("{n} WebSocket clients, not {expected}")),
+    }
+}
+
+fn metric(addr: SocketAddr, name: &str) -> u64 {
+    let text = String::from_utf8(http(addr, "GET", "/metrics", &[]).body).expect("utf-8");
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
+}
+
+fn open_descriptors(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).expect("the server's fd folder").count()
+}
+
+/// User plus system CPU time of a process, from `/proc/<pid>/stat`.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the server's stat");
+    // Fields after the command name (which may hold spaces) start at field 3 (state).
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').expect("a stat line").1.split_whitespace().collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    let per_second = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok()?.trim().parse().ok())
+        .unwrap_or(100u64);
+    Duration::from_secs_f64(ticks as f64 / per_second as f64)
+}
+
+/// Opens `/ws` on a raw socket and reads the `101` answer; after that the socket is never
+/// read or written, like a peer whose machine vanished.
+fn raw_websocket(addr: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let handshake = format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream.write_all(handshake.as_bytes()).expect("handshake");
+    // Byte by byte, so no WebSocket frame after the headers is consumed.
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).expect("the handshake answer");
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "upgraded: {}", String::from_utf8_lossy(&head));
+    stream
+}
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+}
+
+/// Points `link` at `target` atomically (a new link renamed over the old), as `ln -sfT` would.
+fn swap_symlink(link: &Path, target: &Path) {
+    let temp = link.with_file_name(".swap-link");
+    let _ = std::fs::remove_file(&temp);
+    std::os::unix::fs::symlink(target, &temp).expect("symlink");
+    std::fs::rename(&temp, link).expect("swap the link");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_report_directory_keeps_the_last_good_state_until_it_comes_back() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let dir = root.path().join("audit");
+    std::fs::create_dir(&dir).expect("report dir");
+    let path = dir.join("GitRepoReport.json");
+    let mut report = generate_report(30, 11);
+    std::fs::write(&path, report.to_json_bytes()).expect("write");
+    let server = Server::start(&["serve", "--report", &path.display().to_string()]);
+    let mut connection = Connection::open(&server.ws_url(), None, None).await.expect("connect");
+    let mut state = LiveState::default();
+    read_until(&mut connection, &mut state, Duration::from_secs(10), |s| has_report(s, &report))
+        .await;
+    let good_cursor = state.cursor.expect("a cursor").to_string();
+
+    std::fs::remove_dir_all(&dir).expect("remove the report directory");
+    let message = expect_error(&mut connection, &mut state, "missing").await;
+    assert!(message.contains("GitRepoReport.json"), "the error names the file: {message}");
+    assert_last_good_served(server.addr, &good_cursor, &report);
+    // The directory cannot be watched while it is gone: the status says the watch polls for it.
+    let status = until(Duration::from_secs(10), || {
+        let status = http(server.addr, "GET", "/api/ws/status", &[]).json();
+        if status["report"]["watch"] == "polling" {
+            Ok(status)
+        } else {
+            Err(format!("status {status}"))
+        }
+    })
+    .await;
+    let note = status["report"]["watch_note"].as_str().expect("a note says why it polls");
+    assert!(note.contains("audit"), "the note names the missing directory: {note}");
+
+    // The directory comes back with a new report, written the atomic way.
+    flip(&mut report, 2, 1);
+    flip(&mut report, 7, 2);
+    std::fs::create_dir(&dir).expect("recreate the report directory");
+    std::fs::write(dir.join(".tmp-report"), report.to_json_bytes()).expect("write temp");
+    std::fs::rename(dir.join(".tmp-report"), &path).expect("rename");
+    read_until(&mut connection, &mut state, Duration::from_secs(15), |s| {
+        has_report(s, &report) && report_state(s) == Some(ReportState::Ok)
+    })
+    .await;
+    until(Duration::from_secs(10), || {
+        let status = http(server.addr, "GET", "/api/ws/status", &[]).json();
+        if status["report"]["watch"] == "watching" {
+            Ok(())
+        } else {
+            Err(format!("status {status}"))
+        }
+    })
+    .await;
+    // OS watching is back: a later in-place write is seen too.
+    flip(&mut report, 4, 3);
+    std::fs::write(&path, report.to_json_bytes()).expect("write in place");
+    read_until(&mut connection, &mut state, Duration::from_secs(10), |s| has_report(s, &report))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_over_the_size_limit_is_refused_and_the_last_good_state_kept() {
+    let limit: usize = 32 << 10;
+    let mut report = generate_report(20, 12);
+    assert!(report.to_json_bytes().len() < limit, "the good report fits");
+    let mut file = ReportFile::new(&report.to_json_bytes());
+    let server = Server::start(&[
+        "serve",
+        "--report",
+        &file.path_str(),
+        "--max-report-bytes",
+        &limit.to_string(),
+    ]);
+    let mut connection = Connection::open(&server.ws_url(), None, None).await.expect("connect");
+    let mut state = LiveState::default();
+    read_until(&mut connection, &mut state, Duration::from_secs(10), |s| has_report(s, &report))
+        .await;
+    let good_cursor = state.cursor.expect("a cursor").to_string();
+
+    let oversized = generate_report(400, 13).to_json_bytes();
+    assert!(oversized.len() > limit);
+    for style in [Style::AtomicRename, Style::InPlace] {
+        file.write(&oversized, style);
+        let message = expect_error(&mut connection, &mut state, &limit.to_string()).await;
+        assert!(message.contains("limit"), "the error says a limit was hit: {message}");
+        assert_last_good_served(server.addr, &good_cursor, &report);
+        file.write(&report.to_json_bytes(), Style::AtomicRename);
+        read_until(&mut connection, &mut state, Duration::from_secs(10), |s| {
+            report_state(s) == Some(ReportState::Ok)
+        })
+        .await;
+    }
+
+    // A changed report under the limit recovers with its change.
+    flip(&mut report, 3, 1);
+    file.write(&report.to_json_bytes(), Style::SymlinkSwap);
+    read_until(&mut connection, &mut state, Duration::from_secs(10), |s| {
+        has_report(s, &report) && report_state(s) == Some(ReportState::Ok)
+    })
+    .await;
+}
+
+/// The watcher has its own size limit (64 MiB by default); `--max-report-bytes` above it must
+/// still be honoured, not silently capped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_size_limit_above_the_watchers_default_is_honoured() {
+    let mut report = generate_report(10, 14);
+    let mut file = ReportFile::new(&report.to_json_bytes());
+    let limit = 80usize << 20;
+    let server = Server::start(&[
+        "serve",
+        "--report",
+        &file.path_str(),
+        "--max-report-bytes",
+        &limit.to_string(),
+    ]);
+    let mut connection = Connection::open(&server.ws_url(), None, None).await.expect("connect");
+    let mut state = LiveState::default();
+    read_until(&mut connection, &mut state, Duration::from_secs(10), |s| has_report(s, &report))
+        .await;
+
+    // A 65 MiB report: a changed report followed by JSON whitespace.
+    flip(&mut report, 1, 1);
+    let mut padded = report.to_json_bytes();
+    padded.resize(padded.len() + (65 << 20), b' ');
+    file.write(&padded, Style::AtomicRename);
+    read_until(&mut connection, &mut state, Duration::from_secs(30), |s| {
+        assert_ne!(
+            report_state(s),
+            Some(ReportState::Error),
+            "refused under an 80 MiB limit: {}",
+            last_error(s)
+        );
+        has_report(s, &report)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_report_is_reported_and_the_last_good_state_kept() {
+    let mut report = generate_report(15, 15);
+    let mut file = ReportFile::new(&report.to_json_bytes());
+    // As root, permissions do not stop reads; the server runs as `nobody` then, so they do.
+    let as_nobody: &[&str] = &["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"];
+    let wrapper: &[&str] = if is_root() { as_nobody } else { &[] };
+    std::fs::set_permissions(file.dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod the folder");
+    let server = Process::start(&Launch {
+        wrapper,
+        args: &["serve", "--report", &file.path_str()],
+        env: &[],
+        bind: any_port(),
+    });
+    let url = format!("ws://{}/ws", server.addr);
+    let mut connection = Connection::open(&url, None, None).await.expect("connect");
+    let mut state = LiveState::default();
+    read_until(&mut connection, &mut state, Duration::from_secs(10), |s| has_report(s, &report))
+        .await;
+    let link = file.path();
+    let history = file.dir.path().join("audit-history");
+
+    // Each fault, then a changed good report to recover with.
+    let faults: [(&str, &str); 3] = [
+        ("symlink loop", "symbolic links"),
+        ("directory", "not a regular file"),
+        ("no permission", "ermission denied"),
+    ];
+    for (round, (fault, fragment)) in faults.into_iter().enumerate() {
+        let good_cursor = state.cursor.expect("a cursor").to_string();
+        match fault {
+            "symlink loop" => {
+                let other = file.dir.path().join("loop.json");
+                std::os::unix::fs::symlink("latest.json", &other).expect("symlink");
+                swap_symlink(&link, Path::new("loop.json"));
+            }
+            "directory" => {
+                std::fs::remove_file(&link).expect("remove the link");
+                std::fs::create_dir(&link).expect("a directory where the report was");
+            }
+            _ => {
+                // A producer running as another user with a private umask.
+                let private = history.join("private.json");
+                std::fs::write(&private, report.to_json_bytes()).expect("write");
+                std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o000))
+                    .expect("chmod");
+                swap_symlink(&link, &PathBuf::from("audit-history/private.json"));
+            }
+        }
+        let message = expect_error(&mut connection, &mut state, fragment).await;
+        assert!(message.contains("cannot read"), "{fault}: {message}");
+        assert_last_good_served(server.addr, &good_cursor, &report);
+
+        match fault {
+            "symlink loop" => {
+                std::fs::remove_file(file.dir.path().join("loop.json")).expect("remove")
+            }
+            "directory" => std::fs::remove_dir(&link).expect("remove the directory"),
+            _ => {}
+        }
+        flip(&mut report, round, round + 1);
+        file.write(&report.to_json_bytes(), Style::SymlinkSwap);
+        read_until(&mut connection, &mut state, Duration::from_secs(10), |s| {
+            has_report(s, &report) && report_state(s) == Some(ReportState::Ok)
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forced_polling_still_delivers_changes_and_says_so() {
+    let mut report = generate_report(10, 16);
+    let mut file = ReportFile::new(&report.to_json_bytes());
+    let server = Server::start(&[
+        "serve",
+        "--report",
+        &file.path_str(),
+        "--force-polling",
+        "--poll-interval-ms",
+        "200",
+    ]);
+    let mut connection = Connection::open(&server.ws_url(), None, None).await.expect("connect");
+    let mut state = LiveState::default();
+    read_until(&mut connection, &mut state, Duration::from_secs(10), |s| has_report(s, &report))
+        .await;
+    let status = state.status.clone().expect("a status");
+    assert_eq!(status.report.watch, WatchState::Polling);
+    assert!(status.report.watch_note.is_some_and(|note| note.contains("requested")));
+    let api = http(server.addr, "GET", "/api/ws/status", &[]).json();
+    assert_eq!(api["report"]["watch"], "polling");
+
+    for (round, style) in
+        [Style::InPlace, Style::AtomicRename, Style::SymlinkSwap].into_iter().enumerate()
+    {
+        flip(&mut report, round, round + 1);
+        file.write(&report.to_json_bytes(), style);
+        read_until(&mut connection, &mut state, Duration::from_secs(10), |s| {
+            has_report(s, &report)
+        })
+        .await;
+    }
+}
+
+/// The OS watcher really unavailable: the server runs in its own user namespace whose inotify
+/// instance limit is 0, so `inotify_init` fails for it alone (the machine's limit is untouched).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_os_watcher_the_server_falls_back_to_polling() {
+    let probe = Command::new("unshare").args(["-U", "-r", "true"]).stderr(Stdio::null()).status();
+    if !probe.is_ok_and(|status| status.success()) {
+        eprintln!(
+            "skipped: user namespaces (unshare -U) are not available here, so inotify cannot be denied to one process"
+        );
+        return;
+    }
+    let mut report = generate_report(10, 17);
+    let mut file = ReportFile::new(&report.to_json_bytes());
+    let wrapper: &[&str] = &[
+        "unshare",
+        "-U",
+        "-r",
+        "sh",
+        "-c",
+        "echo 0 > /proc/sys/user/max_inotify_instances && exec \"$@\"",
+        "sh",
+    ];
+    let args = ["serve", "--report", &file.path_str(), "--poll-interval-ms", "200"];
+    let server = Process::start(&Launch { wrapper, args: &args, env: &[], bind: any_port() });
+    let url = format!("ws://{}/ws", server.addr);
+    let mut connection = Connection::open(&url, None, None).await.expect("connect");
+    let mut state = LiveState::default();
+    read_until(&mut connection, &mut state, Duration::from_secs(10), |s| has_report(s, &report))
+        .await;
+    let api = http(server.addr, "GET", "/api/ws/status", &[]).json();
+    assert_eq!(api["report"]["watch"], "polling", "{api}");
+    let note = api["report"]["watch_note"].as_str().expect("a note says why");
+    assert!(note.contains("OS watcher"), "the note says the OS watcher is unavailable: {note}");
+
+    for (round, style) in
+        [Style::InPlace, Style::AtomicRename, Style::SymlinkSwap].into_iter().enumerate()
+    {
+        flip(&mut report, round, round + 1);
+        file.write(&report.to_json_bytes(), style);
+        read_until(&mut connection, &mut state, Duration::from_secs(10), |s| {
+            has_report(s, &report)
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_killed_mid_send_leave_no_client_or_descriptor_behind() {
+    let mut report = generate_report(300, 18);
+    let mut file = ReportFile::new(&report.to_json_bytes());
+    let args = ["serve", "--report", &file.path_str()];
+    let server = Process::start(&Launch {
+        wrapper: &[],
+        args: &args,
+        env: &[("GITOPS_ADMIN_TOKEN", ADMIN_TOKEN)],
+        bind: any_port(),
+    });
+    until(Duration::from_secs(10), || {
+        server_cursor(server.addr).ok_or_else(|| "no report loaded".to_owned())
+    })
+    .await;
+    let baseline = open_descriptors(server.pid());
+
+    // 25 peers that never read, and 25 real clients that read their snapshot and then stop.
+    let mut raw: Vec<TcpStream> = (0..25).map(|_| raw_websocket(server.addr)).collect();
+    let url = format!("ws://{}/ws", server.addr);
+    let mut clients = Vec::new();
+    for _ in 0..25 {
+        let mut connection = Connection::open(&url, None, None).await.expect("connect");
+        let mut state = LiveState::default();
+        read_until(&mut connection, &mut state, Duration::from_secs(10), |s| s.report.is_some())
+            .await;
+        clients.push(connection);
+    }
+    until(Duration::from_secs(10), || ws_count_is(server.addr, 50)).await;
+
+    // A burst where every write changes every repository (about 60 KB per client per write);
+    // halfway, every client vanishes without a close: unread data makes the kernel reset them.
+    for round in 0..20 {
+        for index in 0..report.repos.len() {
+            flip(&mut report, index, round + index);
+        }
+        file.write(&report.to_json_bytes(), Style::AtomicRename);
+        if round == 10 {
+            raw.clear();
+            clients.clear();
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+
+    until(Duration::from_secs(20), || ws_count_is(server.addr, 0)).await;
+    until(Duration::from_secs(20), || {
+        let now = open_descriptors(server.pid());
+        if now <= baseline + 2 {
+            Ok(())
+        } else {
+            Err(format!("{now} descriptors open, {baseline} before the clients"))
+        }
+    })
+    .await;
+    assert_eq!(metric(server.addr, "gitops_live_clients{transport=\"ws\"}"), 0);
+
+    // And the server still serves the final state of the burst.
+    let mut connection = Connection::open(&url, None, None).await.expect("connect");
+    let mut state = LiveState::default();
+    read_until(&mut connection, &mut state, Duration::from_secs(15), |s| has_report(s, &report))
+        .await;
+}
+
+/// `WsLimits::pong_timeout` says a silent peer is dead that long past a ping, so one that goes
+/// silent right after its handshake must be gone within ping interval + pong timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_stops_answering_is_dropped_within_ping_interval_plus_pong_timeout() {
+    let ping_interval = Duration::from_millis(3000);
+    let pong_timeout = Duration::from_millis(300);
+    // Room for a loaded machine; still well under a second ping interval.
+    let slack = Duration::from_millis(1500);
+    let report = generate_report(5, 19);
+    let file = ReportFile::new(&report.to_json_bytes());
+    let (ping_ms, pong_ms) =
+        (ping_interval.as_millis().to_string(), pong_timeout.as_millis().to_string());
+    let args = [
+        "serve",
+        "--report",
+        &file.path_str(),
+        "--ws-ping-interval-ms",
+        &ping_ms,
+        "--ws-pong-timeout-ms",
+        &pong_ms,
+    ];
+    let server = Process::start(&Launch {
+        wrapper: &[],
+        args: &args,
+        env: &[("GITOPS_ADMIN_TOKEN", ADMIN_TOKEN)],
+        bind: any_port(),
+    });
+    until(Duration::from_secs(10), || {
+        server_cursor(server.addr).ok_or_else(|| "no report loaded".to_owned())
+    })
+    .await;
+
+    // A live client, reading (and so answering pings) all along.
+    let url = format!("ws://{}/ws", server.addr);
+    let mut healthy = Connection::open(&url, None, None).await.expect("connect");
+    let healthy_task = tokio::spawn(async move {
+        loop {
+            match healthy.recv().await {
+                Ok(Ok(_)) => {}
+                ended => return format!("{ended:?}"),
+            }
+        }
+    });
+
+    let dead = tokio::task::spawn_blocking(move || raw_websocket(server.addr)).await.expect("join");
+    let silent_since = Instant::now();
+    until(Duration::from_secs(5), || ws_count_is(server.addr, 2)).await;
+    let dropped_after = until(ping_interval * 3 + pong_timeout + slack, || {
+        ws_count_is(server.addr, 1).map(|()| silent_since.elapsed())
+    })
+    .await;
+    assert!(
+        dropped_after >= ping_interval,
+        "dropped after {dropped_after:?}, before any ping could be answered"
+    );
+    assert!(
+        dropped_after <= ping_interval + pong_timeout + slack,
+        "a silent peer was dropped after {dropped_after:?}; ping interval {ping_interval:?} + pong timeout {pong_timeout:?} \
+         (+ {slack:?} slack) promised"
+    );
+    assert!(
+        !healthy_task.is_finished(),
+        "the live client was dropped too: {:?}",
+        healthy_task.await
+    );
+    assert!(
+        metric(server.addr, "gitops_live_policy_closes_total") >= 1,
+        "a dead peer counts as a policy close"
+    );
+    healthy_task.abort();
+    drop(dead);
+}
+
+/// A port below the ephemeral range (32768-60999 here), so no client socket can be given it
+/// while the server is down and connect to itself.
+fn free_fixed_port() -> u16 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let start = (u64::from(std::process::id()) * 7919 + u64::from(nanos)) % 10_000;
+    (0..10_000)
+        .map(|i| 20_000 + ((start + i) % 10_000) as u16)
+        .find(|port| TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .expect("a free port")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_on_the_same_port_two_hundred_clients_converge_to_the_new_state() {
+    const N_CLIENTS: usize = 200;
+    let mut report = generate_report(50, 20);
+    let mut file = ReportFile::new(&report.to_json_bytes());
+    let bind: SocketAddr = format!("127.0.0.1:{}", free_fixed_port()).parse().expect("an address");
+    let path = file.path_str();
+    let launch = Launch { wrapper: &[], args: &["serve", "--report", &path], env: &[], bind };
+    let mut server = Process::start(&launch);
+    let url = format!("ws://{bind}/ws");
+
+    // Each client task records the generation of the target it last matched.
+    let (target_tx, target_rx) = tokio::sync::watch::channel((1u32, report.clone()));
+    let matched: Arc<Vec<AtomicU32>> =
+        Arc::new((0..N_CLIENTS).map(|_| AtomicU32::new(0)).collect());
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..N_CLIENTS {
+        let config = ClientConfig {
+            seed: 0x9e37_79b9_7f4a_7c15 ^ (i as u64 + 1),
+            ..ClientConfig::new(url.clone())
+        };
+        let (target_rx, matched) = (target_rx.clone(), matched.clone());
+        tasks.spawn(async move {
+            let mut client = Client::new(config);
+            loop {
+                client.next().await;
+                let (generation, target) = &*target_rx.borrow();
+                if client.state().report.as_ref().is_some_and(|r| same_state(r, target)) {
+                    matched[i].store(*generation, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    let converged = |generation: u32| {
+        matched.iter().filter(|m| m.load(Ordering::Relaxed) == generation).count()
+    };
+    until(Duration::from_secs(30), || match converged(1) {
+        N_CLIENTS => Ok(()),
+        n => Err(format!("{n} of {N_CLIENTS} clients have the first report")),
+    })
+    .await;
+
+    // A crash: no close frames, no reconnect hint. The report changes while the server is down.
+    server.kill();
+    for index in [0, 9, 33] {
+        flip(&mut report, index, index + 1);
+    }
+    file.write(&report.to_json_bytes(), Style::AtomicRename);
+    target_tx.send_replace((2, report.clone()));
+    let server = Process::start(&launch);
+    let restarted = Instant::now();
+    let all_back = until(Duration::from_secs(40), || match converged(2) {
+        N_CLIENTS => Ok(restarted.elapsed()),
+        n => Err(format!("{n} of {N_CLIENTS} clients have the restarted server's report")),
+    })
+    .await;
+    eprintln!(
+        "{N_CLIENTS} clients converged on the restarted server {all_back:?} after it started"
+    );
+    assert_eq!(metric(server.addr, "gitops_live_clients{transport=\"ws\"}"), N_CLIENTS as u64);
+    tasks.abort_all();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_out_of_descriptors_pauses_accepting_without_spinning_and_recovers() {
+    const FD_LIMIT: usize = 64;
+    let report = generate_report(5, 21);
+    let file = ReportFile::new(&report.to_json_bytes());
+    let limit = format!("--nofile={FD_LIMIT}:{FD_LIMIT}");
+    let wrapper = ["prlimit", limit.as_str(), "--"];
+    let server = Process::start(&Launch {
+        wrapper: &wrapper,
+        args: &["serve", "--report", &file.path_str()],
+        env: &[],
+        bind: any_port(),
+    });
+    until(Duration::from_secs(10), || {
+        server_cursor(server.addr).ok_or_else(|| "no report loaded".to_owned())
+    })
+    .await;
+    assert!(
+        open_descriptors(server.pid()) < FD_LIMIT / 2,
+        "the server starts well under the limit"
+    );
+
+    // More idle connections than the server has descriptors: the kernel queues the rest.
+    let flood: Vec<TcpStream> =
+        (0..FD_LIMIT * 2).map(|_| TcpStream::connect(server.addr).expect("connect")).collect();
+    until(Duration::from_secs(10), || match open_descriptors(server.pid()) {
+        n if n >= FD_LIMIT - 1 => Ok(()),
+        n => Err(format!("{n} descriptors open")),
+    })
+    .await;
+    let (cpu_before, wall_before) = (cpu_time(server.pid()), Instant::now());
+    std::thread::sleep(Duration::from_secs(2));
+    let (cpu, wall) = (cpu_time(server.pid()) - cpu_before, wall_before.elapsed());
+    assert!(
+        open_descriptors(server.pid()) >= FD_LIMIT - 1,
+        "the server stayed saturated while it was measured"
+    );
+    assert!(
+        cpu < wall / 2,
+        "accepting while out of descriptors used {cpu:?} of CPU in {wall:?}: a busy loop"
+    );
+
+    drop(flood);
+    until(Duration::from_secs(20), || match open_descriptors(server.pid()) {
+        n if n < FD_LIMIT / 2 => Ok(()),
+        n => Err(format!("{n} descriptors still open")),
+    })
+    .await;
+    assert_eq!(http(server.addr, "GET", "/readyz", &[]).status, 200);
+    assert!(
+        metric(server.addr, "gitops_live_accept_errors_total") > 0,
+        "the failed accepts are counted"
+    );
+    let mut connection =
+        Connection::open(&format!("ws://{}/ws", server.addr), None, None).await.expect("connect");
+    let mut state = LiveState::default();
+    read_until(&mut connection, &mut state, Duration::from_secs(10), |s| has_report(s, &report))
+        .await;
+}

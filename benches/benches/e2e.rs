@@ -48,7 +48,7 @@ struct Args {
     /// Report writes per client count.
     #[arg(long, default_value_t = 200)]
     writes: usize,
-    /// Time between writes in ms; by default 50 ms + 40 µs per client, so each write is delivered
+    /// Time between writes in ms; by default 50 ms + 60 µs per client, so each write is delivered
     /// before the next one lands (writes closer than the debounce would be merged).
     #[arg(long)]
     spacing_ms: Option<u64>,
@@ -75,6 +75,10 @@ struct Args {
     /// dashboard do (the memory figure then includes what a snapshot leaves behind).
     #[arg(long)]
     fresh_clients: bool,
+    /// Flip only `status` (leave `dashboard_link` and `mitigation` as they were): the smallest
+    /// one-repo change, for the bytes-on-the-wire figure.
+    #[arg(long)]
+    status_only: bool,
     /// Print one line per write (style, first and last client latency).
     #[arg(long)]
     verbose: bool,
@@ -152,10 +156,21 @@ struct PlannedWrite {
     bytes: Vec<u8>,
 }
 
+/// What each write changes besides the repository's status and the summary.
+#[derive(Debug, Clone, Copy)]
+struct WriteContent {
+    /// Leave `dashboard_link` and `mitigation` alone.
+    status_only: bool,
+}
+
 /// Flips one `clean`/`dirty` repository per write (with the link and mitigation a producer would
-/// write for the new status) and recomputes the summary, as the auditor does. Each write builds on
-/// the previous one and names a different repository.
-fn plan_writes(base: &Report, n_writes: usize) -> anyhow::Result<Vec<PlannedWrite>> {
+/// write for the new status, unless `status_only`) and recomputes the summary, as the auditor
+/// does. Each write builds on the previous one and names a different repository.
+fn plan_writes(
+    base: &Report,
+    n_writes: usize,
+    content: WriteContent,
+) -> anyhow::Result<Vec<PlannedWrite>> {
     let candidates: Vec<usize> = base
         .repos
         .iter()
@@ -177,8 +192,10 @@ fn plan_writes(base: &Report, n_writes: usize) -> anyhow::Result<Vec<PlannedWrit
             _ => (Status::Clean, "view", None),
         };
         repo.status = status;
-        repo.dashboard_link = Some(format!("/audit/{}?action={action}", repo.name));
-        repo.mitigation = mitigation;
+        if !content.status_only {
+            repo.dashboard_link = Some(format!("/audit/{}?action={action}", repo.name));
+            repo.mitigation = mitigation;
+        }
         let name = repo.name.clone();
         report.summary = Some(report.computed_summary());
         report.health_status = Some(report.computed_health());
@@ -294,12 +311,12 @@ fn to_ms(distribution: Option<Distribution>) -> Option<DistributionMs> {
 fn run_once(args: &Args, server_bin: &Path, n_clients: usize) -> anyhow::Result<RunResult> {
     println!();
     println!("e2e: --- {n_clients} clients ---");
-    let spacing_ms = args.spacing_ms.unwrap_or(50 + n_clients as u64 * 40 / 1_000);
+    let spacing_ms = args.spacing_ms.unwrap_or(50 + n_clients as u64 * 60 / 1_000);
     let dir = tempfile::tempdir().context("making a temp dir")?;
     let report_path = dir.path().join("GitRepoReport.json");
     let base = gitops_report::generate_report(args.repos, args.seed);
     std::fs::write(&report_path, base.to_json_bytes()).context("writing the first report")?;
-    let plan = plan_writes(&base, args.writes)?;
+    let plan = plan_writes(&base, args.writes, WriteContent { status_only: args.status_only })?;
 
     // Both processes need a descriptor per client plus some slack; children inherit the limit.
     let needed_files = n_clients as u64 + 1_024;
@@ -738,6 +755,9 @@ fn print_result(result: &RunResult) {
         .map(|(kind, count)| format!("{kind} {} msgs / {} B", count.messages, count.bytes))
         .collect();
     println!("e2e: received {}", types.join(", "));
+    for (kind, text) in &result.received.samples {
+        println!("e2e: sample {kind} ({} B): {text}", text.len());
+    }
     println!(
         "e2e: load average {:.2} before the writes, {:.2} after",
         result.load_average.0, result.load_average.1

@@ -75,6 +75,9 @@ pub struct LoadSummary {
     pub connect_ms: u64,
     /// Messages and bytes received, by `type`, summed over clients.
     pub by_type: BTreeMap<String, TypeCount>,
+    /// The text of the first state-bearing message of each `type`, as received.
+    #[serde(default)]
+    pub samples: BTreeMap<String, String>,
 }
 
 /// One line of the load generator's output file (JSON lines).

@@ -98,6 +98,8 @@ struct Shared {
     /// every connection, so a client only takes the lock for a seq past this.
     described_up_to: AtomicU64,
     described: Mutex<HashMap<u64, Description>>,
+    /// The first message of each type with a seq, as text.
+    samples: Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 /// What a message with a given seq was, taken from the first client that received it.
@@ -142,6 +144,11 @@ impl ClientLog {
             });
             drop(described);
             shared.described_up_to.fetch_max(seq, Ordering::Relaxed);
+            let mut samples =
+                shared.samples.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if !samples.contains_key(head.kind) && text.len() <= 4 << 10 {
+                samples.insert(head.kind.to_owned(), String::from_utf8_lossy(text).into_owned());
+            }
         }
     }
 
@@ -251,6 +258,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             })
             .filter(|(_, total)| total.messages > 0)
             .collect(),
+        samples: std::mem::take(
+            &mut *shared.samples.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
+        ),
     };
     let described = std::mem::take(
         &mut *shared.described.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),

@@ -254,7 +254,11 @@ async fn run(live: Arc<Live>, socket: Socket, subscription: Subscription, guard:
         limits.ping_interval,
     );
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_heard = Instant::now();
+    // A peer silent for a ping interval plus the pong timeout is dead: every inbound frame (our
+    // pings' pongs included) pushes this deadline back, so detection takes exactly that long.
+    let dead_after = limits.ping_interval + limits.pong_timeout;
+    let silence = tokio::time::sleep(dead_after);
+    tokio::pin!(silence);
     let mut bucket = TokenBucket::new(limits.messages_per_second, limits.message_burst);
 
     let end = loop {
@@ -272,7 +276,7 @@ async fn run(live: Arc<Live>, socket: Socket, subscription: Subscription, guard:
                 }
             }
             inbound = stream.next() => {
-                last_heard = Instant::now();
+                silence.as_mut().reset(tokio::time::Instant::now() + dead_after);
                 match inbound {
                     Some(Ok(Message::Text(text))) => {
                         if !bucket.take() {
@@ -298,11 +302,11 @@ async fn run(live: Arc<Live>, socket: Socket, subscription: Subscription, guard:
                     }
                 }
             }
+            () = &mut silence => {
+                live.metrics.policy_closes.fetch_add(1, Ordering::Relaxed);
+                break End::Gone;
+            }
             _ = ping.tick() => {
-                if last_heard.elapsed() > limits.ping_interval + limits.pong_timeout {
-                    live.metrics.policy_closes.fetch_add(1, Ordering::Relaxed);
-                    break End::Gone;
-                }
                 let sent = tokio::time::timeout(limits.send_timeout, sink.send(Message::Ping(Bytes::new()))).await;
                 if !matches!(sent, Ok(Ok(()))) {
                     break End::Gone;

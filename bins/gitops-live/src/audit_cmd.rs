@@ -18,7 +18,7 @@ pub(crate) struct AuditArgs {
     /// Where to write the report (replaced atomically).
     #[arg(long, value_name = "PATH")]
     pub(crate) out: PathBuf,
-    /// Also write DIR/<timestamp>.json and point DIR/latest.json at it.
+    /// Also write `DIR/<timestamp>.json` and point `DIR/latest.json` at it.
     #[arg(long, value_name = "DIR")]
     pub(crate) history: Option<PathBuf>,
     /// The GitHub API's base URL (GitHub Enterprise, or a test server).

@@ -30,7 +30,7 @@ pub(crate) struct ServerArgs {
     #[arg(long = "admin-token", env = "GITOPS_ADMIN_TOKEN", hide_env_values = true, hide = true)]
     pub(crate) admin_token: Option<String>,
     /// An origin allowed to use the API and WebSocket besides the server's own, e.g.
-    /// https://dash.example.org. Repeat for more.
+    /// `https://dash.example.org`. Repeat for more.
     #[arg(long = "allowed-origin", env = "GITOPS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub(crate) allowed_origins: Vec<String>,
     /// Real-time updates (WebSocket, SSE, long-poll). `off` is the rollback switch: clients poll /api/audit.

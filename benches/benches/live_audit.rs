@@ -24,7 +24,10 @@ fn main() {
             .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"), PathBuf::from);
         target.join("release/gitops-live")
     });
-    assert!(binary.exists(), "build the release binary first: cargo build --release -p gitops-live");
+    assert!(
+        binary.exists(),
+        "build the release binary first: cargo build --release -p gitops-live"
+    );
 
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path().join("git");
@@ -67,9 +70,11 @@ fn main() {
     };
     std::thread::spawn(move || for _ in lines {});
 
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let (untracked, committed) = runtime.block_on(async {
-        let mut connection = Connection::open(&format!("ws://{addr}/ws"), None, None).await.expect("connect");
+        let mut connection =
+            Connection::open(&format!("ws://{addr}/ws"), None, None).await.expect("connect");
         let mut state = LiveState::default();
         wait_for(&mut connection, &mut state, Status::Clean).await;
         let (mut untracked, mut committed) = (Vec::new(), Vec::new());
@@ -110,7 +115,11 @@ fn git(dir: &Path, args: &[&str]) {
 async fn wait_for(connection: &mut Connection, state: &mut LiveState, want: Status) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let now = state.report.as_ref().and_then(|r| r.repos.iter().find(|r| r.name == "alpha")).map(|r| &r.status);
+        let now = state
+            .report
+            .as_ref()
+            .and_then(|r| r.repos.iter().find(|r| r.name == "alpha"))
+            .map(|r| &r.status);
         if now == Some(&want) {
             return;
         }

@@ -160,7 +160,8 @@ fn e2e() -> anyhow::Result<()> {
     let root = root();
     dashboard()?;
     cargo(&["build", "--release", "--package", "gitops-live"])?;
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let binary = target.join("release/gitops-live");
     let dir = root.join("dashboard");
     let status = Command::new("npm")

@@ -87,6 +87,25 @@ describe('notifications', () => {
     hidden.mockRestore();
   });
 
+  it('reads the browser permission once, not on every render (a synchronous call into the browser)', () => {
+    const store = manualStore(liveSnapshot());
+    let reads = 0;
+    const api: NotificationApi = {
+      get permission(): NotificationPermission {
+        reads += 1;
+        return 'denied';
+      },
+      requestPermission: vi.fn(async () => 'denied' as const),
+      show: () => undefined,
+    };
+    renderWithStore(<Harness api={api} />, store);
+    for (let i = 0; i < 5; i += 1) act(() => store.announce([change('halo', 'missing', 'clean')]));
+    expect(screen.getAllByRole('button', { name: 'Dismiss' })).toHaveLength(5);
+    expect(reads).toBe(1);
+    // Denied in the browser: the switch says so and cannot be turned on.
+    expect(screen.getByRole('button', { name: 'Desktop notifications' }).hasAttribute('disabled')).toBe(true);
+  });
+
   it('offers no switch where the browser has no notifications', () => {
     renderWithStore(<Harness api={null} />, manualStore(liveSnapshot()));
     expect(screen.queryByRole('button', { name: 'Desktop notifications' })).toBeNull();

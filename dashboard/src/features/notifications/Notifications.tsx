@@ -87,6 +87,13 @@ export function useStatusNotifications(api: NotificationApi | null) {
   const store = useLiveStore();
   const [toasts, setToasts] = useState<Toast[]>([]);
   const [browserOn, setBrowserOn] = useState(() => readPreference() && api?.permission === 'granted');
+  // Reading Notification.permission is a synchronous call into the browser: 0.4-12 ms each while
+  // the page loads on a busy machine (measured in chromium, docs/performance.md), and App
+  // renders on every update. So it is read once after mounting and after asking, never per render.
+  const [permission, setPermission] = useState<NotificationPermission>('default');
+  useEffect(() => {
+    if (api) setPermission(api.permission);
+  }, [api]);
   const nextId = useRef(1);
   const browserOnRef = useRef(browserOn);
   useEffect(() => {
@@ -101,7 +108,7 @@ export function useStatusNotifications(api: NotificationApi | null) {
         const id = nextId.current++;
         setToasts((all) => [...all, { id, changes }].slice(-MAX_TOASTS));
         window.setTimeout(() => dismiss(id), TOAST_MS);
-        if (browserOnRef.current && api && api.permission === 'granted' && document.hidden) {
+        if (browserOnRef.current && document.hidden && api && api.permission === 'granted') {
           const title = changes.length === 1 ? 'Repository status changed' : `${changes.length} repositories changed status`;
           api.show(title, changes.slice(0, MAX_DETAILED).map(describe).join('\n'));
         }
@@ -116,13 +123,15 @@ export function useStatusNotifications(api: NotificationApi | null) {
       writePreference(false);
       return;
     }
-    const permission = api.permission === 'granted' ? 'granted' : await api.requestPermission();
-    const on = permission === 'granted';
+    const current = api.permission;
+    const answer = current === 'granted' ? 'granted' : await api.requestPermission();
+    const on = answer === 'granted';
+    setPermission(answer);
     setBrowserOn(on);
     writePreference(on);
   }, [api, browserOn]);
 
-  return { toasts, dismiss, browserOn, toggleBrowser, browserAvailable: api !== null, permission: api?.permission ?? 'denied' };
+  return { toasts, dismiss, browserOn, toggleBrowser, browserAvailable: api !== null, permission: api ? permission : 'denied' };
 }
 
 /** The header button that switches browser notifications on and off. */

@@ -2,6 +2,16 @@
 
 use gitops_transport::{Asset, Assets};
 
+/// One embedded file.
+pub(crate) struct File {
+    /// Its path relative to `dashboard/dist`.
+    path: &'static str,
+    /// Its bytes.
+    bytes: &'static [u8],
+    /// Its gzip form, when that is worth sending.
+    gzip: Option<&'static [u8]>,
+}
+
 include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 
 /// The page served when the binary was built without the dashboard.
@@ -22,24 +32,26 @@ pub(crate) struct EmbeddedDashboard;
 impl EmbeddedDashboard {
     /// Whether the dashboard was embedded.
     pub(crate) fn is_built() -> bool {
-        FILES.iter().any(|(path, _)| *path == "index.html")
+        FILES.iter().any(|file| file.path == "index.html")
     }
 }
 
 impl Assets for EmbeddedDashboard {
     fn get(&self, path: &str) -> Option<Asset> {
-        let found = FILES.iter().find(|(name, _)| *name == path);
+        let found = FILES.iter().find(|file| file.path == path);
         match found {
-            Some((name, bytes)) => Some(Asset {
-                bytes: bytes::Bytes::from_static(bytes),
-                content_type: content_type(name),
+            Some(file) => Some(Asset {
+                bytes: bytes::Bytes::from_static(file.bytes),
+                content_type: content_type(file.path),
                 // Vite puts a content hash in every file name under assets/.
-                immutable: name.starts_with("assets/"),
+                immutable: file.path.starts_with("assets/"),
+                gzip: file.gzip.map(bytes::Bytes::from_static),
             }),
             None if path == "index.html" && !Self::is_built() => Some(Asset {
                 bytes: bytes::Bytes::from_static(NOT_BUILT.as_bytes()),
                 content_type: "text/html; charset=utf-8",
                 immutable: false,
+                gzip: None,
             }),
             None => None,
         }

@@ -94,6 +94,8 @@ pub struct Asset {
     pub content_type: &'static str,
     /// Whether its name carries a content hash, so it may be cached forever.
     pub immutable: bool,
+    /// The same bytes gzip-compressed, when compressing pays; sent to clients that accept gzip.
+    pub gzip: Option<Bytes>,
 }
 
 /// Where the dashboard's files come from (the binary embeds them).

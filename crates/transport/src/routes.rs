@@ -57,7 +57,7 @@ pub(crate) async fn route(
         (Method::GET, "/api/ws/status") => status(&live),
         (Method::POST, "/api/ws/trigger-update") => admin(&live, &request, trigger_update),
         (Method::GET, "/api/ws/clients") => admin(&live, &request, clients),
-        (Method::GET | Method::HEAD, _) if !is_api => asset(&live, &path),
+        (Method::GET | Method::HEAD, _) if !is_api => asset(&live, &request, &path),
         (_, _) if is_api => {
             error(StatusCode::METHOD_NOT_ALLOWED, "method", "method not allowed here")
         }
@@ -172,25 +172,27 @@ impl Coding {
     }
 }
 
+/// Whether the request's `Accept-Encoding` accepts `wanted` (and does not refuse it with `q=0`).
+fn accepts(request: &Request<Incoming>, wanted: &str) -> bool {
+    request
+        .headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| p.trim().replace(' ', "") == "q=0");
+            name.eq_ignore_ascii_case(wanted) && !refused
+        })
+}
+
 /// Brotli when the client accepts it (smaller), else gzip, else none.
 fn preferred_coding(request: &Request<Incoming>) -> Option<Coding> {
-    let accepted = |wanted: &str| {
-        request
-            .headers()
-            .get_all(header::ACCEPT_ENCODING)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|coding| {
-                let mut parts = coding.split(';');
-                let name = parts.next().unwrap_or("").trim();
-                let refused = parts.any(|p| p.trim().replace(' ', "") == "q=0");
-                name.eq_ignore_ascii_case(wanted) && !refused
-            })
-    };
-    if accepted("br") {
+    if accepts(request, "br") {
         Some(Coding::Brotli)
-    } else if accepted("gzip") {
+    } else if accepts(request, "gzip") {
         Some(Coding::Gzip)
     } else {
         None
@@ -289,7 +291,7 @@ fn clients(live: &Live) -> Response<Body> {
     json(StatusCode::OK, body.to_string())
 }
 
-fn asset(live: &Live, path: &str) -> Response<Body> {
+fn asset(live: &Live, request: &Request<Incoming>, path: &str) -> Response<Body> {
     let relative = path.strip_prefix('/').unwrap_or(path);
     // Assets are looked up by exact name in an embedded map, so nothing can escape it; these
     // shapes are refused outright so no fallback ever answers them with the page either.
@@ -310,8 +312,18 @@ fn asset(live: &Live, path: &str) -> Response<Body> {
     let Some(asset) = found else {
         return error(StatusCode::NOT_FOUND, "not-found", "no such file");
     };
-    let mut response = respond(StatusCode::OK, asset.content_type, asset.bytes);
+    let has_gzip = asset.gzip.is_some();
+    let gzipped = asset.gzip.filter(|_| accepts(request, "gzip"));
+    let compressed = gzipped.is_some();
+    let mut response = respond(StatusCode::OK, asset.content_type, gzipped.unwrap_or(asset.bytes));
+    let headers = response.headers_mut();
+    if compressed {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    if has_gzip {
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
     let cache = if asset.immutable { "public, max-age=31536000, immutable" } else { "no-cache" };
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     response
 }

@@ -25,7 +25,14 @@ impl Assets for TestAssets {
             "assets/app-1234.js" => (b"console.log(1)", "text/javascript; charset=utf-8", true),
             _ => return None,
         };
-        Some(Asset { bytes: bytes::Bytes::from_static(bytes), content_type, immutable })
+        // The script also comes gzipped, as the binary's build script prepares it.
+        let gzip = immutable.then(|| {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder.write_all(bytes).expect("gzip");
+            bytes::Bytes::from(encoder.finish().expect("gzip"))
+        });
+        Some(Asset { bytes: bytes::Bytes::from_static(bytes), content_type, immutable, gzip })
     }
 }
 
@@ -132,6 +139,12 @@ fn every_response_carries_the_security_headers() {
     );
     let hashed = get(server.addr, "/assets/app-1234.js", &[]);
     assert!(hashed.header("cache-control").is_some_and(|c| c.contains("immutable")));
+    assert_eq!(hashed.body, b"console.log(1)");
+    let gzipped = get(server.addr, "/assets/app-1234.js", &[("Accept-Encoding", "gzip, br")]);
+    assert_eq!(gzipped.header("content-encoding").as_deref(), Some("gzip"));
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(&gzipped.body[..]).read_to_end(&mut plain).expect("gzip");
+    assert_eq!(plain, b"console.log(1)");
 }
 
 #[test]

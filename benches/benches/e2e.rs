@@ -209,6 +209,8 @@ fn plan_writes(
 struct DoneWrite {
     name: String,
     style: WriteStyle,
+    /// When the writer began (before creating or truncating a file), in `now_ns` nanoseconds.
+    started_ns: u64,
     /// When `rename()` or `close()` returned, in `now_ns` nanoseconds.
     finished_ns: u64,
 }
@@ -248,12 +250,17 @@ struct RunResult {
     per_client_ms: Option<DistributionMs>,
     /// Per write: ms from write finished until the first client had the change.
     first_client_ms: Option<DistributionMs>,
+    /// How long each write took, from before the first syscall to after `rename()`/`close()`.
+    write_duration_ms: Option<DistributionMs>,
     /// Writes whose change did not reach every connected client.
     incomplete_writes: usize,
     /// Deliveries missing, summed over writes (connected clients × writes − received).
     missing_deliveries: u64,
-    /// Client receive stamps earlier than the write's (a clock problem if ever non-zero).
-    negative_latencies: u64,
+    /// Deliveries stamped before the writer's "finished" stamp, counted as 0 ms: the server read
+    /// the new bytes before the writer got to `close()`/`rename()` returning and its clock read
+    /// (a writer descheduled for longer than the debounce), or the read of an earlier write saw
+    /// this one's bytes. Counted per write style: (temp + rename, in place).
+    negative_latencies: (u64, u64),
     server_rss_before_kib: u64,
     server_rss_idle_kib: u64,
     server_rss_end_kib: u64,
@@ -391,10 +398,12 @@ fn run_once(args: &Args, server_bin: &Path, n_clients: usize) -> anyhow::Result<
     for (k, write) in plan.iter().enumerate() {
         let due = start + spacing * k as u32;
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        let started_ns = now_ns();
         write_report(&report_path, write)?;
         done.push(DoneWrite {
             name: write.name.clone(),
             style: write.style,
+            started_ns,
             finished_ns: now_ns(),
         });
     }
@@ -605,7 +614,8 @@ fn analyse(
         .collect();
     let (mut all_clients, mut atomic, mut in_place, mut per_client, mut first_client) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut incomplete_writes, mut missing_deliveries, mut negative_latencies) = (0, 0u64, 0u64);
+    let (mut incomplete_writes, mut missing_deliveries, mut negative_latencies) =
+        (0, 0u64, (0u64, 0u64));
     let mut change_sizes = Vec::new();
     for write in done {
         let Some(message) = changes.get(write.name.as_str()) else {
@@ -618,7 +628,10 @@ fn analyse(
             .receive_times_ns()
             .map(|received_ns| {
                 if received_ns < write.finished_ns {
-                    negative_latencies += 1;
+                    match write.style {
+                        WriteStyle::AtomicRename => negative_latencies.0 += 1,
+                        WriteStyle::InPlace => negative_latencies.1 += 1,
+                    }
                 }
                 received_ns.saturating_sub(write.finished_ns) / 1_000
             })
@@ -640,6 +653,10 @@ fn analyse(
         per_client.extend(latencies_us);
     }
     change_sizes.sort_unstable();
+    let write_durations_us = done
+        .iter()
+        .map(|write| write.finished_ns.saturating_sub(write.started_ns) / 1_000)
+        .collect();
     let size_summary = |sizes: &[usize], frame: fn(usize) -> usize| {
         let at = |index: usize| sizes.get(index).copied().map_or(0, frame);
         (at(0), at(sizes.len() / 2), at(sizes.len().saturating_sub(1)))
@@ -663,6 +680,7 @@ fn analyse(
         all_clients_in_place_ms: to_ms(Distribution::of(in_place)),
         per_client_ms: to_ms(Distribution::of(per_client)),
         first_client_ms: to_ms(Distribution::of(first_client)),
+        write_duration_ms: to_ms(Distribution::of(write_durations_us)),
         incomplete_writes,
         missing_deliveries,
         negative_latencies,
@@ -722,9 +740,10 @@ fn print_result(result: &RunResult) {
     show("  in-place writes", &result.all_clients_in_place_ms);
     show("first client has it", &result.first_client_ms);
     show("per client and write", &result.per_client_ms);
+    show("writer: start to rename/close", &result.write_duration_ms);
     println!(
         "e2e: connected {} of {} (failed {}, closed early {}) in {} ms; incomplete writes {}, missing deliveries {}, \
-         negative latencies {}",
+         stamped before the write finished {} (rename) / {} (in place)",
         result.connected,
         result.clients,
         result.failed,
@@ -732,7 +751,8 @@ fn print_result(result: &RunResult) {
         result.connect_ms,
         result.incomplete_writes,
         result.missing_deliveries,
-        result.negative_latencies
+        result.negative_latencies.0,
+        result.negative_latencies.1
     );
     let (min, median, max) = result.change_payload_bytes;
     let (frame_min, frame_median, frame_max) = result.change_frame_bytes;

@@ -143,7 +143,16 @@ fn demo(extra: &[String]) -> anyhow::Result<()> {
     cargo(&args)
 }
 
+/// Where the dashboard's generated protocol types live, relative to the workspace root.
+const GENERATED_TYPES: &str = "dashboard/src/types/generated/protocol.ts";
+
 fn types() -> anyhow::Result<()> {
+    generate_types(&root().join(GENERATED_TYPES))
+}
+
+/// Writes the TypeScript declarations the Rust protocol crate renders to `path`.
+fn generate_types(path: &Path) -> anyhow::Result<()> {
+    let path = path.display().to_string();
     cargo(&[
         "run",
         "--quiet",
@@ -152,7 +161,7 @@ fn types() -> anyhow::Result<()> {
         "--example",
         "generate-ts",
         "--",
-        "dashboard/src/types/generated/protocol.ts",
+        &path,
     ])
 }
 
@@ -221,20 +230,10 @@ fn ci() -> anyhow::Result<()> {
 /// Fails when the checked-in TypeScript types differ from what the Rust types generate.
 fn types_are_fresh() -> anyhow::Result<()> {
     let root = root();
-    let checked_in = root.join("dashboard/src/types/generated/protocol.ts");
+    let checked_in = root.join(GENERATED_TYPES);
     let fresh =
         std::env::temp_dir().join(format!("gitops-live-protocol-{}.ts", std::process::id()));
-    let fresh_arg = fresh.display().to_string();
-    cargo(&[
-        "run",
-        "--quiet",
-        "--package",
-        "gitops-protocol",
-        "--example",
-        "generate-ts",
-        "--",
-        &fresh_arg,
-    ])?;
+    generate_types(&fresh)?;
     let want = std::fs::read_to_string(&fresh).context("reading the generated types")?;
     let _ = std::fs::remove_file(&fresh);
     let have = std::fs::read_to_string(&checked_in).unwrap_or_default();

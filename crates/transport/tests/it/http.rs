@@ -411,3 +411,30 @@ fn sse_resumes_from_last_event_id_and_long_poll_waits_for_news() {
         "{messages:?}"
     );
 }
+
+#[test]
+fn a_snapshot_larger_than_a_frame_arrives_whole_over_the_websocket() {
+    let server = TestServer::start(TransportConfig::default(), Some(report(1000)));
+    let over_http = get(server.addr, "/api/audit", &[]).body;
+    assert!(over_http.len() > 100_000, "the snapshot spans many 16 KiB fragments");
+    let addr = server.addr;
+    let over_ws = server.runtime.block_on(async {
+        let (mut socket, _) =
+            tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.expect("connect");
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), socket.next())
+                .await
+                .expect("in time")
+            {
+                Some(Ok(Message::Text(text)))
+                    if text.as_str().starts_with(r#"{"type":"audit-update""#) =>
+                {
+                    return text.as_bytes().to_vec();
+                }
+                Some(Ok(_)) => continue,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    });
+    assert_eq!(over_ws, over_http);
+}

@@ -10,6 +10,7 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group};
+use gitops_benches::on_cpu_per_call;
 use gitops_diff::{RepoChangeKind, diff};
 use gitops_report::{Report, Status, generate_report};
 
@@ -115,36 +116,6 @@ fn main() {
     if std::env::var_os("GITOPS_BENCH_CPU").is_some() {
         on_cpu_table();
     }
-}
-
-/// The calling thread's time on a CPU so far, in nanoseconds (Linux only).
-fn thread_cpu_ns() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    text.split_whitespace().next()?.parse().ok()
-}
-
-/// Best-of-5 on-CPU nanoseconds per call of `routine`, each round running at least 300 ms.
-fn on_cpu_per_call(mut routine: impl FnMut()) -> Option<f64> {
-    let mut calls_per_round = 1u64;
-    loop {
-        let start = thread_cpu_ns()?;
-        for _ in 0..calls_per_round {
-            routine();
-        }
-        if thread_cpu_ns()? - start >= 300_000_000 {
-            break;
-        }
-        calls_per_round *= 2;
-    }
-    let mut best = f64::INFINITY;
-    for _ in 0..5 {
-        let start = thread_cpu_ns()?;
-        for _ in 0..calls_per_round {
-            routine();
-        }
-        best = best.min((thread_cpu_ns()? - start) as f64 / calls_per_round as f64);
-    }
-    Some(best)
 }
 
 fn on_cpu_table() {

@@ -519,16 +519,7 @@ async fn forced_polling_still_delivers_changes_and_says_so() {
     let api = http(server.addr, "GET", "/api/ws/status", &[]).json();
     assert_eq!(api["report"]["watch"], "polling");
 
-    for (round, style) in
-        [Style::InPlace, Style::AtomicRename, Style::SymlinkSwap].into_iter().enumerate()
-    {
-        flip(&mut report, round, round + 1);
-        file.write(&report.to_json_bytes(), style);
-        read_until(&mut connection, &mut state, Duration::from_secs(10), |s| {
-            has_report(s, &report)
-        })
-        .await;
-    }
+    each_style_arrives(&mut report, &mut file, &mut connection, &mut state).await;
 }
 
 /// The OS watcher really unavailable: the server runs in its own user namespace whose inotify
@@ -565,16 +556,7 @@ async fn without_an_os_watcher_the_server_falls_back_to_polling() {
     let note = api["report"]["watch_note"].as_str().expect("a note says why");
     assert!(note.contains("OS watcher"), "the note says the OS watcher is unavailable: {note}");
 
-    for (round, style) in
-        [Style::InPlace, Style::AtomicRename, Style::SymlinkSwap].into_iter().enumerate()
-    {
-        flip(&mut report, round, round + 1);
-        file.write(&report.to_json_bytes(), style);
-        read_until(&mut connection, &mut state, Duration::from_secs(10), |s| {
-            has_report(s, &report)
-        })
-        .await;
-    }
+    each_style_arrives(&mut report, &mut file, &mut connection, &mut state).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -847,4 +829,20 @@ async fn running_out_of_descriptors_pauses_accepting_without_spinning_and_recove
     let mut state = LiveState::default();
     read_until(&mut connection, &mut state, Duration::from_secs(10), |s| has_report(s, &report))
         .await;
+}
+
+/// Writes one change in each producer style and waits until the client has each one.
+async fn each_style_arrives(
+    report: &mut Report,
+    file: &mut ReportFile,
+    connection: &mut Connection,
+    state: &mut LiveState,
+) {
+    for (round, style) in
+        [Style::InPlace, Style::AtomicRename, Style::SymlinkSwap].into_iter().enumerate()
+    {
+        flip(report, round, round + 1);
+        file.write(&report.to_json_bytes(), style);
+        read_until(connection, state, Duration::from_secs(10), |s| has_report(s, report)).await;
+    }
 }

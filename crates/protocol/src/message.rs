@@ -120,6 +120,33 @@ pub struct ConnectionStatus {
     pub report: ReportSource,
 }
 
+/// How a viewer signs in, when the server asks it to (`GET /api/session`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignInMethod {
+    /// Exchange the viewer token for a session cookie with `POST /api/session`.
+    Token,
+    /// A trusted reverse proxy names the signed-in user in a request header.
+    Proxy,
+}
+
+/// The body of `GET`, `POST` and `DELETE /api/session`: whether this server asks viewers to sign
+/// in and whether this request is signed in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Whether data endpoints (`/ws`, `/api/events`, `/api/updates`, `/api/audit`, `/audit`,
+    /// `/api/ws/status`) need a signed-in viewer.
+    pub required: bool,
+    /// The ways this server accepts, in the order it checks them.
+    pub methods: Vec<SignInMethod>,
+    /// Whether this request was signed in (always true when `required` is false).
+    pub authenticated: bool,
+    /// The user the reverse proxy named, when signed in that way.
+    pub user: Option<String>,
+    /// When the session cookie expires (RFC 3339), when signed in with one.
+    pub expires_at: Option<String>,
+}
+
 /// Connected clients by transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ClientsByTransport {

@@ -211,6 +211,28 @@ pub(crate) const DECLS: &[Decl] = &[
             f("report", "ReportSource", ""),
         ],
     },
+    Decl::Alias {
+        name: "SignInMethod",
+        doc: "How a viewer signs in: `token` (POST /api/session) or `proxy` (a trusted reverse proxy's header).",
+        ts: "'token' | 'proxy' | (string & {})",
+    },
+    Decl::Interface {
+        name: "Session",
+        doc: "The body of GET, POST and DELETE `/api/session`.",
+        extends: None,
+        open: false,
+        fields: &[
+            f("required", "boolean", "Whether data endpoints need a signed-in viewer."),
+            f("methods", "SignInMethod[]", "The ways this server accepts."),
+            f(
+                "authenticated",
+                "boolean",
+                "Whether this request was signed in (true when not required).",
+            ),
+            f("user", "string | null", "The user a trusted reverse proxy named."),
+            f("expires_at", "string | null", "When the session cookie expires, RFC 3339."),
+        ],
+    },
     Decl::Interface {
         name: "Pong",
         doc: "`pong` data.",
@@ -263,7 +285,7 @@ pub(crate) const DECLS: &[Decl] = &[
     Decl::Const {
         name: "CLOSE_CODES",
         doc: "WebSocket close codes the server uses.",
-        value: "{\n  goingAway: 1001,\n  policy: 1008,\n  tooBig: 1009,\n  internalError: 1011,\n  stalled: 4000,\n} as const",
+        value: "{\n  goingAway: 1001,\n  policy: 1008,\n  tooBig: 1009,\n  internalError: 1011,\n  stalled: 4000,\n  sessionExpired: 4001,\n} as const",
     },
     Decl::Const {
         name: "PROTOCOL_VERSION",
@@ -328,7 +350,7 @@ mod tests {
     use super::*;
     use crate::{
         ClientsByTransport, ConnectionStatus, Cursor, Epoch, ErrorBody, ErrorCode, LastError, Pong,
-        ReportSource, ReportState, WatchState, encode_catch_up,
+        ReportSource, ReportState, Session, SignInMethod, WatchState, encode_catch_up,
     };
 
     fn interface(name: &str) -> (&'static [Field], bool, Option<&'static str>) {
@@ -459,6 +481,15 @@ mod tests {
         };
         assert_conforms("ConnectionStatus", &to_value(&status));
         assert_conforms("ClientsByTransport", &to_value(&status.clients));
+        let session = Session {
+            required: true,
+            methods: vec![SignInMethod::Token, SignInMethod::Proxy],
+            authenticated: true,
+            user: Some("alice".into()),
+            expires_at: Some("2026-11-26T10:00:00Z".into()),
+        };
+        assert_conforms("Session", &to_value(&session));
+        assert_eq!(to_value(&session.methods), json!(["token", "proxy"]));
         assert_conforms("Pong", &to_value(&Pong { ts: Some(json!(1)), server_time: "t".into() }));
         assert_conforms(
             "ErrorBody",

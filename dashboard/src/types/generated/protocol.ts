@@ -125,6 +125,23 @@ export interface ConnectionStatus {
   report: ReportSource;
 }
 
+/** How a viewer signs in: `token` (POST /api/session) or `proxy` (a trusted reverse proxy's header). */
+export type SignInMethod = 'token' | 'proxy' | (string & {});
+
+/** The body of GET, POST and DELETE `/api/session`. */
+export interface Session {
+  /** Whether data endpoints need a signed-in viewer. */
+  required: boolean;
+  /** The ways this server accepts. */
+  methods: SignInMethod[];
+  /** Whether this request was signed in (true when not required). */
+  authenticated: boolean;
+  /** The user a trusted reverse proxy named. */
+  user: string | null;
+  /** When the session cookie expires, RFC 3339. */
+  expires_at: string | null;
+}
+
 /** `pong` data. */
 export interface Pong {
   /** The `ts` the client sent, echoed back. */
@@ -172,6 +189,7 @@ export const CLOSE_CODES = {
   tooBig: 1009,
   internalError: 1011,
   stalled: 4000,
+  sessionExpired: 4001,
 } as const;
 
 /** The protocol version these types describe. */

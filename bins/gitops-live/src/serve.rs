@@ -29,6 +29,33 @@ pub(crate) struct ServerArgs {
     /// than arguments, files less than both). Never logged.
     #[arg(long = "admin-token", env = "GITOPS_ADMIN_TOKEN", hide_env_values = true, hide = true)]
     pub(crate) admin_token: Option<String>,
+    /// File holding the viewer token: when given, reading the report needs a sign-in (the
+    /// dashboard asks for the token once and keeps an HttpOnly session cookie; tools send
+    /// `Authorization: Bearer <token>`). At least 16 characters.
+    #[arg(long, env = "GITOPS_VIEWER_TOKEN_FILE")]
+    pub(crate) viewer_token_file: Option<PathBuf>,
+    /// The viewer token itself (prefer --viewer-token-file). Never logged.
+    #[arg(long = "viewer-token", env = "GITOPS_VIEWER_TOKEN", hide_env_values = true, hide = true)]
+    pub(crate) viewer_token: Option<String>,
+    /// How long a viewer's session cookie lasts (e.g. 30m, 12h).
+    #[arg(long, env = "GITOPS_VIEWER_SESSION_TTL", default_value = "12h", value_parser = parse_duration)]
+    pub(crate) viewer_session_ttl: Duration,
+    /// A header your reverse proxy sets to the signed-in user's name (e.g. Remote-User,
+    /// X-Forwarded-User): requests from a --trusted-proxy address that carry it are signed in.
+    #[arg(long, env = "GITOPS_VIEWER_PROXY_HEADER", value_name = "NAME")]
+    pub(crate) viewer_proxy_header: Option<String>,
+    /// Where the reverse proxy connects from (an address or a network like 10.0.0.0/8); the
+    /// proxy header is ignored from anywhere else. Repeat for more.
+    #[arg(
+        long = "trusted-proxy",
+        env = "GITOPS_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        default_value = "127.0.0.1,::1"
+    )]
+    pub(crate) trusted_proxies: Vec<gitops_transport::AddrRange>,
+    /// Mark the session cookie Secure even without --tls-cert (when TLS ends at a reverse proxy).
+    #[arg(long, env = "GITOPS_SECURE_COOKIES")]
+    pub(crate) secure_cookies: bool,
     /// An origin allowed to use the API and WebSocket besides the server's own, e.g.
     /// `https://dash.example.org`. Repeat for more.
     #[arg(long = "allowed-origin", env = "GITOPS_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -185,9 +212,33 @@ pub(crate) struct Server {
 
 /// Binds the listener and starts serving; the report source is started by the caller.
 pub(crate) async fn start(args: &ServerArgs, source_path: &Path) -> anyhow::Result<Server> {
-    let admin_token = admin_token(args)?;
+    let admin_token = token_from(
+        args.admin_token_file.as_deref(),
+        args.admin_token.as_deref(),
+        "GITOPS_ADMIN_TOKEN",
+    )?;
+    let viewer_token = token_from(
+        args.viewer_token_file.as_deref(),
+        args.viewer_token.as_deref(),
+        "GITOPS_VIEWER_TOKEN",
+    )?;
+    let proxy_header = args
+        .viewer_proxy_header
+        .as_deref()
+        .map(|name| {
+            http::HeaderName::from_bytes(name.trim().as_bytes())
+                .with_context(|| format!("--viewer-proxy-header {name:?} is not a header name"))
+        })
+        .transpose()?;
     let config = TransportConfig {
         admin_token,
+        viewer: gitops_transport::ViewerAuth {
+            token: viewer_token,
+            session_ttl: args.viewer_session_ttl,
+            proxy_header,
+            trusted_proxies: args.trusted_proxies.clone(),
+            secure_cookies: args.secure_cookies,
+        },
         allowed_origins: args.allowed_origins.clone(),
         realtime: args.realtime == "on",
         max_clients: args.max_clients,
@@ -284,25 +335,30 @@ fn ws_limits(args: &ServerArgs) -> WsLimits {
     }
 }
 
-fn admin_token(args: &ServerArgs) -> anyhow::Result<Option<String>> {
-    if let Some(path) = &args.admin_token_file {
-        let token = std::fs::read_to_string(path)
-            .with_context(|| format!("reading the admin token file {}", path.display()))?;
-        let token = token.trim().to_owned();
-        anyhow::ensure!(
-            token.len() >= 16,
-            "the admin token in {} is shorter than 16 characters",
-            path.display()
-        );
-        return Ok(Some(token));
-    }
-    match &args.admin_token {
-        Some(token) if token.trim().len() < 16 => {
-            anyhow::bail!("GITOPS_ADMIN_TOKEN is shorter than 16 characters")
+/// A token from its file (preferred) or from the flag or environment variable `env_name`;
+/// shorter than 16 characters is refused, so it cannot be guessed by trying.
+fn token_from(
+    file: Option<&Path>,
+    value: Option<&str>,
+    env_name: &str,
+) -> anyhow::Result<Option<gitops_transport::Secret>> {
+    let token = match (file, value) {
+        (Some(path), _) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading the token file {}", path.display()))?
+            .trim()
+            .to_owned(),
+        (None, Some(value)) => value.trim().to_owned(),
+        (None, None) => return Ok(None),
+    };
+    if token.len() < 16 {
+        match file {
+            Some(path) => {
+                anyhow::bail!("the token in {} is shorter than 16 characters", path.display())
+            }
+            None => anyhow::bail!("{env_name} is shorter than 16 characters"),
         }
-        Some(token) => Ok(Some(token.trim().to_owned())),
-        None => Ok(None),
     }
+    Ok(Some(gitops_transport::Secret::new(token)))
 }
 
 /// Reads the report whenever the watcher says it changed, and publishes what parsed. A report

@@ -10,6 +10,7 @@
 //! report through [`Hub::publish`], both supplied by the binary.
 #![warn(missing_docs)]
 
+mod auth;
 mod http_util;
 mod metrics;
 mod routes;
@@ -32,6 +33,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use auth::{AddrRange, SESSION_COOKIE, Secret, ViewerAuth};
 pub use metrics::Metrics;
 pub use ws::WsLimits;
 #[cfg(feature = "conformance")]
@@ -41,7 +43,9 @@ pub use ws::serve_echo;
 #[derive(Debug, Clone)]
 pub struct TransportConfig {
     /// The token admin endpoints require as `Authorization: Bearer <token>`; `None` disables them.
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
+    /// Who may read the report: open by default, or signed in with a token or by a trusted proxy.
+    pub viewer: ViewerAuth,
     /// Origins allowed besides the server's own (e.g. `https://dash.example.org`).
     pub allowed_origins: Vec<String>,
     /// False switches off WebSocket, SSE and long-poll (the rollback switch): clients poll.
@@ -70,6 +74,7 @@ impl Default for TransportConfig {
     fn default() -> Self {
         Self {
             admin_token: None,
+            viewer: ViewerAuth::default(),
             allowed_origins: Vec::new(),
             realtime: true,
             max_clients: 20_000,
@@ -203,6 +208,7 @@ pub struct Live {
     counts_changed: AtomicU64,
     trigger: Box<dyn Fn() + Send + Sync>,
     caches: Mutex<routes::Caches>,
+    gate: auth::Gate,
     shutdown: watch::Sender<bool>,
     /// When the file change behind each recent publish happened: (last seq of the publish, instant).
     change_times: Mutex<std::collections::VecDeque<(u64, Instant)>>,
@@ -225,6 +231,7 @@ impl Live {
         trigger: Box<dyn Fn() + Send + Sync>,
     ) -> Arc<Self> {
         let (shutdown, _) = watch::channel(false);
+        let gate = auth::Gate::new(config.viewer.clone());
         let live = Arc::new(Self {
             hub,
             config,
@@ -236,6 +243,7 @@ impl Live {
             counts_changed: AtomicU64::new(0),
             trigger,
             caches: Mutex::new(routes::Caches::default()),
+            gate,
             shutdown,
             change_times: Mutex::new(std::collections::VecDeque::new()),
         });
@@ -578,4 +586,12 @@ pub fn now_rfc3339() -> String {
 async fn stopped(signal: &mut watch::Receiver<bool>) {
     // The guard `wait_for` returns is dropped here, so callers' futures stay `Send`.
     let _ = signal.wait_for(|stop| *stop).await;
+}
+
+/// Resolves at `deadline`, or never when there is none.
+async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
 }

@@ -30,6 +30,10 @@ pub struct Metrics {
     pub policy_closes: AtomicU64,
     /// Failed accepts.
     pub accept_errors: AtomicU64,
+    /// Data requests refused because no viewer was signed in.
+    pub unauthenticated: AtomicU64,
+    /// Sign-ins with a wrong viewer token.
+    pub sign_in_failures: AtomicU64,
     delivery_buckets: [AtomicU64; BUCKETS.len()],
     delivery_count: AtomicU64,
     delivery_sum_micros: AtomicU64,
@@ -160,6 +164,18 @@ impl Metrics {
             "counter",
             "Failed accepts.",
             &[("", load(&self.accept_errors))],
+        );
+        metric(
+            "gitops_live_unauthenticated_total",
+            "counter",
+            "Data requests refused because no viewer was signed in.",
+            &[("", load(&self.unauthenticated))],
+        );
+        metric(
+            "gitops_live_sign_in_failures_total",
+            "counter",
+            "Sign-ins with a wrong viewer token.",
+            &[("", load(&self.sign_in_failures))],
         );
         metric(
             "gitops_live_uptime_seconds",

@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 
 use crate::http_util::{Body, error, json, respond, retry_later};
 use crate::security::{add_security_headers, bearer_matches, origin_allowed};
-use crate::{Live, lock, sse, ws};
+use crate::{Live, auth, lock, sse, ws};
 
 /// Encodings computed once per state and shared by every request for it.
 #[derive(Debug, Default)]
@@ -36,25 +36,45 @@ pub(crate) async fn route(
     let path = request.uri().path().to_owned();
     let is_api = path.starts_with("/api/")
         || matches!(path.as_str(), "/audit" | "/ws" | "/healthz" | "/readyz" | "/metrics");
-    if request.method() == Method::POST
-        && !origin_allowed(request.headers(), &live.config.allowed_origins)
-    {
+    // Browsers send Origin on every cross-origin request that changes something.
+    let changes_state = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if changes_state && !origin_allowed(request.headers(), &live.config.allowed_origins) {
         live.metrics.origin_refused.fetch_add(1, Ordering::Relaxed);
         let mut response =
             error(StatusCode::FORBIDDEN, "origin", "this origin may not use this server");
         add_security_headers(response.headers_mut(), true);
         return response;
     }
+    let reads_data = matches!(
+        path.as_str(),
+        "/ws" | "/api/events" | "/api/updates" | "/api/audit" | "/audit" | "/api/ws/status"
+    );
+    let viewer = if reads_data && live.gate.required() {
+        match live.gate.viewer(request.headers(), remote) {
+            Some(viewer) => Some(viewer),
+            None => {
+                let mut response = auth::unauthenticated(&live);
+                add_security_headers(response.headers_mut(), true);
+                return response;
+            }
+        }
+    } else {
+        None
+    };
+    let session_end = viewer.as_ref().and_then(auth::Viewer::deadline);
     let mut response = match (request.method().clone(), path.as_str()) {
-        (Method::GET, "/ws") => ws::upgrade(live, request, remote),
+        (Method::GET, "/ws") => ws::upgrade(live, request, remote, session_end),
         (Method::GET, "/healthz") => json(StatusCode::OK, r#"{"status":"ok"}"#),
         (Method::GET, "/readyz") => readyz(&live),
         (Method::GET, "/metrics") => metrics(&live),
         (Method::GET, "/audit") => bare_report(&live),
         (Method::GET | Method::HEAD, "/api/audit") => audit_message(&live, &request),
-        (Method::GET, "/api/events") => sse::events(live, &request, remote),
+        (Method::GET, "/api/events") => sse::events(live, &request, remote, session_end),
         (Method::GET, "/api/updates") => sse::long_poll(live, &request, remote).await,
         (Method::GET, "/api/ws/status") => status(&live),
+        (Method::GET, "/api/session") => auth::session_info(&live, &request, remote),
+        (Method::POST, "/api/session") => auth::sign_in(live, request, remote).await,
+        (Method::DELETE, "/api/session") => auth::sign_out(&live, &request, remote),
         (Method::POST, "/api/ws/trigger-update") => admin(&live, &request, trigger_update),
         (Method::GET, "/api/ws/clients") => admin(&live, &request, clients),
         (Method::GET | Method::HEAD, _) if !is_api => asset(&live, &request, &path),
@@ -252,7 +272,7 @@ fn admin(
             "no admin token is configured on this server",
         );
     };
-    if !bearer_matches(request.headers(), token) {
+    if !bearer_matches(request.headers(), token.expose()) {
         let mut response = error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

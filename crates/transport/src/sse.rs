@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::stream;
@@ -87,6 +88,7 @@ struct SseState {
     guard: ClientGuard,
     heartbeat: tokio::time::Interval,
     shutdown: tokio::sync::watch::Receiver<bool>,
+    session_over: std::pin::Pin<Box<tokio::time::Sleep>>,
     preamble: Option<Bytes>,
 }
 
@@ -96,6 +98,7 @@ pub(crate) fn events(
     live: Arc<Live>,
     request: &Request<Incoming>,
     remote: SocketAddr,
+    session_end: Option<tokio::time::Instant>,
 ) -> Response<Body> {
     let (subscription, guard) = match open(&live, request, remote, ClientKind::Sse) {
         Ok(opened) => opened,
@@ -111,6 +114,11 @@ pub(crate) fn events(
         guard,
         heartbeat,
         shutdown,
+        // The stream ends when the viewer's session does; the browser's retry then gets a 401.
+        session_over: Box::pin(tokio::time::sleep_until(session_end.unwrap_or_else(|| {
+            // No session end: a deadline decades away, as tokio's own "never".
+            tokio::time::Instant::now() + Duration::from_secs(86_400 * 365 * 30)
+        }))),
         preamble: Some(Bytes::from_static(b"retry: 2000\n\n")),
     };
     let body = stream::unfold(state, |mut state| async move {
@@ -119,6 +127,7 @@ pub(crate) fn events(
         }
         let chunk = tokio::select! {
             _ = crate::stopped(&mut state.shutdown) => return None,
+            () = &mut state.session_over => return None,
             _ = state.heartbeat.tick() => Bytes::from_static(b": heartbeat\n\n"),
             next = state.subscription.next() => {
                 let delivery = next.ok()?;

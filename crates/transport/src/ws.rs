@@ -161,6 +161,7 @@ pub(crate) fn upgrade(
     live: Arc<Live>,
     mut request: Request<Incoming>,
     remote: SocketAddr,
+    session_end: Option<tokio::time::Instant>,
 ) -> Response<Body> {
     if !origin_allowed(request.headers(), &live.config.allowed_origins) {
         live.metrics.origin_refused.fetch_add(1, Ordering::Relaxed);
@@ -203,7 +204,7 @@ pub(crate) fn upgrade(
                     Some(config),
                 )
                 .await;
-                run(live, socket, subscription, guard).await;
+                run(live, socket, subscription, guard, session_end).await;
             }
             Err(error) => tracing::debug!(%error, %remote, "upgrade failed"),
         }
@@ -246,7 +247,13 @@ impl TokenBucket {
     }
 }
 
-async fn run(live: Arc<Live>, socket: Socket, subscription: Subscription, guard: ClientGuard) {
+async fn run(
+    live: Arc<Live>,
+    socket: Socket,
+    subscription: Subscription,
+    guard: ClientGuard,
+    session_end: Option<tokio::time::Instant>,
+) {
     let limits = live.config.ws;
     let (mut sink, mut stream) = socket.split();
     let mut shutdown = live.shutdown_signal();
@@ -261,6 +268,8 @@ async fn run(live: Arc<Live>, socket: Socket, subscription: Subscription, guard:
     let silence = tokio::time::sleep(dead_after);
     tokio::pin!(silence);
     let mut bucket = TokenBucket::new(limits.messages_per_second, limits.message_burst);
+    let session_over = crate::until(session_end);
+    tokio::pin!(session_over);
 
     let end = loop {
         tokio::select! {
@@ -302,6 +311,9 @@ async fn run(live: Arc<Live>, socket: Socket, subscription: Subscription, guard:
                         break End::Gone;
                     }
                 }
+            }
+            () = &mut session_over => {
+                break End::Close(CloseCode::Library(4001), "session expired: sign in again".into());
             }
             () = &mut silence => {
                 live.metrics.policy_closes.fetch_add(1, Ordering::Relaxed);

@@ -403,6 +403,50 @@ async fn admin_endpoints_need_the_token() {
     );
 }
 
+#[test]
+fn viewer_sign_in_flags_protect_the_report_and_refuse_weak_tokens() {
+    let report = generate_report(3, 9);
+    let file = ReportFile::new(&report.to_json_bytes());
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let weak = dir.path().join("weak");
+    std::fs::write(&weak, "short\n").expect("write");
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_gitops-live"))
+        .args(["serve", "--report", &file.path_str(), "--bind", "127.0.0.1:0"])
+        .arg("--viewer-token-file")
+        .arg(&weak)
+        .output()
+        .expect("the binary runs");
+    assert!(!refused.status.success(), "a weak viewer token stops the server");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("shorter than 16 characters"), "{stderr}");
+    assert!(!stderr.contains("short\n"), "the token is not echoed");
+
+    let token = "viewer-sign-in-token-42";
+    let token_file = dir.path().join("viewer-token");
+    std::fs::write(&token_file, format!("{token}\n")).expect("write");
+    let token_path = token_file.display().to_string();
+    let server = Server::start(&[
+        "serve",
+        "--report",
+        &file.path_str(),
+        "--viewer-token-file",
+        &token_path,
+        "--viewer-proxy-header",
+        "X-Forwarded-User",
+    ]);
+    assert_eq!(http(server.addr, "GET", "/api/audit", &[]).status, 401);
+    let bearer = format!("Bearer {token}");
+    eventually(Duration::from_secs(10), || {
+        let status = http(server.addr, "GET", "/api/audit", &[("Authorization", &bearer)]).status;
+        // 503 until the first report has loaded.
+        (status != 503).then_some(()).inspect(|()| assert_eq!(status, 200, "the viewer token"))
+    });
+    let by_proxy = http(server.addr, "GET", "/api/session", &[("X-Forwarded-User", "bob")]);
+    assert_eq!(by_proxy.json()["user"], "bob", "loopback is a trusted proxy by default");
+    assert_eq!(by_proxy.json()["methods"], json!(["proxy", "token"]));
+    assert_eq!(http(server.addr, "GET", "/", &[]).status, 200, "the sign-in page loads");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_closes_clients_with_1001_and_a_reconnect_delay() {
     let report = generate_report(3, 8);

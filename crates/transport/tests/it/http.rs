@@ -14,7 +14,7 @@ use gitops_transport::{Asset, Assets, Live, TransportConfig, WsLimits};
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
 
 /// Two files: the page and one hashed asset.
-struct TestAssets;
+pub(crate) struct TestAssets;
 
 impl Assets for TestAssets {
     fn get(&self, path: &str) -> Option<Asset> {
@@ -36,14 +36,14 @@ impl Assets for TestAssets {
     }
 }
 
-struct TestServer {
-    live: Arc<Live>,
-    addr: SocketAddr,
-    runtime: tokio::runtime::Runtime,
+pub(crate) struct TestServer {
+    pub(crate) live: Arc<Live>,
+    pub(crate) addr: SocketAddr,
+    pub(crate) runtime: tokio::runtime::Runtime,
 }
 
 impl TestServer {
-    fn start(config: TransportConfig, report: Option<Report>) -> TestServer {
+    pub(crate) fn start(config: TransportConfig, report: Option<Report>) -> TestServer {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -77,14 +77,14 @@ impl TestServer {
 }
 
 #[derive(Debug)]
-struct Response {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) head: String,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Response {
-    fn header(&self, name: &str) -> Option<String> {
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
         self.head.lines().find_map(|line| {
             let (n, v) = line.split_once(':')?;
             n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
@@ -93,15 +93,29 @@ impl Response {
 }
 
 /// Sends a raw request (the path is sent exactly as given) and reads until the server closes.
-fn raw(addr: SocketAddr, request_line: &str, headers: &[(&str, &str)]) -> Response {
+pub(crate) fn raw(addr: SocketAddr, request_line: &str, headers: &[(&str, &str)]) -> Response {
+    raw_with_body(addr, request_line, headers, b"")
+}
+
+/// [`raw`] with a body (and its `Content-Length`).
+pub(crate) fn raw_with_body(
+    addr: SocketAddr,
+    request_line: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
     let mut request = format!("{request_line} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
+    if !body.is_empty() {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     request.push_str("\r\n");
     stream.write_all(request.as_bytes()).expect("write");
+    stream.write_all(body).expect("write the body");
     let mut bytes = Vec::new();
     let _ = stream.read_to_end(&mut bytes);
     let split = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(bytes.len());
@@ -111,11 +125,11 @@ fn raw(addr: SocketAddr, request_line: &str, headers: &[(&str, &str)]) -> Respon
     Response { status, head, body }
 }
 
-fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Response {
+pub(crate) fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Response {
     raw(addr, &format!("GET {path}"), headers)
 }
 
-fn report(n: usize) -> Report {
+pub(crate) fn report(n: usize) -> Report {
     generate_report(n, 11)
 }
 

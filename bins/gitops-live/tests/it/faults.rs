@@ -1,18 +1,19 @@
 //! Fault tolerance end to end (issue 5): report faults the live tests do not cover (directory
 //! removed, oversized, unreadable, no OS watcher) and connection faults (clients killed mid-send,
-//! dead peers, a restart with hundreds of reconnecting clients, running out of descriptors).
+//! dead peers, a crash and a graceful shutdown each with a thousand reconnecting clients, running
+//! out of descriptors).
 //! Each runs the real binary on real files and sockets, bounded in time and count.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use gitops_client::{Client, ClientConfig, Connection, LiveState};
+use gitops_client::{Backoff, Client, ClientConfig, Closed, Connection, Event, LiveState};
 use gitops_diff::same_state;
 use gitops_protocol::{ReportState, WatchState};
 use gitops_report::{Report, Status, generate_report};
@@ -93,6 +94,23 @@ impl Process {
     fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// SIGTERM, as systemd or `docker stop` sends: the server drains and exits by itself.
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "SIGTERM was delivered");
+    }
+
+    /// The exit status once the process has exited; for [`until`].
+    fn exited(&mut self) -> Result<ExitStatus, String> {
+        match self.child.try_wait().expect("wait for the server") {
+            Some(status) => Ok(status),
+            None => Err(format!("process {} still running", self.pid())),
+        }
     }
 }
 
@@ -708,67 +726,297 @@ fn free_fixed_port() -> u16 {
         .expect("a free port")
 }
 
+/// A crowd of [`Client`]s, one task each, recording which report they hold and how they
+/// reconnect. The tasks end when the fleet is dropped.
+struct Fleet {
+    /// The report every client should converge to, with its generation.
+    target: tokio::sync::watch::Sender<(u32, Report)>,
+    /// Per client: the generation of the target it last matched.
+    matched: Arc<Vec<AtomicU32>>,
+    /// Per client: the first reconnect delay it chose after matching generation 1, and why it
+    /// disconnected (the close reason, with any `retry-ms` hint).
+    first_retry: Arc<Vec<OnceLock<(Duration, String)>>>,
+    /// Disconnects (each followed by a reconnect attempt) after matching generation 1, all clients.
+    retries: Arc<AtomicU64>,
+    _tasks: tokio::task::JoinSet<()>,
+}
+
+impl Fleet {
+    /// Starts `count` clients of `url`; generation 1 is `report`.
+    fn spawn(count: usize, url: &str, report: Report) -> Fleet {
+        let (target, target_rx) = tokio::sync::watch::channel((1u32, report));
+        let matched: Arc<Vec<AtomicU32>> =
+            Arc::new((0..count).map(|_| AtomicU32::new(0)).collect());
+        let first_retry: Arc<Vec<OnceLock<(Duration, String)>>> =
+            Arc::new((0..count).map(|_| OnceLock::new()).collect());
+        let retries = Arc::new(AtomicU64::new(0));
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..count {
+            // Distinct fixed seeds: the client ORs its seed with 1, so seeds that differ only in
+            // the lowest bit would give two clients the same schedule.
+            let seed = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let config = ClientConfig { seed, ..ClientConfig::new(url) };
+            let (target_rx, matched, first_retry, retries) =
+                (target_rx.clone(), matched.clone(), first_retry.clone(), retries.clone());
+            tasks.spawn(async move {
+                let mut client = Client::new(config);
+                loop {
+                    if let Event::Disconnected { reason, retry_in } = client.next().await {
+                        if matched[i].load(Ordering::Relaxed) >= 1 {
+                            retries.fetch_add(1, Ordering::Relaxed);
+                            let _ = first_retry[i].set((retry_in, reason));
+                        }
+                        continue;
+                    }
+                    let (generation, target) = &*target_rx.borrow();
+                    if client.state().report.as_ref().is_some_and(|r| same_state(r, target)) {
+                        matched[i].store(*generation, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+        Fleet { target, matched, first_retry, retries, _tasks: tasks }
+    }
+
+    fn converged(&self, generation: u32) -> usize {
+        self.matched.iter().filter(|m| m.load(Ordering::Relaxed) == generation).count()
+    }
+
+    fn set_target(&self, generation: u32, report: Report) {
+        self.target.send_replace((generation, report));
+    }
+
+    /// Waits until every client holds `generation`; says when 10%, 50%, 90% and all did.
+    async fn wait_converged(&self, generation: u32, since: Instant, limit: Duration) -> Milestones {
+        let total = self.matched.len();
+        let mut milestones = Milestones { since, total, reached: [None; 4] };
+        until(limit, || {
+            let n = self.converged(generation);
+            milestones.note(n);
+            if n == total {
+                Ok(())
+            } else {
+                Err(format!("{n} of {total} clients have report generation {generation}"))
+            }
+        })
+        .await;
+        milestones
+    }
+
+    /// Every client's first reconnect delay after generation 1, with its disconnect reason.
+    fn first_retries(&self) -> Vec<(Duration, String)> {
+        self.first_retry
+            .iter()
+            .enumerate()
+            .map(|(i, first)| {
+                first.get().cloned().unwrap_or_else(|| panic!("client {i} never disconnected"))
+            })
+            .collect()
+    }
+}
+
+/// When a count first reached 10%, 50%, 90% and all of its total, from `since`: printed to show
+/// how reconnects spread over time, never asserted (timings are not test outcomes).
+struct Milestones {
+    since: Instant,
+    total: usize,
+    reached: [Option<Duration>; 4],
+}
+
+impl Milestones {
+    const PERCENTS: [usize; 4] = [10, 50, 90, 100];
+
+    fn note(&mut self, count: usize) {
+        for (percent, reached) in Self::PERCENTS.iter().zip(&mut self.reached) {
+            if reached.is_none() && count * 100 >= percent * self.total {
+                *reached = Some(self.since.elapsed());
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Milestones {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = Self::PERCENTS
+            .iter()
+            .zip(&self.reached)
+            .map(|(percent, reached)| match reached {
+                Some(at) => format!("{percent}% at {} ms", at.as_millis()),
+                None => format!("{percent}% never"),
+            })
+            .collect();
+        f.write_str(&parts.join(", "))
+    }
+}
+
+/// Checks `values` lie in `[0, window)` and are spread over it: each tenth of the window holds
+/// between 4% and 16% of them. For n independent uniform draws a tenth's count is Binomial(n, p)
+/// with p about 0.1 (at most 26/251 when the window is 251 values); for n = 1,000 the exact
+/// tail P(count < 40 or count > 160) is 1.5e-9 at p = 0.1 and below 1e-8 at p = 26/251, so a
+/// uniform draw fails this for some tenth with probability under 1e-7.
+fn assert_spread_over_tenths(what: &str, values: &[u64], window: u64) {
+    let mut tenths = [0usize; 10];
+    for &value in values {
+        assert!(value < window, "{what}: {value} is outside [0, {window})");
+        tenths[(value * 10 / window) as usize] += 1;
+    }
+    eprintln!("{what}: {} values in [0, {window}) ms, per tenth {tenths:?}", values.len());
+    let (low, high) = (values.len() * 4 / 100, values.len() * 16 / 100);
+    assert!(
+        tenths.iter().all(|n| (low..=high).contains(n)),
+        "{what} are not spread over [0, {window}): per tenth {tenths:?}, each should hold {low}..={high}"
+    );
+}
+
+/// A crash (SIGKILL: no close frame, no hint) under a thousand clients: each reconnects after a
+/// full-jitter delay of its own, the report changes while the server is down, and all of them
+/// converge on the restarted server's state.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_a_restart_on_the_same_port_two_hundred_clients_converge_to_the_new_state() {
-    const N_CLIENTS: usize = 200;
+async fn after_a_crash_and_a_restart_on_the_same_port_a_thousand_clients_converge_to_the_new_state()
+{
+    const N_CLIENTS: usize = 1000;
     let mut report = generate_report(50, 20);
     let mut file = ReportFile::new(&report.to_json_bytes());
     let bind: SocketAddr = format!("127.0.0.1:{}", free_fixed_port()).parse().expect("an address");
     let path = file.path_str();
     let launch = Launch { wrapper: &[], args: &["serve", "--report", &path], env: &[], bind };
     let mut server = Process::start(&launch);
-    let url = format!("ws://{bind}/ws");
+    let fleet = Fleet::spawn(N_CLIENTS, &format!("ws://{bind}/ws"), report.clone());
+    fleet.wait_converged(1, Instant::now(), Duration::from_secs(30)).await;
 
-    // Each client task records the generation of the target it last matched.
-    let (target_tx, target_rx) = tokio::sync::watch::channel((1u32, report.clone()));
-    let matched: Arc<Vec<AtomicU32>> =
-        Arc::new((0..N_CLIENTS).map(|_| AtomicU32::new(0)).collect());
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..N_CLIENTS {
-        let config = ClientConfig {
-            seed: 0x9e37_79b9_7f4a_7c15 ^ (i as u64 + 1),
-            ..ClientConfig::new(url.clone())
-        };
-        let (target_rx, matched) = (target_rx.clone(), matched.clone());
-        tasks.spawn(async move {
-            let mut client = Client::new(config);
-            loop {
-                client.next().await;
-                let (generation, target) = &*target_rx.borrow();
-                if client.state().report.as_ref().is_some_and(|r| same_state(r, target)) {
-                    matched[i].store(*generation, Ordering::Relaxed);
-                }
-            }
-        });
-    }
-    let converged = |generation: u32| {
-        matched.iter().filter(|m| m.load(Ordering::Relaxed) == generation).count()
-    };
-    until(Duration::from_secs(30), || match converged(1) {
-        N_CLIENTS => Ok(()),
-        n => Err(format!("{n} of {N_CLIENTS} clients have the first report")),
-    })
-    .await;
-
-    // A crash: no close frames, no reconnect hint. The report changes while the server is down.
+    // The report changes while the server is down.
     server.kill();
+    let crashed = Instant::now();
     for index in [0, 9, 33] {
         flip(&mut report, index, index + 1);
     }
     file.write(&report.to_json_bytes(), Style::AtomicRename);
-    target_tx.send_replace((2, report.clone()));
+    fleet.set_target(2, report.clone());
     let server = Process::start(&launch);
-    let restarted = Instant::now();
-    let all_back = until(Duration::from_secs(40), || match converged(2) {
-        N_CLIENTS => Ok(restarted.elapsed()),
-        n => Err(format!("{n} of {N_CLIENTS} clients have the restarted server's report")),
-    })
-    .await;
+    let restarted_after = crashed.elapsed();
+    let milestones = fleet.wait_converged(2, crashed, Duration::from_secs(30)).await;
     eprintln!(
-        "{N_CLIENTS} clients converged on the restarted server {all_back:?} after it started"
+        "{N_CLIENTS} clients after a crash: restarted {} ms after the kill; converged {milestones}; \
+         {} reconnect attempts in all",
+        restarted_after.as_millis(),
+        fleet.retries.load(Ordering::Relaxed)
     );
     assert_eq!(metric(server.addr, "gitops_live_clients{transport=\"ws\"}"), N_CLIENTS as u64);
-    tasks.abort_all();
+
+    // Each client chose its own first delay: full jitter over the first backoff ceiling.
+    let ceiling_ms = Backoff::default().base.as_millis() as u64;
+    let mut delays = Vec::new();
+    for (delay, reason) in fleet.first_retries() {
+        assert!(!reason.contains("retry-ms"), "a crash sends no hint: {reason:?}");
+        delays.push(delay.as_millis() as u64);
+    }
+    assert_spread_over_tenths("first reconnect delays after a crash", &delays, ceiling_ms + 1);
+}
+
+/// One raw WebSocket: reads its snapshot, counts itself ready, then reads until the server
+/// closes it and returns the close.
+async fn until_closed(url: String, ready: Arc<AtomicUsize>) -> Closed {
+    let mut connection = Connection::open(&url, None, None).await.expect("connect");
+    let mut state = LiveState::default();
+    read_until(&mut connection, &mut state, Duration::from_secs(60), |s| s.report.is_some()).await;
+    ready.fetch_add(1, Ordering::Relaxed);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let received = tokio::time::timeout_at(deadline, connection.recv())
+            .await
+            .expect("the server closes the connection within two minutes")
+            .expect("the connection ends with a close frame, not an error");
+        if let Err(closed) = received {
+            return closed;
+        }
+    }
+}
+
+/// SIGTERM under a thousand raw connections and a thousand clients: each is closed with 1001
+/// and a `retry-ms` hint drawn over the drain window, the process exits 0, and the clients,
+/// waiting what they were told, all come back to the restarted server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_shutdown_spreads_reconnects_over_the_drain_window_and_every_client_returns() {
+    const N_RAW: usize = 1000;
+    const N_CLIENTS: usize = 1000;
+    // `TransportConfig::drain`'s default: the binary has no flag for it.
+    const DRAIN: Duration = Duration::from_secs(2);
+    // The server waits at most drain + 1 s for its connections; the rest is room for a loaded
+    // machine. A bound on the wait, not a timing assertion.
+    const EXIT_LIMIT: Duration = Duration::from_secs(6);
+    let mut report = generate_report(50, 22);
+    let mut file = ReportFile::new(&report.to_json_bytes());
+    let bind: SocketAddr = format!("127.0.0.1:{}", free_fixed_port()).parse().expect("an address");
+    let path = file.path_str();
+    let env = [("GITOPS_ADMIN_TOKEN", ADMIN_TOKEN)];
+    let launch = Launch { wrapper: &[], args: &["serve", "--report", &path], env: &env, bind };
+    let mut server = Process::start(&launch);
+    let url = format!("ws://{bind}/ws");
+
+    let fleet = Fleet::spawn(N_CLIENTS, &url, report.clone());
+    let ready = Arc::new(AtomicUsize::new(0));
+    let mut raw = tokio::task::JoinSet::new();
+    for _ in 0..N_RAW {
+        raw.spawn(until_closed(url.clone(), ready.clone()));
+    }
+    until(Duration::from_secs(60), || match (ready.load(Ordering::Relaxed), fleet.converged(1)) {
+        (N_RAW, N_CLIENTS) => Ok(()),
+        (r, c) => Err(format!(
+            "{r} of {N_RAW} raw connections and {c} of {N_CLIENTS} clients have the report"
+        )),
+    })
+    .await;
+    until(Duration::from_secs(10), || ws_count_is(server.addr, (N_RAW + N_CLIENTS) as u64)).await;
+
+    server.terminate();
+    let signalled = Instant::now();
+    let status = until(EXIT_LIMIT, || server.exited()).await;
+    let exited_after = signalled.elapsed();
+    assert!(status.success(), "the server exits 0 after SIGTERM, not {status:?}");
+    let closes = tokio::time::timeout(Duration::from_secs(10), raw.join_all())
+        .await
+        .expect("every raw connection saw its close");
+    let window_ms = DRAIN.as_millis() as u64;
+    let mut hints = Vec::new();
+    for closed in &closes {
+        assert_eq!(closed.code, Some(1001), "closed as going away: {closed:?}");
+        let ms: u64 = closed
+            .reason
+            .strip_prefix("server restarting; retry-ms=")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("a parseable retry-ms hint: {:?}", closed.reason));
+        assert_eq!(closed.retry_after, Some(Duration::from_millis(ms)), "the client reads it");
+        hints.push(ms);
+    }
+    assert_spread_over_tenths("retry-ms hints sent on SIGTERM", &hints, window_ms);
+
+    // The report changes while the server is down; the restarted server has it.
+    for index in [1, 12, 40] {
+        flip(&mut report, index, index + 2);
+    }
+    file.write(&report.to_json_bytes(), Style::AtomicRename);
+    fleet.set_target(2, report.clone());
+    let server = Process::start(&launch);
+    let restarted_after = signalled.elapsed();
+    let milestones = fleet.wait_converged(2, signalled, Duration::from_secs(30)).await;
+    eprintln!(
+        "SIGTERM with {} connections: exited after {} ms, restarted at {} ms; {N_CLIENTS} clients \
+         converged {milestones}; {} reconnect attempts in all",
+        N_RAW + N_CLIENTS,
+        exited_after.as_millis(),
+        restarted_after.as_millis(),
+        fleet.retries.load(Ordering::Relaxed)
+    );
+    until(Duration::from_secs(10), || ws_count_is(server.addr, N_CLIENTS as u64)).await;
+
+    // Each client waited the delay its close asked for: the delays spread like the hints.
+    let mut honoured = Vec::new();
+    for (delay, reason) in fleet.first_retries() {
+        let hint = format!("server restarting; retry-ms={}", delay.as_millis());
+        assert!(reason.ends_with(&hint), "waited {delay:?} after {reason:?}");
+        honoured.push(delay.as_millis() as u64);
+    }
+    assert_spread_over_tenths("retry-ms hints the clients honoured", &honoured, window_ms);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -44,12 +44,20 @@ pub(crate) struct TestServer {
 
 impl TestServer {
     pub(crate) fn start(config: TransportConfig, report: Option<Report>) -> TestServer {
+        Self::start_with_hub(config, HubConfig::default(), report)
+    }
+
+    pub(crate) fn start_with_hub(
+        config: TransportConfig,
+        hub_config: HubConfig,
+        report: Option<Report>,
+    ) -> TestServer {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("runtime");
-        let hub = Hub::new(HubConfig::default());
+        let hub = Hub::new(hub_config);
         if let Some(report) = report {
             hub.publish(report);
         }
@@ -71,7 +79,7 @@ impl TestServer {
         TestServer { live, addr, runtime }
     }
 
-    fn publish(&self, report: Report) {
+    pub(crate) fn publish(&self, report: Report) {
         self.live.publish(report, Instant::now());
     }
 }

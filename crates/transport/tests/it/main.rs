@@ -4,5 +4,6 @@
 mod auth;
 #[cfg(feature = "conformance")]
 mod conformance;
+mod fallbacks;
 mod http;
 mod tls;

@@ -44,7 +44,7 @@ fn change(report: &mut Report, round: usize) {
         }
         _ => {}
     }
-    if round % 5 == 0 {
+    if round.is_multiple_of(5) {
         let health = [Health::Green, Health::Yellow, Health::Red][round % 3].clone();
         report.health_status = Some(health);
     }

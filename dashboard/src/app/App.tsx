@@ -8,6 +8,7 @@ import { ServerBanner } from '../components/ServerBanner';
 import { Link } from '../components/Link';
 import { Dashboard } from '../features/dashboard/Dashboard';
 import { NotificationToggle, Toasts, useStatusNotifications, type NotificationApi } from '../features/notifications/Notifications';
+import { SessionMenu, SignIn } from '../features/session/SignIn';
 import { useLocation } from '../hooks/useLocation';
 import { useLiveAudit } from '../hooks/useWebSocket';
 import { parseRoute } from '../lib/routes';
@@ -42,7 +43,8 @@ function NotFound() {
 
 /** The whole page. */
 export function App({ notificationApi }: { notificationApi: NotificationApi | null }) {
-  const { report } = useLiveAudit();
+  const { report, access } = useLiveAudit();
+  const signingIn = access === 'signed-out' || access === 'session-ended';
   const location = useLocation();
   const route = useMemo(() => parseRoute(location.pathname, location.search), [location.pathname, location.search]);
   const notifications = useStatusNotifications(notificationApi);
@@ -51,8 +53,29 @@ export function App({ notificationApi }: { notificationApi: NotificationApi | nu
   const health = report ? effectiveHealth(report).health : null;
   const missing = report ? (countByStatus(report.repos).find((c) => c.status === 'missing')?.count ?? 0) : 0;
   useEffect(() => {
-    document.title = health ? `${String(health).toUpperCase()}${missing ? ` · ${missing} missing` : ''} — gitops-live` : 'gitops-live';
-  }, [health, missing]);
+    document.title = signingIn
+      ? 'Sign in — gitops-live'
+      : health
+        ? `${String(health).toUpperCase()}${missing ? ` · ${missing} missing` : ''} — gitops-live`
+        : 'gitops-live';
+  }, [health, missing, signingIn]);
+
+  if (signingIn) {
+    // Instead of the dashboard: the brand and the form, nothing that would need data.
+    return (
+      <div className="app app--signin">
+        <header className="topbar">
+          <span className="brand">
+            <Activity aria-hidden="true" size={20} />
+            <span>gitops-live</span>
+          </span>
+        </header>
+        <main id="main" tabIndex={-1}>
+          <SignIn />
+        </main>
+      </div>
+    );
+  }
 
   return (
     <div className="app">
@@ -69,6 +92,7 @@ export function App({ notificationApi }: { notificationApi: NotificationApi | nu
           <RealTimeToggle />
         </div>
         <div className="topbar__end">
+          <SessionMenu />
           <NotificationToggle
             on={notifications.browserOn}
             available={notifications.browserAvailable}

@@ -1,13 +1,25 @@
 // The one module that owns the connection to gitops-live. It keeps the report and its cursor,
 // applies messages by the client rules of docs/protocol.md, reconnects with jittered backoff,
 // falls back to SSE, long-poll and polling, and remembers the last state for the next page load.
+// When the server asks viewers to sign in, it also keeps the viewer's session: it asks
+// `/api/session` before connecting and whenever a failure could mean the session ended.
 // Components read it through useSyncExternalStore (hooks/useWebSocket.ts); nothing else opens sockets.
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffConfig } from './backoff';
 import { formatCursor, orderingOf, parseCursor } from './cursor';
 import { applyCatchUp, applyMeta, applyRepoChanges, diffReports, isReport, PatchError, type StatusChange } from './report';
 import {
+  needsSignIn,
+  readSession,
+  signIn as signInRequest,
+  signOut as signOutRequest,
+  type SessionAnswer,
+  type SignInResult,
+  type SignOutResult,
+} from './session';
+import {
   eventSourceUrl,
   fetchSnapshot,
+  isUnauthorized,
   openEventSource,
   openLongPoll,
   openPolling,
@@ -22,7 +34,8 @@ import {
   type WebSocketLike,
   type EventSourceLike,
 } from './transports';
-import type { ClientMessage, ConnectionStatus, CursorText, Report, ServerMessage, StateMessage } from '../types/protocol';
+import { CLOSE_CODES } from '../types/protocol';
+import type { ClientMessage, ConnectionStatus, CursorText, Report, ServerMessage, Session, StateMessage } from '../types/protocol';
 
 /** Polling intervals offered to people, in seconds. */
 export const POLL_INTERVALS = [5, 10, 30, 60] as const;
@@ -43,6 +56,17 @@ export type Mode = { kind: 'live' } | { kind: 'polling'; intervalS: PollInterval
  * - `offline`: the browser is offline, or every transport is failing.
  */
 export type Phase = 'connecting' | 'live' | 'reconnecting' | 'fallback' | 'polling' | 'offline';
+
+/**
+ * Whether this viewer may read data:
+ * - `checking`: the server has not said yet (data may show meanwhile, as without sign-in);
+ * - `open`: the server asks nobody to sign in (or is older than viewer sign-in);
+ * - `signed-in`: it asks, and this viewer is signed in;
+ * - `signed-out`: it asks, and this viewer is not: nothing connects until they sign in;
+ * - `session-ended`: as `signed-out`, found out while running: the session ended (expired, signed
+ *   out elsewhere, the token changed).
+ */
+export type Access = 'checking' | 'open' | 'signed-in' | 'signed-out' | 'session-ended';
 
 /** Everything the UI reads. A new object on every change; unchanged parts keep their identity. */
 export interface LiveSnapshot {
@@ -70,6 +94,9 @@ export interface LiveSnapshot {
   changedAt: Readonly<Record<string, number>>;
   /** The last problem worth showing (an `error` message, a failed request). */
   lastError: string | null;
+  access: Access;
+  /** The server's last word on this viewer's session (`GET /api/session`), when it gave one. */
+  session: Session | null;
 }
 
 /** Tunables; tests shrink them. */
@@ -125,6 +152,13 @@ export interface LiveStoreDeps {
   isOnline(): boolean;
   /** Subscribes to the browser's online/offline events; returns the unsubscribe. */
   watchNetwork?(listener: (online: boolean) => void): () => void;
+  /**
+   * Whether the server may ask viewers to sign in: then the store asks `GET /api/session` at
+   * start (alongside the first snapshot, before any socket) and, before trying again, whenever a
+   * transport fails the way a missing session makes it (a 401, a 4001 close, a WebSocket that
+   * never opened, SSE giving up). Off when absent: the store never asks.
+   */
+  checkSession?: boolean;
   config?: Partial<LiveStoreConfig>;
 }
 
@@ -143,6 +177,13 @@ export interface LiveStore {
   setMode(mode: Mode): void;
   /** Writes the state to storage now (the page is going away). */
   flush(): void;
+  /**
+   * Signs in with the viewer token (`POST /api/session`) and connects. The token goes into that
+   * one request and is not kept; the session is an HttpOnly cookie the browser holds.
+   */
+  signIn(token: string): Promise<SignInResult>;
+  /** Signs out (`DELETE /api/session`): disconnects, forgets the data and the saved state. */
+  signOut(): Promise<SignOutResult>;
 }
 
 /** Storage keys. */
@@ -212,6 +253,8 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
     serverRealtime: true,
     changedAt: {},
     lastError: null,
+    access: deps.checkSession ? 'checking' : 'open',
+    session: null,
   };
 
   // Connection machinery. `generation` invalidates callbacks of anything torn down.
@@ -234,6 +277,12 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
   let resumeSentAt: number | null = null;
   let initialFetch: AbortController | null = null;
   let unwatchNetwork: (() => void) | null = null;
+  // Viewer sign-in. While a session check is out nothing (re)connects: the next steps wait in
+  // `afterSessionCheck` and run once the server says the viewer may read data. `sessionVersion`
+  // changes on sign-in and sign-out, so an answer asked for before one of them is not applied.
+  let sessionCheck: Promise<void> | null = null;
+  let afterSessionCheck: Array<() => void> = [];
+  let sessionVersion = 0;
 
   const emit = () => {
     for (const listener of [...listeners]) listener();
@@ -423,8 +472,77 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
       const message = await fetchSnapshot(deps, null);
       if (mine === generation && message) handle(message, currentTransport() ?? 'polling');
     } catch (error) {
-      if (mine === generation) update({ lastError: (error as Error).message });
+      if (mine !== generation) return;
+      if (isUnauthorized(error)) checkSession('transport');
+      update({ lastError: (error as Error).message });
     }
+  }
+
+  // ---- Viewer session -------------------------------------------------------------------------
+
+  function signedOut(): boolean {
+    return snapshot.access === 'signed-out' || snapshot.access === 'session-ended';
+  }
+
+  /** Runs `next` now, or when the session check out now allows it; never after a teardown. */
+  function whenAllowed(next: () => void) {
+    if (!sessionCheck) return next();
+    const mine = generation;
+    afterSessionCheck.push(() => {
+      if (mine === generation) next();
+    });
+  }
+
+  /**
+   * Asks the server about the session, one check at a time. `start`: the first look; `transport`:
+   * a transport failed the way a missing session makes it, so a "not signed in" means it ended.
+   */
+  function checkSession(why: 'start' | 'transport') {
+    if (!deps.checkSession || sessionCheck || signedOut()) return;
+    const version = sessionVersion;
+    sessionCheck = readSession(deps).then((answer) => {
+      sessionCheck = null;
+      const waiting = afterSessionCheck;
+      afterSessionCheck = [];
+      if (!started) return;
+      if (version === sessionVersion) applySession(answer, why);
+      if (!signedOut()) for (const next of waiting) next();
+    });
+  }
+
+  /** Takes the server's answer about the session; signs out when it says the viewer is not signed in. */
+  function applySession(answer: SessionAnswer, why: 'start' | 'transport' | 'sign-out') {
+    // No answer: carry on as before; the next failure asks again.
+    if (answer.kind === 'unknown') return;
+    if (answer.kind === 'absent') return update({ access: 'open', session: null });
+    const session = answer.session;
+    if (!needsSignIn(session)) return update({ access: session.required ? 'signed-in' : 'open', session });
+    endSession(why === 'transport' ? 'session-ended' : 'signed-out', session);
+  }
+
+  /** Disconnects and forgets the data: someone who is not signed in has none on screen or on disk. */
+  function endSession(access: 'signed-out' | 'session-ended', session: Session) {
+    teardown();
+    if (persistTimer !== null) deps.clearTimeout(persistTimer);
+    persistTimer = null;
+    try {
+      deps.storage?.removeItem(STORAGE_KEYS.state);
+    } catch {
+      // Storage that cannot be written holds nothing new either.
+    }
+    snapshot = { ...snapshot, failures: 0, retryAt: null, transport: null };
+    update({
+      access,
+      session,
+      report: null,
+      cursor: null,
+      source: 'none',
+      serverStatus: null,
+      changedAt: {},
+      rttMs: null,
+      lastUpdateAt: null,
+      lastError: null,
+    });
   }
 
   // ---- WebSocket ------------------------------------------------------------------------------
@@ -467,12 +585,19 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
   }
 
   function socketFailed(info: TransportDown) {
+    // A browser does not say why a socket never opened (a 401 is one reason), and 4001 is an
+    // ended session: ask the server before trying again.
+    if (!info.wasUp || info.code === CLOSE_CODES.sessionExpired || info.unauthorized) checkSession('transport');
     const failures = snapshot.failures + 1;
     const delay = info.retryAfterMs ?? (info.code === 4000 && failures === 1 ? 0 : backoffDelay(failures - 1, deps.random, config.backoff));
     snapshot = { ...snapshot, failures };
-    if (!fallback && failures >= config.failuresBeforeFallback) startFallback(0);
+    if (!fallback && failures >= config.failuresBeforeFallback) {
+      whenAllowed(() => {
+        if (!fallback && !socketUp) startFallback(0);
+      });
+    }
     // The server's status says whether real-time is switched off there, and how the report is.
-    startStatusPolling();
+    whenAllowed(startStatusPolling);
     scheduleRetry(delay);
     update({ transport: currentTransport() });
   }
@@ -481,7 +606,7 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
     clearRetry();
     retryTimer = deps.setTimeout(() => {
       retryTimer = null;
-      openSocket();
+      whenAllowed(openSocket);
       update({ retryAt: null });
     }, delay);
     snapshot = { ...snapshot, retryAt: deps.now() + delay };
@@ -556,6 +681,8 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
       },
       down: (info: TransportDown) => {
         if (mine !== generation || transport !== fallback) return;
+        // SSE cannot tell a 401 from a network error: ask whenever it gives up.
+        if (info.unauthorized || (info.terminal && kind === 'sse')) checkSession('transport');
         if (!info.terminal) {
           fallbackFailing = true;
           update({ transport: currentTransport() });
@@ -563,7 +690,11 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
         }
         fallback = null;
         fallbackUp = false;
-        if (!socketUp) startFallback(index + 1);
+        if (!socketUp) {
+          whenAllowed(() => {
+            if (!socketUp && !fallback) startFallback(index + 1);
+          });
+        }
         update({ transport: currentTransport() });
       },
     };
@@ -593,6 +724,7 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
     const poll = async () => {
       try {
         const response = await deps.fetch(new URL('/api/ws/status', deps.baseUrl).href, { cache: 'no-store' });
+        if (response.status === 401 && mine === generation) checkSession('transport');
         if (response.ok && mine === generation) {
           const body = (await response.json()) as { type?: string; data?: ConnectionStatus } & Partial<ConnectionStatus>;
           const status = body.type === 'connection-status' && body.data ? body.data : (body as ConnectionStatus);
@@ -626,8 +758,9 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
         message: (message) => {
           if (mine === generation) handle(message, 'polling');
         },
-        down: () => {
+        down: (info) => {
           if (mine !== generation) return;
+          if (info.unauthorized) checkSession('transport');
           pollerUp = false;
           update({ transport: null });
         },
@@ -652,20 +785,22 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
     poller = null;
     pollerUp = null;
     resumeSentAt = null;
+    afterSessionCheck = [];
   }
 
   /** (Re)connects for the effective mode, from scratch. */
   function connect() {
     teardown();
+    if (signedOut()) return update({});
     const mode = effectiveMode();
     snapshot = { ...snapshot, failures: 0, retryAt: null, transport: null };
     if (mode.kind === 'polling') {
-      startPoller(mode.intervalS);
+      whenAllowed(() => startPoller(mode.intervalS));
       update({});
       return;
     }
     if (snapshot.report && snapshot.cursor) {
-      openSocket();
+      whenAllowed(openSocket);
       update({});
       return;
     }
@@ -678,14 +813,17 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
       .then((message) => {
         if (mine === generation && message) handle(message, 'polling');
       })
-      .catch(() => {
-        // The socket will bring the snapshot instead.
+      .catch((error: unknown) => {
+        // The socket will bring the snapshot instead (unless the session has ended).
+        if (mine === generation && isUnauthorized(error)) checkSession('transport');
       })
       .finally(() => {
         if (mine !== generation) return;
         initialFetch = null;
-        openSocket();
-        update({});
+        whenAllowed(() => {
+          openSocket();
+          update({});
+        });
       });
   }
 
@@ -715,6 +853,8 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
           if (online && snapshot.phase !== 'live') connect();
           else update({});
         }) ?? null;
+      // Asked first, so the socket waits for the answer; the snapshot request goes out alongside.
+      checkSession('start');
       connect();
     },
     stop() {
@@ -746,6 +886,27 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
       if (started) connect();
       else update({});
     },
+    async signIn(token) {
+      const result = await signInRequest(deps, token);
+      if (!result.ok) return result;
+      if (needsSignIn(result.session)) {
+        return { ok: false, reason: 'refused', retryAfterS: null, message: 'the server did not sign you in' };
+      }
+      sessionVersion += 1;
+      update({ access: result.session.required ? 'signed-in' : 'open', session: result.session, lastError: null });
+      if (started) connect();
+      return result;
+    },
+    async signOut() {
+      const result = await signOutRequest(deps);
+      if (!result.ok) {
+        update({ lastError: `sign out failed: ${result.message}` });
+        return result;
+      }
+      sessionVersion += 1;
+      applySession({ kind: 'session', session: result.session }, 'sign-out');
+      return result;
+    },
   };
 }
 
@@ -770,6 +931,7 @@ export function createBrowserLiveStore(config?: Partial<LiveStoreConfig>): LiveS
     setTimeout: (callback, ms) => window.setTimeout(callback, ms),
     clearTimeout: (handle) => window.clearTimeout(handle as number),
     isOnline: () => navigator.onLine !== false,
+    checkSession: true,
     watchNetwork(listener) {
       const online = () => listener(true);
       const offline = () => listener(false);

@@ -20,6 +20,8 @@ export interface TransportDown {
   reason?: string;
   /** A delay the server asked for before reconnecting (1001 `retry-ms=N`). */
   retryAfterMs?: number;
+  /** The server answered 401: the viewer's session is missing or has ended. */
+  unauthorized?: boolean;
 }
 
 /** What a transport reports to its owner. */
@@ -225,6 +227,22 @@ export interface HttpTransportOptions {
   clearTimeout(handle: unknown): void;
 }
 
+/** An HTTP request the server answered with an error status. */
+export class HttpStatusError extends Error {
+  constructor(
+    readonly status: number,
+    what: string,
+  ) {
+    super(`${what} answered ${status}`);
+    this.name = 'HttpStatusError';
+  }
+}
+
+/** Whether `error` is the server's 401 (no session, or an ended one). */
+export function isUnauthorized(error: unknown): boolean {
+  return error instanceof HttpStatusError && error.status === 401;
+}
+
 /** Reads `/api/audit`: the current `audit-update`, or `null` on 304 (the cursor is current). */
 export async function fetchSnapshot(
   options: Pick<HttpTransportOptions, 'fetch' | 'baseUrl'>,
@@ -239,7 +257,7 @@ export async function fetchSnapshot(
     ...(signal ? { signal } : {}),
   });
   if (response.status === 304) return null;
-  if (!response.ok) throw new Error(`GET /api/audit answered ${response.status}`);
+  if (!response.ok) throw new HttpStatusError(response.status, 'GET /api/audit');
   const message = decodeMessage(await response.text());
   if (!message) throw new Error('GET /api/audit answered something that is not a message');
   return message;
@@ -252,10 +270,10 @@ export function openLongPoll(handlers: TransportHandlers, options: HttpTransport
   const abort = new AbortController();
   let pause: unknown = null;
 
-  const fail = () => {
+  const fail = (unauthorized = false) => {
     if (closed) return;
     closed = true;
-    handlers.down({ terminal: true, wasUp });
+    handlers.down({ terminal: true, wasUp, ...(unauthorized ? { unauthorized } : {}) });
   };
   const cycle = async () => {
     while (!closed) {
@@ -270,11 +288,11 @@ export function openLongPoll(handlers: TransportHandlers, options: HttpTransport
           const url = new URL('/api/updates', options.baseUrl);
           url.search = `since=${cursor}`;
           const response = await options.fetch(url.href, { cache: 'no-store', signal: abort.signal });
-          if (!response.ok) return fail();
+          if (!response.ok) return fail(response.status === 401);
           messages = JSON.parse(await response.text());
         }
-      } catch {
-        return fail();
+      } catch (error) {
+        return fail(isUnauthorized(error));
       }
       if (closed) return;
       if (!Array.isArray(messages)) return fail();
@@ -312,6 +330,7 @@ export function openLongPoll(handlers: TransportHandlers, options: HttpTransport
 export function openPolling(handlers: TransportHandlers, options: HttpTransportOptions & { intervalMs: number }): Transport {
   let closed = false;
   let healthy: boolean | null = null;
+  let saidUnauthorized = false;
   let timer: unknown = null;
   let inFlight: AbortController | null = null;
 
@@ -323,15 +342,20 @@ export function openPolling(handlers: TransportHandlers, options: HttpTransportO
       if (closed) return;
       if (healthy !== true) {
         healthy = true;
+        saidUnauthorized = false;
         handlers.up();
       }
       if (message) handlers.message(message);
-    } catch {
+    } catch (error) {
       if (closed) return;
-      if (healthy !== false) {
+      // Said once per failing spell, and once more when the failure turns into a 401 (a server
+      // that was down comes back asking for a session).
+      const unauthorized = isUnauthorized(error);
+      if (healthy !== false || (unauthorized && !saidUnauthorized)) {
         const wasUp = healthy === true;
         healthy = false;
-        handlers.down({ terminal: false, wasUp });
+        saidUnauthorized = unauthorized;
+        handlers.down({ terminal: false, wasUp, ...(unauthorized ? { unauthorized } : {}) });
       }
     } finally {
       inFlight = null;

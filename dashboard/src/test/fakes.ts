@@ -1,7 +1,7 @@
 // Fake transports for tests: a WebSocket and an EventSource driven by the test, a scripted fetch,
 // and an in-memory storage. They are injected into the store; no global is replaced.
 import type { EventSourceLike, WebSocketLike } from '../lib/transports';
-import type { Report, ServerMessage } from '../types/protocol';
+import type { Report, ServerMessage, Session } from '../types/protocol';
 
 /** A WebSocket whose server side the test plays. */
 export class FakeWebSocket implements WebSocketLike {
@@ -178,4 +178,70 @@ export function sampleReport(): Report {
 /** An `audit-update` message. */
 export function auditUpdate(seq: number, report: Report = sampleReport(), epoch = EPOCH): ServerMessage {
   return { type: 'audit-update', epoch, seq, data: report };
+}
+
+/** The token the fake server signs viewers in with. */
+export const VIEWER_TOKEN = 'correct-horse-battery-staple';
+
+/**
+ * A fetch playing a server with viewer sign-in: `/api/session` (GET, POST with the token, DELETE)
+ * and `/api/audit` / `/api/updates` / `/api/ws/status` answering 401 unless signed in. The test
+ * flips `state` to play a session ending, a server without sign-in, or one too old to know it.
+ */
+export function authServer(initial: Partial<AuthServerState> = {}) {
+  const state: AuthServerState = { required: true, signedIn: false, absent: false, retryAfterS: null, unreachable: false, ...initial };
+  const session = (): Session => ({
+    required: state.required,
+    methods: ['token'],
+    authenticated: !state.required || state.signedIn,
+    user: null,
+    expires_at: state.required && state.signedIn ? '2026-01-01T12:00:00Z' : null,
+  });
+  const scripted = scriptedFetch((url, init) => {
+    const method = init?.method ?? 'GET';
+    if (url.pathname === '/api/session') {
+      if (state.absent) return new Response('not found', { status: 404 });
+      if (method === 'POST') {
+        if (state.unreachable) throw new TypeError('Failed to fetch');
+        if (state.retryAfterS !== null) {
+          return json(
+            { error: 'too-many-attempts', message: 'too many attempts' },
+            { status: 429, headers: { 'Retry-After': String(state.retryAfterS) } },
+          );
+        }
+        const body = JSON.parse(String(init?.body)) as { token?: unknown };
+        if (body.token !== VIEWER_TOKEN) return json({ error: 'bad-token', message: 'wrong token' }, { status: 401 });
+        state.signedIn = true;
+        return json(session());
+      }
+      if (method === 'DELETE') state.signedIn = false;
+      return state.hold ? state.hold.then(() => json(session())) : json(session());
+    }
+    if (state.required && !state.signedIn)
+      return json({ error: 'unauthenticated', message: 'sign in: POST /api/session' }, { status: 401 });
+    if (url.pathname === '/api/audit') return json(auditUpdate(1), { headers: { ETag: `"${EPOCH}:1"` } });
+    if (url.pathname === '/api/updates') return json([]);
+    return new Response('not found', { status: 404 });
+  });
+  return {
+    ...scripted,
+    state,
+    /** The requests to `path`, as `METHOD path`. */
+    requests: (path: string) => scripted.calls.filter((c) => c.url.pathname === path).map((c) => `${c.init?.method ?? 'GET'} ${path}`),
+  };
+}
+
+/** What the fake sign-in server does. */
+export interface AuthServerState {
+  /** Whether viewers must sign in. */
+  required: boolean;
+  signedIn: boolean;
+  /** `/api/session` answers 404 (a server from before viewer sign-in). */
+  absent: boolean;
+  /** Sign-in attempts answer 429 with this `Retry-After`. */
+  retryAfterS: number | null;
+  /** Sign-in attempts fail as a request to a server that is gone does. */
+  unreachable: boolean;
+  /** While set, `GET /api/session` answers only when this settles. */
+  hold?: Promise<void>;
 }

@@ -5,7 +5,8 @@ import { vi } from 'vitest';
 import { LiveStoreContext } from '../hooks/useWebSocket';
 import type { LiveSnapshot, LiveStore, Mode } from '../lib/liveStore';
 import type { StatusChange } from '../lib/report';
-import type { ConnectionStatus } from '../types/protocol';
+import type { SignInResult, SignOutResult } from '../lib/session';
+import type { ConnectionStatus, Session } from '../types/protocol';
 import { EPOCH, sampleReport } from './fakes';
 
 /** A store whose snapshot the test sets. */
@@ -14,6 +15,8 @@ export interface ManualStore extends LiveStore {
   announce(changes: StatusChange[]): void;
   reconnectNow: ReturnType<typeof vi.fn<() => void>>;
   setMode: ReturnType<typeof vi.fn<(mode: Mode) => void>>;
+  signIn: ReturnType<typeof vi.fn<(token: string) => Promise<SignInResult>>>;
+  signOut: ReturnType<typeof vi.fn<() => Promise<SignOutResult>>>;
 }
 
 /** A live, connected snapshot of the sample report. */
@@ -33,6 +36,8 @@ export function liveSnapshot(patch: Partial<LiveSnapshot> = {}): LiveSnapshot {
     serverRealtime: true,
     changedAt: {},
     lastError: null,
+    access: 'open',
+    session: null,
     ...patch,
   };
 }
@@ -57,6 +62,8 @@ export function manualStore(initial: LiveSnapshot = liveSnapshot()): ManualStore
     flush: () => {},
     reconnectNow: vi.fn<() => void>(),
     setMode: vi.fn<(mode: Mode) => void>((mode) => store.set({ mode })),
+    signIn: vi.fn<(token: string) => Promise<SignInResult>>(async () => ({ ok: true, session: signedInSession() })),
+    signOut: vi.fn<() => Promise<SignOutResult>>(async () => ({ ok: true, session: signedOutSession() })),
     set(patch) {
       snapshot = { ...snapshot, ...patch };
       for (const listener of [...listeners]) listener();
@@ -91,4 +98,14 @@ export function serverStatus(report: Partial<ConnectionStatus['report']> = {}): 
       ...report,
     },
   };
+}
+
+/** A token session, signed in. */
+export function signedInSession(patch: Partial<Session> = {}): Session {
+  return { required: true, methods: ['token'], authenticated: true, user: null, expires_at: '2026-01-01T12:00:00Z', ...patch };
+}
+
+/** A server that asks for the token, and a viewer who has not given it. */
+export function signedOutSession(patch: Partial<Session> = {}): Session {
+  return { required: true, methods: ['token'], authenticated: false, user: null, expires_at: null, ...patch };
 }

@@ -4,7 +4,8 @@
 //! [`Live`] is the shared state of a running server: the [`Hub`] with the report and its
 //! subscribers, the report source's status, the metrics and the connected clients. [`serve`]
 //! accepts connections on a listener until [`Live::shutdown`] is called, then closes every
-//! real-time client with code 1001 and a reconnect hint, spread over a drain window.
+//! real-time client with code 1001 and a reconnect hint, each at a random moment of a drain
+//! window, so disconnects and reconnects are spread out.
 //!
 //! This crate does no file IO of its own: the dashboard's files come through [`Assets`] and the
 //! report through [`Hub::publish`], both supplied by the binary.
@@ -58,7 +59,8 @@ pub struct TransportConfig {
     pub ws: WsLimits,
     /// How long a client may take to send its request headers.
     pub header_read_timeout: Duration,
-    /// How long graceful shutdown spreads its closes over.
+    /// How long graceful shutdown spreads its closes over (each real-time client is closed at a
+    /// random moment of it, with a reconnect hint drawn from it too).
     pub drain: Duration,
     /// The longest a long-poll request is held.
     pub long_poll_timeout: Duration,
@@ -142,8 +144,8 @@ pub struct ClientInfo {
     pub remote: SocketAddr,
     /// When it connected, RFC 3339.
     pub connected_at: String,
-    /// The cursor of the last state-bearing message sent to it.
-    pub cursor: Option<String>,
+    /// The cursor of the last state-bearing message sent to it (serialised as `"<epoch>:<seq>"`).
+    pub cursor: Option<Cursor>,
 }
 
 #[derive(Debug, Default)]
@@ -169,8 +171,9 @@ struct ClientGuard {
 
 impl ClientGuard {
     fn set_cursor(&self, cursor: Cursor) {
+        // Once per delivered batch per client, under the registry lock: a copy, no allocation.
         if let Some(info) = self.live.registry().clients.get_mut(&self.id) {
-            info.cursor = Some(cursor.to_string());
+            info.cursor = Some(cursor);
         }
     }
 }
@@ -485,13 +488,19 @@ async fn serve_with(
         }
     }
     drop(listener);
-    live.hub.close_all(gitops_hub::CloseReason::Shutdown);
     status_task.abort();
     // Real-time clients outlive their HTTP connection (an upgraded socket or a streaming body),
-    // so wait for both the connections and the registered clients to finish.
-    let deadline = tokio::time::Instant::now() + live.config.drain + Duration::from_secs(1);
+    // so wait for both the connections and the registered clients to finish. Each real-time
+    // client closes itself at a random moment of the drain window; whatever is still subscribed
+    // when the window ends is closed by the hub, with a second's grace for the close frames.
     let busy =
         || open_connections.load(Ordering::Relaxed) > 0 || !live.registry().clients.is_empty();
+    let window_end = tokio::time::Instant::now() + live.config.drain;
+    while busy() && tokio::time::Instant::now() < window_end {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    live.hub.close_all(gitops_hub::CloseReason::Shutdown);
+    let deadline = window_end + Duration::from_secs(1);
     while busy() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

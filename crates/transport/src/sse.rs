@@ -89,7 +89,11 @@ struct SseState {
     heartbeat: tokio::time::Interval,
     shutdown: tokio::sync::watch::Receiver<bool>,
     session_over: std::pin::Pin<Box<tokio::time::Sleep>>,
+    /// Set on shutdown: when this stream ends (a random moment of the drain window) and the
+    /// reconnect delay it then asks for (the rest of the window plus a draw from the next).
+    close_at: Option<(std::pin::Pin<Box<tokio::time::Sleep>>, u64)>,
     preamble: Option<Bytes>,
+    ended: bool,
 }
 
 /// `GET /api/events`: a Server-Sent Events stream of every message, resuming from
@@ -119,32 +123,61 @@ pub(crate) fn events(
             // No session end: a deadline decades away, as tokio's own "never".
             tokio::time::Instant::now() + Duration::from_secs(86_400 * 365 * 30)
         }))),
+        close_at: None,
         preamble: Some(Bytes::from_static(b"retry: 2000\n\n")),
+        ended: false,
     };
     let body = stream::unfold(state, |mut state| async move {
         if let Some(preamble) = state.preamble.take() {
             return Some((Ok(Frame::data(preamble)), state));
         }
-        let chunk = tokio::select! {
-            _ = crate::stopped(&mut state.shutdown) => return None,
-            () = &mut state.session_over => return None,
-            _ = state.heartbeat.tick() => Bytes::from_static(b": heartbeat\n\n"),
-            next = state.subscription.next() => {
-                let delivery = next.ok()?;
-                let mut chunk = BytesMut::from(&sse_event(&delivery)[..]);
-                let mut last_cursor = delivery.cursor;
-                state.live.metrics.observe_sent(delivery.bytes.len());
-                // Everything else already queued goes out in the same chunk.
-                while let Next::Message(more) = state.subscription.try_next() {
-                    chunk.put_slice(&sse_event(&more));
-                    state.live.metrics.observe_sent(more.bytes.len());
-                    last_cursor = more.cursor.or(last_cursor);
+        if state.ended {
+            return None;
+        }
+        let chunk = loop {
+            let draining = state.close_at.is_some();
+            break tokio::select! {
+                _ = crate::stopped(&mut state.shutdown), if !draining => {
+                    let window = state.live.config.drain.as_millis() as u64;
+                    let delay = crate::ws::jitter(window);
+                    let retry_ms = window - delay + crate::ws::jitter(window);
+                    let sleep = Box::pin(tokio::time::sleep(Duration::from_millis(delay)));
+                    state.close_at = Some((sleep, retry_ms));
+                    continue;
                 }
-                if let Some(cursor) = last_cursor {
-                    state.guard.set_cursor(cursor);
+                retry_ms = async {
+                    match state.close_at.as_mut() {
+                        Some((close_at, retry_ms)) => {
+                            close_at.await;
+                            *retry_ms
+                        }
+                        None => std::future::pending().await,
+                    }
+                }, if draining => {
+                    // The browser's EventSource waits `retry` before reconnecting: the same
+                    // spread reconnect hint the WebSocket's close reason carries.
+                    state.ended = true;
+                    Bytes::from(format!("retry: {retry_ms}\n\n"))
                 }
-                chunk.freeze()
-            }
+                () = &mut state.session_over => return None,
+                _ = state.heartbeat.tick() => Bytes::from_static(b": heartbeat\n\n"),
+                next = state.subscription.next() => {
+                    let delivery = next.ok()?;
+                    let mut chunk = BytesMut::from(&sse_event(&delivery)[..]);
+                    let mut last_cursor = delivery.cursor;
+                    state.live.metrics.observe_sent(delivery.bytes.len());
+                    // Everything else already queued goes out in the same chunk.
+                    while let Next::Message(more) = state.subscription.try_next() {
+                        chunk.put_slice(&sse_event(&more));
+                        state.live.metrics.observe_sent(more.bytes.len());
+                        last_cursor = more.cursor.or(last_cursor);
+                    }
+                    if let Some(cursor) = last_cursor {
+                        state.guard.set_cursor(cursor);
+                    }
+                    chunk.freeze()
+                }
+            };
         };
         Some((Ok::<_, std::convert::Infallible>(Frame::data(chunk)), state))
     });

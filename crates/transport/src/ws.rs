@@ -270,15 +270,27 @@ async fn run(
     let mut bucket = TokenBucket::new(limits.messages_per_second, limits.message_burst);
     let session_over = crate::until(session_end);
     tokio::pin!(session_over);
+    // On shutdown each connection picks its own moment within the drain window to close, so the
+    // disconnects (and the reconnects after them) are spread out rather than all at once.
+    let mut draining = false;
+    let mut left_in_window = Duration::ZERO;
+    let close_at = crate::until(None);
+    tokio::pin!(close_at);
 
     let end = loop {
         tokio::select! {
-            _ = crate::stopped(&mut shutdown) => break shutdown_close(&live),
+            _ = crate::stopped(&mut shutdown), if !draining => {
+                draining = true;
+                let delay = Duration::from_millis(jitter(live.config.drain.as_millis() as u64));
+                left_in_window = live.config.drain.saturating_sub(delay);
+                close_at.set(crate::until(Some(tokio::time::Instant::now() + delay)));
+            }
+            () = &mut close_at => break shutdown_close(&live, left_in_window),
             next = subscription.next() => {
                 let first = match next {
                     Ok(delivery) => delivery,
                     Err(CloseReason::Stalled) => break End::Close(CloseCode::Library(4000), "stalled: resume with your cursor".into()),
-                    Err(CloseReason::Shutdown) => break shutdown_close(&live),
+                    Err(CloseReason::Shutdown) => break shutdown_close(&live, Duration::ZERO),
                 };
                 match send_batch(&live, &mut sink, &subscription, &guard, first).await {
                     Ok(()) => {}
@@ -349,11 +361,14 @@ async fn run(
     drop(guard);
 }
 
-/// The close sent on shutdown: 1001 with a reconnect delay spread over the drain window, so a
-/// thousand clients do not all come back in the same millisecond.
-fn shutdown_close(live: &Live) -> End {
+/// The close sent on shutdown: 1001 with a reconnect delay. Each connection closes at a random
+/// moment of the drain window, and is asked to come back at a random moment of the window that
+/// follows it: `left_in_window` (until the old server is gone) plus a draw from the window. So a
+/// thousand clients neither leave nor return in the same millisecond, and none of them knocks on
+/// a server that is still going away.
+fn shutdown_close(live: &Live, left_in_window: Duration) -> End {
     let window = live.config.drain.as_millis().max(1) as u64;
-    let retry_ms = jitter(window);
+    let retry_ms = left_in_window.as_millis() as u64 + jitter(window);
     End::Close(CloseCode::Away, format!("server restarting; retry-ms={retry_ms}"))
 }
 

@@ -868,6 +868,34 @@ fn assert_spread_over_tenths(what: &str, values: &[u64], window: u64) {
     );
 }
 
+/// Checks that `values` look like the server's shutdown hints: the rest of the drain window after
+/// a close drawn uniformly from it, plus a uniform draw from the window, i.e. the sum of two
+/// uniform draws on [0, window): a triangle on [0, 2 window) peaking at `window`. By quarter of
+/// that range the expected shares are 12.5 %, 37.5 %, 37.5 %, 12.5 %; with 1,000 values the bounds
+/// below are about five standard deviations wide, so a correct server fails them with a
+/// probability under 1e-5, while hints all alike, or uniform on [0, window), fail at once.
+fn assert_spread_like_shutdown_hints(what: &str, values: &[u64], window: u64) {
+    let mut quarters = [0usize; 4];
+    for &value in values {
+        assert!(value < 2 * window, "{what}: {value} is outside [0, {})", 2 * window);
+        quarters[(value * 2 / window) as usize] += 1;
+    }
+    eprintln!(
+        "{what}: {} values in [0, {}) ms, per quarter {quarters:?}",
+        values.len(),
+        2 * window
+    );
+    let n = values.len();
+    let (edge, middle) = ((n * 70 / 1000)..=(n * 180 / 1000), (n * 300 / 1000)..=(n * 450 / 1000));
+    assert!(
+        edge.contains(&quarters[0])
+            && middle.contains(&quarters[1])
+            && middle.contains(&quarters[2])
+            && edge.contains(&quarters[3]),
+        "{what} are not spread like the sum of two draws from [0, {window}): per quarter {quarters:?}"
+    );
+}
+
 /// A crash (SIGKILL: no close frame, no hint) under a thousand clients: each reconnects after a
 /// full-jitter delay of its own, the report changes while the server is down, and all of them
 /// converge on the restarted server's state.
@@ -915,7 +943,8 @@ async fn after_a_crash_and_a_restart_on_the_same_port_a_thousand_clients_converg
 
 /// One raw WebSocket: reads its snapshot, counts itself ready, then reads until the server
 /// closes it and returns the close.
-async fn until_closed(url: String, ready: Arc<AtomicUsize>) -> Closed {
+/// Connects, waits for the report, then for the close; returns it and when it arrived.
+async fn until_closed(url: String, ready: Arc<AtomicUsize>) -> (Closed, Instant) {
     let mut connection = Connection::open(&url, None, None).await.expect("connect");
     let mut state = LiveState::default();
     read_until(&mut connection, &mut state, Duration::from_secs(60), |s| s.report.is_some()).await;
@@ -927,7 +956,7 @@ async fn until_closed(url: String, ready: Arc<AtomicUsize>) -> Closed {
             .expect("the server closes the connection within two minutes")
             .expect("the connection ends with a close frame, not an error");
         if let Err(closed) = received {
-            return closed;
+            return (closed, Instant::now());
         }
     }
 }
@@ -936,7 +965,8 @@ async fn until_closed(url: String, ready: Arc<AtomicUsize>) -> Closed {
 /// and a `retry-ms` hint drawn over the drain window, the process exits 0, and the clients,
 /// waiting what they were told, all come back to the restarted server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_graceful_shutdown_spreads_reconnects_over_the_drain_window_and_every_client_returns() {
+async fn a_graceful_shutdown_spreads_disconnects_and_reconnects_over_the_drain_window_and_every_client_returns()
+ {
     const N_RAW: usize = 1000;
     const N_CLIENTS: usize = 1000;
     // `TransportConfig::drain`'s default: the binary has no flag for it.
@@ -978,7 +1008,15 @@ async fn a_graceful_shutdown_spreads_reconnects_over_the_drain_window_and_every_
         .expect("every raw connection saw its close");
     let window_ms = DRAIN.as_millis() as u64;
     let mut hints = Vec::new();
-    for closed in &closes {
+    // When the closes arrived, by tenth of the drain window after SIGTERM: printed, not asserted
+    // (timings are for benches); each connection picks its moment at random within the window.
+    let mut arrivals = [0usize; 11];
+    for (_, at) in &closes {
+        let tenth = at.saturating_duration_since(signalled).as_millis() * 10 / DRAIN.as_millis();
+        arrivals[(tenth as usize).min(10)] += 1;
+    }
+    eprintln!("closes by tenth of the drain window after SIGTERM (last: later): {arrivals:?}");
+    for (closed, _) in &closes {
         assert_eq!(closed.code, Some(1001), "closed as going away: {closed:?}");
         let ms: u64 = closed
             .reason
@@ -988,7 +1026,7 @@ async fn a_graceful_shutdown_spreads_reconnects_over_the_drain_window_and_every_
         assert_eq!(closed.retry_after, Some(Duration::from_millis(ms)), "the client reads it");
         hints.push(ms);
     }
-    assert_spread_over_tenths("retry-ms hints sent on SIGTERM", &hints, window_ms);
+    assert_spread_like_shutdown_hints("retry-ms hints sent on SIGTERM", &hints, window_ms);
 
     // The report changes while the server is down; the restarted server has it.
     for index in [1, 12, 40] {
@@ -1016,7 +1054,7 @@ async fn a_graceful_shutdown_spreads_reconnects_over_the_drain_window_and_every_
         assert!(reason.ends_with(&hint), "waited {delay:?} after {reason:?}");
         honoured.push(delay.as_millis() as u64);
     }
-    assert_spread_over_tenths("retry-ms hints the clients honoured", &honoured, window_ms);
+    assert_spread_like_shutdown_hints("retry-ms hints the clients honoured", &honoured, window_ms);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

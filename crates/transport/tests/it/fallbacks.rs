@@ -213,3 +213,47 @@ fn polling_with_if_none_match_converges_after_every_gap() {
         assert_equals_server(&state, &server, "polling", gap);
     }
 }
+
+#[test]
+fn on_shutdown_every_sse_stream_ends_with_its_own_reconnect_delay() {
+    const STREAMS: usize = 40;
+    let drain = Duration::from_millis(300);
+    let config = TransportConfig { drain, ..TransportConfig::default() };
+    let server = TestServer::start(config, Some(report(5)));
+    let streams: Vec<TcpStream> = (0..STREAMS)
+        .map(|_| {
+            let mut stream = TcpStream::connect(server.addr).expect("connect");
+            stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+            let request = format!("GET /api/events HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr);
+            stream.write_all(request.as_bytes()).expect("write");
+            stream
+        })
+        .collect();
+    let sse_clients = || server.live.connection_status().clients.sse as usize;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sse_clients() < STREAMS {
+        assert!(Instant::now() < deadline, "{} of {STREAMS} streams registered", sse_clients());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    server.live.shutdown();
+    let mut delays = Vec::new();
+    for mut stream in streams {
+        let mut raw = Vec::new();
+        // The server ends the stream (the chunked body's last chunk, then the connection).
+        stream.read_to_end(&mut raw).expect("the stream ends within the read timeout");
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.ends_with("0\r\n\r\n"), "a clean end of the chunked body: {text:?}");
+        let last_retry = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("retry: "))
+            .last()
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .expect("a retry field");
+        delays.push(last_retry);
+    }
+    let window = drain.as_millis() as u64;
+    assert!(delays.iter().all(|ms| *ms < 2 * window), "within two windows: {delays:?}");
+    let distinct: std::collections::BTreeSet<_> = delays.iter().collect();
+    assert!(distinct.len() > STREAMS / 2, "each stream draws its own delay: {delays:?}");
+    assert!(!delays.contains(&2000), "the closing retry replaces the opening one: {delays:?}");
+}

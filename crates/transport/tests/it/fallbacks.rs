@@ -245,8 +245,8 @@ fn on_shutdown_every_sse_stream_ends_with_its_own_reconnect_delay() {
         assert!(text.ends_with("0\r\n\r\n"), "a clean end of the chunked body: {text:?}");
         let last_retry = text
             .lines()
-            .filter_map(|line| line.strip_prefix("retry: "))
-            .last()
+            .rev()
+            .find_map(|line| line.strip_prefix("retry: "))
             .and_then(|ms| ms.parse::<u64>().ok())
             .expect("a retry field");
         delays.push(last_retry);

@@ -45,6 +45,10 @@ pub enum Error {
     /// The URL is not a WebSocket URL.
     #[error("invalid url {0:?}")]
     InvalidUrl(String),
+    /// The viewer token cannot be sent in a header (it holds a newline or other control
+    /// character); fix the token.
+    #[error("the viewer token cannot be sent in a header")]
+    InvalidToken,
 }
 
 /// The result type of this crate.
@@ -140,9 +144,38 @@ pub struct Closed {
     pub retry_after: Option<Duration>,
 }
 
+/// The headers a connection opens with.
+#[derive(Clone, Default)]
+pub struct ConnectOptions {
+    /// The `Origin` header, as a browser page would send it.
+    pub origin: Option<String>,
+    /// The viewer token, sent as `Authorization: Bearer <token>` to a server that asks viewers to
+    /// sign in (`--viewer-token-file`).
+    pub bearer: Option<String>,
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("origin", &self.origin)
+            .field("bearer", &self.bearer.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
 impl Connection {
     /// Opens `url` (e.g. `ws://127.0.0.1:3070/ws`), resuming from `since` when given.
     pub async fn open(url: &str, since: Option<Cursor>, origin: Option<&str>) -> Result<Self> {
+        let options = ConnectOptions { origin: origin.map(str::to_owned), bearer: None };
+        Self::open_with(url, since, &options).await
+    }
+
+    /// [`Connection::open`] with every header option.
+    pub async fn open_with(
+        url: &str,
+        since: Option<Cursor>,
+        options: &ConnectOptions,
+    ) -> Result<Self> {
         let url = match since {
             Some(cursor) => {
                 format!("{url}{}since={cursor}", if url.contains('?') { '&' } else { '?' })
@@ -151,9 +184,13 @@ impl Connection {
         };
         let mut request =
             url.as_str().into_client_request().map_err(|_| Error::InvalidUrl(url.clone()))?;
-        if let Some(origin) = origin {
-            let value = origin.parse().map_err(|_| Error::InvalidUrl(origin.to_owned()))?;
+        if let Some(origin) = &options.origin {
+            let value = origin.parse().map_err(|_| Error::InvalidUrl(origin.clone()))?;
             request.headers_mut().insert("origin", value);
+        }
+        if let Some(token) = &options.bearer {
+            let value = format!("Bearer {token}").parse().map_err(|_| Error::InvalidToken)?;
+            request.headers_mut().insert("authorization", value);
         }
         let (socket, _) = tokio_tungstenite::connect_async(request).await?;
         Ok(Self { socket })
@@ -171,11 +208,7 @@ impl Connection {
                     let (code, reason) = frame.map_or((None, String::new()), |f| {
                         (Some(u16::from(f.code)), f.reason.to_string())
                     });
-                    let retry_after = reason
-                        .split("retry-ms=")
-                        .nth(1)
-                        .and_then(|ms| ms.trim().parse().ok())
-                        .map(Duration::from_millis);
+                    let retry_after = retry_hint(&reason);
                     return Ok(Err(Closed { code, reason, retry_after }));
                 }
                 Ok(_) => continue,
@@ -213,6 +246,15 @@ impl Connection {
     }
 }
 
+/// The reconnect delay in a close reason: the digits after `retry-ms=`, wherever it appears and
+/// whatever follows them.
+fn retry_hint(reason: &str) -> Option<Duration> {
+    let (_, rest) = reason.split_once("retry-ms=")?;
+    let digits = rest.trim_start();
+    let end = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
+    digits[..end].parse().ok().map(Duration::from_millis)
+}
+
 /// Reconnect timing: full-jitter exponential backoff (a random delay in `[0, min(cap, base·2ⁿ)]`).
 #[derive(Debug, Clone, Copy)]
 pub struct Backoff {
@@ -245,8 +287,8 @@ impl Backoff {
 pub struct ClientConfig {
     /// The WebSocket URL, e.g. `ws://127.0.0.1:3070/ws`.
     pub url: String,
-    /// The `Origin` header to send, if any.
-    pub origin: Option<String>,
+    /// The `Origin` header and viewer token to send, if any.
+    pub connect: ConnectOptions,
     /// Reconnect timing.
     pub backoff: Backoff,
     /// Seed of the jitter; fixed seeds give reproducible schedules in tests.
@@ -259,7 +301,12 @@ impl ClientConfig {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64);
-        Self { url: url.into(), origin: None, backoff: Backoff::default(), seed }
+        Self {
+            url: url.into(),
+            connect: ConnectOptions::default(),
+            backoff: Backoff::default(),
+            seed,
+        }
     }
 }
 
@@ -332,8 +379,7 @@ impl Client {
         }
         let Some(connection) = self.connection.as_mut() else {
             let since = self.state.cursor;
-            return match Connection::open(&self.config.url, since, self.config.origin.as_deref())
-                .await
+            return match Connection::open_with(&self.config.url, since, &self.config.connect).await
             {
                 Ok(connection) => {
                     self.connection = Some(connection);
@@ -418,5 +464,24 @@ mod tests {
         }
         assert_eq!(backoff.delay(0, 0), Duration::ZERO);
         assert_eq!(backoff.delay(3, 800), Duration::from_millis(800));
+    }
+
+    #[test]
+    fn the_retry_hint_is_read_wherever_it_sits_in_the_reason() {
+        let ms = Duration::from_millis;
+        assert_eq!(retry_hint("server restarting; retry-ms=1500"), Some(ms(1500)));
+        assert_eq!(retry_hint("retry-ms=20; then more"), Some(ms(20)));
+        assert_eq!(retry_hint("retry-ms= 7"), Some(ms(7)));
+        assert_eq!(retry_hint("server restarting"), None);
+        assert_eq!(retry_hint("retry-ms=soon"), None);
+    }
+
+    #[test]
+    fn the_viewer_token_never_shows_in_debug_output() {
+        let config = ClientConfig {
+            connect: ConnectOptions { origin: None, bearer: Some("hunter2-hunter2".into()) },
+            ..ClientConfig::new("ws://127.0.0.1:1/ws")
+        };
+        assert!(!format!("{config:?}").contains("hunter2"));
     }
 }

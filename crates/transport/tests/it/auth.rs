@@ -282,3 +282,27 @@ fn with_sign_in_off_everything_is_open_and_says_so() {
     assert_eq!(get(server.addr, "/api/audit", &[]).status, 200);
     assert_eq!(sign_in(server.addr, TOKEN).status, 404);
 }
+
+#[test]
+fn a_tool_connects_with_the_viewer_token_and_not_without_it() {
+    use gitops_client::{Client, ClientConfig, ConnectOptions, Connection};
+    let server = TestServer::start(token_config(Duration::from_secs(3600)), Some(report(6)));
+    let url = format!("ws://{}/ws", server.addr);
+    server.runtime.block_on(async {
+        let refused = Connection::open(&url, None, None).await;
+        assert!(
+            matches!(&refused, Err(gitops_client::Error::WebSocket(tungstenite::Error::Http(r))) if r.status() == 401),
+            "{refused:?}"
+        );
+        let connect = ConnectOptions { origin: None, bearer: Some(TOKEN.to_owned()) };
+        let mut client = Client::new(ClientConfig { connect, ..ClientConfig::new(url.clone()) });
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while client.state().report.is_none() {
+                client.next().await;
+            }
+        })
+        .await
+        .expect("the report arrives with the token");
+        assert_eq!(client.state().report.as_ref().map(|r| r.repos.len()), Some(6));
+    });
+}

@@ -3,7 +3,7 @@
 // and launches Debian's chromium through playwright-core with a fresh profile.
 //
 // The server is the real binary when GITOPS_LIVE_BIN is set (its arguments from GITOPS_LIVE_ARGS,
-// with {report}, {port} and {dist} replaced), else e2e/fake-server.mjs.
+// with {report}, {port}, {dist} and {dir} replaced), else e2e/fake-server.mjs.
 import { spawn } from 'node:child_process';
 import { mkdtemp, writeFile, rename, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -134,12 +134,14 @@ async function startProxy(targetPort) {
  * for no file yet).
  * `options.args` adds flags both servers take (e.g. ['--realtime', 'off']); `options.fakeArgs` flags
  * only the fake server takes (e.g. ['--no-ws']); `options.env` adds environment variables (both
- * servers read GITOPS_ADMIN_TOKEN).
+ * servers read GITOPS_ADMIN_TOKEN); `options.files` ({ name: content }) are written into the
+ * temporary folder first, and `{dir}` in any argument names that folder (e.g. a token file).
  */
 export async function startServer(report, options = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'gitops-live-e2e-'));
   const reportPath = join(dir, 'GitRepoReport.json');
   if (report !== null) await writeFile(reportPath, JSON.stringify(report, null, 2));
+  for (const [name, content] of Object.entries(options.files ?? {})) await writeFile(join(dir, name), content, { mode: 0o600 });
   const serverPort = await freePort();
   const dist = join(dashboardDir, 'dist');
   let child = null;
@@ -147,13 +149,14 @@ export async function startServer(report, options = {}) {
 
   const launch = async () => {
     const bin = process.env.GITOPS_LIVE_BIN;
-    const fill = (text) => text.replaceAll('{report}', reportPath).replaceAll('{port}', String(serverPort)).replaceAll('{dist}', dist);
+    const fill = (text) =>
+      text.replaceAll('{report}', reportPath).replaceAll('{port}', String(serverPort)).replaceAll('{dist}', dist).replaceAll('{dir}', dir);
     const [command, args] = bin
       ? [
           bin,
           [
             ...(process.env.GITOPS_LIVE_ARGS ?? 'serve --report {report} --bind 127.0.0.1:{port}').split(' ').filter(Boolean).map(fill),
-            ...(options.args ?? []),
+            ...(options.args ?? []).map(fill),
           ],
         ]
       : [
@@ -166,7 +169,7 @@ export async function startServer(report, options = {}) {
             String(serverPort),
             '--dist',
             dist,
-            ...(options.args ?? []),
+            ...(options.args ?? []).map(fill),
             ...(options.fakeArgs ?? []),
           ],
         ];

@@ -103,4 +103,62 @@ await withPage({ name: 'waiting', report: null, expectErrors: true }, async (pag
   await shot(page, '13-no-report-yet');
 });
 
+// Viewer sign-in needs the real binary (the fake server has none).
+if (process.env.GITOPS_LIVE_BIN) {
+  const token = 'screenshot-viewer-token-0123';
+  const signInServer = (args = []) => ({ files: { 'viewer-token': token }, args: ['--viewer-token-file', '{dir}/viewer-token', ...args] });
+  const signIn = async (page, value) => {
+    await page.fill('#signin-token', value);
+    await page.click('button[type=submit]');
+  };
+
+  await withPage({ name: 'sign-in', server: signInServer(), expectErrors: true }, async (page, server) => {
+    await page.goto(`${server.url}/`);
+    await page.waitForSelector('#signin-token');
+    await shot(page, '14-sign-in');
+    await signIn(page, 'not-the-token');
+    await page.waitForSelector('.signin__error svg');
+    await shot(page, '15-sign-in-wrong-token');
+    await signIn(page, token);
+    await ready(page, `${server.url}/`);
+    await shot(page, '16-signed-in-header');
+  });
+
+  await withPage(
+    { name: 'sign-in dark', server: signInServer(), browser: { colorScheme: 'dark' }, expectErrors: true },
+    async (page, server) => {
+      await page.goto(`${server.url}/`);
+      await signIn(page, 'not-the-token');
+      await page.waitForSelector('.signin__error svg');
+      await shot(page, '17-sign-in-dark');
+      await signIn(page, token);
+      await ready(page, `${server.url}/`);
+      await shot(page, '18-signed-in-header-dark');
+    },
+  );
+
+  await withPage(
+    {
+      name: 'session ended',
+      server: signInServer(['--viewer-session-ttl', '3s']),
+      browser: { viewport: { width: 390, height: 844 } },
+      expectErrors: true,
+    },
+    async (page, server) => {
+      await page.goto(`${server.url}/`);
+      await signIn(page, token);
+      await page.waitForSelector('.signin__note', { timeout: 15_000 });
+      await shot(page, '19-session-ended-mobile');
+    },
+  );
+
+  await withPage({ name: 'proxy user', server: signInServer(['--viewer-proxy-header', 'Remote-User']) }, async (page, server) => {
+    await page.context().setExtraHTTPHeaders({ 'Remote-User': 'alice' });
+    await ready(page, `${server.url}/`);
+    await shot(page, '20-proxy-user-header');
+  });
+} else {
+  console.log('sign-in screenshots skipped: they need the real binary (GITOPS_LIVE_BIN)');
+}
+
 console.log(`screenshots in ${out}`);

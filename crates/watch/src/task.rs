@@ -69,6 +69,8 @@ pub(crate) struct Task {
     last_signature: Option<Signature>,
     next_poll: Instant,
     next_retry: Instant,
+    /// Whether the last read found the file empty and was held back to be confirmed.
+    empty_held: bool,
 }
 
 /// The receiver has gone: the [`crate::Watcher`] was dropped, so the task should end.
@@ -129,6 +131,7 @@ impl Task {
             last_signature: None,
             next_poll: now + config.poll_interval,
             next_retry: now + config.watcher_retry_interval,
+            empty_held: false,
         };
         let resolution = task.follow_path();
         task.apply_watches(&resolution, false);
@@ -354,6 +357,18 @@ impl Task {
                     outcome = ReadOutcome::Unsettled;
                 }
             }
+        }
+        // Truncating on open (`open(O_TRUNC)`, a shell's `>`) empties the file a moment before
+        // the kernel updates its times and queues the event, and a read in that moment passes
+        // every check above (seen: 3 to 17 in 300 writes of a 330 KB report, in place, by
+        // `gitops-watch`'s torn-read probe). The file is empty in exactly that moment, so an
+        // empty read is held back once and confirmed a debounce later: by then a writer's event
+        // has arrived, while a file that really is empty is emitted then.
+        let empty = matches!(&outcome, ReadOutcome::Settled { bytes, .. } if bytes.is_empty());
+        let hold_empty = empty && !self.empty_held;
+        self.empty_held = hold_empty;
+        if hold_empty {
+            outcome = ReadOutcome::Unsettled;
         }
         {
             let mut inbox = inbox::lock(&self.inbox);

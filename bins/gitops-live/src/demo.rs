@@ -54,8 +54,7 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<std::process::ExitCode> {
         let watched = producer.latest.clone();
         let server = start(&args.server, &watched).await?;
         println!("demo report: {} (changes every ~{} ms)", watched.display(), args.interval_ms);
-        let watch =
-            WatchConfig { debounce: Duration::from_millis(20), ..WatchConfig::new(&watched) };
+        let watch = WatchConfig::new(&watched);
         let source = tokio::spawn(watch_source(
             server.live.clone(),
             watch,

@@ -94,7 +94,7 @@ pub(crate) struct ServeArgs {
     pub(crate) report: PathBuf,
     /// Quiet time after the last change before the report is read (trailing edge only, so the
     /// final state of a burst is always read).
-    #[arg(long, env = "GITOPS_DEBOUNCE_MS", default_value_t = 20)]
+    #[arg(long, env = "GITOPS_DEBOUNCE_MS", default_value_t = 5)]
     pub(crate) debounce_ms: u64,
     /// Poll instead of using OS file events (for NFS and other mounts that do not report changes).
     #[arg(long, env = "GITOPS_FORCE_POLLING")]

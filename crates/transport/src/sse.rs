@@ -119,10 +119,9 @@ pub(crate) fn events(
         heartbeat,
         shutdown,
         // The stream ends when the viewer's session does; the browser's retry then gets a 401.
-        session_over: Box::pin(tokio::time::sleep_until(session_end.unwrap_or_else(|| {
-            // No session end: a deadline decades away, as tokio's own "never".
-            tokio::time::Instant::now() + Duration::from_secs(86_400 * 365 * 30)
-        }))),
+        session_over: Box::pin(tokio::time::sleep_until(
+            session_end.unwrap_or_else(crate::far_future),
+        )),
         close_at: None,
         preamble: Some(Bytes::from_static(b"retry: 2000\n\n")),
         ended: false,

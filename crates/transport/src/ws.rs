@@ -220,6 +220,16 @@ enum End {
     Gone,
 }
 
+/// What the planned-end timer of a connection stands for.
+#[derive(Debug, Clone, Copy)]
+enum Ending {
+    /// The viewer's session expires (close 4001).
+    SessionExpired,
+    /// Shutdown: this connection's moment of the drain window (close 1001), with what is left of
+    /// the window after it.
+    Drain { left_in_window: Duration },
+}
+
 /// Counts inbound messages against a rate with a burst allowance.
 struct TokenBucket {
     tokens: f64,
@@ -268,24 +278,30 @@ async fn run(
     let silence = tokio::time::sleep(dead_after);
     tokio::pin!(silence);
     let mut bucket = TokenBucket::new(limits.messages_per_second, limits.message_burst);
-    let session_over = crate::until(session_end);
-    tokio::pin!(session_over);
-    // On shutdown each connection picks its own moment within the drain window to close, so the
-    // disconnects (and the reconnects after them) are spread out rather than all at once.
+    // One timer for the planned ends of the connection (a timer is ~100 bytes of every idle
+    // connection): the session's expiry, and on shutdown the moment of the drain window this
+    // connection picks to close at, so the disconnects (and the reconnects after them) are
+    // spread out rather than all at once. Whichever comes first ends the connection.
+    let planned_end = tokio::time::sleep_until(session_end.unwrap_or_else(crate::far_future));
+    tokio::pin!(planned_end);
+    let mut ending = Ending::SessionExpired;
     let mut draining = false;
-    let mut left_in_window = Duration::ZERO;
-    let close_at = crate::until(None);
-    tokio::pin!(close_at);
 
     let end = loop {
         tokio::select! {
             _ = crate::stopped(&mut shutdown), if !draining => {
                 draining = true;
                 let delay = Duration::from_millis(jitter(live.config.drain.as_millis() as u64));
-                left_in_window = live.config.drain.saturating_sub(delay);
-                close_at.set(crate::until(Some(tokio::time::Instant::now() + delay)));
+                let close_at = tokio::time::Instant::now() + delay;
+                if close_at < planned_end.deadline() {
+                    planned_end.as_mut().reset(close_at);
+                    ending = Ending::Drain { left_in_window: live.config.drain.saturating_sub(delay) };
+                }
             }
-            () = &mut close_at => break shutdown_close(&live, left_in_window),
+            () = &mut planned_end => break match ending {
+                Ending::SessionExpired => End::Close(CloseCode::Library(4001), "session expired: sign in again".into()),
+                Ending::Drain { left_in_window } => shutdown_close(&live, left_in_window),
+            },
             next = subscription.next() => {
                 let first = match next {
                     Ok(delivery) => delivery,
@@ -323,9 +339,6 @@ async fn run(
                         break End::Gone;
                     }
                 }
-            }
-            () = &mut session_over => {
-                break End::Close(CloseCode::Library(4001), "session expired: sign in again".into());
             }
             () = &mut silence => {
                 live.metrics.policy_closes.fetch_add(1, Ordering::Relaxed);

@@ -1,6 +1,6 @@
 //! Rough latency from a producer's write to the event: from just before `rename()` (temp file +
 //! rename) and just before `std::fs::write` (in place, seen on close-after-write) to the
-//! `Changed` event in hand, with the default 20 ms debounce. Run: `cargo run --release -p gitops-watch --example latency [rounds]`.
+//! `Changed` event in hand, with the default debounce. Run: `cargo run --release -p gitops-watch --example latency [rounds]`.
 #![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};

@@ -98,7 +98,7 @@ pub struct WatchConfig {
     /// It may be a symlink (or a chain of them); the parent directory itself is resolved once
     /// per read, so swapping a *directory* symlink above the file is seen only at the next event.
     pub path: PathBuf,
-    /// Quiet time after the last relevant event before the file is read. Default 20 ms.
+    /// Quiet time after the last relevant event before the file is read. Default 5 ms.
     pub debounce: Duration,
     /// How long to wait for an in-place writer to close the file after its last modification
     /// before reading anyway (the writer may hold the file open for good). Default 2 s. Only
@@ -122,7 +122,7 @@ impl WatchConfig {
     pub fn new(path: impl Into<PathBuf>) -> WatchConfig {
         WatchConfig {
             path: path.into(),
-            debounce: Duration::from_millis(20),
+            debounce: Duration::from_millis(5),
             max_write_wait: Duration::from_secs(2),
             poll_interval: Duration::from_secs(1),
             watcher_retry_interval: Duration::from_secs(30),

@@ -83,7 +83,9 @@ await withPage({ name: 'reconnecting', expectErrors: true }, async (page, server
   await shot(page, '10-offline');
 });
 
-await withPage({ name: 'fallback', server: { fakeArgs: ['--no-ws'] }, expectErrors: true }, async (page, server) => {
+await withPage({ name: 'fallback', expectErrors: true }, async (page, server) => {
+  // The proxy in front refuses upgrades, so this works with the fake server and the real binary.
+  server.proxy.refuseWebSockets(true);
   await page.goto(`${server.url}/`);
   await page.waitForSelector('.conn--fallback', { timeout: 30_000 });
   await shot(page, '11-fallback-sse');

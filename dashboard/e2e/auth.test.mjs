@@ -3,7 +3,7 @@
 // GITOPS_LIVE_BIN=/path/to/gitops-live node --test --test-concurrency=1 e2e/auth.test.mjs
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { cspViolations, launchBrowser, openPage, sampleReport, startServer } from './harness.mjs';
+import { runScenario, sampleReport } from './harness.mjs';
 
 const TOKEN = 'e2e-viewer-token-6f1d2c9a8b7e';
 const skip = process.env.GITOPS_LIVE_BIN ? false : 'viewer sign-in needs the real binary: set GITOPS_LIVE_BIN';
@@ -14,26 +14,14 @@ before(async () => {
 });
 
 /** Runs `body` against a server that asks viewers for TOKEN; checks CSP and that the only console errors are refusals. */
-async function scenario(options, body) {
-  const server = await startServer(base, {
+function scenario(options, body) {
+  const server = {
     files: { 'viewer-token': `${TOKEN}\n` },
     args: ['--viewer-token-file', '{dir}/viewer-token', ...(options.args ?? [])],
-  });
-  const browser = await launchBrowser();
-  try {
-    const page = await openPage(browser);
-    await body({ page, server, browser });
-    assert.deepEqual(await cspViolations(page), [], 'no CSP violations');
-    // Chromium logs every 401/429 answer and the WebSocket a 401 refused; nothing else may be logged.
-    const other = browser.consoleErrors.filter((text) => !/status of (401|429)|WebSocket connection to .* failed: .*(401|ERR_)/.test(text));
-    assert.deepEqual(other, [], 'no console errors besides refusals');
-  } catch (error) {
-    console.error(server.output());
-    throw error;
-  } finally {
-    await browser.close();
-    await server.stop();
-  }
+  };
+  // Chromium logs every 401/429 answer and the WebSocket a 401 refused; nothing else may be logged.
+  const allowedError = /status of (401|429)|WebSocket connection to .* failed: .*(401|ERR_)/;
+  return runScenario({ report: base, server, allowedError }, body);
 }
 
 const tokenField = '#signin-token';

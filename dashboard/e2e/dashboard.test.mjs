@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer as createHttpServer } from 'node:http';
-import { cspViolations, freePort, launchBrowser, openPage, sampleReport, startServer } from './harness.mjs';
+import { freePort, runScenario, sampleReport } from './harness.mjs';
 
 let base;
 before(async () => {
@@ -11,26 +11,10 @@ before(async () => {
 });
 
 /** Runs `body` with a fresh server and browser, then checks the page logged no error and broke no CSP rule. */
-async function scenario(options, body) {
-  const server = await startServer(options.report ?? base, options.server ?? {});
-  const browser = await launchBrowser(options.browser ?? {});
-  try {
-    const page = await openPage(browser);
-    await body({ page, server, browser });
-    assert.deepEqual(await cspViolations(page), [], 'no CSP violations');
-    if (!options.allowNetworkErrors) assert.deepEqual(browser.consoleErrors, [], 'no console errors');
-    else {
-      // A refused connection is logged by the browser itself; nothing else may be.
-      const other = browser.consoleErrors.filter((text) => !/WebSocket|Failed to load resource|ERR_CONNECTION|net::/.test(text));
-      assert.deepEqual(other, [], 'no console errors besides refused connections');
-    }
-  } catch (error) {
-    console.error(server.output());
-    throw error;
-  } finally {
-    await browser.close();
-    await server.stop();
-  }
+function scenario(options, body) {
+  // A refused connection is logged by the browser itself; nothing else may be.
+  const allowedError = options.allowNetworkErrors ? /WebSocket|Failed to load resource|ERR_CONNECTION|net::/ : null;
+  return runScenario({ report: options.report ?? base, server: options.server, browser: options.browser, allowedError }, body);
 }
 
 async function openDashboard(page, url) {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { createServer, connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -266,4 +267,27 @@ export async function openPage(browser) {
 /** The CSP violations the page has seen. */
 export async function cspViolations(page) {
   return page.evaluate(() => window.__cspViolations ?? []);
+}
+
+/**
+ * Runs `body({ page, server, browser })` with a fresh server (`report`, `server` options) and
+ * browser, then checks the page broke no CSP rule and logged no console error other than those
+ * `allowedError` (a RegExp) matches. Prints the server's output when anything fails.
+ */
+export async function runScenario({ report, server: serverOptions = {}, browser: browserOptions = {}, allowedError = null }, body) {
+  const server = await startServer(report, serverOptions);
+  const browser = await launchBrowser(browserOptions);
+  try {
+    const page = await openPage(browser);
+    await body({ page, server, browser });
+    assert.deepEqual(await cspViolations(page), [], 'no CSP violations');
+    const unexpected = browser.consoleErrors.filter((text) => !allowedError?.test(text));
+    assert.deepEqual(unexpected, [], 'no console errors besides the expected refusals');
+  } catch (error) {
+    console.error(server.output());
+    throw error;
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
 }

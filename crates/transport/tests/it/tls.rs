@@ -6,8 +6,11 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use gitops_hub::{Hub, HubConfig};
 use gitops_protocol::{ReportSource, ReportState, ServerMessage, WatchState};
-use gitops_transport::{Asset, Assets, Live, TransportConfig};
-use tokio_tungstenite::tungstenite::Message;
+use gitops_transport::{Asset, Assets, Live, Secret, TransportConfig, ViewerAuth};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest as _};
+
+const VIEWER_TOKEN: &str = "tls-viewer-token-0123456789";
 
 struct NoAssets;
 
@@ -18,7 +21,7 @@ impl Assets for NoAssets {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wss_works_with_a_certificate_and_plain_http_does_not() {
+async fn wss_works_with_a_certificate_a_secure_session_cookie_and_plain_http_does_not() {
     let certified =
         rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("a certificate");
     let cert_pem = certified.cert.pem();
@@ -40,7 +43,9 @@ async fn wss_works_with_a_certificate_and_plain_http_does_not() {
         watch: WatchState::Watching,
         watch_note: None,
     };
-    let config = TransportConfig { tls: true, ..TransportConfig::default() };
+    // With viewer sign-in on, so the session cookie's Secure flag is checked over real TLS.
+    let viewer = ViewerAuth { token: Some(Secret::new(VIEWER_TOKEN)), ..ViewerAuth::default() };
+    let config = TransportConfig { tls: true, viewer, ..TransportConfig::default() };
     let live = Live::new(hub, config, Arc::new(NoAssets), source, Box::new(|| {}));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -56,11 +61,36 @@ async fn wss_works_with_a_certificate_and_plain_http_does_not() {
     .with_root_certificates(roots)
     .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
-    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a name");
-    let stream = connector.connect(name, tcp).await.expect("a TLS handshake");
+    let connect = || async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("a name");
+        connector.connect(name, tcp).await.expect("a TLS handshake")
+    };
+
+    // Sign in over https: the cookie comes back Secure.
+    let mut stream = connect().await;
+    let body = format!(r#"{{"token":"{VIEWER_TOKEN}"}}"#);
+    let request = format!(
+        "POST /api/session HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let set_cookie = answer
+        .lines()
+        .find_map(|line| line.strip_prefix("set-cookie: "))
+        .expect("a Set-Cookie header");
+    assert!(set_cookie.contains("; Secure") && set_cookie.contains("HttpOnly"), "{set_cookie}");
+    let cookie = set_cookie.split(';').next().expect("name=value").to_owned();
+
+    let mut request = "wss://localhost/ws".into_client_request().expect("a request");
+    request.headers_mut().insert("cookie", cookie.parse().expect("a header value"));
     let (mut socket, _) =
-        tokio_tungstenite::client_async("wss://localhost/ws", stream).await.expect("a wss upgrade");
+        tokio_tungstenite::client_async(request, connect().await).await.expect("a wss upgrade");
     let first = loop {
         match tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await

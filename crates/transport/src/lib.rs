@@ -28,7 +28,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use gitops_hub::{Hub, Published};
 use gitops_protocol::{
-    ClientsByTransport, ConnectionStatus, Cursor, ReportSource, encode_connection_status,
+    ClientsByTransport, ConnectionStatus, Cursor, ReportSource, ReportState,
+    encode_connection_status,
 };
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
@@ -281,10 +282,19 @@ impl Live {
         self.broadcast_status();
     }
 
-    /// Records when the report was last loaded, without telling clients: it changes on every load
-    /// and clients can ask with `get-status`.
-    pub fn note_loaded(&self, at: String) {
-        lock(&self.source).last_loaded = Some(at);
+    /// Records a successful load at `at`: the source becomes `ok` with no error. Clients are told
+    /// only when that changed something they show (it was waiting or failing), not on every load:
+    /// `last_loaded` changes every time, and clients can ask for it with `get-status`.
+    pub fn mark_loaded(&self, at: String) {
+        let mut source = lock(&self.source);
+        source.last_loaded = Some(at);
+        if source.state == ReportState::Ok && source.last_error.is_none() {
+            return;
+        }
+        source.state = ReportState::Ok;
+        source.last_error = None;
+        drop(source);
+        self.broadcast_status();
     }
 
     /// Publishes `report` to every client and remembers when its file changed, for the

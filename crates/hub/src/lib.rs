@@ -253,7 +253,7 @@ struct Inner {
     /// Answers computed since the last publish, by the seq they start from.
     answers: HashMap<u64, Answer>,
     status: Option<Bytes>,
-    slots: HashMap<u64, Slot>,
+    slots: HashMap<u64, Slot, SlotIdHash>,
     next_slot_id: u64,
     stats: HubStats,
 }
@@ -284,7 +284,7 @@ impl Hub {
                 history_bytes: 0,
                 answers: HashMap::new(),
                 status: None,
-                slots: HashMap::new(),
+                slots: HashMap::default(),
                 next_slot_id: 0,
                 stats: HubStats::default(),
             }),
@@ -698,6 +698,41 @@ fn merge<'a>(entries: impl Iterator<Item = &'a Entry>, current: &Report) -> Chan
 }
 
 /// Every repository by `(name, dup)`, `dup` counting earlier repositories of the same name.
+/// Hashes subscriber ids (consecutive numbers) with one multiplication instead of SipHash: the
+/// map is looked up once per delivered message, under the hub's lock. The multiplier (2^64 / φ)
+/// spreads consecutive ids over the high bits too, which hashbrown uses to tag its slots.
+#[derive(Debug, Default, Clone, Copy)]
+struct SlotIdHash;
+
+impl BuildHasher for SlotIdHash {
+    type Hasher = SlotIdHasher;
+
+    fn build_hasher(&self) -> SlotIdHasher {
+        SlotIdHasher(0)
+    }
+}
+
+/// The hasher of [`SlotIdHash`].
+#[derive(Debug, Default)]
+struct SlotIdHasher(u64);
+
+impl Hasher for SlotIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed; this fallback keeps any other key correct.
+        for &byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
 fn index_by_key(repos: &[Repo]) -> HashMap<(&str, u32), &Repo> {
     let mut seen: HashMap<&str, u32> = HashMap::with_capacity(repos.len());
     let mut by_key = HashMap::with_capacity(repos.len());
@@ -723,6 +758,24 @@ impl Subscription {
     pub fn try_next(&self) -> Next {
         let mut inner = self.hub.lock();
         inner.next_for(self.id, &self.hub.config)
+    }
+
+    /// Moves up to `max` queued messages into `out` under one lock (a writer batching what is
+    /// ready); returns how many it moved. Stops early when the queue runs dry or the
+    /// subscription is closed (which [`Subscription::next`] then reports).
+    pub fn take_ready(&self, out: &mut Vec<Delivery>, max: usize) -> usize {
+        let mut inner = self.hub.lock();
+        let mut taken = 0;
+        while taken < max {
+            match inner.next_for(self.id, &self.hub.config) {
+                Next::Message(delivery) => {
+                    out.push(delivery);
+                    taken += 1;
+                }
+                Next::Empty | Next::Closed(_) => break,
+            }
+        }
+        taken
     }
 
     /// Waits for the next message; returns the close reason when the hub closed this subscription.

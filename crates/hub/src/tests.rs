@@ -397,3 +397,33 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn take_ready_moves_at_most_max_messages_in_order_then_stops_at_a_close() {
+    let hub = pinned(&HubConfig::default());
+    hub.publish(report(&[("a", Status::Clean), ("b", Status::Clean), ("c", Status::Clean)]));
+    let sub = hub.subscribe(None);
+    let mut client = Client::default();
+    client.drain(&sub);
+    hub.publish(report(&[("a", Status::Dirty), ("b", Status::Missing), ("c", Status::Extra)]));
+    let mut out = Vec::new();
+    // Three repositories changed: three messages.
+    assert_eq!(sub.take_ready(&mut out, 2), 2, "max is respected");
+    assert_eq!(sub.take_ready(&mut out, 10), 1, "the rest");
+    assert_eq!(sub.take_ready(&mut out, 10), 0, "nothing left");
+    for delivery in &out {
+        client.apply(&delivery.bytes);
+    }
+    client.assert_matches(&hub);
+    hub.close_all(CloseReason::Shutdown);
+    assert_eq!(sub.take_ready(&mut out, 10), 0, "a closed subscription gives nothing");
+    assert_eq!(sub.try_next(), Next::Closed(CloseReason::Shutdown));
+}
+
+#[test]
+fn the_slot_id_hasher_spreads_consecutive_ids_over_the_high_bits() {
+    let tags: std::collections::BTreeSet<u64> =
+        (0..256u64).map(|id| SlotIdHash.hash_one(id) >> 57).collect();
+    assert!(tags.len() > 100, "hashbrown's 7-bit tags vary: {} distinct", tags.len());
+    assert_ne!(SlotIdHash.hash_one(1u64), SlotIdHash.hash_one(2u64));
+}

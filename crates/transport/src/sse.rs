@@ -166,7 +166,9 @@ pub(crate) fn events(
                     let mut last_cursor = delivery.cursor;
                     state.live.metrics.observe_sent(delivery.bytes.len());
                     // Everything else already queued goes out in the same chunk.
-                    while let Next::Message(more) = state.subscription.try_next() {
+                    let mut more = Vec::new();
+                    state.subscription.take_ready(&mut more, 256);
+                    for more in more {
                         chunk.put_slice(&sse_event(&more));
                         state.live.metrics.observe_sent(more.bytes.len());
                         last_cursor = more.cursor.or(last_cursor);

@@ -402,13 +402,9 @@ async fn send_batch(
     first: gitops_hub::Delivery,
 ) -> Result<(), End> {
     let deadline = tokio::time::Instant::now() + live.config.ws.send_timeout;
-    let mut batch = vec![first];
-    while batch.len() < 64 {
-        match subscription.try_next() {
-            gitops_hub::Next::Message(delivery) => batch.push(delivery),
-            _ => break,
-        }
-    }
+    let mut batch = Vec::with_capacity(4);
+    batch.push(first);
+    subscription.take_ready(&mut batch, 63);
     let mut last_cursor = None;
     let write = async {
         for delivery in &batch {

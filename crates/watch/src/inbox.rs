@@ -144,6 +144,13 @@ impl Pending {
         self.last_raw_event = Some(now);
     }
 
+    /// Notes at `now` that an in-place write seems to have begun without its event (the file
+    /// was found empty): the next read waits for the writer's close, or for `max_write_wait`.
+    pub(crate) fn note_write_begun(&mut self, now: Instant) {
+        self.last_raw_event = Some(now);
+        self.write_in_progress = true;
+    }
+
     /// Notes a forced re-read requested at `now`.
     pub(crate) fn note_trigger(&mut self, now: Instant) {
         self.forced_at.get_or_insert(now);

@@ -69,8 +69,9 @@ pub(crate) struct Task {
     last_signature: Option<Signature>,
     next_poll: Instant,
     next_retry: Instant,
-    /// Whether the last read found the file empty and was held back to be confirmed.
-    empty_held: bool,
+    /// When the last read found the file empty and was held back: the count of relevant events
+    /// seen by then, to tell whether a writer has been at work since.
+    empty_held: Option<u64>,
 }
 
 /// The receiver has gone: the [`crate::Watcher`] was dropped, so the task should end.
@@ -131,7 +132,7 @@ impl Task {
             last_signature: None,
             next_poll: now + config.poll_interval,
             next_retry: now + config.watcher_retry_interval,
-            empty_held: false,
+            empty_held: None,
         };
         let resolution = task.follow_path();
         task.apply_watches(&resolution, false);
@@ -360,13 +361,18 @@ impl Task {
         }
         // Truncating on open (`open(O_TRUNC)`, a shell's `>`) empties the file a moment before
         // the kernel updates its times and queues the event, and a read in that moment passes
-        // every check above (seen: 3 to 17 in 300 writes of a 330 KB report, in place, by
-        // `gitops-watch`'s torn-read probe). The file is empty in exactly that moment, so an
-        // empty read is held back once and confirmed a debounce later: by then a writer's event
-        // has arrived, while a file that really is empty is emitted then.
+        // every check above (seen: 3 to 17 in 300 writes of a 330 KB report, in place). The file
+        // is empty in exactly that moment, so an empty read is treated as an in-place write that
+        // has begun: held back until the writer closes the file, or for `max_write_wait` if no
+        // writer shows up (then a file that really is empty is emitted). Holding it for one
+        // debounce only was not enough on a loaded machine, where the writer can be preempted
+        // inside its `open` for longer than that.
+        // It is emitted only when a second empty read finds no relevant event since the hold:
+        // with rapid writes, the next read can fall into the next writer's `open` just the same.
         let empty = matches!(&outcome, ReadOutcome::Settled { bytes, .. } if bytes.is_empty());
-        let hold_empty = empty && !self.empty_held;
-        self.empty_held = hold_empty;
+        let events_seen = inbox::lock(&self.inbox).stats.relevant_events;
+        let hold_empty = empty && self.empty_held != Some(events_seen);
+        self.empty_held = hold_empty.then_some(events_seen);
         if hold_empty {
             outcome = ReadOutcome::Unsettled;
         }
@@ -378,7 +384,9 @@ impl Task {
                 // or already stale, and another read is coming, so emit nothing now.
                 let now = Instant::now();
                 inbox.pending.restore(due, now);
-                if unsettled {
+                if hold_empty {
+                    inbox.pending.note_write_begun(now);
+                } else if unsettled {
                     inbox.pending.note_raw_event(now);
                 }
                 return Ok(());

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use gitops_watch::WatchEvent;
+use gitops_watch::{WatchConfig, WatchEvent};
 
 use crate::support::{
     OnTheWay, Scene, config, expect_bytes, next_event, sh, start_watching, version, versions,
@@ -113,14 +113,15 @@ async fn trigger_emits_unchanged_bytes_and_unchanged_rewrites_are_not_emitted() 
     expect_bytes(&mut watcher, &version(1), &versions(0..1), OnTheWay::Nothing).await;
 }
 
-/// A file truncated and left empty is still emitted (the empty read is only held back once, to
-/// be confirmed a debounce later).
+/// A file truncated and left empty is still emitted: an empty read is held back as a write
+/// that has begun, for at most `max_write_wait`.
 #[tokio::test]
-async fn a_file_left_empty_is_emitted() {
+async fn a_file_left_empty_is_emitted_after_the_write_wait() {
     let scene = Scene::new();
     let report = scene.path("GitRepoReport.json");
     std::fs::write(&report, version(0)).unwrap();
-    let mut watcher = start_watching(config(&report), Some(&version(0))).await;
+    let config = WatchConfig { max_write_wait: Duration::from_millis(200), ..config(&report) };
+    let mut watcher = start_watching(config, Some(&version(0))).await;
     drop(std::fs::File::create(&report).unwrap());
     expect_bytes(&mut watcher, b"", &[], OnTheWay::Nothing).await;
     std::fs::write(&report, version(1)).unwrap();

@@ -185,6 +185,8 @@ impl Viewer {
 const MAX_FAILURES: u32 = 5;
 /// The window failed sign-ins are counted over.
 const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// The most addresses whose failed sign-ins are counted at once.
+const MAX_TRACKED_ADDRESSES: usize = 10_000;
 /// The largest sign-in body read.
 const MAX_SIGN_IN_BYTES: usize = 4096;
 
@@ -279,8 +281,13 @@ impl Gate {
 
     fn record_failure(&self, ip: IpAddr) {
         let mut failures = lock(&self.failures);
-        if failures.len() >= 10_000 {
+        if failures.len() >= MAX_TRACKED_ADDRESSES && !failures.contains_key(&ip) {
             failures.retain(|_, (since, _)| since.elapsed() < FAILURE_WINDOW);
+            if failures.len() >= MAX_TRACKED_ADDRESSES {
+                // Memory stays bounded; so many addresses failing at once is logged instead.
+                tracing::warn!(%ip, "too many addresses failing to sign in to track them all");
+                return;
+            }
         }
         let entry = failures.entry(ip).or_insert((Instant::now(), 0));
         if entry.0.elapsed() >= FAILURE_WINDOW {
@@ -531,6 +538,20 @@ mod tests {
         assert!(gate.blocked("10.0.0.2".parse().expect("ip")).is_none());
         gate.forget_failures(ip);
         assert!(gate.blocked(ip).is_none());
+    }
+
+    #[test]
+    fn the_failure_table_stays_bounded() {
+        let gate = gate("0123456789abcdef-viewer");
+        for i in 0..(MAX_TRACKED_ADDRESSES as u32 + 500) {
+            gate.record_failure(IpAddr::from(i.to_be_bytes()));
+        }
+        assert_eq!(lock(&gate.failures).len(), MAX_TRACKED_ADDRESSES);
+        let known = IpAddr::from(7u32.to_be_bytes());
+        for _ in 0..MAX_FAILURES {
+            gate.record_failure(known);
+        }
+        assert!(gate.blocked(known).is_some(), "addresses already tracked keep counting");
     }
 
     #[test]

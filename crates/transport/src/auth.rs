@@ -214,7 +214,8 @@ impl Gate {
     }
 
     /// Who is making this request, or `None` when it is not signed in (always signed in when
-    /// sign-in is off).
+    /// sign-in is off). `remote` is the connection's peer, not a forwarded address: it decides
+    /// whether a proxy's header is believed.
     pub(crate) fn viewer(&self, headers: &HeaderMap, remote: SocketAddr) -> Option<Viewer> {
         if !self.required() {
             return Some(Viewer::default());
@@ -228,6 +229,23 @@ impl Gate {
         }
         let expires = cookie_values(headers).find_map(|value| self.verify_cookie(value))?;
         Some(Viewer { user: None, expires: Some(expires) })
+    }
+
+    /// The address of the client behind `remote`: when `remote` is a trusted proxy and the
+    /// request carries `X-Forwarded-For`, its last entry (the one the proxy added), else `remote`
+    /// itself. Per-address limits (connection caps, the sign-in throttle) count this address.
+    pub(crate) fn client_address(&self, headers: &HeaderMap, remote: SocketAddr) -> SocketAddr {
+        if !self.config.trusted_proxies.iter().any(|range| range.contains(remote.ip())) {
+            return remote;
+        }
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .last()
+            .and_then(|last| last.trim().parse::<IpAddr>().ok());
+        forwarded.map_or(remote, |ip| SocketAddr::new(ip, remote.port()))
     }
 
     /// The user named by the proxy header, when the request comes from a trusted proxy.
@@ -325,13 +343,14 @@ pub(crate) fn unauthenticated(live: &Live) -> Response<Body> {
     error(StatusCode::UNAUTHORIZED, "unauthenticated", "sign in: POST /api/session")
 }
 
-/// `GET /api/session`: whether sign-in is needed and whether this request is signed in.
+/// `GET /api/session`: whether sign-in is needed and whether this request is signed in. `peer`
+/// is the connection's address (a proxy's headers count only from a trusted one).
 pub(crate) fn session_info(
     live: &Live,
     request: &Request<Incoming>,
-    remote: SocketAddr,
+    peer: SocketAddr,
 ) -> Response<Body> {
-    let viewer = live.gate.viewer(request.headers(), remote);
+    let viewer = live.gate.viewer(request.headers(), peer);
     session_response(&live.gate.session(viewer.as_ref()), None)
 }
 
@@ -339,9 +358,11 @@ pub(crate) fn session_info(
 pub(crate) async fn sign_in(
     live: Arc<Live>,
     request: Request<Incoming>,
-    remote: SocketAddr,
+    peer: SocketAddr,
 ) -> Response<Body> {
     let gate = &live.gate;
+    // Failures are counted per client, the one behind a trusted proxy when there is one.
+    let remote = gate.client_address(request.headers(), peer);
     let Some(token) = &gate.config.token else {
         return error(
             StatusCode::NOT_FOUND,
@@ -399,13 +420,13 @@ pub(crate) async fn sign_in(
 pub(crate) fn sign_out(
     live: &Live,
     request: &Request<Incoming>,
-    remote: SocketAddr,
+    peer: SocketAddr,
 ) -> Response<Body> {
     let mut headers = request.headers().clone();
     headers.remove(header::COOKIE);
     headers.remove(header::AUTHORIZATION);
     // What is left (a trusted proxy's header) may still sign the request in.
-    let viewer = live.gate.viewer(&headers, remote).filter(|_| live.gate.required());
+    let viewer = live.gate.viewer(&headers, peer).filter(|_| live.gate.required());
     let cookie = live.gate.cookie_header("", 0, live.config.tls);
     let mut session = live.gate.session(viewer.as_ref());
     session.authenticated = viewer.is_some() || !live.gate.required();
@@ -507,6 +528,31 @@ mod tests {
         assert!(gate.viewer(&HeaderMap::new(), remote("10.1.2.3")).is_none(), "no header");
         headers.insert("remote-user", HeaderValue::from_static("  "));
         assert!(gate.viewer(&headers, remote("10.1.2.3")).is_none(), "empty user");
+    }
+
+    #[test]
+    fn the_client_behind_a_trusted_proxy_is_the_last_forwarded_address() {
+        let gate = Gate::new(ViewerAuth::default()); // trusts loopback
+        let mut headers = HeaderMap::new();
+        headers.append("x-forwarded-for", HeaderValue::from_static("203.0.113.9, 198.51.100.4"));
+        headers.append("x-forwarded-for", HeaderValue::from_static("192.0.2.7"));
+        let behind = gate.client_address(&headers, remote("127.0.0.1"));
+        assert_eq!(
+            behind.ip(),
+            "192.0.2.7".parse::<IpAddr>().expect("ip"),
+            "the proxy's own entry"
+        );
+        assert_eq!(
+            gate.client_address(&headers, remote("10.9.9.9")),
+            remote("10.9.9.9"),
+            "untrusted"
+        );
+        assert_eq!(
+            gate.client_address(&HeaderMap::new(), remote("127.0.0.1")),
+            remote("127.0.0.1")
+        );
+        headers.insert("x-forwarded-for", HeaderValue::from_static("unknown"));
+        assert_eq!(gate.client_address(&headers, remote("127.0.0.1")), remote("127.0.0.1"), "junk");
     }
 
     #[test]

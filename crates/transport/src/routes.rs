@@ -31,8 +31,11 @@ const TRIGGER_INTERVAL: Duration = Duration::from_secs(1);
 pub(crate) async fn route(
     live: Arc<Live>,
     request: Request<Incoming>,
-    remote: SocketAddr,
+    peer: SocketAddr,
 ) -> Response<Body> {
+    // Behind a trusted reverse proxy the client is the address the proxy forwarded: per-address
+    // limits count it. Whether to trust the proxy's headers is decided by `peer`.
+    let remote = live.gate.client_address(request.headers(), peer);
     let path = request.uri().path().to_owned();
     let is_api = path.starts_with("/api/")
         || matches!(path.as_str(), "/audit" | "/ws" | "/healthz" | "/readyz" | "/metrics");
@@ -50,7 +53,7 @@ pub(crate) async fn route(
         "/ws" | "/api/events" | "/api/updates" | "/api/audit" | "/audit" | "/api/ws/status"
     );
     let viewer = if reads_data && live.gate.required() {
-        match live.gate.viewer(request.headers(), remote) {
+        match live.gate.viewer(request.headers(), peer) {
             Some(viewer) => Some(viewer),
             None => {
                 let mut response = auth::unauthenticated(&live);
@@ -72,9 +75,9 @@ pub(crate) async fn route(
         (Method::GET, "/api/events") => sse::events(live, &request, remote, session_end),
         (Method::GET, "/api/updates") => sse::long_poll(live, &request, remote).await,
         (Method::GET, "/api/ws/status") => status(&live),
-        (Method::GET, "/api/session") => auth::session_info(&live, &request, remote),
-        (Method::POST, "/api/session") => auth::sign_in(live, request, remote).await,
-        (Method::DELETE, "/api/session") => auth::sign_out(&live, &request, remote),
+        (Method::GET, "/api/session") => auth::session_info(&live, &request, peer),
+        (Method::POST, "/api/session") => auth::sign_in(live, request, peer).await,
+        (Method::DELETE, "/api/session") => auth::sign_out(&live, &request, peer),
         (Method::POST, "/api/ws/trigger-update") => admin(&live, &request, trigger_update),
         (Method::GET, "/api/ws/clients") => admin(&live, &request, clients),
         (Method::GET | Method::HEAD, _) if !is_api => asset(&live, &request, &path),

@@ -306,3 +306,29 @@ fn a_tool_connects_with_the_viewer_token_and_not_without_it() {
         assert_eq!(client.state().report.as_ref().map(|r| r.repos.len()), Some(6));
     });
 }
+
+#[test]
+fn behind_a_trusted_proxy_limits_count_the_forwarded_client_and_the_proxy_user_still_signs_in() {
+    let config = TransportConfig {
+        max_clients_per_ip: 1,
+        viewer: ViewerAuth {
+            proxy_header: Some(http::HeaderName::from_static("remote-user")),
+            ..ViewerAuth::default() // trusts loopback
+        },
+        ..TransportConfig::default()
+    };
+    let server = TestServer::start(config, Some(report(2)));
+    let addr = server.addr;
+    server.runtime.block_on(async {
+        let as_client = |ip: &'static str| [("remote-user", "alice"), ("x-forwarded-for", ip)];
+        let first = ws_open(addr, &as_client("192.0.2.10")).await.expect("first client");
+        let second = ws_open(addr, &as_client("192.0.2.11")).await.expect("another client");
+        // Both came through the same proxy address; the cap of one per address counts clients.
+        assert_eq!(
+            ws_open(addr, &as_client("192.0.2.10")).await.err(),
+            Some(429),
+            "a second connection of the same forwarded client is over its cap"
+        );
+        drop((first, second));
+    });
+}

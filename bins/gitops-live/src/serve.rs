@@ -44,8 +44,9 @@ pub(crate) struct ServerArgs {
     /// X-Forwarded-User): requests from a --trusted-proxy address that carry it are signed in.
     #[arg(long, env = "GITOPS_VIEWER_PROXY_HEADER", value_name = "NAME")]
     pub(crate) viewer_proxy_header: Option<String>,
-    /// Where the reverse proxy connects from (an address or a network like 10.0.0.0/8); the
-    /// proxy header is ignored from anywhere else. Repeat for more.
+    /// Where the reverse proxy connects from (an address or a network like 10.0.0.0/8). From
+    /// these, the proxy header signs viewers in and X-Forwarded-For names the client that
+    /// per-address limits count; from anywhere else both are ignored. Repeat for more.
     #[arg(
         long = "trusted-proxy",
         env = "GITOPS_TRUSTED_PROXIES",

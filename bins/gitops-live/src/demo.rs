@@ -62,10 +62,15 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<std::process::ExitCode> {
             64 << 20,
         ));
         let interval = Duration::from_millis(args.interval_ms.max(50));
-        let simulator = tokio::task::spawn_blocking(move || simulate(report, producer, interval));
+        // Dropping `stop` ends the simulator at once, wherever it is waiting: a blocking task
+        // cannot be aborted, and the runtime waits for it when it shuts down.
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let simulator =
+            tokio::task::spawn_blocking(move || simulate(report, producer, interval, &stopped));
         let result = server.run_until_signal().await;
         source.abort();
-        simulator.abort();
+        drop(stop);
+        let _ = simulator.await;
         result
     })?;
     Ok(std::process::ExitCode::SUCCESS)
@@ -135,13 +140,22 @@ fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
 }
 
 /// Changes the report every ~`interval` until the process ends.
-fn simulate(mut report: Report, mut producer: Producer, interval: Duration) {
+fn simulate(
+    mut report: Report,
+    mut producer: Producer,
+    interval: Duration,
+    stop: &std::sync::mpsc::Receiver<()>,
+) {
     let mut rng = SplitMix(0x5eed ^ u64::from(std::process::id()));
     let mut step = 0u64;
     loop {
         // Between 0.5 and 1.5 times the interval, so changes do not tick like a clock.
         let jitter = 0.5 + (rng.next() % 1000) as f64 / 1000.0;
-        std::thread::sleep(interval.mul_f64(jitter));
+        match stop.recv_timeout(interval.mul_f64(jitter)) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            // The sender is dropped (or sent) when the server stops.
+            Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+        }
         step += 1;
         mutate(&mut report, &mut rng, step);
         stamp(&mut report, step);

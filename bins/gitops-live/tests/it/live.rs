@@ -447,6 +447,20 @@ fn viewer_sign_in_flags_protect_the_report_and_refuse_weak_tokens() {
     assert_eq!(http(server.addr, "GET", "/", &[]).status, 200, "the sign-in page loads");
 }
 
+/// The README's run command is `demo`: stopping it (SIGTERM here, Ctrl-C alike) must end it,
+/// while its simulator keeps writing the report.
+#[test]
+fn the_demo_stops_on_sigterm_while_it_writes() {
+    let server = Server::start(&["demo", "--interval-ms", "50"]);
+    eventually(Duration::from_secs(10), || {
+        let status = http(server.addr, "GET", "/api/ws/status", &[]).json();
+        // A few writes have landed: the simulator is running.
+        (status["cursor"].as_str()?.rsplit(':').next()?.parse::<u64>().ok()? >= 3).then_some(())
+    });
+    let status = server.terminate();
+    assert!(status.success(), "the demo exits cleanly: {status:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_closes_clients_with_1001_and_a_reconnect_delay() {
     let report = generate_report(3, 8);

@@ -50,7 +50,7 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<std::process::ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         let watched = producer.latest.clone();
         let server = start(&args.server, &watched).await?;
         println!("demo report: {} (changes every ~{} ms)", watched.display(), args.interval_ms);
@@ -72,7 +72,9 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<std::process::ExitCode> {
         drop(stop);
         let _ = simulator.await;
         result
-    })?;
+    });
+    runtime.shutdown_timeout(crate::serve::SHUTDOWN_GRACE);
+    result?;
     Ok(std::process::ExitCode::SUCCESS)
 }
 

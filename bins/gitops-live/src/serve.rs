@@ -168,7 +168,7 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<std::process::ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         let watch = WatchConfig {
             debounce: Duration::from_millis(args.debounce_ms),
             poll_interval: Duration::from_millis(args.poll_interval_ms.max(1)),
@@ -199,8 +199,15 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<std::process::ExitCode> {
         server.run_until_signal().await?;
         source.abort();
         Ok(std::process::ExitCode::SUCCESS)
-    })
+    });
+    // A blocking task still running (an audit waiting on GitHub) must not hold the exit up.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    result
 }
+
+/// How long stopping waits for blocking work (reads, audits) still in flight after the server
+/// has drained.
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// A server that is listening.
 pub(crate) struct Server {

@@ -149,10 +149,18 @@ pub struct ClientInfo {
     pub cursor: Option<Cursor>,
 }
 
+/// A registered client: what the listing shows, and the seq of its last state-bearing message,
+/// which the client's own task updates without the registry lock (0 = none yet).
+#[derive(Debug)]
+struct Registered {
+    info: ClientInfo,
+    last_seq: Arc<AtomicU64>,
+}
+
 #[derive(Debug, Default)]
 struct Registry {
     next_id: u64,
-    clients: HashMap<u64, ClientInfo>,
+    clients: HashMap<u64, Registered>,
     per_ip: HashMap<IpAddr, usize>,
     counts: ClientsByTransport,
 }
@@ -168,21 +176,22 @@ enum Refusal {
 struct ClientGuard {
     live: Arc<Live>,
     id: u64,
+    last_seq: Arc<AtomicU64>,
 }
 
 impl ClientGuard {
+    /// Notes the cursor of the last state-bearing message sent: once per delivered batch per
+    /// client, so a plain atomic store, not the registry's lock (the hub's epoch is the same for
+    /// every cursor of a run).
     fn set_cursor(&self, cursor: Cursor) {
-        // Once per delivered batch per client, under the registry lock: a copy, no allocation.
-        if let Some(info) = self.live.registry().clients.get_mut(&self.id) {
-            info.cursor = Some(cursor);
-        }
+        self.last_seq.store(cursor.seq, Ordering::Relaxed);
     }
 }
 
 impl Drop for ClientGuard {
     fn drop(&mut self) {
         let mut registry = self.live.registry();
-        if let Some(info) = registry.clients.remove(&self.id) {
+        if let Some(Registered { info, .. }) = registry.clients.remove(&self.id) {
             if let Some(n) = registry.per_ip.get_mut(&info.remote.ip()) {
                 *n -= 1;
                 if *n == 0 {
@@ -364,28 +373,49 @@ impl Live {
             ClientKind::Sse => registry.counts.sse += 1,
             ClientKind::LongPoll => registry.counts.long_poll += 1,
         }
-        registry.clients.insert(
+        let last_seq = Arc::new(AtomicU64::new(0));
+        let info = ClientInfo {
             id,
-            ClientInfo {
-                id,
-                transport: kind.as_str(),
-                remote,
-                connected_at: now_rfc3339(),
-                cursor: None,
-            },
-        );
+            transport: kind.as_str(),
+            remote,
+            connected_at: now_rfc3339(),
+            cursor: None,
+        };
+        registry.clients.insert(id, Registered { info, last_seq: last_seq.clone() });
         drop(registry);
         self.counts_changed.fetch_add(1, Ordering::Relaxed);
-        Ok(ClientGuard { live: self.clone(), id })
+        Ok(ClientGuard { live: self.clone(), id, last_seq })
     }
 
-    /// Records the delay from the file change behind `seq` to now, once per delivered message.
-    fn observe_delivery(&self, seq: u64) {
+    /// Every connected client, by id, with its cursor.
+    fn client_list(&self) -> (Vec<ClientInfo>, ClientsByTransport) {
+        let epoch = self.hub.epoch();
+        let registry = self.registry();
+        let mut list: Vec<ClientInfo> = registry
+            .clients
+            .values()
+            .map(|registered| {
+                let seq = registered.last_seq.load(Ordering::Relaxed);
+                let cursor = (seq > 0).then(|| Cursor::new(epoch, seq));
+                ClientInfo { cursor, ..registered.info.clone() }
+            })
+            .collect();
+        let counts = registry.counts;
+        drop(registry);
+        list.sort_by_key(|c| c.id);
+        (list, counts)
+    }
+
+    /// Records the delay from the file change behind each seq to now: one observation per
+    /// delivered message, under one lock per batch.
+    fn observe_deliveries(&self, seqs: impl Iterator<Item = u64>) {
         let times = lock(&self.change_times);
-        // The entry for a publish is keyed by its last seq; a message belongs to the first
-        // publish whose last seq is at or after it.
-        if let Some((_, at)) = times.iter().find(|(last, _)| *last >= seq) {
-            self.metrics.observe_delivery(at.elapsed());
+        for seq in seqs {
+            // The entry for a publish is keyed by its last seq; a message belongs to the first
+            // publish whose last seq is at or after it.
+            if let Some((_, at)) = times.iter().find(|(last, _)| *last >= seq) {
+                self.metrics.observe_delivery(at.elapsed());
+            }
         }
     }
 

@@ -305,11 +305,7 @@ fn trigger_update(live: &Live) -> Response<Body> {
 }
 
 fn clients(live: &Live) -> Response<Body> {
-    let registry = live.registry();
-    let mut list: Vec<_> = registry.clients.values().cloned().collect();
-    let counts = registry.counts;
-    drop(registry);
-    list.sort_by_key(|c| c.id);
+    let (list, counts) = live.client_list();
     let body = serde_json::json!({ "counts": counts, "clients": list });
     json(StatusCode::OK, body.to_string())
 }

@@ -431,13 +431,14 @@ async fn send_batch(
     }
     for delivery in &batch {
         live.metrics.observe_sent(delivery.bytes.len());
-        if let Some(cursor) = delivery.cursor {
-            if delivery.kind == DeliveryKind::Live {
-                live.observe_delivery(cursor.seq);
-            }
-            last_cursor = Some(cursor);
-        }
+        last_cursor = delivery.cursor.or(last_cursor);
     }
+    live.observe_deliveries(
+        batch
+            .iter()
+            .filter(|delivery| delivery.kind == DeliveryKind::Live)
+            .filter_map(|delivery| delivery.cursor.map(|cursor| cursor.seq)),
+    );
     if let Some(cursor) = last_cursor {
         guard.set_cursor(cursor);
     }

@@ -460,3 +460,47 @@ fn a_snapshot_larger_than_a_frame_arrives_whole_over_the_websocket() {
     });
     assert_eq!(over_ws, over_http);
 }
+
+#[test]
+fn the_admin_client_list_shows_each_clients_transport_and_cursor() {
+    let config = TransportConfig {
+        admin_token: Some(gitops_transport::Secret::new("admin-token-0123456789")),
+        ..TransportConfig::default()
+    };
+    let server = TestServer::start(config, Some(report(4)));
+    let addr = server.addr;
+    let cursor = server.live.hub().cursor().expect("a cursor");
+    server.runtime.block_on(async {
+        let (mut socket, _) =
+            tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.expect("connect");
+        // Read until the snapshot has been written to this client.
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+                .await
+                .expect("a message in time")
+                .expect("open")
+                .expect("readable");
+            if let Message::Text(text) = message
+                && ServerMessage::decode(text.as_bytes()).expect("decodes").cursor().is_some()
+            {
+                break;
+            }
+        }
+        // The cursor is noted just after the write, so the listing may lag a moment behind.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let body = loop {
+            let auth = [("Authorization", "Bearer admin-token-0123456789")];
+            let listed = get(addr, "/api/ws/clients", &auth);
+            assert_eq!(listed.status, 200);
+            let body: serde_json::Value = serde_json::from_slice(&listed.body).expect("json");
+            if body["clients"][0]["cursor"] == cursor.to_string() || Instant::now() > deadline {
+                break body;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(body["counts"]["ws"], 1);
+        assert_eq!(body["clients"][0]["transport"], "ws");
+        assert_eq!(body["clients"][0]["cursor"], cursor.to_string(), "{body}");
+        drop(socket);
+    });
+}

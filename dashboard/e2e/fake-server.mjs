@@ -289,6 +289,11 @@ const server = createServer((req, res) => {
   }
   if (path === '/audit') return send(res, 200, JSON.stringify(report), { 'Content-Type': 'application/json' });
   if (path === '/api/ws/status') return send(res, 200, JSON.stringify(statusMessage().data), { 'Content-Type': 'application/json' });
+  // Like the real server without viewer sign-in: nobody needs to sign in.
+  if (path === '/api/session') {
+    const session = { required: false, methods: [], authenticated: true, user: null, expires_at: null };
+    return send(res, 200, JSON.stringify(session), { 'Content-Type': 'application/json' });
+  }
   if (path === '/api/updates') {
     if (!realtime) return send(res, 404, 'real-time updates are off');
     const since = url.searchParams.get('since');

@@ -84,6 +84,10 @@ pub(crate) struct ServerArgs {
     /// 10,000). Hidden, like --ws-ping-interval-ms.
     #[arg(long, env = "GITOPS_WS_PONG_TIMEOUT_MS", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) ws_pong_timeout_ms: Option<u64>,
+    /// On SIGTERM, the window over which real-time clients are closed (each at its own moment)
+    /// and asked to come back (spread over the window after it), e.g. 2s or 10s.
+    #[arg(long, env = "GITOPS_DRAIN_WINDOW", default_value = "2s", value_parser = parse_duration)]
+    pub(crate) drain_window: Duration,
 }
 
 /// Arguments of `gitops-live serve`.
@@ -253,6 +257,7 @@ pub(crate) async fn start(args: &ServerArgs, source_path: &Path) -> anyhow::Resu
         max_clients_per_ip: args.max_clients_per_ip,
         tls: args.tls_cert.is_some(),
         ws: ws_limits(args),
+        drain: args.drain_window,
         ..TransportConfig::default()
     };
     let tls = match (&args.tls_cert, &args.tls_key) {

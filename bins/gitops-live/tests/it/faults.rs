@@ -969,7 +969,7 @@ async fn a_graceful_shutdown_spreads_disconnects_and_reconnects_over_the_drain_w
  {
     const N_RAW: usize = 1000;
     const N_CLIENTS: usize = 1000;
-    // `TransportConfig::drain`'s default: the binary has no flag for it.
+    // Given as `--drain-window 2s` below (also the default).
     const DRAIN: Duration = Duration::from_secs(2);
     // The server waits at most drain + 1 s for its connections; the rest is room for a loaded
     // machine. A bound on the wait, not a timing assertion.
@@ -979,7 +979,8 @@ async fn a_graceful_shutdown_spreads_disconnects_and_reconnects_over_the_drain_w
     let bind: SocketAddr = format!("127.0.0.1:{}", free_fixed_port()).parse().expect("an address");
     let path = file.path_str();
     let env = [("GITOPS_ADMIN_TOKEN", ADMIN_TOKEN)];
-    let launch = Launch { wrapper: &[], args: &["serve", "--report", &path], env: &env, bind };
+    let args = ["serve", "--report", &path, "--drain-window", "2s"];
+    let launch = Launch { wrapper: &[], args: &args, env: &env, bind };
     let mut server = Process::start(&launch);
     let url = format!("ws://{bind}/ws");
 

@@ -214,9 +214,7 @@ fn mutate(report: &mut Report, rng: &mut SplitMix, step: u64) {
 fn stamp(report: &mut Report, step: u64) {
     report.summary = Some(report.computed_summary());
     report.health_status = Some(report.computed_health());
-    let now =
-        jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or_else(|_| jiff::Timestamp::now());
-    report.timestamp = Some(Timestamp::from_text(&now.to_string()));
+    report.timestamp = Some(Timestamp::now());
     report.extra.insert("demo_step".to_owned(), serde_json::Value::from(step));
     debug_assert!(matches!(
         report.health_status,

@@ -161,10 +161,7 @@ fn replace_repo(report: &mut Report, name: &str, repo: Option<Repo>) -> bool {
     if changed {
         report.summary = Some(report.computed_summary());
         report.health_status = Some(report.computed_health());
-        let now = jiff::Timestamp::now()
-            .round(jiff::Unit::Second)
-            .unwrap_or_else(|_| jiff::Timestamp::now());
-        report.timestamp = Some(Timestamp::from_text(&now.to_string()));
+        report.timestamp = Some(Timestamp::now());
     }
     changed
 }

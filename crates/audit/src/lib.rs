@@ -431,7 +431,6 @@ fn build_report(
     repos: Vec<Repo>,
     now: jiff::Timestamp,
 ) -> Report {
-    let timestamp = jiff::Timestamp::from_second(now.as_second()).unwrap_or(now);
     let mitigation_actions: BTreeMap<String, String> = classify::MITIGATION_ACTIONS
         .iter()
         .map(|(key, text)| ((*key).to_owned(), (*text).to_owned()))
@@ -442,7 +441,7 @@ fn build_report(
         concat!("gitops-live audit ", env!("CARGO_PKG_VERSION")).into(),
     );
     let mut report = Report {
-        timestamp: Some(Timestamp::from_text(&timestamp.to_string())),
+        timestamp: Some(Timestamp::from_unix_seconds(now.as_second())),
         mitigation_actions,
         local_git_root: Some(config.root.to_string_lossy().into_owned()),
         local_scan_active: Some(true),

@@ -213,6 +213,19 @@ impl Timestamp {
     pub fn from_text(raw: &str) -> Self {
         Self { raw: raw.to_owned(), instant: parse_instant(raw) }
     }
+
+    /// `seconds` since the Unix epoch, written as RFC 3339 in UTC (`2026-11-25T23:59:01Z`); the
+    /// epoch itself when out of range.
+    pub fn from_unix_seconds(seconds: i64) -> Self {
+        let instant = jiff::Timestamp::from_second(seconds).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        Self { raw: instant.to_string(), instant: Some(instant) }
+    }
+
+    /// Now, in whole seconds rounded down, so a fresh report is never stamped later than the
+    /// reader's clock (rounding to the nearest second could put it half a second ahead).
+    pub fn now() -> Self {
+        Self::from_unix_seconds(jiff::Timestamp::now().as_second())
+    }
 }
 
 /// Parses RFC 3339, or the hyphenated `YYYY-MM-DDTHH-MM-SSZ` form some producers use in file names.
@@ -327,6 +340,16 @@ mod tests {
             })
             .collect();
         Report { repos, ..Report::default() }
+    }
+
+    #[test]
+    fn timestamps_made_here_are_whole_utc_seconds_never_ahead_of_the_clock() {
+        let stamp = Timestamp::from_unix_seconds(1_795_646_764);
+        assert_eq!(serde_json::to_value(&stamp).expect("json"), "2026-11-25T22:46:04Z");
+        assert_eq!(stamp, Timestamp::from_text("2026-11-25T22:46:04Z"));
+        let now = Timestamp::now();
+        let age = now.seconds_before(std::time::SystemTime::now()).expect("readable");
+        assert!((0..=1).contains(&age), "rounded down, so never in the future: {age}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatAge, formatAgo, parseTimestamp } from './time';
+import { formatAge, formatAgo, formatReportAge, parseTimestamp } from './time';
 
 describe('parseTimestamp', () => {
   it('reads RFC 3339 and the hyphenated form producers write', () => {
@@ -22,5 +22,16 @@ describe('formatAge', () => {
     expect(formatAge(3 * 86_400_000)).toBe('3 d');
     expect(formatAgo(42_000)).toBe('42 s ago');
     expect(formatAgo(0)).toBe('just now');
+  });
+});
+
+describe('formatReportAge', () => {
+  it('says "just now" without "old", and ignores clock skew under a minute', () => {
+    expect(formatReportAge(500)).toBe('just now');
+    expect(formatReportAge(-400)).toBe('just now');
+    expect(formatReportAge(-30_000)).toBe('just now');
+    expect(formatReportAge(42_000)).toBe('42 s old');
+    expect(formatReportAge(5 * 60_000)).toBe('5 min old');
+    expect(formatReportAge(-5 * 60_000)).toBe('in the future');
   });
 });

@@ -30,6 +30,16 @@ export function formatAgo(ms: number): string {
   return age === 'just now' || age === 'unknown' ? age : `${age} ago`;
 }
 
+/** Clock differences between the producer's machine and the reader's that are not worth a word. */
+const CLOCK_SKEW_MS = 60_000;
+
+/** The report's age beside its time: "just now", "5 min old", or "in the future" past clock skew. */
+export function formatReportAge(ms: number): string {
+  if (ms < -CLOCK_SKEW_MS) return 'in the future';
+  const age = formatAge(Math.max(0, ms));
+  return age === 'just now' || age === 'unknown' ? age : `${age} old`;
+}
+
 /** A date and time in the reader's locale, with seconds. */
 export function formatDateTime(date: Date): string {
   return date.toLocaleString(undefined, {

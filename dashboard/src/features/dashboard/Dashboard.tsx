@@ -10,7 +10,7 @@ import { StatusIndicator } from '../../components/StatusIndicator';
 import { Link } from '../../components/Link';
 import { keyedRepos, type KeyedRepo } from '../../lib/report';
 import { countByStatus, effectiveHealth, isKnownStatus, statusLabel, statusTone, summaryDisagreements } from '../../lib/status';
-import { formatAge, formatDateTime, parseTimestamp } from '../../lib/time';
+import { formatDateTime, formatReportAge, parseTimestamp } from '../../lib/time';
 import type { Report } from '../../types/protocol';
 // The chart library is most of the bundle: load it after the first data is on screen.
 const StatusCharts = lazy(() => import('./StatusCharts'));
@@ -49,9 +49,7 @@ function ReportHeader({ report }: { report: Report }) {
           {date ? (
             <>
               Report of <time dateTime={date.toISOString()}>{formatDateTime(date)}</time>
-              <span className={age !== null && age > STALE_AFTER_MS ? 'age age--stale' : 'age'}>
-                {age !== null && age < 0 ? 'in the future' : `${formatAge(age ?? 0)} old`}
-              </span>
+              <span className={age !== null && age > STALE_AFTER_MS ? 'age age--stale' : 'age'}>{formatReportAge(age ?? 0)}</span>
             </>
           ) : report.timestamp ? (
             <>Report time {report.timestamp} (unreadable)</>

@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::stream;
@@ -15,7 +14,7 @@ use hyper::body::{Frame, Incoming};
 
 use crate::http_util::{Body, error, json};
 use crate::ws::{refusal_response, since_from_query};
-use crate::{ClientGuard, ClientKind, Live};
+use crate::{ClientGuard, ClientKind, Live, PlannedEnd};
 
 /// The cursor a fallback client brings: `Last-Event-ID` (SSE reconnects) or `?since=`.
 #[expect(
@@ -88,10 +87,11 @@ struct SseState {
     guard: ClientGuard,
     heartbeat: tokio::time::Interval,
     shutdown: tokio::sync::watch::Receiver<bool>,
-    session_over: std::pin::Pin<Box<tokio::time::Sleep>>,
-    /// Set on shutdown: when this stream ends (a random moment of the drain window) and the
-    /// reconnect delay it then asks for (the rest of the window plus a draw from the next).
-    close_at: Option<(std::pin::Pin<Box<tokio::time::Sleep>>, u64)>,
+    /// When the stream ends on purpose: the viewer's session expiring, or on shutdown this
+    /// stream's moment of the drain window; `ending` says which.
+    planned_end: std::pin::Pin<Box<tokio::time::Sleep>>,
+    ending: PlannedEnd,
+    draining: bool,
     preamble: Option<Bytes>,
     ended: bool,
 }
@@ -119,10 +119,11 @@ pub(crate) fn events(
         heartbeat,
         shutdown,
         // The stream ends when the viewer's session does; the browser's retry then gets a 401.
-        session_over: Box::pin(tokio::time::sleep_until(
+        planned_end: Box::pin(tokio::time::sleep_until(
             session_end.unwrap_or_else(crate::far_future),
         )),
-        close_at: None,
+        ending: PlannedEnd::SessionExpired,
+        draining: false,
         preamble: Some(Bytes::from_static(b"retry: 2000\n\n")),
         ended: false,
     };
@@ -134,31 +135,21 @@ pub(crate) fn events(
             return None;
         }
         let chunk = loop {
-            let draining = state.close_at.is_some();
             break tokio::select! {
-                _ = crate::stopped(&mut state.shutdown), if !draining => {
-                    let window = state.live.config.drain.as_millis() as u64;
-                    let delay = crate::ws::jitter(window);
-                    let retry_ms = window - delay + crate::ws::jitter(window);
-                    let sleep = Box::pin(tokio::time::sleep(Duration::from_millis(delay)));
-                    state.close_at = Some((sleep, retry_ms));
+                _ = crate::stopped(&mut state.shutdown), if !state.draining => {
+                    state.draining = true;
+                    state.ending = state.ending.on_shutdown(state.planned_end.as_mut(), state.live.config.drain);
                     continue;
                 }
-                retry_ms = async {
-                    match state.close_at.as_mut() {
-                        Some((close_at, retry_ms)) => {
-                            close_at.await;
-                            *retry_ms
-                        }
-                        None => std::future::pending().await,
-                    }
-                }, if draining => {
+                () = &mut state.planned_end => match state.ending {
+                    PlannedEnd::SessionExpired => return None,
                     // The browser's EventSource waits `retry` before reconnecting: the same
-                    // spread reconnect hint the WebSocket's close reason carries.
-                    state.ended = true;
-                    Bytes::from(format!("retry: {retry_ms}\n\n"))
-                }
-                () = &mut state.session_over => return None,
+                    // spread reconnect delay the WebSocket's close reason carries.
+                    PlannedEnd::Drain { retry_ms } => {
+                        state.ended = true;
+                        Bytes::from(format!("retry: {retry_ms}\n\n"))
+                    }
+                },
                 _ = state.heartbeat.tick() => Bytes::from_static(b": heartbeat\n\n"),
                 next = state.subscription.next() => {
                     let delivery = next.ok()?;

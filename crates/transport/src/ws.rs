@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes, error
 
 use crate::http_util::{Body, empty, error, retry_later};
 use crate::security::origin_allowed;
-use crate::{ClientGuard, ClientKind, Live, Refusal, now_rfc3339};
+use crate::{ClientGuard, ClientKind, Live, PlannedEnd, Refusal, now_rfc3339};
 
 /// WebSocket limits and heartbeats.
 #[derive(Debug, Clone, Copy)]
@@ -220,16 +220,6 @@ enum End {
     Gone,
 }
 
-/// What the planned-end timer of a connection stands for.
-#[derive(Debug, Clone, Copy)]
-enum Ending {
-    /// The viewer's session expires (close 4001).
-    SessionExpired,
-    /// Shutdown: this connection's moment of the drain window (close 1001), with what is left of
-    /// the window after it.
-    Drain { left_in_window: Duration },
-}
-
 /// Counts inbound messages against a rate with a burst allowance.
 struct TokenBucket {
     tokens: f64,
@@ -284,29 +274,25 @@ async fn run(
     // spread out rather than all at once. Whichever comes first ends the connection.
     let planned_end = tokio::time::sleep_until(session_end.unwrap_or_else(crate::far_future));
     tokio::pin!(planned_end);
-    let mut ending = Ending::SessionExpired;
+    let mut ending = PlannedEnd::SessionExpired;
     let mut draining = false;
 
     let end = loop {
         tokio::select! {
             _ = crate::stopped(&mut shutdown), if !draining => {
                 draining = true;
-                let delay = Duration::from_millis(jitter(live.config.drain.as_millis() as u64));
-                let close_at = tokio::time::Instant::now() + delay;
-                if close_at < planned_end.deadline() {
-                    planned_end.as_mut().reset(close_at);
-                    ending = Ending::Drain { left_in_window: live.config.drain.saturating_sub(delay) };
-                }
+                ending = ending.on_shutdown(planned_end.as_mut(), live.config.drain);
             }
             () = &mut planned_end => break match ending {
-                Ending::SessionExpired => End::Close(CloseCode::Library(4001), "session expired: sign in again".into()),
-                Ending::Drain { left_in_window } => shutdown_close(&live, left_in_window),
+                PlannedEnd::SessionExpired => End::Close(CloseCode::Library(4001), "session expired: sign in again".into()),
+                PlannedEnd::Drain { retry_ms } => shutdown_close(retry_ms),
             },
             next = subscription.next() => {
                 let first = match next {
                     Ok(delivery) => delivery,
                     Err(CloseReason::Stalled) => break End::Close(CloseCode::Library(4000), "stalled: resume with your cursor".into()),
-                    Err(CloseReason::Shutdown) => break shutdown_close(&live, Duration::ZERO),
+                    // The drain window is over: come back within the next one.
+                    Err(CloseReason::Shutdown) => break shutdown_close(jitter(live.config.drain.as_millis() as u64)),
                 };
                 match send_batch(&live, &mut sink, &subscription, &guard, first).await {
                     Ok(()) => {}
@@ -374,14 +360,8 @@ async fn run(
     drop(guard);
 }
 
-/// The close sent on shutdown: 1001 with a reconnect delay. Each connection closes at a random
-/// moment of the drain window, and is asked to come back at a random moment of the window that
-/// follows it: `left_in_window` (until the old server is gone) plus a draw from the window. So a
-/// thousand clients neither leave nor return in the same millisecond, and none of them knocks on
-/// a server that is still going away.
-fn shutdown_close(live: &Live, left_in_window: Duration) -> End {
-    let window = live.config.drain.as_millis().max(1) as u64;
-    let retry_ms = left_in_window.as_millis() as u64 + jitter(window);
+/// The close sent on shutdown: 1001 with a reconnect delay (see `Departure`).
+fn shutdown_close(retry_ms: u64) -> End {
     End::Close(CloseCode::Away, format!("server restarting; retry-ms={retry_ms}"))
 }
 

@@ -57,19 +57,35 @@ pub(crate) struct ServerArgs {
     /// Mark the session cookie Secure even without --tls-cert (when TLS ends at a reverse proxy).
     #[arg(long, env = "GITOPS_SECURE_COOKIES")]
     pub(crate) secure_cookies: bool,
-    /// An origin allowed to use the API and WebSocket besides the server's own, e.g.
-    /// `https://dash.example.org`. Repeat for more.
+    /// An origin allowed to use the API and WebSocket besides the server's own, scheme included,
+    /// e.g. `https://dash.example.org` behind a reverse proxy (its name is then allowed as Host
+    /// too). Repeat for more.
     #[arg(long = "allowed-origin", env = "GITOPS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub(crate) allowed_origins: Vec<String>,
+    /// A name browsers may reach this server by (the Host header), besides IP addresses,
+    /// localhost and this machine's own name: e.g. `nas.lan` or `*.home.arpa`. Any other name is
+    /// refused with 421 (the defence against DNS rebinding). `*` turns the check off. Repeat for more.
+    #[arg(
+        long = "allowed-host",
+        env = "GITOPS_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    pub(crate) allowed_hosts: Vec<String>,
     /// Real-time updates (WebSocket, SSE, long-poll). `off` is the rollback switch: clients poll /api/audit.
     #[arg(long, env = "GITOPS_REALTIME", default_value = "on", value_parser = ["on", "off"])]
     pub(crate) realtime: String,
     /// The most real-time clients at once.
     #[arg(long, env = "GITOPS_MAX_CLIENTS", default_value_t = 20_000)]
     pub(crate) max_clients: usize,
-    /// The most real-time clients from one IP address at once.
-    #[arg(long, env = "GITOPS_MAX_CLIENTS_PER_IP", default_value_t = 20_000)]
-    pub(crate) max_clients_per_ip: usize,
+    /// The most real-time clients from one IP address at once [default: a tenth of
+    /// --max-clients, so one address cannot take every slot].
+    #[arg(long, env = "GITOPS_MAX_CLIENTS_PER_IP")]
+    pub(crate) max_clients_per_ip: Option<usize>,
+    /// How long a connection may be unable to write (its client stopped reading) before it is
+    /// closed, e.g. 30s. Hidden: tests shorten it.
+    #[arg(long, env = "GITOPS_WRITE_TIMEOUT", default_value = "30s", value_parser = parse_duration, hide = true)]
+    pub(crate) write_timeout: Duration,
     /// PEM certificate chain: serve HTTPS and WSS (TLS 1.2 and 1.3 only). Needs --tls-key.
     #[arg(long, env = "GITOPS_TLS_CERT", requires = "tls_key")]
     pub(crate) tls_cert: Option<PathBuf>,
@@ -252,9 +268,11 @@ pub(crate) async fn start(args: &ServerArgs, source_path: &Path) -> anyhow::Resu
             secure_cookies: args.secure_cookies,
         },
         allowed_origins: args.allowed_origins.clone(),
+        allowed_hosts: allowed_hosts(args),
         realtime: args.realtime == "on",
         max_clients: args.max_clients,
-        max_clients_per_ip: args.max_clients_per_ip,
+        max_clients_per_ip: args.max_clients_per_ip.unwrap_or((args.max_clients / 10).max(1)),
+        write_timeout: args.write_timeout,
         tls: args.tls_cert.is_some(),
         ws: ws_limits(args),
         drain: args.drain_window,
@@ -303,6 +321,27 @@ pub(crate) async fn start(args: &ServerArgs, source_path: &Path) -> anyhow::Resu
         );
     }
     Ok(Server { live, trigger, address, scheme, serving })
+}
+
+/// The names the server answers to: the configured ones and this machine's own (its host name
+/// and `<name>.local`), which an attacker's page cannot take over by DNS rebinding.
+fn allowed_hosts(args: &ServerArgs) -> Vec<String> {
+    let mut hosts = args.allowed_hosts.clone();
+    let own = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .unwrap_or_default();
+    let own = own.trim();
+    if !own.is_empty() {
+        let short = own.split('.').next().unwrap_or(own);
+        hosts.extend([own.to_owned(), short.to_owned(), format!("{short}.local")]);
+    }
+    if !args.bind.ip().is_loopback() && args.allowed_hosts.is_empty() {
+        tracing::info!(
+            "listening beyond loopback: requests by IP address, localhost and {own:?} are served; \
+             give the names users type with --allowed-host (or --allowed-origin behind a proxy)"
+        );
+    }
+    hosts
 }
 
 impl Server {

@@ -35,7 +35,8 @@ use tokio::sync::Notify;
 pub struct HubConfig {
     /// The most messages kept for resume.
     pub history_max_messages: usize,
-    /// The most bytes of encoded messages kept for resume.
+    /// The most bytes the resume history may hold: its encoded messages and the repository
+    /// states it keeps for catch-ups.
     pub history_max_bytes: usize,
     /// The most bytes queued for one subscriber before its queue is conflated. A single message
     /// larger than this (a big snapshot) is still accepted into an empty queue.
@@ -183,6 +184,66 @@ struct Entry {
     seq: u64,
     bytes: Bytes,
     delta: Delta,
+    /// What this entry holds in memory, counted against [`HubConfig::history_max_bytes`]: the
+    /// encoded message and the `before` repository it keeps. Counting only the message let a
+    /// repository with one large field, flipping status, grow the history by megabytes per flip
+    /// under a budget that saw a few hundred bytes each.
+    cost: usize,
+}
+
+impl Entry {
+    fn new(seq: u64, bytes: Bytes, delta: Delta) -> Self {
+        let kept = match &delta {
+            Delta::Repo { before: Some(before), .. } => repo_heap_bytes(before),
+            Delta::Repo { before: None, .. } => 0,
+            Delta::Meta(keys) => keys.iter().map(|k| k.capacity() + size_of::<String>()).sum(),
+        };
+        let cost = size_of::<Self>() + bytes.len() + kept;
+        Self { seq, bytes, delta, cost }
+    }
+}
+
+/// Roughly what `repo` holds on the heap: its box, its strings and its JSON values with their
+/// map nodes. An estimate that errs on the high side, so the budget bounds real memory.
+fn repo_heap_bytes(repo: &Repo) -> usize {
+    fn string(s: &str) -> usize {
+        s.len()
+    }
+    fn option(s: Option<&String>) -> usize {
+        s.map_or(0, |s| string(s))
+    }
+    fn value(v: &serde_json::Value) -> usize {
+        size_of::<serde_json::Value>()
+            + match v {
+                serde_json::Value::String(s) => string(s),
+                serde_json::Value::Array(items) => items.iter().map(value).sum(),
+                serde_json::Value::Object(map) => object(map),
+                _ => 0,
+            }
+    }
+    fn object(map: &serde_json::Map<String, serde_json::Value>) -> usize {
+        // A B-tree entry costs its key and value plus a share of its node (~2 words).
+        map.iter().map(|(k, v)| size_of::<String>() + string(k) + value(v) + 16).sum()
+    }
+    let status = match &repo.status {
+        gitops_report::Status::Other(s) => string(s),
+        _ => 0,
+    };
+    let file_status = match &repo.file_status {
+        Some(gitops_report::FileStatus::Other(s)) => string(s),
+        _ => 0,
+    };
+    size_of::<Repo>()
+        + string(&repo.name)
+        + status
+        + file_status
+        + option(repo.clone_url.as_ref())
+        + option(repo.local_path.as_ref())
+        + option(repo.remote_url.as_ref())
+        + option(repo.expected_url.as_ref())
+        + option(repo.dashboard_link.as_ref())
+        + option(repo.mitigation.as_ref())
+        + object(&repo.extra)
 }
 
 /// What one history entry changed, kept so a catch-up can be computed without old states.
@@ -360,16 +421,16 @@ impl Hub {
                     .get(&(change.name.as_str(), change.dup))
                     .map(|repo| Box::new((*repo).clone())),
             };
-            entries.push(Entry {
+            entries.push(Entry::new(
                 seq,
                 bytes,
-                delta: Delta::Repo { name: change.name, dup: change.dup, before },
-            });
+                Delta::Repo { name: change.name, dup: change.dup, before },
+            ));
         }
         if let Some(meta) = meta {
             let seq = first_seq + entries.len() as u64;
             let bytes = encode_meta(Cursor::new(epoch, seq), &meta);
-            entries.push(Entry { seq, bytes, delta: Delta::Meta(meta.keys().cloned().collect()) });
+            entries.push(Entry::new(seq, bytes, Delta::Meta(meta.keys().cloned().collect())));
         }
         let n_messages = entries.len();
         let total_bytes: usize = entries.iter().map(|e| e.bytes.len()).sum();
@@ -431,7 +492,7 @@ impl Hub {
         self.published_bytes.fetch_add(delivered, Ordering::Relaxed);
 
         for entry in entries {
-            inner.history_bytes += entry.bytes.len();
+            inner.history_bytes += entry.cost;
             inner.history.push_back(entry);
         }
         inner.trim_history(&self.config);
@@ -596,7 +657,7 @@ impl Inner {
             || self.history_bytes > config.history_max_bytes
         {
             let Some(evicted) = self.history.pop_front() else { break };
-            self.history_bytes -= evicted.bytes.len();
+            self.history_bytes -= evicted.cost;
             self.base_seq = evicted.seq;
         }
         // Resume points inside a publish are fine; the answer cache holds only starts still covered.

@@ -13,6 +13,7 @@
 
 mod auth;
 mod http_util;
+mod io;
 mod metrics;
 mod routes;
 mod security;
@@ -48,14 +49,25 @@ pub struct TransportConfig {
     pub admin_token: Option<Secret>,
     /// Who may read the report: open by default, or signed in with a token or by a trusted proxy.
     pub viewer: ViewerAuth,
-    /// Origins allowed besides the server's own (e.g. `https://dash.example.org`).
+    /// Origins allowed besides the server's own (e.g. `https://dash.example.org`, scheme
+    /// included); their names are allowed as `Host` too.
     pub allowed_origins: Vec<String>,
+    /// Names requests may reach this server by, besides IP addresses, `localhost` and
+    /// `*.localhost` (the defence against DNS rebinding): exact names, `*.suffix` patterns, or
+    /// `*` for any name. A request with another `Host` is refused with 421 before routing.
+    pub allowed_hosts: Vec<String>,
     /// False switches off WebSocket, SSE and long-poll (the rollback switch): clients poll.
     pub realtime: bool,
     /// The most real-time clients (WebSocket, SSE, long-poll) at once.
     pub max_clients: usize,
     /// The most real-time clients from one IP address at once.
     pub max_clients_per_ip: usize,
+    /// The most bytes of request headers (names, values and their separators); more is
+    /// answered with 431.
+    pub max_header_bytes: usize,
+    /// How long a connection may go without being able to write a byte while it has something
+    /// to send (a client that stopped reading) before it is closed.
+    pub write_timeout: Duration,
     /// WebSocket limits and heartbeats.
     pub ws: WsLimits,
     /// How long a client may take to send its request headers.
@@ -79,9 +91,12 @@ impl Default for TransportConfig {
             admin_token: None,
             viewer: ViewerAuth::default(),
             allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             realtime: true,
             max_clients: 20_000,
-            max_clients_per_ip: 20_000,
+            max_clients_per_ip: 2_000,
+            max_header_bytes: 64 << 10,
+            write_timeout: Duration::from_secs(30),
             ws: WsLimits::default(),
             header_read_timeout: Duration::from_secs(10),
             drain: Duration::from_secs(2),
@@ -222,6 +237,9 @@ pub struct Live {
     trigger: Box<dyn Fn() + Send + Sync>,
     caches: Mutex<routes::Caches>,
     gate: auth::Gate,
+    hosts: security::HostPolicy,
+    /// The port the listener is bound to, once [`serve`] has started (origins are compared with it).
+    port: std::sync::OnceLock<u16>,
     shutdown: watch::Sender<bool>,
     /// When the file change behind each recent publish happened: (last seq of the publish, instant).
     change_times: Mutex<std::collections::VecDeque<(u64, Instant)>>,
@@ -245,6 +263,8 @@ impl Live {
     ) -> Arc<Self> {
         let (shutdown, _) = watch::channel(false);
         let gate = auth::Gate::new(config.viewer.clone());
+        let hosts =
+            security::HostPolicy::new(&config.allowed_hosts, &config.allowed_origins, config.tls);
         let live = Arc::new(Self {
             hub,
             config,
@@ -257,6 +277,8 @@ impl Live {
             trigger,
             caches: Mutex::new(routes::Caches::default()),
             gate,
+            hosts,
+            port: std::sync::OnceLock::new(),
             shutdown,
             change_times: Mutex::new(std::collections::VecDeque::new()),
         });
@@ -419,6 +441,11 @@ impl Live {
         }
     }
 
+    /// Whether a request's `Origin` may use this server (see `HostPolicy::origin_allowed`).
+    fn origin_allowed(&self, headers: &http::HeaderMap) -> bool {
+        self.hosts.origin_allowed(headers, self.port.get().copied())
+    }
+
     fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown.subscribe()
     }
@@ -485,6 +512,9 @@ async fn serve_with(
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> std::io::Result<()> {
     let mut shutdown = live.shutdown_signal();
+    if let Ok(addr) = listener.local_addr() {
+        let _ = live.port.set(addr.port());
+    }
     let status_task = tokio::spawn(status_loop(live.clone()));
     let open_connections = Arc::new(AtomicU64::new(0));
     loop {
@@ -566,7 +596,10 @@ where
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(live.config.header_read_timeout)
-        .max_buf_size(64 << 10);
+        // hyper's own bound is a backstop past the configured limit, which `routes` enforces
+        // exactly (hyper's buffer check lets heads of up to about twice its size through).
+        .max_buf_size(live.config.max_header_bytes.saturating_add(16 << 10).max(8192));
+    let io = io::WriteDeadline::new(io, live.clone());
     let connection = builder.serve_connection(TokioIo::new(io), service).with_upgrades();
     let mut stop = live.shutdown_signal();
     let drain = live.config.drain;

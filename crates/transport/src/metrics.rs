@@ -26,6 +26,12 @@ pub struct Metrics {
     pub refused: AtomicU64,
     /// Requests refused for their Origin.
     pub origin_refused: AtomicU64,
+    /// Requests refused for their Host (foreign, missing, duplicated or malformed).
+    pub host_refused: AtomicU64,
+    /// Requests refused because their headers exceeded the configured size.
+    pub oversized_heads: AtomicU64,
+    /// Real-time connections closed because they could not write for the write timeout.
+    pub write_timeouts: AtomicU64,
     /// WebSocket connections closed for a policy violation (rate, size, stall, dead peer).
     pub policy_closes: AtomicU64,
     /// Failed accepts.
@@ -152,6 +158,24 @@ impl Metrics {
             "counter",
             "Requests refused for their Origin.",
             &[("", load(&self.origin_refused))],
+        );
+        metric(
+            "gitops_live_host_refused_total",
+            "counter",
+            "Requests refused for their Host header (DNS rebinding defence).",
+            &[("", load(&self.host_refused))],
+        );
+        metric(
+            "gitops_live_oversized_heads_total",
+            "counter",
+            "Requests refused because their headers exceeded the configured size.",
+            &[("", load(&self.oversized_heads))],
+        );
+        metric(
+            "gitops_live_write_timeouts_total",
+            "counter",
+            "Connections closed because they could not write for the write timeout.",
+            &[("", load(&self.write_timeouts))],
         );
         metric(
             "gitops_live_policy_closes_total",

@@ -12,7 +12,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
 use crate::http_util::{Body, error, json, respond, retry_later};
-use crate::security::{add_security_headers, bearer_matches, origin_allowed};
+use crate::security::{HostRefusal, add_security_headers, bearer_matches};
 use crate::{Live, auth, lock, sse, ws};
 
 /// Encodings computed once per state and shared by every request for it.
@@ -33,6 +33,11 @@ pub(crate) async fn route(
     request: Request<Incoming>,
     peer: SocketAddr,
 ) -> Response<Body> {
+    // Before anything else: a name this server does not answer to is a DNS-rebinding page (or a
+    // misrouted request), and a head over the configured size is refused whatever it asks for.
+    if let Some(response) = refuse_before_routing(&live, &request) {
+        return response;
+    }
     // Behind a trusted reverse proxy the client is the address the proxy forwarded: per-address
     // limits count it. Whether to trust the proxy's headers is decided by `peer`.
     let remote = live.gate.client_address(request.headers(), peer);
@@ -41,7 +46,7 @@ pub(crate) async fn route(
         || matches!(path.as_str(), "/audit" | "/ws" | "/healthz" | "/readyz" | "/metrics");
     // Browsers send Origin on every cross-origin request that changes something.
     let changes_state = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if changes_state && !origin_allowed(request.headers(), &live.config.allowed_origins) {
+    if changes_state && !live.origin_allowed(request.headers()) {
         live.metrics.origin_refused.fetch_add(1, Ordering::Relaxed);
         let mut response =
             error(StatusCode::FORBIDDEN, "origin", "this origin may not use this server");
@@ -88,6 +93,34 @@ pub(crate) async fn route(
     };
     add_security_headers(response.headers_mut(), is_api);
     response
+}
+
+/// The refusal of a request with a bad or foreign `Host` (400 or 421) or a head larger than
+/// [`crate::TransportConfig::max_header_bytes`] (431), if it is one.
+fn refuse_before_routing(live: &Live, request: &Request<Incoming>) -> Option<Response<Body>> {
+    let header_bytes: usize =
+        request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+    let mut response = if header_bytes > live.config.max_header_bytes {
+        live.metrics.oversized_heads.fetch_add(1, Ordering::Relaxed);
+        error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers-too-large",
+            &format!("request headers are limited to {} bytes", live.config.max_header_bytes),
+        )
+    } else {
+        let refusal = live.hosts.check_request(request).err()?;
+        live.metrics.host_refused.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(reason = %refusal.message(), "refused a request by its Host");
+        let status = match refusal {
+            HostRefusal::NotAllowed(_) => StatusCode::MISDIRECTED_REQUEST,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        error(status, "host", &refusal.message())
+    };
+    // Nothing more is read from a connection that sent such a head.
+    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    add_security_headers(response.headers_mut(), true);
+    Some(response)
 }
 
 fn readyz(live: &Live) -> Response<Body> {

@@ -979,7 +979,8 @@ async fn a_graceful_shutdown_spreads_disconnects_and_reconnects_over_the_drain_w
     let bind: SocketAddr = format!("127.0.0.1:{}", free_fixed_port()).parse().expect("an address");
     let path = file.path_str();
     let env = [("GITOPS_ADMIN_TOKEN", ADMIN_TOKEN)];
-    let args = ["serve", "--report", &path, "--drain-window", "2s"];
+    // 2,000 connections from one address: above the default per-address cap (a tenth of 20,000).
+    let args = ["serve", "--report", &path, "--drain-window", "2s", "--max-clients-per-ip", "5000"];
     let launch = Launch { wrapper: &[], args: &args, env: &env, bind };
     let mut server = Process::start(&launch);
     let url = format!("ws://{bind}/ws");

@@ -27,11 +27,16 @@ fn token_config(ttl: Duration) -> TransportConfig {
 }
 
 fn sign_in(addr: SocketAddr, token: &str) -> Response {
+    sign_in_from(addr, token, &format!("http://{addr}"))
+}
+
+/// Signs in from a page at `origin`.
+fn sign_in_from(addr: SocketAddr, token: &str, origin: &str) -> Response {
     let body = serde_json::json!({ "token": token }).to_string();
     raw_with_body(
         addr,
         "POST /api/session",
-        &[("Content-Type", "application/json"), ("Origin", &format!("http://{addr}"))],
+        &[("Content-Type", "application/json"), ("Origin", origin)],
         body.as_bytes(),
     )
 }
@@ -269,7 +274,10 @@ fn the_cookie_is_secure_over_tls_or_when_asked() {
         config.tls = tls;
         config.viewer.secure_cookies = secure_cookies;
         let server = TestServer::start(config, Some(report(1)));
-        let set_cookie = sign_in(server.addr, TOKEN).header("set-cookie").expect("a cookie");
+        // The page's origin has the scheme the server says it is reached by.
+        let origin = format!("{}://{}", if tls { "https" } else { "http" }, server.addr);
+        let set_cookie =
+            sign_in_from(server.addr, TOKEN, &origin).header("set-cookie").expect("a cookie");
         assert!(set_cookie.contains("; Secure"), "tls={tls}: {set_cookie}");
     }
 }

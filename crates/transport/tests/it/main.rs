@@ -5,5 +5,6 @@ mod auth;
 #[cfg(feature = "conformance")]
 mod conformance;
 mod fallbacks;
+mod hostile;
 mod http;
 mod tls;

@@ -52,15 +52,14 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<std::process::ExitCode> {
         .context("starting the runtime")?;
     let result = runtime.block_on(async {
         let watched = producer.latest.clone();
-        let server = start(&args.server, &watched).await?;
+        let feed = gitops_feed::FeedConfig {
+            path: watched.display().to_string(),
+            watch: gitops_protocol::WatchState::Watching,
+            parse: gitops_report::ParseOptions::default(),
+        };
+        let server = start(&args.server, feed).await?;
         println!("demo report: {} (changes every ~{} ms)", watched.display(), args.interval_ms);
-        let watch = WatchConfig::new(&watched);
-        let source = tokio::spawn(watch_source(
-            server.live.clone(),
-            watch,
-            server.trigger.clone(),
-            64 << 20,
-        ));
+        let source = tokio::spawn(watch_source(server.feed.clone(), WatchConfig::new(&watched)));
         let interval = Duration::from_millis(args.interval_ms.max(50));
         // Dropping `stop` ends the simulator at once, wherever it is waiting: a blocking task
         // cannot be aborted, and the runtime waits for it when it shuts down.

@@ -9,23 +9,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gitops_audit::{AuditConfig, ExpectedList};
-use gitops_protocol::{LastError, ReportState, WatchState};
+use gitops_feed::Feed;
 use gitops_report::{Repo, Report, Timestamp};
-use gitops_transport::{Live, now_rfc3339};
 use notify::Watcher as _;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 
 /// How long a clone must be quiet before it is re-audited: git writes several files per command.
 const QUIET: Duration = Duration::from_millis(150);
 
-/// Runs audits forever, publishing every result to `live` and writing it to `out`.
-pub(crate) async fn run(
-    live: Arc<Live>,
-    config: AuditConfig,
-    out: PathBuf,
-    interval: Duration,
-    trigger: Arc<Notify>,
-) {
+/// Runs audits forever, publishing every result to `feed` and writing it to `out`.
+pub(crate) async fn run(feed: Arc<Feed>, config: AuditConfig, out: PathBuf, interval: Duration) {
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty())
         && let Err(error) = std::fs::create_dir_all(parent)
     {
@@ -64,10 +57,10 @@ pub(crate) async fn run(
         match full_audit(&config).await {
             Ok((list, report)) => {
                 expected = list;
-                publish(&live, &out, report.clone(), started).await;
+                publish(&feed, &out, report.clone(), started).await;
                 current = Some(report);
             }
-            Err(message) => set_error(&live, message),
+            Err(message) => feed.source_failed(&message),
         }
         let next_full = tokio::time::Instant::now() + interval;
         let mut pending: HashMap<String, Instant> = HashMap::new();
@@ -75,7 +68,7 @@ pub(crate) async fn run(
             let tick = tokio::time::sleep(Duration::from_millis(50));
             tokio::select! {
                 () = tokio::time::sleep_until(next_full) => break,
-                () = trigger.notified() => break,
+                () = feed.triggered() => break,
                 Some(name) = events.recv() => {
                     pending.insert(name, Instant::now());
                     continue;
@@ -93,10 +86,10 @@ pub(crate) async fn run(
                 match audit_one(&config, &name, &expected).await {
                     Ok(repo) => {
                         if replace_repo(report, &name, repo) {
-                            publish(&live, &out, report.clone(), first_event).await;
+                            publish(&feed, &out, report.clone(), first_event).await;
                         }
                     }
-                    Err(message) => set_error(&live, message),
+                    Err(message) => feed.source_failed(&message),
                 }
             }
         }
@@ -170,7 +163,9 @@ fn folder_of(repo: &Repo) -> Option<&str> {
     repo.local_path.as_deref().and_then(|p| Path::new(p).file_name()).and_then(|n| n.to_str())
 }
 
-async fn publish(live: &Live, out: &Path, report: Report, changed_at: Instant) {
+/// Writes the report file for other readers, then publishes: a full audit that found nothing
+/// new still refreshes when the source last produced a report.
+async fn publish(feed: &Feed, out: &Path, report: Report, changed_at: Instant) {
     let (path, written) = (out.to_path_buf(), report.clone());
     match tokio::task::spawn_blocking(move || gitops_audit::write_report_atomic(&path, &written))
         .await
@@ -181,26 +176,7 @@ async fn publish(live: &Live, out: &Path, report: Report, changed_at: Instant) {
         }
         Err(error) => tracing::warn!(%error, "the report writer failed; serving the report anyway"),
     }
-    live.publish(report, changed_at);
-    live.update_source(|source| {
-        source.state = ReportState::Ok;
-        source.last_error = None;
-        source.last_loaded = Some(now_rfc3339());
-        source.watch = WatchState::Auditing;
-        source.watch_note = None;
-    });
-}
-
-fn set_error(live: &Live, message: String) {
-    tracing::warn!(%message, "audit problem; serving the last good report");
-    live.record_load_error();
-    live.update_source(|source| {
-        let since = source.last_error.as_ref().map_or_else(now_rfc3339, |e| e.since.clone());
-        if source.state != ReportState::Waiting {
-            source.state = ReportState::Error;
-        }
-        source.last_error = Some(LastError { message, since });
-    });
+    feed.publish(report, changed_at);
 }
 
 #[cfg(test)]

@@ -3,14 +3,14 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
+use gitops_feed::{Feed, FeedConfig};
 use gitops_hub::{Hub, HubConfig};
-use gitops_protocol::{LastError, ReportSource, ReportState, WatchState};
-use gitops_transport::{Live, TransportConfig, WsLimits, now_rfc3339};
+use gitops_protocol::WatchState;
+use gitops_transport::{Live, TransportConfig, WsLimits};
 use gitops_watch::{WatchConfig, WatchEvent, WatchMode};
-use tokio::sync::Notify;
 
 use crate::assets::EmbeddedDashboard;
 
@@ -199,22 +199,20 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<std::process::ExitCode> {
             ..WatchConfig::new(&args.report)
         };
         let audit = args.audit_root.as_deref().map(|root| audit_config(args, root)).transpose()?;
-        let server =
-            start(&args.server, args.audit_root.as_deref().unwrap_or(&args.report)).await?;
+        let feed = FeedConfig {
+            path: args.audit_root.as_deref().unwrap_or(&args.report).display().to_string(),
+            watch: if audit.is_some() { WatchState::Auditing } else { WatchState::Watching },
+            parse: gitops_report::ParseOptions { max_bytes: args.max_report_bytes },
+        };
+        let server = start(&args.server, feed).await?;
         let source = match audit {
             Some(config) => tokio::spawn(crate::live_audit::run(
-                server.live.clone(),
+                server.feed.clone(),
                 config,
                 args.report.clone(),
                 args.audit_interval,
-                server.trigger.clone(),
             )),
-            None => tokio::spawn(watch_source(
-                server.live.clone(),
-                watch,
-                server.trigger.clone(),
-                args.max_report_bytes,
-            )),
+            None => tokio::spawn(watch_source(server.feed.clone(), watch)),
         };
         server.run_until_signal().await?;
         source.abort();
@@ -231,15 +229,15 @@ pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// A server that is listening.
 pub(crate) struct Server {
+    pub(crate) feed: Arc<Feed>,
     pub(crate) live: Arc<Live>,
-    pub(crate) trigger: Arc<Notify>,
     pub(crate) address: SocketAddr,
     scheme: &'static str,
     serving: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-/// Binds the listener and starts serving; the report source is started by the caller.
-pub(crate) async fn start(args: &ServerArgs, source_path: &Path) -> anyhow::Result<Server> {
+/// Binds the listener and starts serving a new feed; the report source is started by the caller.
+pub(crate) async fn start(args: &ServerArgs, feed: FeedConfig) -> anyhow::Result<Server> {
     let admin_token = token_from(
         args.admin_token_file.as_deref(),
         args.admin_token.as_deref(),
@@ -288,24 +286,8 @@ pub(crate) async fn start(args: &ServerArgs, source_path: &Path) -> anyhow::Resu
         }
         _ => None,
     };
-    let hub = Hub::new(HubConfig::default());
-    let trigger = Arc::new(Notify::new());
-    let trigger_for_live = trigger.clone();
-    let source = ReportSource {
-        path: source_path.display().to_string(),
-        state: ReportState::Waiting,
-        last_loaded: None,
-        last_error: None,
-        watch: WatchState::Watching,
-        watch_note: None,
-    };
-    let live = Live::new(
-        hub,
-        config,
-        Arc::new(EmbeddedDashboard),
-        source,
-        Box::new(move || trigger_for_live.notify_one()),
-    );
+    let feed = Feed::new(Hub::new(HubConfig::default()), feed);
+    let live = Live::new(feed.clone(), config, Arc::new(EmbeddedDashboard));
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("listening on {}", args.bind))?;
@@ -320,7 +302,7 @@ pub(crate) async fn start(args: &ServerArgs, source_path: &Path) -> anyhow::Resu
             "built without the dashboard: run `cargo xtask dashboard` and rebuild to embed it"
         );
     }
-    Ok(Server { live, trigger, address, scheme, serving })
+    Ok(Server { feed, live, address, scheme, serving })
 }
 
 /// The names the server answers to: the configured ones and this machine's own (its host name
@@ -413,118 +395,47 @@ fn token_from(
     Ok(Some(gitops_transport::Secret::new(token)))
 }
 
-/// Reads the report whenever the watcher says it changed, and publishes what parsed. A report
-/// that fails to parse, disappears or cannot be read keeps the last good state being served and
-/// is reported through `connection-status`; the next good read recovers by itself.
-pub(crate) async fn watch_source(
-    live: Arc<Live>,
-    config: WatchConfig,
-    trigger: Arc<Notify>,
-    max_bytes: usize,
-) {
+/// Reads the report whenever the watcher says it changed, and hands what it read to the feed:
+/// one watch event, one feed call. The feed keeps the last good state served when a read fails,
+/// and says so; the next good read recovers by itself.
+pub(crate) async fn watch_source(feed: Arc<Feed>, config: WatchConfig) {
     let mut watcher = match gitops_watch::watch(config) {
         Ok(watcher) => watcher,
         Err(error) => {
-            tracing::error!(%error, "cannot watch the report");
-            set_error(&live, format!("cannot watch the report: {error}"));
+            feed.source_failed(&format!("cannot watch the report: {error}"));
             return;
         }
     };
-    let options = gitops_report::ParseOptions { max_bytes };
     loop {
         let event = tokio::select! {
             event = watcher.next() => event,
-            () = trigger.notified() => {
+            () = feed.triggered() => {
                 watcher.trigger();
                 continue;
             }
         };
-        let Some(event) = event else {
-            set_error(&live, "the report watcher stopped".to_owned());
-            return;
-        };
         match event {
-            WatchEvent::Changed { bytes, last_raw_event, resolved, .. } => {
-                load(&live, &bytes, last_raw_event, &resolved, &options);
+            None => {
+                feed.source_failed("the report watcher stopped");
+                return;
             }
-            WatchEvent::Missing { resolved, .. } => {
-                live.record_load_error();
-                set_error(
-                    &live,
-                    format!(
-                        "the report {} is missing; serving the last good report",
-                        resolved.display()
-                    ),
-                );
-            }
-            WatchEvent::Unreadable { error, resolved, .. } => {
-                live.record_load_error();
-                set_error(
-                    &live,
-                    format!(
-                        "cannot read {}: {error}; serving the last good report",
-                        resolved.display()
-                    ),
-                );
-            }
-            WatchEvent::Mode(mode) => live.update_source(|source| match mode {
-                WatchMode::Watching => {
-                    source.watch = WatchState::Watching;
-                    source.watch_note = None;
+            Some(WatchEvent::Changed { bytes, last_raw_event, resolved, .. }) => {
+                if let Ok(published) = feed.load(&bytes, last_raw_event) {
+                    tracing::debug!(?published, path = %resolved.display(), "report loaded");
                 }
-                WatchMode::Polling { reason } => {
-                    tracing::warn!(%reason, "watching the report by polling");
-                    source.watch = WatchState::Polling;
-                    source.watch_note = Some(reason.to_string());
-                }
-            }),
+            }
+            Some(WatchEvent::Missing { resolved, .. }) => {
+                feed.source_failed(&format!("the report {} is missing", resolved.display()));
+            }
+            Some(WatchEvent::Unreadable { error, resolved, .. }) => {
+                feed.source_failed(&format!("cannot read {}: {error}", resolved.display()));
+            }
+            Some(WatchEvent::Mode(WatchMode::Watching)) => {
+                feed.set_watch(WatchState::Watching, None)
+            }
+            Some(WatchEvent::Mode(WatchMode::Polling { reason })) => {
+                feed.set_watch(WatchState::Polling, Some(reason.to_string()));
+            }
         }
     }
-}
-
-/// Parses and publishes one read of the report.
-pub(crate) fn load(
-    live: &Live,
-    bytes: &[u8],
-    changed_at: Instant,
-    resolved: &Path,
-    options: &gitops_report::ParseOptions,
-) {
-    match gitops_report::parse_with(bytes, options) {
-        Ok(parsed) => {
-            // Validation only feeds a debug line, so it runs only when that line is on (it was
-            // 1.5 % of the server's CPU under load, by perf).
-            if tracing::enabled!(tracing::Level::DEBUG) {
-                let findings = gitops_report::validate(&parsed.report);
-                if !findings.is_empty() {
-                    tracing::debug!(
-                        n = findings.len(),
-                        "the report has findings; run `gitops-live check` for them"
-                    );
-                }
-            }
-            let published = live.publish(parsed.report, changed_at);
-            tracing::debug!(?published, path = %resolved.display(), "report loaded");
-            live.mark_loaded(now_rfc3339());
-        }
-        Err(error) => {
-            live.record_load_error();
-            tracing::warn!(%error, path = %resolved.display(), "report rejected; serving the last good report");
-            set_error(live, format!("{error}; serving the last good report"));
-        }
-    }
-}
-
-/// Marks the source as failing (keeping when it started failing) and tells every client.
-fn set_error(live: &Live, message: String) {
-    live.update_source(|source| {
-        let since = match (&source.last_error, source.state) {
-            (Some(previous), ReportState::Error) => previous.since.clone(),
-            _ => now_rfc3339(),
-        };
-        if source.state != ReportState::Waiting {
-            source.state = ReportState::Error;
-        }
-        source.last_error = Some(LastError { message, since });
-    });
 }

@@ -1,14 +1,14 @@
 //! The gitops-live HTTP service: WebSocket, Server-Sent Events, long-poll, REST and static assets
 //! on one port, over hyper 1.
 //!
-//! [`Live`] is the shared state of a running server: the [`Hub`] with the report and its
-//! subscribers, the report source's status, the metrics and the connected clients. [`serve`]
+//! [`Live`] is the shared state of a running server: its settings, the connected clients, the
+//! metrics, the caches and the sign-in gate, over the [`Feed`] that says what is served. [`serve`]
 //! accepts connections on a listener until [`Live::shutdown`] is called, then closes every
 //! real-time client with code 1001 and a reconnect hint, each at a random moment of a drain
 //! window, so disconnects and reconnects are spread out.
 //!
-//! This crate does no file IO of its own: the dashboard's files come through [`Assets`] and the
-//! report through [`Hub::publish`], both supplied by the binary.
+//! This crate knows no report source and does no file IO of its own: the dashboard's files come
+//! through [`Assets`], the report through the [`Feed`], both supplied by the binary.
 #![warn(missing_docs)]
 
 mod auth;
@@ -27,11 +27,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use gitops_hub::{Hub, Published};
-use gitops_protocol::{
-    ClientsByTransport, ConnectionStatus, Cursor, ReportSource, ReportState,
-    encode_connection_status,
-};
+use gitops_feed::Feed;
+use gitops_hub::Hub;
+use gitops_protocol::{ClientsByTransport, ConnectionStatus, Cursor, encode_connection_status};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -226,23 +224,21 @@ impl Drop for ClientGuard {
 
 /// The shared state of a running server.
 pub struct Live {
+    feed: Arc<Feed>,
+    /// The feed's hub, kept at hand: every connection reads it.
     hub: Arc<Hub>,
     config: TransportConfig,
     assets: Arc<dyn Assets>,
-    source: Mutex<ReportSource>,
     started: Instant,
     metrics: Metrics,
     clients: Mutex<Registry>,
     counts_changed: AtomicU64,
-    trigger: Box<dyn Fn() + Send + Sync>,
     caches: Mutex<routes::Caches>,
     gate: auth::Gate,
     hosts: security::HostPolicy,
     /// The port the listener is bound to, once [`serve`] has started (origins are compared with it).
     port: std::sync::OnceLock<u16>,
     shutdown: watch::Sender<bool>,
-    /// When the file change behind each recent publish happened: (last seq of the publish, instant).
-    change_times: Mutex<std::collections::VecDeque<(u64, Instant)>>,
 }
 
 impl std::fmt::Debug for Live {
@@ -252,38 +248,35 @@ impl std::fmt::Debug for Live {
 }
 
 impl Live {
-    /// Makes the server state. `trigger` is called (coalesced) by `POST /api/ws/trigger-update`
-    /// and should make the source re-read the report.
-    pub fn new(
-        hub: Arc<Hub>,
-        config: TransportConfig,
-        assets: Arc<dyn Assets>,
-        source: ReportSource,
-        trigger: Box<dyn Fn() + Send + Sync>,
-    ) -> Arc<Self> {
+    /// Makes the server state over `feed`, which carries the report, its source's health and the
+    /// trigger that `POST /api/ws/trigger-update` pulls.
+    pub fn new(feed: Arc<Feed>, config: TransportConfig, assets: Arc<dyn Assets>) -> Arc<Self> {
         let (shutdown, _) = watch::channel(false);
         let gate = auth::Gate::new(config.viewer.clone());
         let hosts =
             security::HostPolicy::new(&config.allowed_hosts, &config.allowed_origins, config.tls);
         let live = Arc::new(Self {
-            hub,
+            hub: feed.hub().clone(),
+            feed,
             config,
             assets,
-            source: Mutex::new(source),
             started: Instant::now(),
             metrics: Metrics::default(),
             clients: Mutex::new(Registry::default()),
             counts_changed: AtomicU64::new(0),
-            trigger,
             caches: Mutex::new(routes::Caches::default()),
             gate,
             hosts,
             port: std::sync::OnceLock::new(),
             shutdown,
-            change_times: Mutex::new(std::collections::VecDeque::new()),
         });
         live.broadcast_status();
         live
+    }
+
+    /// The feed this server serves.
+    pub fn feed(&self) -> &Arc<Feed> {
+        &self.feed
     }
 
     /// The hub.
@@ -301,53 +294,6 @@ impl Live {
         &self.config
     }
 
-    /// Replaces the report source's status and tells every client.
-    pub fn set_source(&self, source: ReportSource) {
-        *lock(&self.source) = source;
-        self.broadcast_status();
-    }
-
-    /// Changes the report source's status in place and tells every client.
-    pub fn update_source(&self, change: impl FnOnce(&mut ReportSource)) {
-        change(&mut lock(&self.source));
-        self.broadcast_status();
-    }
-
-    /// Records a successful load at `at`: the source becomes `ok` with no error. Clients are told
-    /// only when that changed something they show (it was waiting or failing), not on every load:
-    /// `last_loaded` changes every time, and clients can ask for it with `get-status`.
-    pub fn mark_loaded(&self, at: String) {
-        let mut source = lock(&self.source);
-        source.last_loaded = Some(at);
-        if source.state == ReportState::Ok && source.last_error.is_none() {
-            return;
-        }
-        source.state = ReportState::Ok;
-        source.last_error = None;
-        drop(source);
-        self.broadcast_status();
-    }
-
-    /// Publishes `report` to every client and remembers when its file changed, for the
-    /// change-to-delivery histogram.
-    pub fn publish(&self, report: gitops_report::Report, changed_at: Instant) -> Published {
-        let published = self.hub.publish(report);
-        if let Published::Changed { cursor, .. } | Published::First { cursor } = published {
-            let mut times = lock(&self.change_times);
-            times.push_back((cursor.seq, changed_at));
-            while times.len() > 256 {
-                times.pop_front();
-            }
-        }
-        self.metrics.observe_publish(&published);
-        published
-    }
-
-    /// Counts a failed report load.
-    pub fn record_load_error(&self) {
-        self.metrics.report_load_errors.fetch_add(1, Ordering::Relaxed);
-    }
-
     /// The server's view of itself, as sent in `connection-status`.
     pub fn connection_status(&self) -> ConnectionStatus {
         ConnectionStatus {
@@ -356,7 +302,7 @@ impl Live {
             realtime: self.config.realtime,
             clients: self.registry().counts,
             cursor: self.hub.cursor(),
-            report: lock(&self.source).clone(),
+            report: self.feed.source(),
         }
     }
 
@@ -428,17 +374,10 @@ impl Live {
         (list, counts)
     }
 
-    /// Records the delay from the file change behind each seq to now: one observation per
-    /// delivered message, under one lock per batch.
+    /// Records the delay from the change behind each seq to now: one observation per delivered
+    /// message, under one lock per batch.
     fn observe_deliveries(&self, seqs: impl Iterator<Item = u64>) {
-        let times = lock(&self.change_times);
-        for seq in seqs {
-            // The entry for a publish is keyed by its last seq; a message belongs to the first
-            // publish whose last seq is at or after it.
-            if let Some((_, at)) = times.iter().find(|(last, _)| *last >= seq) {
-                self.metrics.observe_delivery(at.elapsed());
-            }
-        }
+        self.feed.each_changed_at(seqs, |at| self.metrics.observe_delivery(at.elapsed()));
     }
 
     /// Whether a request's `Origin` may use this server (see `HostPolicy::origin_allowed`).
@@ -634,17 +573,28 @@ impl Drop for ConnectionCount {
     }
 }
 
-/// Tells clients about changed client counts, at most once per `status_interval`.
+/// Tells clients about the source's health as soon as it changes, and about changed client
+/// counts at most once per `status_interval`: the one place `connection-status` is sent from.
 async fn status_loop(live: Arc<Live>) {
     let mut seen = live.counts_changed.load(Ordering::Relaxed);
+    let mut source = live.feed.subscribe_source();
     let mut interval = tokio::time::interval(live.config.status_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut source_open = true;
     loop {
-        interval.tick().await;
-        let now = live.counts_changed.load(Ordering::Relaxed);
-        if now != seen {
-            seen = now;
-            live.broadcast_status();
+        tokio::select! {
+            changed = source.changed(), if source_open => {
+                source_open = changed.is_ok();
+                source.mark_unchanged();
+                live.broadcast_status();
+            }
+            _ = interval.tick() => {
+                let now = live.counts_changed.load(Ordering::Relaxed);
+                if now != seen {
+                    seen = now;
+                    live.broadcast_status();
+                }
+            }
         }
     }
 }

@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use gitops_hub::{HubStats, Published};
+use gitops_feed::FeedStats;
+use gitops_hub::HubStats;
 use gitops_protocol::ClientsByTransport;
 
 /// Upper bounds of the delivery-latency histogram buckets, in seconds.
@@ -18,10 +19,6 @@ pub struct Metrics {
     pub messages_sent: AtomicU64,
     /// Bytes of messages written to clients.
     pub bytes_sent: AtomicU64,
-    /// Report loads that failed (parse errors, unreadable files).
-    pub report_load_errors: AtomicU64,
-    /// Publishes that changed the state.
-    pub publishes: AtomicU64,
     /// Real-time clients refused for limits.
     pub refused: AtomicU64,
     /// Requests refused for their Origin.
@@ -46,12 +43,6 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub(crate) fn observe_publish(&self, published: &Published) {
-        if !matches!(published, Published::Unchanged) {
-            self.publishes.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
     pub(crate) fn observe_sent(&self, bytes: usize) {
         self.messages_sent.fetch_add(1, Ordering::Relaxed);
         self.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
@@ -74,6 +65,7 @@ impl Metrics {
         &self,
         clients: ClientsByTransport,
         hub: &HubStats,
+        feed: &FeedStats,
         uptime: Duration,
     ) -> String {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
@@ -133,13 +125,13 @@ impl Metrics {
             "gitops_live_report_load_errors_total",
             "counter",
             "Report loads that failed.",
-            &[("", load(&self.report_load_errors))],
+            &[("", feed.load_errors)],
         );
         metric(
             "gitops_live_publishes_total",
             "counter",
             "Report changes published.",
-            &[("", load(&self.publishes))],
+            &[("", feed.publishes)],
         );
         metric(
             "gitops_live_hub_messages_total",
@@ -233,8 +225,12 @@ mod tests {
         let metrics = Metrics::default();
         metrics.observe_delivery(Duration::from_micros(500));
         metrics.observe_delivery(Duration::from_millis(30));
-        let text =
-            metrics.render(ClientsByTransport::default(), &HubStats::default(), Duration::ZERO);
+        let text = metrics.render(
+            ClientsByTransport::default(),
+            &HubStats::default(),
+            &FeedStats::default(),
+            Duration::ZERO,
+        );
         assert!(
             text.contains("gitops_live_change_to_delivery_seconds_bucket{le=\"0.001\"} 1"),
             "{text}"

@@ -135,7 +135,8 @@ fn readyz(live: &Live) -> Response<Body> {
 
 fn metrics(live: &Live) -> Response<Body> {
     let clients = live.registry().counts;
-    let text = live.metrics.render(clients, &live.hub.stats(), live.started.elapsed());
+    let text =
+        live.metrics.render(clients, &live.hub.stats(), &live.feed.stats(), live.started.elapsed());
     respond(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", text)
 }
 
@@ -333,7 +334,7 @@ fn trigger_update(live: &Live) -> Response<Body> {
     }
     caches.last_trigger = Some(now);
     drop(caches);
-    (live.trigger)();
+    live.feed.trigger();
     json(StatusCode::ACCEPTED, r#"{"triggered":true}"#)
 }
 

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+use gitops_feed::{Feed, FeedConfig};
 use gitops_hub::{Hub, HubConfig};
-use gitops_protocol::{ReportSource, ReportState, ServerMessage, WatchState};
+use gitops_protocol::{ServerMessage, WatchState};
 use gitops_report::{Report, Status, generate_report};
 use gitops_transport::{Asset, Assets, Live, TransportConfig, WsLimits};
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
@@ -57,21 +58,11 @@ impl TestServer {
             .enable_all()
             .build()
             .expect("runtime");
-        let hub = Hub::new(hub_config);
+        let feed = feed(Hub::new(hub_config));
         if let Some(report) = report {
-            hub.publish(report);
+            feed.publish(report, Instant::now());
         }
-        let source = ReportSource {
-            path: "/srv/audit/GitRepoReport.json".into(),
-            state: ReportState::Ok,
-            last_loaded: None,
-            last_error: None,
-            watch: WatchState::Watching,
-            watch_note: None,
-        };
-        let live = runtime.block_on(async {
-            Live::new(hub, config, Arc::new(TestAssets), source, Box::new(|| {}))
-        });
+        let live = runtime.block_on(async { Live::new(feed, config, Arc::new(TestAssets)) });
         let listener =
             runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -80,8 +71,20 @@ impl TestServer {
     }
 
     pub(crate) fn publish(&self, report: Report) {
-        self.live.publish(report, Instant::now());
+        self.live.feed().publish(report, Instant::now());
     }
+}
+
+/// A feed over `hub` watching a report file.
+pub(crate) fn feed(hub: Arc<Hub>) -> Arc<Feed> {
+    Feed::new(
+        hub,
+        FeedConfig {
+            path: "/srv/audit/GitRepoReport.json".into(),
+            watch: WatchState::Watching,
+            parse: gitops_report::ParseOptions::default(),
+        },
+    )
 }
 
 #[derive(Debug)]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use gitops_hub::{Hub, HubConfig};
-use gitops_protocol::{ReportSource, ReportState, ServerMessage, WatchState};
+use gitops_protocol::ServerMessage;
 use gitops_transport::{Asset, Assets, Live, Secret, TransportConfig, ViewerAuth};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest as _};
@@ -33,20 +33,12 @@ async fn wss_works_with_a_certificate_a_secure_session_cookie_and_plain_http_doe
         "bad PEM is a clear error"
     );
 
-    let hub = Hub::new(HubConfig::default());
-    hub.publish(gitops_report::generate_report(5, 1));
-    let source = ReportSource {
-        path: "x".into(),
-        state: ReportState::Ok,
-        last_loaded: None,
-        last_error: None,
-        watch: WatchState::Watching,
-        watch_note: None,
-    };
+    let feed = crate::http::feed(Hub::new(HubConfig::default()));
+    feed.publish(gitops_report::generate_report(5, 1), std::time::Instant::now());
     // With viewer sign-in on, so the session cookie's Secure flag is checked over real TLS.
     let viewer = ViewerAuth { token: Some(Secret::new(VIEWER_TOKEN)), ..ViewerAuth::default() };
     let config = TransportConfig { tls: true, viewer, ..TransportConfig::default() };
-    let live = Live::new(hub, config, Arc::new(NoAssets), source, Box::new(|| {}));
+    let live = Live::new(feed, config, Arc::new(NoAssets));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(gitops_transport::serve_tls(live, listener, tls));

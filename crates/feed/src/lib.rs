@@ -1,0 +1,257 @@
+//! The gitops-live application core: what is being served, and how healthy its source is.
+//!
+//! Every report source goes through one [`Feed`]: the file watcher hands it bytes
+//! ([`Feed::load`]), the in-process auditor and the demo hand it reports ([`Feed::publish`]), and
+//! any of them says when it could not produce one ([`Feed::source_failed`]). The feed publishes
+//! to the [`Hub`], keeps the source's health ([`ReportSource`]), remembers when each published
+//! change happened (for the change-to-delivery histogram), and carries the trigger an operator
+//! pulls to ask the source for a fresh read.
+//!
+//! Whoever serves clients (the transport) reads the health with [`Feed::source`] and learns of
+//! changes worth telling clients through [`Feed::subscribe_source`]; the feed itself never
+//! touches a socket, a timer or the filesystem.
+#![warn(missing_docs)]
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use gitops_hub::{Hub, Published};
+use gitops_protocol::{LastError, ReportSource, ReportState, WatchState};
+use gitops_report::{ParseOptions, Report};
+use tokio::sync::{Notify, watch};
+
+/// What a [`Feed`] serves from.
+#[derive(Debug, Clone)]
+pub struct FeedConfig {
+    /// The report's path, or the audited folder, as shown to clients.
+    pub path: String,
+    /// How changes are detected at the start ([`WatchState::Auditing`] for the in-process auditor).
+    pub watch: WatchState,
+    /// Limits for parsing the bytes [`Feed::load`] is given.
+    pub parse: ParseOptions,
+}
+
+/// Counters for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeedStats {
+    /// Times the source failed to produce a report (parse errors, unreadable or missing files,
+    /// failed audits), each counted once.
+    pub load_errors: u64,
+    /// Publishes that changed the served state.
+    pub publishes: u64,
+}
+
+/// How many recent publishes keep their change time.
+const CHANGE_TIMES_KEPT: usize = 256;
+
+/// The application core. Share it as `Arc<Feed>`.
+#[derive(Debug)]
+pub struct Feed {
+    hub: Arc<Hub>,
+    parse: ParseOptions,
+    source: Mutex<ReportSource>,
+    /// Bumped whenever the source's health changes in a way clients show.
+    source_version: watch::Sender<u64>,
+    /// When the change behind each recent publish happened: (last seq of the publish, instant).
+    change_times: Mutex<VecDeque<(u64, Instant)>>,
+    trigger: Notify,
+    load_errors: AtomicU64,
+    publishes: AtomicU64,
+}
+
+impl Feed {
+    /// A feed publishing to `hub`; its source is waiting for a first report.
+    pub fn new(hub: Arc<Hub>, config: FeedConfig) -> Arc<Self> {
+        let source = ReportSource {
+            path: config.path,
+            state: ReportState::Waiting,
+            last_loaded: None,
+            last_error: None,
+            watch: config.watch,
+            watch_note: None,
+        };
+        Arc::new(Self {
+            hub,
+            parse: config.parse,
+            source: Mutex::new(source),
+            source_version: watch::Sender::new(0),
+            change_times: Mutex::new(VecDeque::new()),
+            trigger: Notify::new(),
+            load_errors: AtomicU64::new(0),
+            publishes: AtomicU64::new(0),
+        })
+    }
+
+    /// The hub this feed publishes to.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// Parses `bytes` (one read of the watched report, whose change happened at `changed_at`)
+    /// and publishes the report. A report that does not parse is a [`Feed::source_failed`]
+    /// with the parser's message (which says where), and the last good state stays served.
+    pub fn load(
+        &self,
+        bytes: &[u8],
+        changed_at: Instant,
+    ) -> Result<Published, gitops_report::Error> {
+        match gitops_report::parse_with(bytes, &self.parse) {
+            Ok(parsed) => {
+                // Validation only feeds a debug line, so it runs only when that line is on (it
+                // was 1.5 % of the server's CPU under load, by perf).
+                if tracing::enabled!(tracing::Level::DEBUG) {
+                    let findings = gitops_report::validate(&parsed.report);
+                    if !findings.is_empty() {
+                        tracing::debug!(
+                            n = findings.len(),
+                            "the report has findings; run `gitops-live check` for them"
+                        );
+                    }
+                }
+                Ok(self.publish(parsed.report, changed_at))
+            }
+            Err(error) => {
+                self.source_failed(&format!("the report is not valid: {error}"));
+                Err(error)
+            }
+        }
+    }
+
+    /// Publishes `report`, produced by a change at `changed_at`, and marks the source healthy.
+    ///
+    /// Clients are told about the source only when that changes what they show (it was waiting
+    /// or failing): the load time changes on every publish, and clients ask for it when they
+    /// want it.
+    pub fn publish(&self, report: Report, changed_at: Instant) -> Published {
+        let published = self.hub.publish(report);
+        if let Published::Changed { cursor, .. } | Published::First { cursor } = published {
+            self.publishes.fetch_add(1, Ordering::Relaxed);
+            let mut times = lock(&self.change_times);
+            times.push_back((cursor.seq, changed_at));
+            while times.len() > CHANGE_TIMES_KEPT {
+                times.pop_front();
+            }
+        }
+        let mut source = lock(&self.source);
+        source.last_loaded = Some(now_rfc3339());
+        if source.state != ReportState::Ok || source.last_error.is_some() {
+            if source.state == ReportState::Error {
+                tracing::info!(path = %source.path, "the report source recovered");
+            }
+            source.state = ReportState::Ok;
+            source.last_error = None;
+            drop(source);
+            self.source_changed();
+        }
+        published
+    }
+
+    /// Records that the source could not produce a report, for `reason` (which says what and
+    /// where, e.g. a parse error with its line): counted once, logged, and shown to clients with
+    /// the moment the source started failing. The last good state stays served; before the
+    /// first good report the source stays waiting, and says it has no good report yet.
+    pub fn source_failed(&self, reason: &str) {
+        self.load_errors.fetch_add(1, Ordering::Relaxed);
+        let mut source = lock(&self.source);
+        let state_before = source.state;
+        let has_report = self.hub.cursor().is_some();
+        if has_report {
+            tracing::warn!(%reason, path = %source.path, "source failed; serving the last good report");
+            source.state = ReportState::Error;
+        } else {
+            tracing::warn!(%reason, path = %source.path, "source failed; no good report yet");
+        }
+        let since = source.last_error.as_ref().map_or_else(now_rfc3339, |e| e.since.clone());
+        let unchanged = source.last_error.as_ref().is_some_and(|e| e.message == reason);
+        source.last_error = Some(LastError { message: reason.to_owned(), since });
+        drop(source);
+        if !unchanged || state_before != source_state(&self.source) {
+            self.source_changed();
+        }
+    }
+
+    /// Records how changes are detected now, with a reason when it is not the normal way.
+    pub fn set_watch(&self, watch: WatchState, note: Option<String>) {
+        let mut source = lock(&self.source);
+        if source.watch == watch && source.watch_note == note {
+            return;
+        }
+        if let Some(reason) = &note {
+            tracing::warn!(%reason, ?watch, "the report source changed how it watches");
+        }
+        source.watch = watch;
+        source.watch_note = note;
+        drop(source);
+        self.source_changed();
+    }
+
+    /// The source's health now.
+    pub fn source(&self) -> ReportSource {
+        lock(&self.source).clone()
+    }
+
+    /// A receiver that is marked changed whenever the source's health changes in a way clients
+    /// show (waiting, ok, failing, watch mode). The transport turns each into a `connection-status`.
+    pub fn subscribe_source(&self) -> watch::Receiver<u64> {
+        self.source_version.subscribe()
+    }
+
+    /// When the change that produced message `seq` happened, while it is among the recent ones.
+    pub fn changed_at(&self, seq: u64) -> Option<Instant> {
+        // The entry for a publish is keyed by its last seq; a message belongs to the first
+        // publish whose last seq is at or after it.
+        lock(&self.change_times).iter().find(|(last, _)| *last >= seq).map(|(_, at)| *at)
+    }
+
+    /// Calls `each` with the change time of every seq in `seqs` that has one, under one lock.
+    pub fn each_changed_at(&self, seqs: impl Iterator<Item = u64>, mut each: impl FnMut(Instant)) {
+        let times = lock(&self.change_times);
+        for seq in seqs {
+            if let Some((_, at)) = times.iter().find(|(last, _)| *last >= seq) {
+                each(*at);
+            }
+        }
+    }
+
+    /// Asks the source for a fresh read (an operator's `trigger-update`). Triggers that come
+    /// while the source has not yet looked are one.
+    pub fn trigger(&self) {
+        self.trigger.notify_one();
+    }
+
+    /// Resolves when [`Feed::trigger`] has been called (once per call, coalesced).
+    pub async fn triggered(&self) {
+        self.trigger.notified().await;
+    }
+
+    /// Counters for metrics.
+    pub fn stats(&self) -> FeedStats {
+        FeedStats {
+            load_errors: self.load_errors.load(Ordering::Relaxed),
+            publishes: self.publishes.load(Ordering::Relaxed),
+        }
+    }
+
+    fn source_changed(&self) {
+        self.source_version.send_modify(|version| *version += 1);
+    }
+}
+
+fn source_state(source: &Mutex<ReportSource>) -> ReportState {
+    lock(source).state
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section here is a few field updates that cannot panic half-way.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Now, as RFC 3339 in UTC with seconds.
+pub fn now_rfc3339() -> String {
+    jiff::Timestamp::now().round(jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,127 @@
+//! The feed's rules, without sockets: health transitions, counting, change times, the trigger.
+
+use std::time::{Duration, Instant};
+
+use gitops_hub::{Hub, HubConfig, Published};
+use gitops_protocol::{ReportState, WatchState};
+use gitops_report::{ParseOptions, generate_report};
+
+use super::*;
+
+fn feed() -> Arc<Feed> {
+    Feed::new(
+        Hub::new(HubConfig::default()),
+        FeedConfig {
+            path: "/srv/audit/GitRepoReport.json".into(),
+            watch: WatchState::Watching,
+            parse: ParseOptions::default(),
+        },
+    )
+}
+
+fn report_bytes(seed: u64) -> Vec<u8> {
+    generate_report(5, seed).to_json_bytes()
+}
+
+#[test]
+fn an_invalid_first_report_leaves_the_source_waiting_with_the_error() {
+    let feed = feed();
+    let mut changes = feed.subscribe_source();
+    assert!(feed.load(b"{\"repos\": [", Instant::now()).is_err());
+    let source = feed.source();
+    assert_eq!(source.state, ReportState::Waiting, "no good report yet: still waiting");
+    let error = source.last_error.expect("the parse error is shown");
+    assert!(error.message.contains("line"), "the error says where: {}", error.message);
+    assert!(
+        !error.message.contains("last good"),
+        "there is no last good report: {}",
+        error.message
+    );
+    assert_eq!(feed.stats().load_errors, 1);
+    assert!(changes.has_changed().expect("open"), "clients are told");
+    changes.mark_unchanged();
+    // The same failure again is counted but tells clients nothing new.
+    assert!(feed.load(b"{\"repos\": [", Instant::now()).is_err());
+    assert_eq!(feed.stats().load_errors, 2);
+    assert!(!changes.has_changed().expect("open"));
+}
+
+#[test]
+fn a_failure_after_a_good_report_keeps_it_and_recovery_clears_the_error() {
+    let feed = feed();
+    assert!(matches!(feed.load(&report_bytes(1), Instant::now()), Ok(Published::First { .. })));
+    assert_eq!(feed.source().state, ReportState::Ok);
+    let cursor = feed.hub().cursor();
+
+    feed.source_failed("the report is missing");
+    let failing = feed.source();
+    assert_eq!(failing.state, ReportState::Error);
+    let since = failing.last_error.expect("an error").since;
+    feed.source_failed("cannot read the report: permission denied");
+    let still = feed.source().last_error.expect("an error");
+    assert_eq!(still.since, since, "since is when failing began, not the latest failure");
+    assert!(still.message.contains("permission denied"));
+    assert_eq!(feed.hub().cursor(), cursor, "the last good state is still served");
+
+    let changes = feed.subscribe_source();
+    assert!(feed.load(&report_bytes(2), Instant::now()).is_ok());
+    let recovered = feed.source();
+    assert_eq!((recovered.state, recovered.last_error), (ReportState::Ok, None));
+    assert!(changes.has_changed().expect("open"), "recovery is told");
+}
+
+#[test]
+fn publishing_while_healthy_updates_the_load_time_without_telling_clients() {
+    let feed = feed();
+    feed.publish(generate_report(5, 1), Instant::now());
+    let mut changes = feed.subscribe_source();
+    changes.mark_unchanged();
+    assert_eq!(feed.publish(generate_report(5, 1), Instant::now()), Published::Unchanged);
+    feed.publish(generate_report(5, 2), Instant::now());
+    assert!(!changes.has_changed().expect("open"), "a healthy source's publishes are not news");
+    assert!(feed.source().last_loaded.is_some());
+    assert_eq!(feed.stats().publishes, 2, "the unchanged publish is not counted");
+}
+
+#[test]
+fn watch_mode_changes_are_told_once() {
+    let feed = feed();
+    let mut changes = feed.subscribe_source();
+    changes.mark_unchanged();
+    feed.set_watch(WatchState::Polling, Some("inotify limit reached".into()));
+    assert!(changes.has_changed().expect("open"));
+    changes.mark_unchanged();
+    feed.set_watch(WatchState::Polling, Some("inotify limit reached".into()));
+    assert!(!changes.has_changed().expect("open"));
+    assert_eq!(feed.source().watch_note.as_deref(), Some("inotify limit reached"));
+}
+
+#[test]
+fn each_message_maps_to_the_change_that_produced_it() {
+    let feed = feed();
+    let first = Instant::now();
+    feed.publish(generate_report(5, 1), first);
+    let second = first + Duration::from_millis(5);
+    let Published::Changed { cursor, messages, .. } = feed.publish(generate_report(5, 2), second)
+    else {
+        panic!("the second report differs");
+    };
+    assert_eq!(feed.changed_at(1), Some(first));
+    for seq in cursor.seq + 1 - messages as u64..=cursor.seq {
+        assert_eq!(feed.changed_at(seq), Some(second), "seq {seq}");
+    }
+    assert_eq!(feed.changed_at(cursor.seq + 1), None);
+    let mut seen = Vec::new();
+    feed.each_changed_at([1, cursor.seq, cursor.seq + 9].into_iter(), |at| seen.push(at));
+    assert_eq!(seen, vec![first, second]);
+}
+
+#[tokio::test]
+async fn triggers_coalesce_and_wake_the_source() {
+    let feed = feed();
+    feed.trigger();
+    feed.trigger();
+    tokio::time::timeout(Duration::from_secs(5), feed.triggered()).await.expect("woken");
+    let again = tokio::time::timeout(Duration::from_millis(50), feed.triggered()).await;
+    assert!(again.is_err(), "two triggers before the source looked are one");
+}

@@ -87,6 +87,63 @@ pub enum Published {
     Unchanged,
 }
 
+/// What a publish hands its log before any subscriber can see it (write-ahead): see
+/// [`Hub::publish_with`].
+#[derive(Debug, Clone, Copy)]
+pub struct Commit<'a> {
+    /// The epoch of the messages.
+    pub epoch: Epoch,
+    /// The seq of the first message; for the first state of an epoch, the seq of that state.
+    pub first_seq: u64,
+    /// The encoded messages, in seq order, exactly as subscribers will get them; empty for the
+    /// first state of an epoch (a snapshot: the log keeps `state` itself).
+    pub messages: &'a [Bytes],
+    /// The state after them.
+    pub state: &'a Report,
+}
+
+/// A hub's state as a log kept it, to start a hub where a previous one stopped.
+#[derive(Debug, Clone)]
+pub struct Restore {
+    /// The epoch to continue.
+    pub epoch: Epoch,
+    /// The seq of `base`.
+    pub base_seq: u64,
+    /// The state at `base_seq`: the start of the resume history.
+    pub base: Report,
+    /// The messages after `base_seq`, in seq order and without gaps, as they were sent.
+    pub messages: Vec<Bytes>,
+}
+
+/// Why a [`Restore`] could not be used; the caller should start a fresh epoch instead.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// A message could not be read back.
+    #[error("message {seq} cannot be decoded: {reason}")]
+    Undecodable {
+        /// The message's expected seq.
+        seq: u64,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// A message is not where its seq says, belongs to another epoch, or is not a change.
+    #[error("message {seq} does not continue the log: {reason}")]
+    OutOfOrder {
+        /// The expected seq.
+        seq: u64,
+        /// What was found instead.
+        reason: String,
+    },
+    /// A change does not apply to the state it follows.
+    #[error("message {seq} does not apply: {reason}")]
+    DoesNotApply {
+        /// The seq of the change.
+        seq: u64,
+        /// The diff crate's reason.
+        reason: String,
+    },
+}
+
 /// How a subscriber was brought up to date when it subscribed, resumed or caught up after lagging.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AnswerKind {
@@ -393,23 +450,39 @@ impl Hub {
     ///
     /// The diff runs without holding the state lock, so subscribers keep reading meanwhile.
     pub fn publish(&self, new: Report) -> Published {
+        self.publish_with(new, |_| true)
+    }
+
+    /// [`Hub::publish`] with a write-ahead log: `commit` is given the encoded messages before
+    /// any subscriber can see them, and says whether the log kept them.
+    ///
+    /// When it did not (a full disk, a broken database), the state is still published, so live
+    /// serving goes on, but under a new epoch, as that epoch's first state: no subscriber then
+    /// holds a cursor of the log's epoch that the log lacks, and after a restart from the log
+    /// every such subscriber gets a snapshot instead of a wrong catch-up. Seqs keep counting up
+    /// across the change of epoch.
+    pub fn publish_with(&self, new: Report, commit: impl FnOnce(&Commit<'_>) -> bool) -> Published {
         let _publisher = self.publish_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let old = self.lock().state.clone();
+        let (old, epoch, seq) = {
+            let inner = self.lock();
+            (inner.state.clone(), inner.epoch, inner.seq)
+        };
         let Some(old) = old else {
-            return self.publish_first(new);
+            let committed =
+                commit(&Commit { epoch, first_seq: seq + 1, messages: &[], state: &new });
+            let epoch = if committed { epoch } else { random_epoch() };
+            return self.publish_first(new, epoch, seq + 1);
         };
         let changes = diff(&old, &new);
         if changes.is_empty() {
             return Published::Unchanged;
         }
 
-        // Each change remembers the repository it replaced, for catch-ups (see `Delta`).
+        // Encode every message once, outside the state lock (publishers are serialised, so the
+        // epoch and seq read above stay current); all subscribers share these bytes. Each change
+        // remembers the repository it replaced, for catch-ups (see `Delta`).
         let old_by_key = index_by_key(&old.repos);
-        let mut inner = self.lock();
-        let epoch = inner.epoch;
-        let first_seq = inner.seq + 1;
-
-        // Encode every message once; all subscribers share these bytes.
+        let first_seq = seq + 1;
         let mut entries = Vec::with_capacity(changes.repos.len() + 1);
         let Changes { repos, meta } = changes;
         for (i, change) in repos.into_iter().enumerate() {
@@ -433,9 +506,17 @@ impl Hub {
             entries.push(Entry::new(seq, bytes, Delta::Meta(meta.keys().cloned().collect())));
         }
         let n_messages = entries.len();
+        let last_seq = first_seq + n_messages as u64 - 1;
+        let messages: Vec<Bytes> = entries.iter().map(|e| e.bytes.clone()).collect();
+        if !commit(&Commit { epoch, first_seq, messages: &messages, state: &new }) {
+            drop(messages);
+            return self.publish_first(new, random_epoch(), last_seq);
+        }
+        drop(messages);
         let total_bytes: usize = entries.iter().map(|e| e.bytes.len()).sum();
 
-        inner.seq = first_seq + n_messages as u64 - 1;
+        let mut inner = self.lock();
+        inner.seq = last_seq;
         inner.state = Some(Arc::new(new));
         inner.snapshot = None;
         inner.answers.clear();
@@ -504,22 +585,80 @@ impl Hub {
         }
     }
 
-    fn publish_first(&self, new: Report) -> Published {
+    /// Makes `new` the first state of `epoch`, at `seq`: every subscriber is answered with a
+    /// snapshot when it next reads (encoded once, and only if someone reads it).
+    fn publish_first(&self, new: Report, epoch: Epoch, seq: u64) -> Published {
         let mut inner = self.lock();
-        inner.seq += 1;
-        inner.base_seq = inner.seq;
+        inner.epoch = epoch;
+        inner.seq = seq;
+        inner.base_seq = seq;
+        inner.history.clear();
+        inner.history_bytes = 0;
         inner.state = Some(Arc::new(new));
         inner.snapshot = None;
         inner.answers.clear();
-        let cursor = Cursor::new(inner.epoch, inner.seq);
-        // Every subscriber so far has no state: mark it to be answered with a snapshot when it
-        // reads, so the snapshot is encoded once and only if someone reads it.
+        let cursor = Cursor::new(epoch, seq);
         let now = Instant::now();
         for slot in inner.slots.values_mut() {
             slot.lagging_since = Some(now);
             slot.notify.notify_one();
         }
         Published::First { cursor }
+    }
+
+    /// A hub that continues where a log left off: `restore`'s epoch, its state and its resume
+    /// history rebuilt by replaying its messages, so a subscriber that brings a cursor from
+    /// before the restart gets what it missed, not a snapshot.
+    pub fn restore(config: HubConfig, restore: Restore) -> Result<Arc<Self>, RestoreError> {
+        let Restore { epoch, base_seq, base, messages } = restore;
+        let mut state = base;
+        let mut history = VecDeque::with_capacity(messages.len());
+        let mut seq = base_seq;
+        for bytes in messages {
+            seq += 1;
+            let message = gitops_protocol::ServerMessage::decode(&bytes)
+                .map_err(|e| RestoreError::Undecodable { seq, reason: e.to_string() })?;
+            let found = message.cursor();
+            if found != Some(Cursor::new(epoch, seq)) {
+                let reason = format!("found {found:?}");
+                return Err(RestoreError::OutOfOrder { seq, reason });
+            }
+            let delta = match message {
+                gitops_protocol::ServerMessage::RepoStatusChange { data: change, .. } => {
+                    let before = match change.kind {
+                        RepoChangeKind::Added { .. } => None,
+                        _ => index_by_key(&state.repos)
+                            .get(&(change.name.as_str(), change.dup))
+                            .map(|repo| Box::new((*repo).clone())),
+                    };
+                    gitops_diff::apply_repo_change(&mut state, &change)
+                        .map_err(|e| RestoreError::DoesNotApply { seq, reason: e.to_string() })?;
+                    Delta::Repo { name: change.name, dup: change.dup, before }
+                }
+                gitops_protocol::ServerMessage::HealthMetricsUpdate { data: meta, .. } => {
+                    let keys = meta.keys().cloned().collect();
+                    let changes = Changes { repos: Vec::new(), meta: Some(meta) };
+                    gitops_diff::apply_in_place(&mut state, &changes)
+                        .map_err(|e| RestoreError::DoesNotApply { seq, reason: e.to_string() })?;
+                    Delta::Meta(keys)
+                }
+                other => {
+                    let reason = format!("a {other:?} is not a logged change");
+                    return Err(RestoreError::OutOfOrder { seq, reason });
+                }
+            };
+            history.push_back(Entry::new(seq, bytes, delta));
+        }
+        let hub = Self::new(HubConfig { epoch: Some(epoch), ..config });
+        let mut inner = hub.lock();
+        inner.seq = seq;
+        inner.base_seq = base_seq;
+        inner.history_bytes = history.iter().map(|e| e.cost).sum();
+        inner.history = history;
+        inner.state = Some(Arc::new(state));
+        inner.trim_history(&hub.config);
+        drop(inner);
+        Ok(hub)
     }
 
     /// Sets the `connection-status` message; every subscriber gets the latest one once.

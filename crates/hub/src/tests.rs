@@ -427,3 +427,118 @@ fn the_slot_id_hasher_spreads_consecutive_ids_over_the_high_bits() {
     assert!(tags.len() > 100, "hashbrown's 7-bit tags vary: {} distinct", tags.len());
     assert_ne!(SlotIdHash.hash_one(1u64), SlotIdHash.hash_one(2u64));
 }
+
+/// A log kept in memory: what `publish_with` committed, and whether it accepts more.
+#[derive(Default)]
+struct MemoryLog {
+    base: Option<(u64, Report)>,
+    messages: Vec<Bytes>,
+    failing: bool,
+}
+
+impl MemoryLog {
+    fn commit(&mut self, commit: &Commit<'_>) -> bool {
+        if self.failing {
+            return false;
+        }
+        if commit.messages.is_empty() {
+            self.base = Some((commit.first_seq, commit.state.clone()));
+        } else {
+            self.messages.extend(commit.messages.iter().cloned());
+        }
+        true
+    }
+}
+
+fn flipped(round: usize) -> Report {
+    let statuses = [Status::Clean, Status::Dirty, Status::Missing];
+    let names = ["alpha", "beta", "gamma", "delta", "epsilon"];
+    let repos: Vec<(&str, Status)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (*name, statuses[(i + round) % statuses.len()].clone()))
+        .collect();
+    report(&repos)
+}
+
+#[test]
+fn a_restored_hub_answers_every_cursor_as_the_original_did() {
+    let config = HubConfig { replay_max_bytes: 600, ..HubConfig::default() };
+    let original = pinned(&config);
+    let mut log = MemoryLog::default();
+    for round in 0..12 {
+        original.publish_with(flipped(round), |commit| log.commit(commit));
+    }
+    let (base_seq, base) = log.base.clone().expect("the first state was logged");
+    let restored = Hub::restore(
+        config.clone(),
+        Restore { epoch: Epoch(0xabc), base_seq, base, messages: log.messages.clone() },
+    )
+    .expect("the log restores");
+    assert_eq!(restored.cursor(), original.cursor());
+    let now = original.cursor().expect("a cursor");
+    let mut kinds = std::collections::HashSet::new();
+    for seq in base_seq..=now.seq {
+        let since = Some(Cursor::new(now.epoch, seq));
+        let (want, got) = (original.answer(since), restored.answer(since));
+        assert_eq!(got.kind, want.kind, "from seq {seq}");
+        assert_eq!(got.messages, want.messages, "from seq {seq}");
+        kinds.insert(got.kind);
+    }
+    assert!(
+        kinds.contains(&AnswerKind::Replay) && kinds.contains(&AnswerKind::CatchUp),
+        "{kinds:?}"
+    );
+    // A client of the restored hub converges from any of those cursors.
+    let mut client = Client::default();
+    client.drain(&restored.subscribe(None));
+    restored.publish(flipped(13));
+    let sub = restored.subscribe(client.cursor);
+    client.drain(&sub);
+    client.assert_matches(&restored);
+}
+
+#[test]
+fn a_log_that_fails_moves_the_hub_to_a_new_epoch_and_subscribers_to_a_snapshot() {
+    let hub = pinned(&HubConfig::default());
+    let mut log = MemoryLog::default();
+    hub.publish_with(flipped(0), |commit| log.commit(commit));
+    let mut client = Client::default();
+    let sub = hub.subscribe(None);
+    client.drain(&sub);
+    hub.publish_with(flipped(1), |commit| log.commit(commit));
+    client.drain(&sub);
+    let logged = hub.cursor().expect("a cursor");
+
+    log.failing = true;
+    let published = hub.publish_with(flipped(2), |commit| log.commit(commit));
+    let Published::First { cursor } = published else {
+        panic!("expected a new epoch: {published:?}")
+    };
+    assert_ne!(cursor.epoch, logged.epoch, "unlogged states are never in the log's epoch");
+    assert!(cursor.seq > logged.seq, "seqs keep counting up");
+    client.drain(&sub);
+    client.assert_matches(&hub);
+    // A client that brings a cursor of the log's epoch gets a snapshot, never a wrong delta.
+    assert_eq!(hub.answer(Some(logged)).kind, AnswerKind::Snapshot);
+}
+
+#[test]
+fn a_log_that_does_not_continue_is_refused() {
+    let hub = pinned(&HubConfig::default());
+    let mut log = MemoryLog::default();
+    for round in 0..3 {
+        hub.publish_with(flipped(round), |commit| log.commit(commit));
+    }
+    let (base_seq, base) = log.base.clone().expect("a base");
+    let mut skipped = log.messages.clone();
+    skipped.remove(1);
+    let restore = Restore { epoch: Epoch(0xabc), base_seq, base: base.clone(), messages: skipped };
+    assert!(matches!(
+        Hub::restore(HubConfig::default(), restore),
+        Err(RestoreError::OutOfOrder { .. })
+    ));
+    let other_epoch =
+        Restore { epoch: Epoch(0xdef), base_seq, base, messages: log.messages.clone() };
+    assert!(Hub::restore(HubConfig::default(), other_epoch).is_err());
+}

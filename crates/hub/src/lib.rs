@@ -609,7 +609,7 @@ impl Hub {
     /// A hub that continues where a log left off: `restore`'s epoch, its state and its resume
     /// history rebuilt by replaying its messages, so a subscriber that brings a cursor from
     /// before the restart gets what it missed, not a snapshot.
-    pub fn restore(config: HubConfig, restore: Restore) -> Result<Arc<Self>, RestoreError> {
+    pub fn restore(config: &HubConfig, restore: Restore) -> Result<Arc<Self>, RestoreError> {
         let Restore { epoch, base_seq, base, messages } = restore;
         let mut state = base;
         let mut history = VecDeque::with_capacity(messages.len());
@@ -649,7 +649,7 @@ impl Hub {
             };
             history.push_back(Entry::new(seq, bytes, delta));
         }
-        let hub = Self::new(HubConfig { epoch: Some(epoch), ..config });
+        let hub = Self::new(HubConfig { epoch: Some(epoch), ..config.clone() });
         let mut inner = hub.lock();
         inner.seq = seq;
         inner.base_seq = base_seq;

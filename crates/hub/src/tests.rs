@@ -471,7 +471,7 @@ fn a_restored_hub_answers_every_cursor_as_the_original_did() {
     }
     let (base_seq, base) = log.base.clone().expect("the first state was logged");
     let restored = Hub::restore(
-        config.clone(),
+        &config,
         Restore { epoch: Epoch(0xabc), base_seq, base, messages: log.messages.clone() },
     )
     .expect("the log restores");
@@ -535,10 +535,10 @@ fn a_log_that_does_not_continue_is_refused() {
     skipped.remove(1);
     let restore = Restore { epoch: Epoch(0xabc), base_seq, base: base.clone(), messages: skipped };
     assert!(matches!(
-        Hub::restore(HubConfig::default(), restore),
+        Hub::restore(&HubConfig::default(), restore),
         Err(RestoreError::OutOfOrder { .. })
     ));
     let other_epoch =
         Restore { epoch: Epoch(0xdef), base_seq, base, messages: log.messages.clone() };
-    assert!(Hub::restore(HubConfig::default(), other_epoch).is_err());
+    assert!(Hub::restore(&HubConfig::default(), other_epoch).is_err());
 }

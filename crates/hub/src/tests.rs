@@ -472,7 +472,7 @@ fn a_restored_hub_answers_every_cursor_as_the_original_did() {
     let (base_seq, base) = log.base.clone().expect("the first state was logged");
     let restored = Hub::restore(
         &config,
-        Restore { epoch: Epoch(0xabc), base_seq, base, messages: log.messages.clone() },
+        Restore { epoch: Epoch(0xabc), base_seq, base, messages: log.messages },
     )
     .expect("the log restores");
     assert_eq!(restored.cursor(), original.cursor());
@@ -539,6 +539,6 @@ fn a_log_that_does_not_continue_is_refused() {
         Err(RestoreError::OutOfOrder { .. })
     ));
     let other_epoch =
-        Restore { epoch: Epoch(0xdef), base_seq, base, messages: log.messages.clone() };
+        Restore { epoch: Epoch(0xdef), base_seq, base, messages: log.messages };
     assert!(Hub::restore(&HubConfig::default(), other_epoch).is_err());
 }

@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use gitops_hub::{Hub, Published};
-use gitops_protocol::{LastError, ReportSource, ReportState, WatchState};
+use gitops_hub::{Commit, Hub, Published};
+use gitops_protocol::{LastError, LogState, LogStatus, ReportSource, ReportState, WatchState};
 use gitops_report::{ParseOptions, Report};
 use tokio::sync::{Notify, watch};
 
@@ -33,6 +33,18 @@ pub struct FeedConfig {
     pub parse: ParseOptions,
 }
 
+/// Where the feed keeps each publish before any client sees it (write-ahead), so that a restart
+/// continues the same stream: the store in the state directory, or another engine.
+pub trait Log: Send {
+    /// Where the log is, as shown to operators.
+    fn location(&self) -> String;
+
+    /// Keeps `commit`, or says why it could not. On an error the feed serves the publish anyway
+    /// under a new epoch (see [`Hub::publish_with`]) and reports the log as failing until a
+    /// later commit succeeds; the next commit is then the first state of that epoch.
+    fn commit(&mut self, commit: &Commit<'_>) -> Result<(), String>;
+}
+
 /// Counters for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FeedStats {
@@ -41,15 +53,20 @@ pub struct FeedStats {
     pub load_errors: u64,
     /// Publishes that changed the served state.
     pub publishes: u64,
+    /// Publishes the log could not keep.
+    pub log_failures: u64,
 }
 
 /// How many recent publishes keep their change time.
 const CHANGE_TIMES_KEPT: usize = 256;
 
 /// The application core. Share it as `Arc<Feed>`.
-#[derive(Debug)]
 pub struct Feed {
     hub: Arc<Hub>,
+    /// The durable log, if any, and its health. Publishers are serialised by the hub anyway.
+    log: Mutex<Option<Box<dyn Log>>>,
+    log_status: Mutex<Option<LogStatus>>,
+    log_failures: AtomicU64,
     parse: ParseOptions,
     source: Mutex<ReportSource>,
     /// Bumped whenever the source's health changes in a way clients show.
@@ -61,8 +78,31 @@ pub struct Feed {
     publishes: AtomicU64,
 }
 
+impl std::fmt::Debug for Feed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Feed").field("source", &self.source()).finish_non_exhaustive()
+    }
+}
+
 impl Feed {
-    /// A feed publishing to `hub`; its source is waiting for a first report.
+    /// A feed publishing to `hub`, keeping every publish in `log` first; `notice` is what
+    /// opening the log found that operators should know. The source is waiting for a first
+    /// report (a hub restored from the log already serves its last state meanwhile).
+    pub fn with_log(
+        hub: Arc<Hub>,
+        config: FeedConfig,
+        log: Box<dyn Log>,
+        notice: Option<String>,
+    ) -> Arc<Self> {
+        let status =
+            LogStatus { location: log.location(), state: LogState::Ok, last_error: None, notice };
+        let feed = Self::new(hub, config);
+        *lock(&feed.log) = Some(log);
+        *lock(&feed.log_status) = Some(status);
+        feed
+    }
+
+    /// A feed publishing to `hub`, with no durable log; its source is waiting for a first report.
     pub fn new(hub: Arc<Hub>, config: FeedConfig) -> Arc<Self> {
         let source = ReportSource {
             path: config.path,
@@ -74,6 +114,9 @@ impl Feed {
         };
         Arc::new(Self {
             hub,
+            log: Mutex::new(None),
+            log_status: Mutex::new(None),
+            log_failures: AtomicU64::new(0),
             parse: config.parse,
             source: Mutex::new(source),
             source_version: watch::Sender::new(0),
@@ -125,7 +168,7 @@ impl Feed {
     /// or failing): the load time changes on every publish, and clients ask for it when they
     /// want it.
     pub fn publish(&self, report: Report, changed_at: Instant) -> Published {
-        let published = self.hub.publish(report);
+        let published = self.publish_logged(report);
         if let Published::Changed { cursor, .. } | Published::First { cursor } = published {
             self.publishes.fetch_add(1, Ordering::Relaxed);
             let mut times = lock(&self.change_times);
@@ -146,6 +189,54 @@ impl Feed {
             self.source_changed();
         }
         published
+    }
+
+    /// Publishes through the log, when there is one, and keeps its health.
+    fn publish_logged(&self, report: Report) -> Published {
+        let mut log = lock(&self.log);
+        let Some(log) = log.as_mut() else { return self.hub.publish(report) };
+        let mut failure = None;
+        let published = self.hub.publish_with(report, |commit| match log.commit(commit) {
+            Ok(()) => true,
+            Err(error) => {
+                failure = Some(error);
+                false
+            }
+        });
+        let changed = {
+            let mut status = lock(&self.log_status);
+            let Some(status) = status.as_mut() else { return published };
+            match failure {
+                Some(error) => {
+                    self.log_failures.fetch_add(1, Ordering::Relaxed);
+                    let was_ok = status.state == LogState::Ok;
+                    if was_ok {
+                        tracing::error!(%error, location = %status.location, "the log cannot keep publishes; serving on under a new epoch");
+                    }
+                    let since =
+                        status.last_error.as_ref().map_or_else(now_rfc3339, |e| e.since.clone());
+                    status.state = LogState::Failing;
+                    status.last_error = Some(LastError { message: error, since });
+                    was_ok
+                }
+                None if status.state == LogState::Failing => {
+                    tracing::info!(location = %status.location, "the log keeps publishes again");
+                    status.state = LogState::Ok;
+                    status.last_error = None;
+                    true
+                }
+                None => false,
+            }
+        };
+        if changed {
+            self.source_changed();
+        }
+        published
+    }
+
+    /// The durable log's health, when there is one.
+    pub fn log_status(&self) -> Option<LogStatus> {
+        lock(&self.log_status).clone()
     }
 
     /// Records that the source could not produce a report, for `reason` (which says what and
@@ -192,8 +283,8 @@ impl Feed {
         lock(&self.source).clone()
     }
 
-    /// A receiver that is marked changed whenever the source's health changes in a way clients
-    /// show (waiting, ok, failing, watch mode). The transport turns each into a `connection-status`.
+    /// A receiver that is marked changed whenever the source's or the log's health changes in a
+    /// way clients show (waiting, ok, failing, watch mode). The transport turns each into a `connection-status`.
     pub fn subscribe_source(&self) -> watch::Receiver<u64> {
         self.source_version.subscribe()
     }
@@ -231,6 +322,7 @@ impl Feed {
         FeedStats {
             load_errors: self.load_errors.load(Ordering::Relaxed),
             publishes: self.publishes.load(Ordering::Relaxed),
+            log_failures: self.log_failures.load(Ordering::Relaxed),
         }
     }
 

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use gitops_hub::{Hub, HubConfig, Published};
-use gitops_protocol::{ReportState, WatchState};
+use gitops_protocol::{LogState, ReportState, WatchState};
 use gitops_report::{ParseOptions, generate_report};
 
 use super::*;
@@ -124,4 +124,64 @@ async fn triggers_coalesce_and_wake_the_source() {
     tokio::time::timeout(Duration::from_secs(5), feed.triggered()).await.expect("woken");
     let again = tokio::time::timeout(Duration::from_millis(50), feed.triggered()).await;
     assert!(again.is_err(), "two triggers before the source looked are one");
+}
+
+/// A log in memory that can be told to fail, sharing what it kept with the test.
+struct SharedLog {
+    kept: Arc<Mutex<Vec<u64>>>,
+    failing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Log for SharedLog {
+    fn location(&self) -> String {
+        "memory".into()
+    }
+
+    fn commit(&mut self, commit: &Commit<'_>) -> Result<(), String> {
+        if self.failing.load(Ordering::Relaxed) {
+            return Err("disk full".into());
+        }
+        let last = commit.first_seq + commit.messages.len().saturating_sub(1) as u64;
+        self.kept.lock().expect("lock").push(last);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failing_log_is_shown_counted_and_recovers_while_serving_goes_on() {
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let log = SharedLog { kept: kept.clone(), failing: failing.clone() };
+    let feed = Feed::with_log(
+        Hub::new(HubConfig::default()),
+        FeedConfig {
+            path: "r.json".into(),
+            watch: WatchState::Watching,
+            parse: ParseOptions::default(),
+        },
+        Box::new(log),
+        None,
+    );
+    feed.publish(generate_report(5, 1), Instant::now());
+    feed.publish(generate_report(5, 2), Instant::now());
+    assert_eq!(kept.lock().expect("lock").last().copied(), feed.hub().cursor().map(|c| c.seq));
+    let logged_epoch = feed.hub().epoch();
+    assert_eq!(feed.log_status().expect("a log").state, LogState::Ok);
+
+    failing.store(true, Ordering::Relaxed);
+    let mut changes = feed.subscribe_source();
+    changes.mark_unchanged();
+    let published = feed.publish(generate_report(5, 3), Instant::now());
+    assert!(matches!(published, Published::First { .. }), "served anyway, as a new epoch");
+    assert_ne!(feed.hub().epoch(), logged_epoch);
+    let status = feed.log_status().expect("a log");
+    assert_eq!(status.state, LogState::Failing);
+    assert_eq!(status.last_error.expect("an error").message, "disk full");
+    assert!(changes.has_changed().expect("open"), "clients are told");
+    assert_eq!(feed.stats().log_failures, 1);
+
+    failing.store(false, Ordering::Relaxed);
+    feed.publish(generate_report(5, 4), Instant::now());
+    assert_eq!(feed.log_status().expect("a log").state, LogState::Ok);
+    assert_eq!(kept.lock().expect("lock").last().copied(), feed.hub().cursor().map(|c| c.seq));
 }

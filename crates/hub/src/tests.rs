@@ -538,7 +538,6 @@ fn a_log_that_does_not_continue_is_refused() {
         Hub::restore(&HubConfig::default(), restore),
         Err(RestoreError::OutOfOrder { .. })
     ));
-    let other_epoch =
-        Restore { epoch: Epoch(0xdef), base_seq, base, messages: log.messages };
+    let other_epoch = Restore { epoch: Epoch(0xdef), base_seq, base, messages: log.messages };
     assert!(Hub::restore(&HubConfig::default(), other_epoch).is_err());
 }

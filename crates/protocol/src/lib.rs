@@ -12,9 +12,9 @@ mod typescript;
 pub use cursor::{Cursor, Epoch};
 pub use message::{
     CatchUp, ClientMessage, ClientsByTransport, ConnectionStatus, ErrorBody, ErrorCode, LastError,
-    Pong, ReportSource, ReportState, ServerMessage, Session, SignInMethod, WatchState,
-    encode_audit_update, encode_catch_up, encode_connection_status, encode_error, encode_meta,
-    encode_pong, encode_repo_change,
+    LogState, LogStatus, Pong, ReportSource, ReportState, ServerMessage, Session, SignInMethod,
+    WatchState, encode_audit_update, encode_catch_up, encode_connection_status, encode_error,
+    encode_meta, encode_pong, encode_repo_change,
 };
 
 pub use bytes::Bytes;

@@ -118,6 +118,35 @@ pub struct ConnectionStatus {
     pub cursor: Option<Cursor>,
     /// Where the report comes from and whether the last read worked.
     pub report: ReportSource,
+    /// Where published changes are kept across restarts, and whether that works; absent when
+    /// they are kept in memory only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogStatus>,
+}
+
+/// The durable log behind the served state (the store in the state directory).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogStatus {
+    /// Where it is, e.g. the database file.
+    pub location: String,
+    /// Whether the last publish was kept.
+    pub state: LogState,
+    /// The failure, while failing: since when, and why.
+    pub last_error: Option<LastError>,
+    /// What opening it found that the operator should know (a damaged file moved aside, a new
+    /// epoch), if anything.
+    pub notice: Option<String>,
+}
+
+/// Whether the durable log keeps what is published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogState {
+    /// Every publish is kept before clients see it.
+    Ok,
+    /// Publishes are not being kept (a full disk, a broken file); serving goes on, and clients
+    /// resync with one snapshot after a restart.
+    Failing,
 }
 
 /// How a viewer signs in, when the server asks it to (`GET /api/session`).

@@ -209,6 +209,24 @@ pub(crate) const DECLS: &[Decl] = &[
             f("clients", "ClientsByTransport", ""),
             f("cursor", "CursorText | null", ""),
             f("report", "ReportSource", ""),
+            opt("log", "LogStatus", "Absent when changes are kept in memory only."),
+        ],
+    },
+    Decl::Alias {
+        name: "LogState",
+        doc: "Whether the durable log keeps what is published.",
+        ts: "'ok' | 'failing'",
+    },
+    Decl::Interface {
+        name: "LogStatus",
+        doc: "The durable log behind the served state.",
+        extends: None,
+        open: false,
+        fields: &[
+            f("location", "string", ""),
+            f("state", "LogState", ""),
+            f("last_error", "LastError | null", ""),
+            f("notice", "string | null", ""),
         ],
     },
     Decl::Alias {
@@ -349,8 +367,9 @@ mod tests {
 
     use super::*;
     use crate::{
-        ClientsByTransport, ConnectionStatus, Cursor, Epoch, ErrorBody, ErrorCode, LastError, Pong,
-        ReportSource, ReportState, Session, SignInMethod, WatchState, encode_catch_up,
+        ClientsByTransport, ConnectionStatus, Cursor, Epoch, ErrorBody, ErrorCode, LastError,
+        LogState, LogStatus, Pong, ReportSource, ReportState, Session, SignInMethod, WatchState,
+        encode_catch_up,
     };
 
     fn interface(name: &str) -> (&'static [Field], bool, Option<&'static str>) {
@@ -478,8 +497,15 @@ mod tests {
             clients: ClientsByTransport::default(),
             cursor: Some(cursor),
             report: source,
+            log: Some(LogStatus {
+                location: "/var/lib/gitops-live/gitops-live.db".into(),
+                state: LogState::Failing,
+                last_error: Some(LastError { message: "disk full".into(), since: "t".into() }),
+                notice: None,
+            }),
         };
         assert_conforms("ConnectionStatus", &to_value(&status));
+        assert_conforms("LogStatus", &to_value(status.log.as_ref().expect("a log")));
         assert_conforms("ClientsByTransport", &to_value(&status.clients));
         let session = Session {
             required: true,

@@ -303,6 +303,7 @@ impl Live {
             clients: self.registry().counts,
             cursor: self.hub.cursor(),
             report: self.feed.source(),
+            log: self.feed.log_status(),
         }
     }
 

@@ -134,6 +134,12 @@ impl Metrics {
             &[("", feed.publishes)],
         );
         metric(
+            "gitops_live_log_failures_total",
+            "counter",
+            "Publishes the durable log could not keep (served anyway, under a new epoch).",
+            &[("", feed.log_failures)],
+        );
+        metric(
             "gitops_live_hub_messages_total",
             "counter",
             "Messages published by the hub.",

@@ -124,12 +124,26 @@ fn refuse_before_routing(live: &Live, request: &Request<Incoming>) -> Option<Res
 }
 
 fn readyz(live: &Live) -> Response<Body> {
+    // A failing log does not make the server unready (it serves on), but the probe says so.
+    let log = live.feed.log_status().map(|log| match log.last_error {
+        Some(error) => {
+            serde_json::json!({ "state": log.state, "error": error.message, "since": error.since })
+        }
+        None => serde_json::json!({ "state": log.state }),
+    });
     match live.hub.cursor() {
-        Some(cursor) => json(StatusCode::OK, format!(r#"{{"ready":true,"cursor":"{cursor}"}}"#)),
-        None => json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            r#"{"ready":false,"reason":"no report has loaded yet"}"#,
-        ),
+        Some(cursor) => {
+            let body = serde_json::json!({ "ready": true, "cursor": cursor, "log": log });
+            json(StatusCode::OK, body.to_string())
+        }
+        None => {
+            let body = serde_json::json!({
+                "ready": false,
+                "reason": "no report has loaded yet",
+                "log": log,
+            });
+            json(StatusCode::SERVICE_UNAVAILABLE, body.to_string())
+        }
     }
 }
 

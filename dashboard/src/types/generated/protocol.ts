@@ -123,6 +123,19 @@ export interface ConnectionStatus {
   clients: ClientsByTransport;
   cursor: CursorText | null;
   report: ReportSource;
+  /** Absent when changes are kept in memory only. */
+  log?: LogStatus;
+}
+
+/** Whether the durable log keeps what is published. */
+export type LogState = 'ok' | 'failing';
+
+/** The durable log behind the served state. */
+export interface LogStatus {
+  location: string;
+  state: LogState;
+  last_error: LastError | null;
+  notice: string | null;
 }
 
 /** How a viewer signs in: `token` (POST /api/session) or `proxy` (a trusted reverse proxy's header). */

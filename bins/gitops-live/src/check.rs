@@ -20,11 +20,18 @@ pub(crate) struct CheckArgs {
     /// The report file to read.
     pub(crate) report: PathBuf,
     /// Print one JSON object on stdout instead of text, for scripts (also on a parse error).
-    #[arg(long)]
+    #[arg(long, env = "GITOPS_CHECK_JSON")]
     pub(crate) json: bool,
-    /// Refuse reports larger than this many bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BYTES)]
-    pub(crate) max_bytes: usize,
+    /// Refuse reports larger than this many bytes (as `serve --max-report-bytes`; the older
+    /// name `--max-bytes` still works).
+    #[arg(
+        long,
+        alias = "max-bytes",
+        env = "GITOPS_MAX_REPORT_BYTES",
+        value_name = "BYTES",
+        default_value_t = DEFAULT_MAX_BYTES
+    )]
+    pub(crate) max_report_bytes: usize,
 }
 
 /// Reads, parses and validates the report, and prints what it found.
@@ -32,7 +39,7 @@ pub(crate) fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let path = args.report.display().to_string();
     let bytes =
         std::fs::read(&args.report).with_context(|| format!("cannot read report {path}"))?;
-    let parsed = parse_with(&bytes, &ParseOptions { max_bytes: args.max_bytes });
+    let parsed = parse_with(&bytes, &ParseOptions { max_bytes: args.max_report_bytes });
     let parsed = match parsed {
         Ok(parsed) => parsed,
         Err(error) => {

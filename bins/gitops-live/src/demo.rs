@@ -14,11 +14,14 @@ use crate::serve::{ServerArgs, start, watch_source};
 /// Arguments of `gitops-live demo`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct DemoArgs {
-    /// Average time between simulated audit changes.
-    #[arg(long, env = "GITOPS_DEMO_INTERVAL_MS", default_value_t = 1200)]
-    pub(crate) interval_ms: u64,
+    /// Average time between simulated audit changes, e.g. 1200ms or 5s (at least 50ms).
+    #[arg(long, env = "GITOPS_DEMO_INTERVAL", value_name = "DURATION", default_value = "1200ms", value_parser = crate::cli::positive_duration)]
+    pub(crate) interval: Duration,
+    /// --interval in the older spelling, where a bare number is milliseconds.
+    #[arg(long, env = "GITOPS_DEMO_INTERVAL_MS", hide = true, value_name = "MS", value_parser = crate::cli::positive_millis, conflicts_with = "interval")]
+    pub(crate) interval_ms: Option<Duration>,
     /// Folder to write the demo report in (default: a new temporary folder, removed on exit).
-    #[arg(long)]
+    #[arg(long, env = "GITOPS_DEMO_DIR")]
     pub(crate) dir: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) server: ServerArgs,
@@ -53,7 +56,8 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<std::process::ExitCode> {
     let result = runtime.block_on(async {
         let watched = producer.latest.clone();
         let server = start(&args.server, &watched).await?;
-        println!("demo report: {} (changes every ~{} ms)", watched.display(), args.interval_ms);
+        let interval = args.interval_ms.unwrap_or(args.interval).max(Duration::from_millis(50));
+        println!("demo report: {} (changes every ~{} ms)", watched.display(), interval.as_millis());
         let watch = WatchConfig::new(&watched);
         let source = tokio::spawn(watch_source(
             server.live.clone(),
@@ -61,7 +65,6 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<std::process::ExitCode> {
             server.trigger.clone(),
             64 << 20,
         ));
-        let interval = Duration::from_millis(args.interval_ms.max(50));
         // Dropping `stop` ends the simulator at once, wherever it is waiting: a blocking task
         // cannot be aborted, and the runtime waits for it when it shuts down.
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
@@ -73,7 +76,9 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<std::process::ExitCode> {
         let _ = simulator.await;
         result
     });
-    runtime.shutdown_timeout(crate::serve::SHUTDOWN_GRACE);
+    runtime.shutdown_timeout(
+        result.as_ref().map_or(crate::serve::SHUTDOWN_GRACE, |stop| stop.grace()),
+    );
     result?;
     Ok(std::process::ExitCode::SUCCESS)
 }

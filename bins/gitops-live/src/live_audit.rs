@@ -8,8 +8,8 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gitops_audit::{AuditConfig, ExpectedList};
-use gitops_protocol::{LastError, ReportState, WatchState};
+use gitops_audit::{AuditConfig, Expected, ExpectedList, GithubAccount};
+use gitops_protocol::WatchState;
 use gitops_report::{Repo, Report, Timestamp};
 use gitops_transport::{Live, now_rfc3339};
 use notify::Watcher as _;
@@ -57,12 +57,26 @@ pub(crate) async fn run(
         tracing::warn!(%error, "cannot watch the clones; changes show at the next full audit");
     }
 
+    live.update_source(|source| {
+        source.watch = WatchState::Auditing;
+        source.watch_note = None;
+    });
+    let source = describe_expected(&config.expected);
+    tracing::info!(
+        "auditing the clones in {} against {source}, every {}; writing the report to {}",
+        config.root.display(),
+        humanize(interval),
+        out.display()
+    );
     let mut expected = ExpectedList::default();
     let mut current: Option<Report> = None;
     loop {
         let started = Instant::now();
         match full_audit(&config).await {
             Ok((list, report)) => {
+                if current.is_none() {
+                    log_first_audit(&config, &source, &list, &report, &out, started);
+                }
                 expected = list;
                 publish(&live, &out, report.clone(), started).await;
                 current = Some(report);
@@ -94,6 +108,9 @@ pub(crate) async fn run(
                     Ok(repo) => {
                         if replace_repo(report, &name, repo) {
                             publish(&live, &out, report.clone(), first_event).await;
+                        } else {
+                            // Nothing changed, but the audit ran: "last audit" stays true.
+                            live.mark_loaded(now_rfc3339());
                         }
                     }
                     Err(message) => set_error(&live, message),
@@ -182,25 +199,72 @@ async fn publish(live: &Live, out: &Path, report: Report, changed_at: Instant) {
         Err(error) => tracing::warn!(%error, "the report writer failed; serving the report anyway"),
     }
     live.publish(report, changed_at);
-    live.update_source(|source| {
-        source.state = ReportState::Ok;
-        source.last_error = None;
-        source.last_loaded = Some(now_rfc3339());
-        source.watch = WatchState::Auditing;
-        source.watch_note = None;
-    });
+    // `last_loaded` is refreshed on every audit; clients are told only when the source recovers
+    // (see `Live::mark_loaded`), not on each audit that changed nothing.
+    live.mark_loaded(now_rfc3339());
 }
 
 fn set_error(live: &Live, message: String) {
-    tracing::warn!(%message, "audit problem; serving the last good report");
     live.record_load_error();
-    live.update_source(|source| {
-        let since = source.last_error.as_ref().map_or_else(now_rfc3339, |e| e.since.clone());
-        if source.state != ReportState::Waiting {
-            source.state = ReportState::Error;
+    let fallback = crate::serve::fallback(live);
+    crate::serve::set_error(live, format!("{message}; {fallback}"));
+}
+
+/// Where the expected list comes from, for the log.
+fn describe_expected(expected: &Expected) -> String {
+    match expected {
+        Expected::File(path) => format!("the expected list {}", path.display()),
+        Expected::Github(GithubAccount::User(user)) => format!("GitHub user {user}'s repositories"),
+        Expected::Github(GithubAccount::Org(org)) => {
+            format!("GitHub organisation {org}'s repositories")
         }
-        source.last_error = Some(LastError { message, since });
-    });
+        Expected::List(list) => format!("a list of {} repositories", list.repos.len()),
+    }
+}
+
+/// `5m`, `90s`, `1h`: how the interval was most likely typed.
+fn humanize(interval: Duration) -> String {
+    let seconds = interval.as_secs();
+    match seconds {
+        _ if interval.subsec_millis() != 0 || seconds == 0 => format!("{}ms", interval.as_millis()),
+        _ if seconds % 3600 == 0 => format!("{}h", seconds / 3600),
+        _ if seconds % 60 == 0 => format!("{}m", seconds / 60),
+        _ => format!("{seconds}s"),
+    }
+}
+
+/// Says what the first audit found, so a wrong root or expected list shows at once.
+fn log_first_audit(
+    config: &AuditConfig,
+    source: &str,
+    list: &ExpectedList,
+    report: &Report,
+    out: &Path,
+    started: Instant,
+) {
+    let n_clones = report.repos.iter().filter(|repo| repo.local_path.is_some()).count();
+    let summary = report.computed_summary();
+    tracing::info!(
+        "first audit in {:.1} s: {} in {}, {} repositories expected by {source}: {} \
+         ({} missing, {} extra, {} dirty, {} mismatched, {} clean); report written to {}",
+        started.elapsed().as_secs_f64(),
+        if n_clones == 1 { "1 clone".to_owned() } else { format!("{n_clones} clones") },
+        config.root.display(),
+        list.repos.len(),
+        report.computed_health(),
+        summary.missing,
+        summary.extra,
+        summary.dirty,
+        summary.mismatched.unwrap_or(0),
+        summary.clean,
+        out.display(),
+    );
+    if n_clones == 0 {
+        tracing::warn!(
+            "no clones found in {}: is it the folder that holds them (each clone a folder of its own)?",
+            config.root.display()
+        );
+    }
 }
 
 #[cfg(test)]

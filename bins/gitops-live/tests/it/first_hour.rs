@@ -9,26 +9,10 @@ use std::time::Duration;
 use gitops_client::Connection;
 use serde_json::Value;
 
-use crate::support::{Server, eventually, http};
+use crate::support::{Server, eventually, git, http};
 
 fn status(server: &Server) -> Value {
     http(server.addr, "GET", "/api/ws/status", &[]).json()
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-        .status()
-        .expect("git runs");
-    assert!(status.success(), "git {args:?} failed");
 }
 
 /// A root with one committed clone `alpha` (origin alice/alpha, `target` ignored) and an

@@ -262,8 +262,8 @@ mod tests {
         for bad in ["", "s", "5 minutes", "1.5s", "-1s", "5d", "99999999999999999999h"] {
             assert!(duration(bad).is_err(), "{bad:?} was accepted");
         }
-        assert!(duration("5d").unwrap_err().contains("use ms, s, m or h"));
-        assert!(duration("soon").unwrap_err().contains("250ms, 30s, 5m or 1h"));
+        assert!(duration("5d").expect_err("no such unit").contains("use ms, s, m or h"));
+        assert!(duration("soon").expect_err("no number").contains("250ms, 30s, 5m or 1h"));
     }
 
     #[test]

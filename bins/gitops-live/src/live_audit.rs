@@ -81,7 +81,7 @@ pub(crate) async fn run(
                 publish(&live, &out, report.clone(), started).await;
                 current = Some(report);
             }
-            Err(message) => set_error(&live, message),
+            Err(message) => set_error(&live, &message),
         }
         let next_full = tokio::time::Instant::now() + interval;
         let mut pending: HashMap<String, Instant> = HashMap::new();
@@ -113,7 +113,7 @@ pub(crate) async fn run(
                             live.mark_loaded(now_rfc3339());
                         }
                     }
-                    Err(message) => set_error(&live, message),
+                    Err(message) => set_error(&live, &message),
                 }
             }
         }
@@ -204,7 +204,7 @@ async fn publish(live: &Live, out: &Path, report: Report, changed_at: Instant) {
     live.mark_loaded(now_rfc3339());
 }
 
-fn set_error(live: &Live, message: String) {
+fn set_error(live: &Live, message: &str) {
     live.record_load_error();
     let fallback = crate::serve::fallback(live);
     crate::serve::set_error(live, format!("{message}; {fallback}"));
@@ -227,8 +227,8 @@ fn humanize(interval: Duration) -> String {
     let seconds = interval.as_secs();
     match seconds {
         _ if interval.subsec_millis() != 0 || seconds == 0 => format!("{}ms", interval.as_millis()),
-        _ if seconds % 3600 == 0 => format!("{}h", seconds / 3600),
-        _ if seconds % 60 == 0 => format!("{}m", seconds / 60),
+        _ if seconds.is_multiple_of(3600) => format!("{}h", seconds / 3600),
+        _ if seconds.is_multiple_of(60) => format!("{}m", seconds / 60),
         _ => format!("{seconds}s"),
     }
 }

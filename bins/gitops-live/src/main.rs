@@ -31,13 +31,13 @@ struct Cli {
 enum Command {
     /// Serve the bundled sample report, changed by a simulator about every second: the
     /// quickest way to see the dashboard live.
-    Demo(demo::DemoArgs),
+    Demo(Box<demo::DemoArgs>),
     /// Watch a report file and push every change to every open dashboard.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Read a report, print its summary and every finding; exit 1 when it cannot be parsed.
     Check(check::CheckArgs),
     /// Scan a folder of git repositories, compare it with the expected list and write a report.
-    Audit(audit_cmd::AuditArgs),
+    Audit(Box<audit_cmd::AuditArgs>),
 }
 
 /// Whether the log is coloured: only on a terminal, and never when `NO_COLOR` is set to

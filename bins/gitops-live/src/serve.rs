@@ -434,7 +434,8 @@ pub(crate) async fn watch_source(
     let mut watcher = match gitops_watch::watch(config) {
         Ok(watcher) => watcher,
         Err(error) => {
-            set_error(&live, format!("cannot watch the report: {error}"));
+            let fallback = fallback(&live);
+            set_error(&live, format!("cannot watch the report: {error}; {fallback}"));
             return;
         }
     };
@@ -448,7 +449,8 @@ pub(crate) async fn watch_source(
             }
         };
         let Some(event) = event else {
-            set_error(&live, "the report watcher stopped".to_owned());
+            let fallback = fallback(&live);
+            set_error(&live, format!("the report watcher stopped; {fallback}"));
             return;
         };
         match event {
@@ -562,7 +564,11 @@ pub(crate) fn set_error(live: &Live, message: String) {
         }
         source.last_error = Some(LastError { message, since });
     });
-    if let Some((message, path)) = new {
-        tracing::warn!(source = %path, "{message}");
+    match new {
+        Some((message, path)) if !message.contains(&path) => {
+            tracing::warn!(source = %path, "{message}");
+        }
+        Some((message, _)) => tracing::warn!("{message}"),
+        None => {}
     }
 }

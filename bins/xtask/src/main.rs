@@ -205,6 +205,9 @@ fn generate_types(path: &Path) -> anyhow::Result<()> {
 }
 
 fn e2e() -> anyhow::Result<()> {
+    if let Some(missing) = missing_chromium() {
+        bail!("missing prerequisite: {missing}");
+    }
     let root = root();
     dashboard()?;
     cargo(&["build", "--release", "--package", "gitops-live"])?;
@@ -298,14 +301,7 @@ fn prerequisites() -> anyhow::Result<()> {
     if !have("npm") && node_version().is_some() {
         missing.push("npm (Debian/Ubuntu: apt-get install npm)".to_owned());
     }
-    let chromium = std::env::var_os("CHROMIUM")
-        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
-    if !chromium.exists() {
-        missing.push(format!(
-            "Chromium at {} for the browser tests (Debian/Ubuntu: apt-get install chromium; or set CHROMIUM to its path)",
-            chromium.display()
-        ));
-    }
+    missing.extend(missing_chromium());
     let venv_works = Command::new("python3")
         .args(["-c", "import venv, ensurepip"])
         .output()
@@ -320,6 +316,19 @@ fn prerequisites() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// What the browser tests lack: Chromium where the harness looks for it.
+fn missing_chromium() -> Option<String> {
+    let chromium = std::env::var_os("CHROMIUM")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    (!chromium.exists()).then(|| {
+        format!(
+            "Chromium at {} for the browser tests (Debian/Ubuntu: apt-get install chromium; \
+             or set CHROMIUM to its path)",
+            chromium.display()
+        )
+    })
 }
 
 /// `node --version` as (major, minor).

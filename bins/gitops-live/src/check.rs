@@ -1,4 +1,5 @@
-//! `gitops-live check`: parse a report and print its summary and findings.
+//! `gitops-live check`: parse a report and print its summary, the repositories that need action
+//! (by status, and those out of step with their remote), and the findings about the report.
 //!
 //! Exit status: 0 when the report parses (findings or not), 1 when it cannot be read or parsed.
 
@@ -9,8 +10,8 @@ use std::time::SystemTime;
 
 use anyhow::Context as _;
 use gitops_report::{
-    DEFAULT_MAX_BYTES, Error, Finding, ParseOptions, Parsed, Severity, Summary, parse_with,
-    validate,
+    DEFAULT_MAX_BYTES, Error, Finding, ParseOptions, Parsed, Repo, Report, Severity, Status,
+    Summary, SyncIssue, parse_with, validate,
 };
 use serde_json::{Value, json};
 
@@ -20,11 +21,18 @@ pub(crate) struct CheckArgs {
     /// The report file to read.
     pub(crate) report: PathBuf,
     /// Print one JSON object on stdout instead of text, for scripts (also on a parse error).
-    #[arg(long)]
+    #[arg(long, env = "GITOPS_CHECK_JSON")]
     pub(crate) json: bool,
-    /// Refuse reports larger than this many bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BYTES)]
-    pub(crate) max_bytes: usize,
+    /// Refuse reports larger than this many bytes (as `serve --max-report-bytes`; the older
+    /// name `--max-bytes` still works).
+    #[arg(
+        long,
+        alias = "max-bytes",
+        env = "GITOPS_MAX_REPORT_BYTES",
+        value_name = "BYTES",
+        default_value_t = DEFAULT_MAX_BYTES
+    )]
+    pub(crate) max_report_bytes: usize,
 }
 
 /// Reads, parses and validates the report, and prints what it found.
@@ -32,7 +40,7 @@ pub(crate) fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let path = args.report.display().to_string();
     let bytes =
         std::fs::read(&args.report).with_context(|| format!("cannot read report {path}"))?;
-    let parsed = parse_with(&bytes, &ParseOptions { max_bytes: args.max_bytes });
+    let parsed = parse_with(&bytes, &ParseOptions { max_bytes: args.max_report_bytes });
     let parsed = match parsed {
         Ok(parsed) => parsed,
         Err(error) => {
@@ -111,11 +119,12 @@ fn report_text(
             Some(_) => "agrees with the repositories",
         }
     );
+    write_needs_action(&mut out, report);
     let n_warnings =
         findings.iter().filter(|finding| finding.severity == Severity::Warning).count();
     let _ = writeln!(
         out,
-        "findings: {} ({n_warnings} warnings, {} info)",
+        "findings about the report itself: {} ({n_warnings} warnings, {} info)",
         findings.len(),
         findings.len() - n_warnings
     );
@@ -123,6 +132,113 @@ fn report_text(
         let _ = writeln!(out, "  {finding}");
     }
     out
+}
+
+/// The statuses that call for action, in the order `check` lists them.
+const ACTION_STATUSES: [Status; 4] =
+    [Status::Missing, Status::Extra, Status::Dirty, Status::Mismatched];
+
+/// The repositories of `status`, in the report's order.
+fn with_status<'a>(report: &'a Report, status: &'a Status) -> impl Iterator<Item = &'a Repo> {
+    report.repos.iter().filter(move |repo| repo.status == *status)
+}
+
+/// The repositories whose clone is out of step with its remote, with how.
+fn out_of_sync(report: &Report) -> impl Iterator<Item = (&Repo, Vec<SyncIssue>)> {
+    report
+        .repos
+        .iter()
+        .map(|repo| (repo, repo.sync_issues()))
+        .filter(|(_, issues)| !issues.is_empty())
+}
+
+/// What to look at for one repository that needs action: where it is, what it should be, and
+/// the auditor's error if it had one.
+fn detail(repo: &Repo) -> String {
+    let mut parts = Vec::new();
+    match repo.status {
+        Status::Missing => {
+            if let Some(url) = &repo.clone_url {
+                parts.push(format!("clone {url}"));
+            }
+        }
+        Status::Mismatched => {
+            if let Some(path) = &repo.local_path {
+                parts.push(path.clone());
+            }
+            match (repo.remote_url.as_deref().filter(|url| !url.is_empty()), &repo.expected_url) {
+                (Some(remote), Some(expected)) => {
+                    parts.push(format!("origin {remote}, expected {expected}"));
+                }
+                (None, Some(expected)) => parts.push(format!("no origin, expected {expected}")),
+                (Some(remote), None) => parts.push(format!("origin {remote}")),
+                (None, None) => {}
+            }
+        }
+        _ => {
+            if let Some(path) = &repo.local_path {
+                parts.push(path.clone());
+            }
+        }
+    }
+    if let Some(error) = repo.extra.get("error").and_then(Value::as_str) {
+        parts.push(format!("error: {error}"));
+    }
+    parts.join("; ")
+}
+
+/// The repositories that need action, grouped by status, then those out of step with their remote.
+fn write_needs_action(out: &mut String, report: &Report) {
+    let n_action =
+        report.repos.iter().filter(|repo| ACTION_STATUSES.contains(&repo.status)).count();
+    let _ = match n_action {
+        0 => writeln!(out, "needs action: none"),
+        n => writeln!(out, "needs action: {n} of {} repositories", report.repos.len()),
+    };
+    for status in &ACTION_STATUSES {
+        let repos: Vec<&Repo> = with_status(report, status).collect();
+        if repos.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "  {status} ({}):", repos.len());
+        for repo in repos {
+            let _ = match detail(repo) {
+                detail if detail.is_empty() => writeln!(out, "    {}", repo.name),
+                detail => writeln!(out, "    {}  ({detail})", repo.name),
+            };
+        }
+    }
+    let unsynced: Vec<(&Repo, Vec<SyncIssue>)> = out_of_sync(report).collect();
+    let _ = match unsynced.len() {
+        0 => writeln!(out, "out of sync with the remote: none"),
+        n => writeln!(out, "out of sync with the remote: {n}"),
+    };
+    for (repo, issues) in unsynced {
+        let issues: Vec<String> = issues.iter().map(ToString::to_string).collect();
+        let _ = writeln!(out, "    {} ({}): {}", repo.name, repo.status, issues.join(", "));
+    }
+}
+
+/// A repository that needs action, for `--json`: its name and the fields that say where and why.
+fn repo_json(repo: &Repo) -> Value {
+    let mut object = serde_json::Map::new();
+    object.insert("name".to_owned(), json!(repo.name));
+    let fields = [
+        ("local_path", &repo.local_path),
+        ("clone_url", &repo.clone_url),
+        ("remote_url", &repo.remote_url),
+        ("expected_url", &repo.expected_url),
+        ("mitigation", &repo.mitigation),
+    ];
+    for (key, value) in fields {
+        if let Some(value) = value {
+            object.insert(key.to_owned(), json!(value));
+        }
+    }
+    if let Some(error) = repo.extra.get("error").and_then(Value::as_str) {
+        object.insert("error".to_owned(), json!(error));
+    }
+    Value::Object(object)
 }
 
 /// The five known statuses' counts, in the order the dashboard shows them.
@@ -183,6 +299,16 @@ fn report_json(
         "repos": counts.total,
         "counts": by_status,
         "summary_present": report.summary.is_some(),
+        "needs_action": ACTION_STATUSES
+            .iter()
+            .map(|status| {
+                let repos: Vec<Value> = with_status(report, status).map(repo_json).collect();
+                (status.to_string(), Value::Array(repos))
+            })
+            .collect::<serde_json::Map<String, Value>>(),
+        "out_of_sync": out_of_sync(report)
+            .map(|(repo, issues)| json!({ "name": repo.name, "status": repo.status, "issues": issues }))
+            .collect::<Vec<Value>>(),
         "findings": findings,
     })
 }

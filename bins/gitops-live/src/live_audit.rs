@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gitops_audit::{AuditConfig, ExpectedList};
+use gitops_audit::{AuditConfig, Expected, ExpectedList, GithubAccount};
 use gitops_feed::Feed;
 use gitops_report::{Repo, Report, Timestamp};
 use notify::Watcher as _;
@@ -50,12 +50,22 @@ pub(crate) async fn run(feed: Arc<Feed>, config: AuditConfig, out: PathBuf, inte
         tracing::warn!(%error, "cannot watch the clones; changes show at the next full audit");
     }
 
+    let source = describe_expected(&config.expected);
+    tracing::info!(
+        "auditing the clones in {} against {source}, every {}; writing the report to {}",
+        config.root.display(),
+        humanize(interval),
+        out.display()
+    );
     let mut expected = ExpectedList::default();
     let mut current: Option<Report> = None;
     loop {
         let started = Instant::now();
         match full_audit(&config).await {
             Ok((list, report)) => {
+                if current.is_none() {
+                    log_first_audit(&config, &source, &list, &report, &out, started);
+                }
                 expected = list;
                 publish(&feed, &out, report.clone(), started).await;
                 current = Some(report);
@@ -87,6 +97,9 @@ pub(crate) async fn run(feed: Arc<Feed>, config: AuditConfig, out: PathBuf, inte
                     Ok(repo) => {
                         if replace_repo(report, &name, repo) {
                             publish(&feed, &out, report.clone(), first_event).await;
+                        } else {
+                            // Nothing changed, but the audit ran: "last audit" stays true.
+                            feed.confirm();
                         }
                     }
                     Err(message) => feed.source_failed(&message),
@@ -177,6 +190,63 @@ async fn publish(feed: &Feed, out: &Path, report: Report, changed_at: Instant) {
         Err(error) => tracing::warn!(%error, "the report writer failed; serving the report anyway"),
     }
     feed.publish(report, changed_at);
+}
+
+/// Where the expected list comes from, for the log.
+fn describe_expected(expected: &Expected) -> String {
+    match expected {
+        Expected::File(path) => format!("the expected list {}", path.display()),
+        Expected::Github(GithubAccount::User(user)) => format!("GitHub user {user}'s repositories"),
+        Expected::Github(GithubAccount::Org(org)) => {
+            format!("GitHub organisation {org}'s repositories")
+        }
+        Expected::List(list) => format!("a list of {} repositories", list.repos.len()),
+    }
+}
+
+/// `5m`, `90s`, `1h`: how the interval was most likely typed.
+fn humanize(interval: Duration) -> String {
+    let seconds = interval.as_secs();
+    match seconds {
+        _ if interval.subsec_millis() != 0 || seconds == 0 => format!("{}ms", interval.as_millis()),
+        _ if seconds.is_multiple_of(3600) => format!("{}h", seconds / 3600),
+        _ if seconds.is_multiple_of(60) => format!("{}m", seconds / 60),
+        _ => format!("{seconds}s"),
+    }
+}
+
+/// Says what the first audit found, so a wrong root or expected list shows at once.
+fn log_first_audit(
+    config: &AuditConfig,
+    source: &str,
+    list: &ExpectedList,
+    report: &Report,
+    out: &Path,
+    started: Instant,
+) {
+    let n_clones = report.repos.iter().filter(|repo| repo.local_path.is_some()).count();
+    let summary = report.computed_summary();
+    tracing::info!(
+        "first audit in {:.1} s: {} in {}, {} repositories expected by {source}: {} \
+         ({} missing, {} extra, {} dirty, {} mismatched, {} clean); report written to {}",
+        started.elapsed().as_secs_f64(),
+        if n_clones == 1 { "1 clone".to_owned() } else { format!("{n_clones} clones") },
+        config.root.display(),
+        list.repos.len(),
+        report.computed_health(),
+        summary.missing,
+        summary.extra,
+        summary.dirty,
+        summary.mismatched.unwrap_or(0),
+        summary.clean,
+        out.display(),
+    );
+    if n_clones == 0 {
+        tracing::warn!(
+            "no clones found in {}: is it the folder that holds them (each clone a folder of its own)?",
+            config.root.display()
+        );
+    }
 }
 
 #[cfg(test)]

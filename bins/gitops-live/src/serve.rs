@@ -13,6 +13,7 @@ use gitops_transport::{Live, TransportConfig, WsLimits};
 use gitops_watch::{WatchConfig, WatchEvent, WatchMode};
 
 use crate::assets::EmbeddedDashboard;
+use crate::cli::{self, AuditOptions, ServeCommand};
 
 /// Options shared by `serve` and `demo`: where to listen and how to treat clients.
 #[derive(Debug, Clone, clap::Args)]
@@ -37,8 +38,8 @@ pub(crate) struct ServerArgs {
     /// The viewer token itself (prefer --viewer-token-file). Never logged.
     #[arg(long = "viewer-token", env = "GITOPS_VIEWER_TOKEN", hide_env_values = true, hide = true)]
     pub(crate) viewer_token: Option<String>,
-    /// How long a viewer's session cookie lasts (e.g. 30m, 12h).
-    #[arg(long, env = "GITOPS_VIEWER_SESSION_TTL", default_value = "12h", value_parser = parse_duration)]
+    /// How long a viewer's session cookie lasts (e.g. 30m, 12h; more than zero).
+    #[arg(long, env = "GITOPS_VIEWER_SESSION_TTL", value_name = "DURATION", default_value = "12h", value_parser = cli::positive_duration)]
     pub(crate) viewer_session_ttl: Duration,
     /// A header your reverse proxy sets to the signed-in user's name (e.g. Remote-User,
     /// X-Forwarded-User): requests from a --trusted-proxy address that carry it are signed in.
@@ -84,7 +85,7 @@ pub(crate) struct ServerArgs {
     pub(crate) max_clients_per_ip: Option<usize>,
     /// How long a connection may be unable to write (its client stopped reading) before it is
     /// closed, e.g. 30s. Hidden: tests shorten it.
-    #[arg(long, env = "GITOPS_WRITE_TIMEOUT", default_value = "30s", value_parser = parse_duration, hide = true)]
+    #[arg(long, env = "GITOPS_WRITE_TIMEOUT", value_name = "DURATION", default_value = "30s", value_parser = cli::positive_duration, hide = true)]
     pub(crate) write_timeout: Duration,
     /// PEM certificate chain: serve HTTPS and WSS (TLS 1.2 and 1.3 only). Needs --tls-key.
     #[arg(long, env = "GITOPS_TLS_CERT", requires = "tls_key")]
@@ -92,17 +93,18 @@ pub(crate) struct ServerArgs {
     /// PEM private key of --tls-cert.
     #[arg(long, env = "GITOPS_TLS_KEY", requires = "tls_cert")]
     pub(crate) tls_key: Option<PathBuf>,
-    /// How often a WebSocket client is pinged, in milliseconds (default 20,000). Hidden: the
+    /// How often a WebSocket client is pinged (default 20s; more than zero). Hidden: the
     /// default suits real networks; tests shorten it to see dead peers dropped quickly.
-    #[arg(long, env = "GITOPS_WS_PING_INTERVAL_MS", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
-    pub(crate) ws_ping_interval_ms: Option<u64>,
-    /// How long past a ping a silent WebSocket peer is considered dead, in milliseconds (default
-    /// 10,000). Hidden, like --ws-ping-interval-ms.
-    #[arg(long, env = "GITOPS_WS_PONG_TIMEOUT_MS", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
-    pub(crate) ws_pong_timeout_ms: Option<u64>,
+    #[arg(long, env = "GITOPS_WS_PING_INTERVAL", hide = true, value_name = "DURATION", value_parser = cli::positive_duration)]
+    pub(crate) ws_ping_interval: Option<Duration>,
+    /// How long past a ping a silent WebSocket peer is considered dead (default 10s; more than
+    /// zero). Hidden, like --ws-ping-interval.
+    #[arg(long, env = "GITOPS_WS_PONG_TIMEOUT", hide = true, value_name = "DURATION", value_parser = cli::positive_duration)]
+    pub(crate) ws_pong_timeout: Option<Duration>,
     /// On SIGTERM, the window over which real-time clients are closed (each at its own moment)
-    /// and asked to come back (spread over the window after it), e.g. 2s or 10s.
-    #[arg(long, env = "GITOPS_DRAIN_WINDOW", default_value = "2s", value_parser = parse_duration)]
+    /// and asked to come back (spread over the window after it), e.g. 2s or 10s; 0s closes
+    /// them all at once. SIGINT (Ctrl-C) does not wait for it.
+    #[arg(long, env = "GITOPS_DRAIN_WINDOW", value_name = "DURATION", default_value = "2s", value_parser = cli::duration)]
     pub(crate) drain_window: Duration,
 }
 
@@ -110,77 +112,36 @@ pub(crate) struct ServerArgs {
 #[derive(Debug, clap::Args)]
 pub(crate) struct ServeArgs {
     /// The report to watch, e.g. /srv/audit/GitRepoReport.json or audit-history/latest.json (a
-    /// symlink swapped with `ln -sf` is followed).
+    /// symlink swapped with `ln -sf` is followed). With --audit-root, where the report is written.
     #[arg(long, env = "GITOPS_REPORT")]
     pub(crate) report: PathBuf,
     /// Quiet time after the last change before the report is read (trailing edge only, so the
-    /// final state of a burst is always read).
-    #[arg(long, env = "GITOPS_DEBOUNCE_MS", default_value_t = 5)]
-    pub(crate) debounce_ms: u64,
+    /// final state of a burst is always read), e.g. 5ms; 0s reads at once.
+    #[arg(long, env = "GITOPS_DEBOUNCE", value_name = "DURATION", default_value = "5ms", value_parser = cli::duration)]
+    pub(crate) debounce: Duration,
+    /// --debounce in the older spelling, where a bare number is milliseconds.
+    #[arg(long, env = "GITOPS_DEBOUNCE_MS", hide = true, value_name = "MS", value_parser = cli::millis, conflicts_with = "debounce")]
+    pub(crate) debounce_ms: Option<Duration>,
     /// Poll instead of using OS file events (for NFS and other mounts that do not report changes).
     #[arg(long, env = "GITOPS_FORCE_POLLING")]
     pub(crate) force_polling: bool,
-    /// Interval of polling, when polling.
-    #[arg(long, env = "GITOPS_POLL_INTERVAL_MS", default_value_t = 1000)]
-    pub(crate) poll_interval_ms: u64,
+    /// Interval of polling, when polling, e.g. 1s or 200ms (more than zero).
+    #[arg(long, env = "GITOPS_POLL_INTERVAL", value_name = "DURATION", default_value = "1s", value_parser = cli::positive_duration)]
+    pub(crate) poll_interval: Duration,
+    /// --poll-interval in the older spelling, where a bare number is milliseconds.
+    #[arg(long, env = "GITOPS_POLL_INTERVAL_MS", hide = true, value_name = "MS", value_parser = cli::positive_millis, conflicts_with = "poll_interval")]
+    pub(crate) poll_interval_ms: Option<Duration>,
     /// The largest report accepted, in bytes; larger reports are refused and the last good one kept.
     #[arg(long, env = "GITOPS_MAX_REPORT_BYTES", default_value_t = 64 << 20)]
     pub(crate) max_report_bytes: usize,
-    /// Produce the report in-process by auditing the clones in DIR, instead of watching a file
-    /// another job writes; --report is then where the report is written for other readers.
-    #[arg(long, env = "GITOPS_AUDIT_ROOT", value_name = "DIR")]
-    pub(crate) audit_root: Option<PathBuf>,
-    /// With --audit-root: the expected repositories, one name, owner/name or URL per line.
-    #[arg(long, env = "GITOPS_AUDIT_EXPECTED", value_name = "FILE", requires = "audit_root")]
-    pub(crate) audit_expected: Option<PathBuf>,
-    /// With --audit-root: expect the repositories of this GitHub user (token from GITHUB_TOKEN).
-    #[arg(long, env = "GITOPS_AUDIT_GITHUB_USER", value_name = "NAME", requires = "audit_root")]
-    pub(crate) audit_github_user: Option<String>,
-    /// With --audit-root: expect the repositories of this GitHub organisation.
-    #[arg(long, env = "GITOPS_AUDIT_GITHUB_ORG", value_name = "NAME", requires = "audit_root")]
-    pub(crate) audit_github_org: Option<String>,
-    /// With --audit-root: time between full audits (e.g. 300s, 5m, 1h); single clones are
-    /// re-audited as soon as they change.
-    #[arg(long, env = "GITOPS_AUDIT_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    #[command(flatten)]
+    pub(crate) audit: AuditOptions<ServeCommand>,
+    /// With --audit-root: time between full audits (e.g. 300s, 5m, 1h; more than zero); single
+    /// clones are re-audited as soon as they change.
+    #[arg(long, env = "GITOPS_AUDIT_INTERVAL", value_name = "DURATION", default_value = "5m", value_parser = cli::positive_duration)]
     pub(crate) audit_interval: Duration,
     #[command(flatten)]
     pub(crate) server: ServerArgs,
-}
-
-/// Reads `300`, `300s`, `5m` or `1h`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) =
-        text.find(|c: char| !c.is_ascii_digit()).map_or((text, "s"), |i| text.split_at(i));
-    let number: u64 =
-        number.parse().map_err(|_| format!("{text:?} is not a duration like 300s, 5m or 1h"))?;
-    let seconds = match unit {
-        "s" => number,
-        "m" => number * 60,
-        "h" => number * 3600,
-        _ => return Err(format!("{text:?}: the unit must be s, m or h")),
-    };
-    if seconds == 0 {
-        return Err("the interval must be longer than zero".to_owned());
-    }
-    Ok(Duration::from_secs(seconds))
-}
-
-fn audit_config(args: &ServeArgs, root: &Path) -> anyhow::Result<gitops_audit::AuditConfig> {
-    use gitops_audit::{Expected, GithubAccount};
-    let expected = match (&args.audit_expected, &args.audit_github_user, &args.audit_github_org) {
-        (Some(file), None, None) => Expected::File(file.clone()),
-        (None, Some(user), None) => Expected::Github(GithubAccount::User(user.clone())),
-        (None, None, Some(org)) => Expected::Github(GithubAccount::Org(org.clone())),
-        _ => anyhow::bail!(
-            "with --audit-root give exactly one of --audit-expected, --audit-github-user, --audit-github-org"
-        ),
-    };
-    let root = std::path::absolute(root)
-        .with_context(|| format!("bad --audit-root {}", root.display()))?;
-    let mut config = gitops_audit::AuditConfig::new(root, expected);
-    config.github.token = gitops_audit::Token::from_env();
-    Ok(config)
 }
 
 pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<std::process::ExitCode> {
@@ -190,17 +151,18 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<std::process::ExitCode> {
         .context("starting the runtime")?;
     let result = runtime.block_on(async {
         let watch = WatchConfig {
-            debounce: Duration::from_millis(args.debounce_ms),
-            poll_interval: Duration::from_millis(args.poll_interval_ms.max(1)),
+            debounce: args.debounce_ms.unwrap_or(args.debounce),
+            poll_interval: args.poll_interval_ms.unwrap_or(args.poll_interval),
             force_polling: args.force_polling,
             // The watcher refuses larger files without reading them; it must use the same limit
             // as the parser, or its own 64 MiB default overrides a larger --max-report-bytes.
             max_bytes: u64::try_from(args.max_report_bytes).unwrap_or(u64::MAX),
             ..WatchConfig::new(&args.report)
         };
-        let audit = args.audit_root.as_deref().map(|root| audit_config(args, root)).transpose()?;
+        let audit = args.audit.config()?;
+        let source_path = audit.as_ref().map_or(args.report.as_path(), |config| &config.root);
         let feed = FeedConfig {
-            path: args.audit_root.as_deref().unwrap_or(&args.report).display().to_string(),
+            path: source_path.display().to_string(),
             watch: if audit.is_some() { WatchState::Auditing } else { WatchState::Watching },
             parse: gitops_report::ParseOptions { max_bytes: args.max_report_bytes },
         };
@@ -214,13 +176,13 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<std::process::ExitCode> {
             )),
             None => tokio::spawn(watch_source(server.feed.clone(), watch)),
         };
-        server.run_until_signal().await?;
+        let stop = server.run_until_signal().await;
         source.abort();
-        Ok(std::process::ExitCode::SUCCESS)
+        stop
     });
     // A blocking task still running (an audit waiting on GitHub) must not hold the exit up.
-    runtime.shutdown_timeout(SHUTDOWN_GRACE);
-    result
+    runtime.shutdown_timeout(result.as_ref().map_or(SHUTDOWN_GRACE, |stop| stop.grace()));
+    result.map(|_| std::process::ExitCode::SUCCESS)
 }
 
 /// How long stopping waits for blocking work (reads, audits) still in flight after the server
@@ -326,34 +288,123 @@ fn allowed_hosts(args: &ServerArgs) -> Vec<String> {
     hosts
 }
 
-impl Server {
-    /// Waits for SIGINT or SIGTERM, then shuts down gracefully.
-    pub(crate) async fn run_until_signal(self) -> anyhow::Result<()> {
-        println!("gitops-live listening on {}://{}/", self.scheme, self.address);
-        wait_for_signal().await;
-        tracing::info!("shutting down: closing clients with 1001 and a reconnect delay");
-        self.live.shutdown();
-        self.serving.await.context("server task")?.context("serving")?;
-        Ok(())
+/// Which signal stopped the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// SIGTERM, as systemd or `docker stop` send: clients are closed spread over the drain
+    /// window, so a restart is not met by every client at once.
+    Terminate,
+    /// SIGINT (Ctrl-C on a terminal): clients are closed at once and the process leaves.
+    Interrupt,
+}
+
+impl Stop {
+    /// How long the runtime waits for blocking work still running (reads, an audit waiting on
+    /// GitHub) once the server has stopped.
+    pub(crate) fn grace(self) -> Duration {
+        match self {
+            Self::Terminate => SHUTDOWN_GRACE,
+            Self::Interrupt => Duration::ZERO,
+        }
     }
 }
 
-async fn wait_for_signal() {
+impl Server {
+    /// Waits for SIGINT or SIGTERM, then shuts down: gracefully over the drain window on
+    /// SIGTERM, at once on SIGINT (and on a SIGINT that arrives during the drain). Either way
+    /// every real-time client is closed with 1001 and a reconnect delay.
+    pub(crate) async fn run_until_signal(self) -> anyhow::Result<Stop> {
+        // The handlers are installed before the address is printed: whoever starts the server
+        // and waits for that line may signal it at once, and an uninstalled SIGINT kills.
+        let mut signals = Signals::install()?;
+        println!("gitops-live listening on {}://{}/", self.scheme, self.address);
+        let mut stop = signals.next().await;
+        self.live.shutdown();
+        let mut serving = self.serving;
+        match stop {
+            Stop::Interrupt => {
+                tracing::info!("interrupted: closing clients now with 1001 and a reconnect delay");
+                close_clients_now(&self.live);
+            }
+            Stop::Terminate => {
+                tracing::info!(
+                    window = ?self.live.config().drain,
+                    "shutting down: closing clients with 1001 and a reconnect delay over the drain window"
+                );
+                tokio::select! {
+                    finished = &mut serving => {
+                        finished.context("server task")?.context("serving")?;
+                        return Ok(stop);
+                    }
+                    () = signals.interrupted() => {
+                        tracing::info!("interrupted during the drain: closing the remaining clients now");
+                        close_clients_now(&self.live);
+                        stop = Stop::Interrupt;
+                    }
+                }
+            }
+        }
+        serving.await.context("server task")?.context("serving")?;
+        Ok(stop)
+    }
+}
+
+/// Closes every real-time client now (with 1001 and a reconnect delay, as the transport closes
+/// them at the end of the drain window) instead of each at its moment of the window.
+fn close_clients_now(live: &Live) {
+    live.hub().close_all(gitops_hub::CloseReason::Shutdown);
+}
+
+/// The stop signals, with their handlers installed.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt())
+                    .context("installing the SIGINT handler")?,
+                terminate: signal(SignalKind::terminate())
+                    .context("installing the SIGTERM handler")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// The next stop signal.
+    async fn next(&mut self) -> Stop {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => Stop::Interrupt,
+                _ = self.terminate.recv() => Stop::Terminate,
+            }
+        }
+        #[cfg(not(unix))]
+        {
             let _ = tokio::signal::ctrl_c().await;
-            return;
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+            Stop::Interrupt
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// The next SIGINT.
+    async fn interrupted(&mut self) {
+        #[cfg(unix)]
+        {
+            self.interrupt.recv().await;
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -361,10 +412,8 @@ async fn wait_for_signal() {
 fn ws_limits(args: &ServerArgs) -> WsLimits {
     let defaults = WsLimits::default();
     WsLimits {
-        ping_interval: args
-            .ws_ping_interval_ms
-            .map_or(defaults.ping_interval, Duration::from_millis),
-        pong_timeout: args.ws_pong_timeout_ms.map_or(defaults.pong_timeout, Duration::from_millis),
+        ping_interval: args.ws_ping_interval.unwrap_or(defaults.ping_interval),
+        pong_timeout: args.ws_pong_timeout.unwrap_or(defaults.pong_timeout),
         ..defaults
     }
 }
@@ -425,7 +474,15 @@ pub(crate) async fn watch_source(feed: Arc<Feed>, config: WatchConfig) {
                 }
             }
             Some(WatchEvent::Missing { resolved, .. }) => {
-                feed.source_failed(&format!("the report {} is missing", resolved.display()));
+                let reason = if feed.hub().cursor().is_some() {
+                    format!("the report {} is missing", resolved.display())
+                } else {
+                    format!(
+                        "the report {} does not exist yet: waiting for an audit job to write it",
+                        resolved.display()
+                    )
+                };
+                feed.source_failed(&reason);
             }
             Some(WatchEvent::Unreadable { error, resolved, .. }) => {
                 feed.source_failed(&format!("cannot read {}: {error}", resolved.display()));

@@ -113,20 +113,16 @@ fn file_status(facts: &GitFacts, extra: &mut Map<String, Value>) -> Option<FileS
     if facts.bare {
         return Some(FileStatus::Unknown);
     }
-    let mut missing_files = Vec::new();
-    if !facts.has_readme {
-        missing_files.push("README");
-    }
-    if !facts.has_gitignore {
-        missing_files.push(".gitignore");
-    }
-    let status = match missing_files.as_slice() {
-        [] => FileStatus::Complete,
-        ["README"] => FileStatus::MissingReadme,
-        _ => FileStatus::MissingFiles,
+    let missing = &facts.missing_files;
+    let status = if missing.is_empty() {
+        FileStatus::Complete
+    } else if missing.iter().all(|name| name.eq_ignore_ascii_case("README")) {
+        FileStatus::MissingReadme
+    } else {
+        FileStatus::MissingFiles
     };
-    if !missing_files.is_empty() {
-        extra.insert("missing_files".into(), json!(missing_files));
+    if !missing.is_empty() {
+        extra.insert("missing_files".into(), json!(missing));
     }
     Some(status)
 }

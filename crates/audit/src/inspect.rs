@@ -43,9 +43,8 @@ pub(crate) struct GitFacts {
     pub(crate) stash_count: usize,
     /// Seconds since the epoch of HEAD's commit.
     pub(crate) last_commit_seconds: Option<i64>,
-    /// Top-level files of the worktree that matter for `file_status`.
-    pub(crate) has_readme: bool,
-    pub(crate) has_gitignore: bool,
+    /// The required files (see `AuditConfig::required_files`) the worktree lacks, as configured.
+    pub(crate) missing_files: Vec<String>,
     /// What could not be read; the facts above are then partial.
     pub(crate) error: Option<String>,
 }
@@ -69,7 +68,8 @@ impl Changes {
 pub(crate) const UNPUSHED_LIMIT: usize = 1000;
 
 /// Reads one folder. Never panics and never fails: what cannot be read becomes part of the answer.
-pub(crate) fn inspect(path: &Path) -> Local {
+/// `required` names the files whose absence `file_status` reports.
+pub(crate) fn inspect(path: &Path, required: &[String]) -> Local {
     if let Err(error) = std::fs::read_dir(path) {
         return Local::Unreadable(format!("cannot read folder: {error}"));
     }
@@ -85,7 +85,7 @@ pub(crate) fn inspect(path: &Path) -> Local {
         }
         Err(error) => return Local::Broken(open_error_text(&error)),
     };
-    Local::Git(Box::new(read_facts(&repo)))
+    Local::Git(Box::new(read_facts(&repo, required)))
 }
 
 fn open_error_text(error: &git2::Error) -> String {
@@ -100,7 +100,7 @@ fn open_error_text(error: &git2::Error) -> String {
     }
 }
 
-fn read_facts(repo: &Repository) -> GitFacts {
+fn read_facts(repo: &Repository, required: &[String]) -> GitFacts {
     let mut facts = GitFacts { bare: repo.is_bare(), ..GitFacts::default() };
     let mut errors = Vec::new();
 
@@ -115,7 +115,7 @@ fn read_facts(repo: &Repository) -> GitFacts {
             Ok(changes) => facts.changes = changes,
             Err(error) => errors.push(format!("cannot read status: {}", error.message())),
         }
-        (facts.has_readme, facts.has_gitignore) = top_level_files(workdir);
+        facts.missing_files = missing_files(workdir, required);
     }
 
     if let Err(error) = read_head(repo, &mut facts) {
@@ -232,18 +232,60 @@ fn count_unpushed(repo: &Repository, head: git2::Oid) -> Result<usize, git2::Err
     Ok(count)
 }
 
-/// Whether the worktree's top level has a README (any case, any extension) and a `.gitignore`.
-fn top_level_files(workdir: &Path) -> (bool, bool) {
-    let Ok(entries) = std::fs::read_dir(workdir) else {
-        return (false, false);
-    };
-    let (mut readme, mut gitignore) = (false, false);
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        readme |=
-            name.len() >= 6 && name.is_char_boundary(6) && name[..6].eq_ignore_ascii_case("readme");
-        gitignore |= name == ".gitignore";
+/// The entries of `required` the worktree lacks, in their order.
+///
+/// A name without a dot (`README`, `LICENSE`) is found in any case and with any extension or
+/// suffix (`readme.md`, `LICENSE-MIT`, `Readme_old`); a name with a dot (`.gitignore`,
+/// `compose.yaml`) only as written, ignoring case; a name with a `/` (`.github/workflows`) as a
+/// path below the worktree.
+pub(crate) fn missing_files(workdir: &Path, required: &[String]) -> Vec<String> {
+    let names: Vec<String> = std::fs::read_dir(workdir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    required
+        .iter()
+        .filter(|wanted| {
+            if wanted.contains('/') {
+                return !workdir.join(wanted.as_str()).exists();
+            }
+            !names.iter().any(|name| file_matches(name, wanted))
+        })
+        .cloned()
+        .collect()
+}
+
+/// Whether the top-level entry `name` satisfies the required file `wanted` (see [`missing_files`]).
+fn file_matches(name: &str, wanted: &str) -> bool {
+    if name.eq_ignore_ascii_case(wanted) {
+        return true;
     }
-    (readme, gitignore)
+    if wanted.contains('.') || name.len() <= wanted.len() || !name.is_char_boundary(wanted.len()) {
+        return false;
+    }
+    let (stem, rest) = name.split_at(wanted.len());
+    stem.eq_ignore_ascii_case(wanted) && rest.starts_with(['.', '-', '_'])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn required_names_without_a_dot_match_any_case_and_extension() {
+        assert!(file_matches("README.md", "README"));
+        assert!(file_matches("readme", "README"));
+        assert!(file_matches("Readme_old.txt", "README"));
+        assert!(file_matches("LICENSE-MIT", "LICENSE"));
+        assert!(!file_matches("READMEFIRST", "README"));
+        assert!(!file_matches("READ", "README"));
+        assert!(file_matches(".gitignore", ".gitignore"));
+        assert!(file_matches(".GitIgnore", ".gitignore"));
+        assert!(!file_matches(".gitignore.bak", ".gitignore"));
+        assert!(!file_matches("é", "README"));
+    }
 }

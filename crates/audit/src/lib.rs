@@ -50,7 +50,7 @@ use gitops_report::{Repo, Report, Timestamp};
 pub use expected::{ExpectedList, ExpectedRepo, parse_expected_list, read_expected_file};
 pub use github::{GITHUB_API, GithubAccount, GithubOptions, Token, fetch_github};
 pub use remote_url::{RepoId, parse_remote_url, redact_credentials};
-pub use write::{LATEST_NAME, write_history, write_report_atomic};
+pub use write::{LATEST_NAME, prune_history, write_history, write_report_atomic};
 
 /// Everything that can go wrong in an audit as a whole. Per-repository problems are not errors:
 /// they are reported in the repository's `error` field.
@@ -169,6 +169,15 @@ pub enum Error {
         /// Why.
         cause: std::io::Error,
     },
+    /// The history folder could not be listed, or an old snapshot could not be deleted. Check
+    /// the folder's permissions; the new snapshot itself was written.
+    #[error("cannot prune the history {path}: {cause}")]
+    Prune {
+        /// The folder, or the snapshot that could not be deleted.
+        path: PathBuf,
+        /// Why.
+        cause: std::io::Error,
+    },
 }
 
 fn rate_limit_detail(retry_after_seconds: Option<u64>, reset_at: Option<&str>) -> String {
@@ -196,6 +205,11 @@ pub enum Expected {
 /// Folder names skipped by default, besides hidden ones.
 pub const DEFAULT_SKIP: [&str; 5] = ["temp", "tmp", "cache", "logs", "output"];
 
+/// The files a clone must have for `file_status` to be `complete`, by default: a README (any
+/// case, any extension). A `.gitignore` is not required by default: many configuration
+/// repositories have nothing to ignore.
+pub const DEFAULT_REQUIRED_FILES: [&str; 1] = ["README"];
+
 /// What to audit and how.
 #[derive(Debug, Clone)]
 pub struct AuditConfig {
@@ -212,6 +226,13 @@ pub struct AuditConfig {
     pub parallelism: usize,
     /// How to reach GitHub when `expected` is [`Expected::Github`].
     pub github: GithubOptions,
+    /// The top-level files every clone should have ([`DEFAULT_REQUIRED_FILES`] by default).
+    /// A name without a dot (`README`, `LICENSE`) matches in any case and with any extension or
+    /// suffix (`readme.md`, `LICENSE-MIT`); a name with a dot (`.gitignore`) matches as written,
+    /// ignoring case; a name with a `/` is a path below the worktree. Those absent are listed in
+    /// the row's `missing_files`, and `file_status` is `complete`, `missing_readme` (only the
+    /// README is absent) or `missing_files`. An empty list makes every worktree `complete`.
+    pub required_files: Vec<String>,
 }
 
 impl AuditConfig {
@@ -224,6 +245,7 @@ impl AuditConfig {
             skip_hidden: true,
             parallelism: 0,
             github: GithubOptions::default(),
+            required_files: DEFAULT_REQUIRED_FILES.iter().map(|name| (*name).to_owned()).collect(),
         }
     }
 
@@ -350,10 +372,11 @@ fn plan<'a>(config: &AuditConfig, expected: &'a ExpectedList) -> Result<Vec<Plan
 
 /// Produces one row. A panic while reading one repository (a bug, in this crate or libgit2)
 /// becomes that row's `error` rather than the end of the whole audit.
-fn evaluate(planned: &Planned<'_>, now_seconds: i64) -> Repo {
+fn evaluate(planned: &Planned<'_>, now_seconds: i64, required_files: &[String]) -> Repo {
     let read = || match planned {
         Planned::Folder { key, path, expected, .. } => {
-            classify::local(key, path, &inspect::inspect(path), *expected, now_seconds)
+            let local = inspect::inspect(path, required_files);
+            classify::local(key, path, &local, *expected, now_seconds)
         }
         Planned::Missing(expected) => classify::missing(expected),
     };
@@ -386,7 +409,7 @@ pub fn audit(config: &AuditConfig, expected: &ExpectedList) -> Result<Report> {
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(row) = planned.get(index) else { break };
-                    mine.push((index, evaluate(row, now.as_second())));
+                    mine.push((index, evaluate(row, now.as_second(), &config.required_files)));
                 }
                 // A poisoned lock only means another worker panicked; its rows are lost, ours are fine.
                 rows.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(mine);
@@ -422,7 +445,7 @@ pub fn audit_one(
             .iter()
             .find(|row| matches!(row, Planned::Folder { folder_name, .. } if folder_name == name))
     });
-    Ok(row.map(|row| evaluate(row, now.as_second())))
+    Ok(row.map(|row| evaluate(row, now.as_second(), &config.required_files)))
 }
 
 fn build_report(

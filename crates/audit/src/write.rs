@@ -36,6 +36,51 @@ pub fn write_history(dir: &Path, report: &Report) -> Result<PathBuf> {
     Ok(snapshot)
 }
 
+/// Deletes the oldest snapshots in the history folder `dir` so that at most `keep` remain, and
+/// returns the paths deleted, oldest first. `keep == 0` keeps everything.
+///
+/// A snapshot is a `<timestamp>.json` file as [`write_history`] names them (either timestamp form
+/// the report format accepts); they are ordered by that timestamp. Anything else in the folder
+/// (`latest.json`, temp files, notes) is left alone, and so is the snapshot `latest.json` points
+/// at, whatever its age.
+pub fn prune_history(dir: &Path, keep: usize) -> Result<Vec<PathBuf>> {
+    if keep == 0 {
+        return Ok(Vec::new());
+    }
+    let list_error = |cause| Error::Prune { path: dir.to_owned(), cause };
+    let latest_target = std::fs::read_link(dir.join(LATEST_NAME))
+        .ok()
+        .and_then(|target| target.file_name().map(std::ffi::OsStr::to_os_string));
+    let mut snapshots = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(list_error)? {
+        let entry = entry.map_err(list_error)?;
+        let name = entry.file_name();
+        let Some(stem) = name.to_str().and_then(|name| name.strip_suffix(".json")) else {
+            continue;
+        };
+        let Some(instant) = gitops_report::Timestamp::from_text(stem).instant else { continue };
+        if entry.file_type().is_ok_and(|kind| kind.is_file()) {
+            snapshots.push((instant, name));
+        }
+    }
+    snapshots.sort();
+    let excess = snapshots.len().saturating_sub(keep);
+    let mut deleted = Vec::new();
+    for (_, name) in snapshots.into_iter().take(excess) {
+        if latest_target.as_deref() == Some(name.as_os_str()) {
+            continue;
+        }
+        let path = dir.join(&name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => deleted.push(path),
+            // Another pruner got there first: the goal is reached all the same.
+            Err(cause) if cause.kind() == std::io::ErrorKind::NotFound => {}
+            Err(cause) => return Err(Error::Prune { path, cause }),
+        }
+    }
+    Ok(deleted)
+}
+
 /// The snapshot's file-name stem: the report's timestamp with `:` as `-`, or now when it has none
 /// or it holds characters unfit for a file name.
 fn snapshot_stem(report: &Report) -> String {

@@ -240,25 +240,46 @@ impl Feed {
     }
 
     /// Records that the source could not produce a report, for `reason` (which says what and
-    /// where, e.g. a parse error with its line): counted once, logged, and shown to clients with
-    /// the moment the source started failing. The last good state stays served; before the
-    /// first good report the source stays waiting, and says it has no good report yet.
+    /// where, e.g. a parse error with its line): counted once, and shown to clients with the
+    /// moment the source started failing and what is shown meanwhile: "serving the last good
+    /// report" when one was published, "no good report yet" before the first (the source then
+    /// stays waiting). A failure is logged when its message is new, not on every repeat.
     pub fn source_failed(&self, reason: &str) {
         self.load_errors.fetch_add(1, Ordering::Relaxed);
+        let has_report = self.hub.cursor().is_some();
+        let fallback =
+            if has_report { "serving the last good report" } else { "no good report yet" };
+        let message = format!("{reason}; {fallback}");
         let mut source = lock(&self.source);
         let state_before = source.state;
-        let has_report = self.hub.cursor().is_some();
         if has_report {
-            tracing::warn!(%reason, path = %source.path, "source failed; serving the last good report");
             source.state = ReportState::Error;
-        } else {
-            tracing::warn!(%reason, path = %source.path, "source failed; no good report yet");
         }
         let since = source.last_error.as_ref().map_or_else(now_rfc3339, |e| e.since.clone());
-        let unchanged = source.last_error.as_ref().is_some_and(|e| e.message == reason);
-        source.last_error = Some(LastError { message: reason.to_owned(), since });
+        let repeated = source.last_error.as_ref().is_some_and(|e| e.message == message);
+        if !repeated {
+            tracing::warn!(source = %source.path, "{message}");
+        }
+        source.last_error = Some(LastError { message, since });
+        let state_changed = state_before != source.state;
         drop(source);
-        if !unchanged || state_before != source_state(&self.source) {
+        if !repeated || state_changed {
+            self.source_changed();
+        }
+    }
+
+    /// Records that the source looked again and the report being served is still current (an
+    /// audit that found nothing new): the load time is refreshed, and a failing source recovers.
+    pub fn confirm(&self) {
+        if self.hub.cursor().is_none() {
+            return;
+        }
+        let mut source = lock(&self.source);
+        source.last_loaded = Some(now_rfc3339());
+        if source.state != ReportState::Ok || source.last_error.is_some() {
+            source.state = ReportState::Ok;
+            source.last_error = None;
+            drop(source);
             self.source_changed();
         }
     }
@@ -329,10 +350,6 @@ impl Feed {
     fn source_changed(&self) {
         self.source_version.send_modify(|version| *version += 1);
     }
-}
-
-fn source_state(source: &Mutex<ReportSource>) -> ReportState {
-    lock(source).state
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

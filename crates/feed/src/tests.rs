@@ -61,6 +61,7 @@ fn a_failure_after_a_good_report_keeps_it_and_recovery_clears_the_error() {
     let still = feed.source().last_error.expect("an error");
     assert_eq!(still.since, since, "since is when failing began, not the latest failure");
     assert!(still.message.contains("permission denied"));
+    assert!(still.message.ends_with("; serving the last good report"), "{}", still.message);
     assert_eq!(feed.hub().cursor(), cursor, "the last good state is still served");
 
     let changes = feed.subscribe_source();

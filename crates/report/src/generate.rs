@@ -12,7 +12,9 @@ use crate::model::{FileStatus, Repo, Report, Status, Timestamp};
 /// such as `last_commit` and `branch`). The first six repositories have the statuses `missing`,
 /// `extra`, `dirty`, `mismatched`, `clean` and the unknown `archived`, so every status appears once
 /// `n_repos >= 6`; the rest are drawn from a realistic mix. Every 97th name has non-ASCII letters
-/// and every 89th a `/` and a `~`. `summary` and `health_status` agree with the repositories.
+/// and every 89th a `/` and a `~`. `summary` and `health_status` agree with the repositories, and
+/// each repository has the fields the auditor writes for its status (the unknown `archived` is
+/// there on purpose, for readers' handling of unknown statuses; no auditor writes it).
 pub fn generate_report(n_repos: usize, seed: u64) -> Report {
     let mut rng = SplitMix64(seed);
     let repos: Vec<Repo> = (0..n_repos).map(|index| generate_repo(index, &mut rng)).collect();
@@ -129,6 +131,8 @@ fn generate_repo(index: usize, rng: &mut SplitMix64) -> Repo {
         _ => FileStatus::Unknown,
     };
     let mut repo = Repo { name, status, ..Repo::default() };
+    // The fields each status gets are those the auditor (`gitops-audit`) writes for it, so a
+    // generated report never contradicts itself (see `validate`'s `contradiction` findings).
     let (action, mitigation) = match &repo.status {
         Status::Missing => {
             repo.clone_url = Some(clone_url);
@@ -137,10 +141,12 @@ fn generate_repo(index: usize, rng: &mut SplitMix64) -> Repo {
         Status::Extra => {
             repo.local_path = Some(local_path);
             repo.remote_url = Some(String::new());
+            repo.file_status = Some(file_status);
             ("review", Some("review_or_delete"))
         }
         Status::Dirty => {
             repo.local_path = Some(local_path);
+            repo.remote_url = Some(clone_url.clone());
             repo.clone_url = Some(clone_url);
             repo.file_status = Some(file_status);
             ("commit", Some("commit_or_discard"))
@@ -148,11 +154,14 @@ fn generate_repo(index: usize, rng: &mut SplitMix64) -> Repo {
         Status::Mismatched => {
             repo.local_path = Some(local_path);
             repo.remote_url = Some(format!("https://github.com/alice/{}-old.git", repo.name));
-            repo.expected_url = Some(clone_url);
+            repo.expected_url = Some(clone_url.clone());
+            repo.clone_url = Some(clone_url);
+            repo.file_status = Some(file_status);
             ("fix_remote", Some("fix_remote_or_rename"))
         }
         Status::Clean | Status::Other(_) => {
             repo.local_path = Some(local_path);
+            repo.remote_url = Some(clone_url.clone());
             repo.clone_url = Some(clone_url);
             repo.file_status = Some(file_status);
             ("view", None)
@@ -217,6 +226,18 @@ mod tests {
         let findings = crate::validate(&report);
         let codes: Vec<&str> = findings.iter().map(|finding| finding.code.as_str()).collect();
         assert_eq!(codes, ["unknown-status"], "{findings:?}");
+    }
+
+    #[test]
+    fn generated_repositories_never_contradict_their_status() {
+        for seed in 0..20 {
+            let report = generate_report(500, seed);
+            let warnings: Vec<_> = crate::validate(&report)
+                .into_iter()
+                .filter(|finding| finding.severity == crate::Severity::Warning)
+                .collect();
+            assert!(warnings.is_empty(), "seed {seed}: {warnings:?}");
+        }
     }
 
     #[test]

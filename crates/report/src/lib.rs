@@ -25,12 +25,14 @@ mod error;
 mod generate;
 mod model;
 mod ser;
+mod sync;
 mod validate;
 
 pub use de::{DEFAULT_MAX_BYTES, ParseOptions, Parsed, parse, parse_with};
 pub use error::{Error, Position, RepoRef, Result};
 pub use generate::generate_report;
 pub use model::{FileStatus, Health, Repo, Report, Shape, Status, Summary, Timestamp};
+pub use sync::SyncIssue;
 pub use validate::{Finding, FindingCode, Severity, validate};
 
 /// A realistic current-shape report: 50 repositories with every status (and the unknown

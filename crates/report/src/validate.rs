@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::de::Found;
 use crate::error::RepoRef;
-use crate::model::{FileStatus, Health, Report, Shape, Status, Summary};
+use crate::model::{FileStatus, Health, Repo, Report, Shape, Status, Summary};
 
 /// How much a finding matters. Findings never stop a report from being served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -71,6 +71,10 @@ pub enum FindingCode {
     StatusDerived,
     /// Repositories had neither `status` nor `uncommittedChanges`; parsing assumed `clean`.
     StatusAssumed,
+    /// A repository's fields contradict its status (a `missing` one with a `local_path`, a
+    /// `clean` one whose origin is not the expected repository, a mitigation for another
+    /// status): no auditor produces that, so the producer has a bug.
+    Contradiction,
 }
 
 impl FindingCode {
@@ -92,6 +96,7 @@ impl FindingCode {
             Self::NameFromPath => "name-from-path",
             Self::StatusDerived => "status-derived",
             Self::StatusAssumed => "status-assumed",
+            Self::Contradiction => "contradiction",
         }
     }
 }
@@ -198,6 +203,13 @@ pub fn validate(report: &Report) -> Vec<Finding> {
                 format!("{}: mitigation {mitigation:?} has no text in mitigation_actions", at()),
             ));
         }
+        for contradiction in contradictions(repo) {
+            findings.push(Finding::new(
+                Severity::Warning,
+                FindingCode::Contradiction,
+                format!("{}: {contradiction}", at()),
+            ));
+        }
         // Walk the (few) extra fields rather than look up every known name in each repository.
         for (field, value) in &repo.extra {
             if REPO_FIELDS.contains(&field.as_str()) && !value.is_null() {
@@ -215,6 +227,93 @@ pub fn validate(report: &Report) -> Vec<Finding> {
     }
     check_duplicate_names(report, &mut findings);
     findings
+}
+
+/// What in `repo` contradicts its status. Only fields that are present are compared: old
+/// producers leave many out, and an absent field contradicts nothing.
+fn contradictions(repo: &Repo) -> Vec<String> {
+    let mut found = Vec::new();
+    let status = &repo.status;
+    let remote = repo.remote_url.as_deref().filter(|url| !url.is_empty());
+    match status {
+        Status::Missing => {
+            if let Some(path) = &repo.local_path {
+                found.push(format!("missing but has a local_path ({path})"));
+            }
+            if let Some(url) = remote {
+                found.push(format!("missing but has an origin ({url})"));
+            }
+            if let Some(file_status) =
+                repo.file_status.as_ref().filter(|file_status| **file_status != FileStatus::Unknown)
+            {
+                found.push(format!(
+                    "missing but its files were checked (file_status {file_status})"
+                ));
+            }
+        }
+        Status::Clean | Status::Dirty => {
+            let expected = repo.expected_url.as_deref().or(repo.clone_url.as_deref());
+            if let (Some(remote), Some(expected)) = (remote, expected)
+                && !same_repository(remote, expected)
+            {
+                found.push(format!(
+                    "{status} but its origin {remote} is not the expected {expected}"
+                ));
+            }
+        }
+        Status::Mismatched => {
+            if let (Some(remote), Some(expected)) = (remote, repo.expected_url.as_deref())
+                && same_repository(remote, expected)
+            {
+                found.push(format!("mismatched but its origin is the expected {expected}"));
+            }
+        }
+        Status::Extra | Status::Other(_) => {}
+    }
+    if let Some(mitigation) = &repo.mitigation
+        && let Some(fits) = MITIGATION_FITS.iter().find(|(key, _)| key == mitigation)
+        && status.is_known()
+        && !fits.1.contains(status)
+    {
+        found.push(format!("{status} but its mitigation is {mitigation:?}"));
+    }
+    found
+}
+
+/// The mitigations real producers write, and the statuses each is written for.
+const MITIGATION_FITS: &[(&str, &[Status])] = &[
+    ("clone_missing", &[Status::Missing]),
+    ("review_or_delete", &[Status::Extra]),
+    ("commit_or_discard", &[Status::Dirty]),
+    ("fix_remote_or_rename", &[Status::Mismatched]),
+    ("repair_or_reclone", &[Status::Dirty, Status::Extra]),
+];
+
+/// Whether two remote URLs name the same repository, by their last two path segments
+/// (`owner/name`), ignoring case, a `.git` suffix and the scheme: `git@github.com:alice/halo.git`
+/// and `https://github.com/alice/halo` agree. Deliberately loose: it only has to catch a
+/// producer that contradicts itself, never flag two spellings of one repository.
+fn same_repository(a: &str, b: &str) -> bool {
+    fn owner_and_name(url: &str) -> Option<(String, String)> {
+        let url = url.trim().trim_end_matches('/');
+        let url = url.strip_suffix(".git").unwrap_or(url);
+        let mut parts = url.rsplit(['/', ':']);
+        let name = parts.next().filter(|name| !name.is_empty())?;
+        let owner = parts.next().filter(|owner| !owner.is_empty())?;
+        Some((owner.to_lowercase(), name.to_lowercase()))
+    }
+    match (owner_and_name(a), owner_and_name(b)) {
+        (Some(a), Some(b)) => a == b,
+        // A bare name on one side: compare names only.
+        _ => {
+            let name = |url: &str| {
+                let url = url.trim().trim_end_matches('/');
+                let url = url.strip_suffix(".git").unwrap_or(url);
+                url.rsplit(['/', ':']).next().unwrap_or(url).to_lowercase()
+            };
+            name(a) == name(b)
+        }
+    }
 }
 
 /// Top-level fields that `parse` keeps in `extra` only when their type is wrong.
@@ -522,9 +621,58 @@ mod tests {
             FindingCode::NameFromPath,
             FindingCode::StatusDerived,
             FindingCode::StatusAssumed,
+            FindingCode::Contradiction,
         ];
         for code in codes {
             assert_eq!(serde_json::to_value(code).unwrap(), Value::from(code.as_str()));
         }
+    }
+
+    #[test]
+    fn fields_that_contradict_the_status_are_named() {
+        let text = r#"{"repos": [
+            {"name": "gone", "status": "missing", "local_path": "/srv/git/gone",
+             "remote_url": "https://github.com/alice/gone.git", "file_status": "complete",
+             "mitigation": "clone_missing"},
+            {"name": "moved", "status": "clean", "remote_url": "git@github.com:bob/other.git",
+             "clone_url": "https://github.com/alice/moved.git", "mitigation": "clone_missing"},
+            {"name": "fixed", "status": "mismatched", "remote_url": "git@github.com:Alice/fixed",
+             "expected_url": "https://github.com/alice/fixed.git",
+             "mitigation": "fix_remote_or_rename"}
+        ]}"#;
+        assert_eq!(
+            lines(&findings_of(text)),
+            [
+                r#"warning contradiction: repos[0] ("gone"): missing but has a local_path (/srv/git/gone)"#,
+                r#"warning contradiction: repos[0] ("gone"): missing but has an origin (https://github.com/alice/gone.git)"#,
+                r#"warning contradiction: repos[0] ("gone"): missing but its files were checked (file_status complete)"#,
+                r#"warning contradiction: repos[1] ("moved"): clean but its origin git@github.com:bob/other.git is not the expected https://github.com/alice/moved.git"#,
+                r#"warning contradiction: repos[1] ("moved"): clean but its mitigation is "clone_missing""#,
+                r#"warning contradiction: repos[2] ("fixed"): mismatched but its origin is the expected https://github.com/alice/fixed.git"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn every_spelling_of_one_repository_agrees_and_absent_fields_contradict_nothing() {
+        for (a, b) in [
+            ("https://github.com/alice/halo.git", "git@github.com:alice/halo.git"),
+            ("https://github.com/Alice/Halo/", "ssh://git@github.com/alice/halo"),
+            ("halo", "https://github.com/alice/halo.git"),
+        ] {
+            assert!(same_repository(a, b), "{a} {b}");
+        }
+        assert!(!same_repository(
+            "https://github.com/alice/halo.git",
+            "https://github.com/bob/halo"
+        ));
+        assert!(!same_repository(
+            "https://github.com/alice/halo",
+            "https://github.com/alice/halo2"
+        ));
+        let sparse = r#"{"repos": [{"name": "a", "status": "clean"}, {"name": "b", "status": "missing"},
+            {"name": "c", "status": "dirty", "remote_url": "", "clone_url": "https://x/y/c.git"},
+            {"name": "d", "status": "clean", "mitigation": "some_local_key"}]}"#;
+        assert!(findings_of(sparse).is_empty(), "{:?}", findings_of(sparse));
     }
 }

@@ -5,6 +5,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+use crate::support::git;
+
 /// Writes `contents` to a fresh file under cargo's test scratch folder.
 fn report_file(name: &str, contents: &[u8]) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("check");
@@ -47,7 +49,7 @@ fn sample_report_prints_shape_health_counts_and_findings() {
     assert!(text.contains("  clean           34\n"), "{text}");
     assert!(text.contains("  archived         1  (unknown status)\n"), "{text}");
     assert!(text.contains("summary: agrees with the repositories\n"), "{text}");
-    assert!(text.contains("findings: 1 (0 warnings, 1 info)\n"), "{text}");
+    assert!(text.contains("findings about the report itself: 1 (0 warnings, 1 info)\n"), "{text}");
     assert!(text.contains(r#"  info unknown-status: repos[19] ("old-wiki")"#), "{text}");
 }
 
@@ -166,4 +168,83 @@ fn json_output_carries_the_same_facts() {
     assert_eq!(value["error"]["line"], 2);
     assert_eq!(value["error"]["repo"]["index"], 0);
     assert_eq!(value["error"]["repo"]["name"], "a");
+}
+
+#[test]
+fn a_red_report_lists_the_repositories_that_need_action_by_status() {
+    let path = report_file("sample-actions.json", gitops_report::SAMPLE_REPORT.as_bytes());
+    let output = check(&[], &path);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    for line in [
+        "needs action: 15 of 50 repositories\n",
+        "  missing (4):\n    halo  (clone https://github.com/alice/halo.git)\n",
+        "  extra (3):\n    scratch  (/srv/git/scratch)\n",
+        "  dirty (6):\n    esphome  (/srv/git/esphome)\n",
+        "  mismatched (2):\n    ha-notify  (/srv/git/ha-notify; origin https://github.com/alice/ha_person_notify.git, expected https://github.com/alice/ha-notify.git)\n",
+        "out of sync with the remote: 2\n",
+        "    ansible-homelab (dirty): 2 stashes\n",
+        "    dotfiles (clean): 3 unpushed commits\n",
+    ] {
+        assert!(text.contains(line), "no {line:?} in\n{text}");
+    }
+    // The repositories come before the findings about the report, which are something else.
+    assert!(text.find("needs action").unwrap() < text.find("findings about the report").unwrap());
+
+    let green = report_file("green.json", br#"{"repos": [{"name": "a", "status": "clean"}]}"#);
+    let text = stdout(&check(&[], &green));
+    assert!(text.contains("needs action: none\nout of sync with the remote: none\n"), "{text}");
+}
+
+/// A commit that was never pushed leaves the clone `clean`; `check` still says so, on a report
+/// the real auditor wrote from real repositories.
+#[test]
+fn unpushed_work_in_an_audited_clone_is_named_in_text_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = dir.path().join("remotes/alpha.git");
+    std::fs::create_dir_all(&remote).unwrap();
+    git(&remote, &["init", "--bare", "-q"]);
+    let root = dir.path().join("git");
+    std::fs::create_dir_all(&root).unwrap();
+    git(&root, &["clone", "-q", remote.to_str().unwrap(), "alpha"]);
+    let alpha = root.join("alpha");
+    std::fs::write(alpha.join("README.md"), "alpha\n").unwrap();
+    git(&alpha, &["add", "."]);
+    git(&alpha, &["commit", "-q", "-m", "first"]);
+    git(&alpha, &["push", "-q", "origin", "main"]);
+    std::fs::write(alpha.join("notes.md"), "later\n").unwrap();
+    git(&alpha, &["add", "."]);
+    git(&alpha, &["commit", "-q", "-m", "not pushed"]);
+    let expected = dir.path().join("expected.txt");
+    std::fs::write(&expected, "alpha\nbeta\n").unwrap();
+    let report = dir.path().join("GitRepoReport.json");
+    let audit = Command::new(env!("CARGO_BIN_EXE_gitops-live"))
+        .args(["audit", "--root", root.to_str().unwrap(), "--expected"])
+        .arg(&expected)
+        .arg("--out")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(audit.status.success(), "{}", stderr(&audit));
+
+    let text = stdout(&check(&[], &report));
+    assert!(
+        text.contains("needs action: 1 of 2 repositories\n  missing (1):\n    beta\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("out of sync with the remote: 1\n    alpha (clean): 1 unpushed commit\n"),
+        "{text}"
+    );
+
+    let value: Value = serde_json::from_str(&stdout(&check(&["--json"], &report))).unwrap();
+    assert_eq!(
+        value["needs_action"]["missing"],
+        serde_json::json!([{"name": "beta", "mitigation": "clone_missing"}])
+    );
+    assert_eq!(value["needs_action"]["dirty"], serde_json::json!([]));
+    assert_eq!(
+        value["out_of_sync"],
+        serde_json::json!([{"name": "alpha", "status": "clean", "issues": [{"kind": "unpushed", "commits": 1}]}])
+    );
 }

@@ -651,14 +651,14 @@ async fn a_peer_that_stops_answering_is_dropped_within_ping_interval_plus_pong_t
     let report = generate_report(5, 19);
     let file = ReportFile::new(&report.to_json_bytes());
     let (ping_ms, pong_ms) =
-        (ping_interval.as_millis().to_string(), pong_timeout.as_millis().to_string());
+        (format!("{}ms", ping_interval.as_millis()), format!("{}ms", pong_timeout.as_millis()));
     let args = [
         "serve",
         "--report",
         &file.path_str(),
-        "--ws-ping-interval-ms",
+        "--ws-ping-interval",
         &ping_ms,
-        "--ws-pong-timeout-ms",
+        "--ws-pong-timeout",
         &pong_ms,
     ];
     let server = Process::start(&Launch {

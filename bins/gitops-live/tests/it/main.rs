@@ -5,5 +5,6 @@
 mod audit_live;
 mod check;
 mod faults;
+mod first_hour;
 mod live;
 mod support;

@@ -19,16 +19,41 @@ impl Server {
     }
 
     pub(crate) fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::spawn(args, env, Stdio::inherit()).0
+    }
+
+    /// Starts the server with its log (stderr) going to a pipe, as under systemd or `| tee`,
+    /// and collected line by line.
+    pub(crate) fn start_logging(args: &[&str], env: &[(&str, &str)]) -> (Server, Log) {
+        let (server, stderr) = Self::spawn(args, env, Stdio::piped());
+        let stderr = stderr.expect("piped stderr");
+        let log = Log::default();
+        let lines = log.lines.clone();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stderr);
+            let mut line = Vec::new();
+            // Raw bytes, so escape codes reach the test exactly as written.
+            while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+                lines.lock().unwrap().push(String::from_utf8_lossy(&line).into_owned());
+                line.clear();
+            }
+        });
+        (server, log)
+    }
+
+    fn spawn(
+        args: &[&str],
+        env: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> (Server, Option<std::process::ChildStderr>) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_gitops-live"));
         command.args(args).args(["--bind", "127.0.0.1:0"]).env("RUST_LOG", "warn");
         for (key, value) in env {
             command.env(key, value);
         }
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the binary starts");
+        let mut child =
+            command.stdout(Stdio::piped()).stderr(stderr).spawn().expect("the binary starts");
+        let stderr = child.stderr.take();
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -41,7 +66,12 @@ impl Server {
         };
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { child, addr }
+        (Server { child, addr }, stderr)
+    }
+
+    /// Sends SIGINT, as Ctrl-C on a terminal does, and waits for the process to exit (bounded).
+    pub(crate) fn interrupt(self, limit: Duration) -> std::process::ExitStatus {
+        self.signal("-INT", limit)
     }
 
     pub(crate) fn ws_url(&self) -> String {
@@ -49,14 +79,21 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits for the process to exit (bounded).
-    pub(crate) fn terminate(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
+    pub(crate) fn terminate(self) -> std::process::ExitStatus {
+        self.signal("-TERM", Duration::from_secs(10))
+    }
+
+    fn signal(mut self, signal: &str, limit: Duration) -> std::process::ExitStatus {
+        let _ = Command::new("kill").args([signal, &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "the server did not exit after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "the server did not exit within {limit:?} after {signal}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -66,6 +103,38 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The lines a server logged so far.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Log {
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Log {
+    /// Waits (bounded) for a line that contains every one of `fragments`, and returns it.
+    pub(crate) fn wait_for(&self, fragments: &[&str]) -> String {
+        let found = |lines: &Vec<String>| {
+            lines.iter().find(|line| fragments.iter().all(|f| line.contains(f))).cloned()
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(line) = found(&self.lines.lock().unwrap()) {
+                return line;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {fragments:?}; the log:\n{}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Everything logged so far.
+    pub(crate) fn text(&self) -> String {
+        self.lines.lock().unwrap().concat()
     }
 }
 
@@ -214,4 +283,21 @@ impl ReportFile {
             }
         }
     }
+}
+
+/// Runs `git` in `dir` with a fixed identity and no user or system configuration.
+pub(crate) fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .status()
+        .expect("git runs");
+    assert!(status.success(), "git {args:?} failed");
 }

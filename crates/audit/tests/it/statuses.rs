@@ -71,7 +71,8 @@ fn each_kind_of_change_makes_a_repository_dirty() {
     assert_eq!(counts("deleted"), (json!(0), json!(1), json!(0)));
     // An untracked directory counts once, as `git status` shows it.
     assert_eq!(counts("untracked-dir"), (json!(0), json!(0), json!(1)));
-    assert_eq!(row(&report, "deleted").file_status, Some(FileStatus::MissingFiles));
+    // A .gitignore is not required by default (see the required-files test).
+    assert_eq!(row(&report, "deleted").file_status, Some(FileStatus::Complete));
     assert_eq!(report.health_status, Some(Health::Yellow));
 }
 
@@ -435,8 +436,55 @@ fn unborn_repositories_have_a_branch_and_no_commit() {
     assert_eq!(repo.status, Status::Extra);
     assert_eq!(extra(repo, "branch"), &json!("main"));
     assert_eq!(extra(repo, "last_commit"), &json!(null));
-    assert_eq!(repo.file_status, Some(FileStatus::MissingFiles));
-    assert_eq!(extra(repo, "missing_files"), &json!(["README", ".gitignore"]));
+    // Only a README is required by default.
+    assert_eq!(repo.file_status, Some(FileStatus::MissingReadme));
+    assert_eq!(extra(repo, "missing_files"), &json!(["README"]));
+}
+
+#[test]
+fn required_files_are_configurable_and_matched_by_name_or_stem() {
+    let fixture = Fixture::new();
+    // Every clone has README.md and .gitignore from its remote; each then differs.
+    let complete = fixture.clone("alice", "complete", "complete");
+    fs::write(complete.join("LICENSE-MIT"), "mit\n").expect("write");
+    fs::create_dir_all(complete.join(".github/workflows")).expect("mkdir");
+    let no_ignore = fixture.clone("alice", "no-ignore", "no-ignore");
+    fs::write(no_ignore.join("license.txt"), "mit\n").expect("write");
+    fs::create_dir_all(no_ignore.join(".github/workflows")).expect("mkdir");
+    fs::remove_file(no_ignore.join(".gitignore")).expect("remove");
+    let no_readme = fixture.clone("alice", "no-readme", "no-readme");
+    fs::write(no_readme.join("LICENSE"), "mit\n").expect("write");
+    fs::create_dir_all(no_readme.join(".github/workflows")).expect("mkdir");
+    git(&no_readme, &["mv", "README.md", "NOTES.md"]);
+    git(&no_readme, &["commit", "--quiet", "-m", "rename"]);
+    let list = fixture.expected("alice/complete\nalice/no-ignore\nalice/no-readme");
+
+    // The default: a README only, so a missing .gitignore is no concern.
+    let report = audit(&fixture.config(&list), &list).expect("audit");
+    assert_eq!(row(&report, "no-ignore").file_status, Some(FileStatus::Complete));
+    assert_eq!(extra(row(&report, "no-ignore"), "missing_files"), &json!(null));
+    assert_eq!(row(&report, "no-readme").file_status, Some(FileStatus::MissingReadme));
+
+    let mut config = fixture.config(&list);
+    config.required_files =
+        ["README", ".gitignore", "LICENSE", ".github/workflows"].map(String::from).to_vec();
+    let report = audit(&config, &list).expect("audit");
+    let complete = row(&report, "complete");
+    assert_eq!(complete.file_status, Some(FileStatus::Complete), "{:?}", complete.extra);
+    let no_ignore = row(&report, "no-ignore");
+    assert_eq!(no_ignore.file_status, Some(FileStatus::MissingFiles));
+    assert_eq!(extra(no_ignore, "missing_files"), &json!([".gitignore"]));
+    let no_readme = row(&report, "no-readme");
+    assert_eq!(no_readme.file_status, Some(FileStatus::MissingReadme));
+    assert_eq!(extra(no_readme, "missing_files"), &json!(["README"]));
+    // The single-clone re-audit uses the same list.
+    let again = audit_one(&config, "no-ignore", &list).expect("audit").expect("a row");
+    assert_eq!(&again, no_ignore);
+
+    // Nothing required: every worktree is complete.
+    config.required_files.clear();
+    let report = audit(&config, &list).expect("audit");
+    assert!(report.repos.iter().all(|repo| repo.file_status == Some(FileStatus::Complete)));
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use std::fs;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use gitops_audit::{Error, LATEST_NAME, write_history, write_report_atomic};
+use gitops_audit::{Error, LATEST_NAME, prune_history, write_history, write_report_atomic};
 use gitops_report::{Repo, Report, Status, Timestamp};
 
 fn report(timestamp: &str, n_repos: usize) -> Report {
@@ -115,4 +115,53 @@ fn latest_replaces_a_plain_file_of_that_name() {
     fs::write(dir.path().join(LATEST_NAME), "an old producer's copy").unwrap();
     write_history(dir.path(), &report("2025-06-20T03:00:00Z", 1)).unwrap();
     assert!(fs::symlink_metadata(dir.path().join(LATEST_NAME)).unwrap().file_type().is_symlink());
+}
+
+/// The snapshot file name of the audit `hour` hours after 2025-06-01T00:00:00Z.
+fn snapshot_name(hour: u32) -> String {
+    format!("2025-06-{:02}T{:02}-00-00Z.json", 1 + hour / 24, hour % 24)
+}
+
+fn snapshots(dir: &std::path::Path) -> Vec<String> {
+    entries(dir).into_iter().filter(|name| name.starts_with("2025-")).collect()
+}
+
+#[test]
+fn pruning_keeps_the_newest_snapshots_latest_and_anything_that_is_no_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("audit-history");
+    // 35 audits an hour apart, written out of order (listing order cannot pass for age), the
+    // last one written being the third oldest, so `latest.json` points at an old snapshot.
+    let mut hours: Vec<u32> = (0..35).filter(|hour| *hour != 2).rev().collect();
+    hours.push(2);
+    for hour in &hours {
+        let stamp = format!("2025-06-{:02}T{:02}:00:00Z", 1 + hour / 24, hour % 24);
+        write_history(&history, &report(&stamp, 1)).unwrap();
+    }
+    assert_eq!(
+        fs::read_link(history.join(LATEST_NAME)).unwrap().to_string_lossy(),
+        snapshot_name(2)
+    );
+    fs::write(history.join("notes.txt"), "mine").unwrap();
+    fs::write(history.join("not-a-time.json"), "{}").unwrap();
+
+    let deleted: Vec<String> = prune_history(&history, 30)
+        .unwrap()
+        .iter()
+        .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(deleted, [0, 1, 3, 4].map(snapshot_name), "the oldest, oldest first");
+    let mut kept: Vec<String> = (5..35).map(snapshot_name).collect();
+    kept.push(snapshot_name(2));
+    kept.sort();
+    assert_eq!(snapshots(&history), kept, "the newest 30 and the one latest.json points at");
+    assert!(history.join("notes.txt").exists());
+    assert!(history.join("not-a-time.json").exists());
+    assert!(!fs::read(history.join(LATEST_NAME)).unwrap().is_empty(), "latest still resolves");
+
+    // Pruning again changes nothing, 0 keeps everything, and 1 keeps the newest and latest's.
+    assert!(prune_history(&history, 30).unwrap().is_empty());
+    assert!(prune_history(&history, 0).unwrap().is_empty());
+    assert_eq!(prune_history(&history, 1).unwrap().len(), 29);
+    assert_eq!(snapshots(&history), [snapshot_name(2), snapshot_name(34)]);
 }

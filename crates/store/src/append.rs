@@ -1,0 +1,253 @@
+//! Appending a publish: one transaction with its messages, and a checkpoint when one is due.
+
+use std::borrow::Cow;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use gitops_protocol::{Cursor, Epoch};
+use gitops_report::Report;
+use rusqlite::{TransactionBehavior, params};
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::read::MessageKind;
+use crate::time::unix_ms;
+use crate::{Db, Store};
+
+/// One publish, as the log records it: what clients were sent, and the state after it.
+///
+/// Build it with [`Batch::changes`] or [`Batch::snapshot`].
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    time: SystemTime,
+    content: Content<'a>,
+    state: &'a Report,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Content<'a> {
+    Changes(&'a [Bytes]),
+    Snapshot(u64),
+}
+
+impl<'a> Batch<'a> {
+    /// A publish of change messages: `repo-status-change` and `health-metrics-update` messages
+    /// exactly as encoded by `gitops_protocol`, with the store's epoch and sequence numbers that
+    /// follow the log's last one without a gap. `state` is the report after them; it is
+    /// serialised only when a checkpoint is due.
+    pub fn changes(time: SystemTime, messages: &'a [Bytes], state: &'a Report) -> Self {
+        Self { time, content: Content::Changes(messages), state }
+    }
+
+    /// A whole state at sequence number `seq`, with no messages: the log's first entry, or a new
+    /// start after the caller and the log disagreed (after [`Error::OutOfSequence`], or appends
+    /// that failed while serving went on). `seq` must be above the log's last one; the points in
+    /// between cannot be rebuilt, so a client holding one of them gets a snapshot.
+    pub fn snapshot(time: SystemTime, seq: u64, state: &'a Report) -> Self {
+        Self { time, content: Content::Snapshot(seq), state }
+    }
+}
+
+/// What [`Store::append`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// The log's cursor now.
+    pub cursor: Cursor,
+    /// Whether a checkpoint was written with it.
+    pub checkpoint: bool,
+}
+
+/// One message's parts that the log indexes, read from its own bytes.
+struct Parsed {
+    seq: u64,
+    kind: MessageKind,
+    repo: Option<RepoData>,
+}
+
+/// The head of an encoded state-bearing message, `data` skipped.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    epoch: Epoch,
+    seq: u64,
+}
+
+/// A `repo-status-change` with the fields of its data the log indexes.
+#[derive(Deserialize)]
+struct RepoHead {
+    data: RepoData,
+}
+
+#[derive(Deserialize)]
+struct RepoData {
+    name: String,
+    #[serde(default)]
+    dup: u32,
+    change: String,
+    old_status: Option<String>,
+    new_status: Option<String>,
+}
+
+impl Store {
+    /// Appends one publish in one transaction. Write-ahead: call it before sending the messages
+    /// to any client, so no client ever holds a cursor the log lacks.
+    ///
+    /// Every message is checked against its own bytes (kind, epoch, sequence number) before
+    /// anything is written; on any error nothing is written and the log is as it was, so the
+    /// same batch can be retried ([`Error::DiskFull`]).
+    pub fn append(&mut self, batch: &Batch<'_>) -> Result<Appended> {
+        let time_ms = unix_ms(batch.time);
+        let (first_seq, last_seq, parsed) = match batch.content {
+            Content::Changes(messages) => {
+                let expected = self.last_seq.ok_or(Error::NeedsSnapshot)? + 1;
+                let parsed = parse_batch(messages, self.epoch, expected)?;
+                (expected, expected + messages.len() as u64 - 1, parsed)
+            }
+            Content::Snapshot(seq) => {
+                let expected = self.last_seq.map_or(1, |last| last + 1);
+                if seq < expected || seq == 0 {
+                    return Err(Error::OutOfSequence { expected, found: seq });
+                }
+                (expected, seq, Vec::new())
+            }
+        };
+        let messages: &[Bytes] = match batch.content {
+            Content::Changes(messages) => messages,
+            Content::Snapshot(_) => &[],
+        };
+        let n_messages = messages.len() as u64;
+        let n_bytes: u64 = messages.iter().map(|m| m.len() as u64).sum();
+        let config = &self.db.shared.config;
+        let checkpoint_due = match (batch.content, self.since_checkpoint) {
+            (Content::Snapshot(_), _) | (_, None) => true,
+            (_, Some((since_messages, since_bytes))) => {
+                since_messages + n_messages >= config.checkpoint_every_messages
+                    || since_bytes + n_bytes >= config.checkpoint_every_bytes
+            }
+        };
+        let bytes_since_previous = self.since_checkpoint.map_or(0, |(_, bytes)| bytes) + n_bytes;
+        let state = checkpoint_due.then(|| {
+            serde_json::to_vec(batch.state)
+                .expect("a report's fields are strings, numbers and JSON values: it serialises")
+        });
+
+        let kind = match batch.content {
+            Content::Changes(_) => "changes",
+            Content::Snapshot(_) => "snapshot",
+        };
+        self.db
+            .write(|tx| {
+                tx.prepare_cached(
+                    "INSERT INTO publishes (first_seq, last_seq, time_ms, kind, bytes)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![first_seq, last_seq, time_ms, kind, n_bytes])?;
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO messages
+                     (seq, time_ms, kind, repo, dup, change, old_status, new_status, bytes)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )?;
+                for (message, bytes) in parsed.iter().zip(messages) {
+                    let repo = message.repo.as_ref();
+                    insert.execute(params![
+                        message.seq,
+                        time_ms,
+                        message.kind.as_str(),
+                        repo.map(|r| r.name.as_str()),
+                        repo.map(|r| r.dup),
+                        repo.map(|r| r.change.as_str()),
+                        repo.and_then(|r| r.old_status.as_deref()),
+                        repo.and_then(|r| r.new_status.as_deref()),
+                        bytes.as_ref(),
+                    ])?;
+                }
+                if let Some(state) = &state {
+                    tx.prepare_cached(
+                        "INSERT INTO checkpoints (seq, time_ms, size, bytes_since_previous, state)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?
+                    .execute(params![
+                        last_seq,
+                        time_ms,
+                        state.len() as u64,
+                        bytes_since_previous,
+                        state
+                    ])?;
+                }
+                Ok(())
+            })
+            .map_err(|error| self.db.sqlite(error))?;
+
+        self.last_seq = Some(last_seq);
+        self.since_checkpoint = match (&state, self.since_checkpoint) {
+            (Some(_), _) | (None, None) => Some((0, 0)),
+            (None, Some((messages, bytes))) => Some((messages + n_messages, bytes + n_bytes)),
+        };
+        let cursor = Cursor::new(self.epoch, last_seq);
+        self.db.shared.lock.write_head(cursor);
+        Ok(Appended { cursor, checkpoint: state.is_some() })
+    }
+}
+
+impl Db {
+    /// Runs `f` in one write transaction (taken at once, so a concurrent prune makes it wait
+    /// for the busy timeout rather than fail half-way), committing when `f` succeeds.
+    pub(crate) fn write<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    pub(crate) fn record_source_event(
+        &mut self,
+        time: SystemTime,
+        kind: &str,
+        message: &str,
+    ) -> Result<u64> {
+        let time_ms = unix_ms(time);
+        self.write(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO source_events (time_ms, kind, message) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![time_ms, kind, message])?;
+            Ok(tx.last_insert_rowid() as u64)
+        })
+        .map_err(|error| self.sqlite(error))
+    }
+}
+
+/// Checks every message of a batch and reads what the log indexes from it.
+fn parse_batch(messages: &[Bytes], epoch: Epoch, first_seq: u64) -> Result<Vec<Parsed>> {
+    if messages.is_empty() {
+        return Err(Error::EmptyBatch);
+    }
+    let mut parsed = Vec::with_capacity(messages.len());
+    for (index, bytes) in messages.iter().enumerate() {
+        let invalid = |detail: String| Error::InvalidMessage { index, detail };
+        let head: Head<'_> =
+            serde_json::from_slice(bytes).map_err(|error| invalid(error.to_string()))?;
+        if head.epoch != epoch {
+            return Err(Error::WrongEpoch { expected: epoch, found: head.epoch });
+        }
+        let expected = first_seq + index as u64;
+        if head.seq != expected {
+            return Err(Error::OutOfSequence { expected, found: head.seq });
+        }
+        let (kind, repo) = match head.kind.as_ref() {
+            "repo-status-change" => {
+                let RepoHead { data } =
+                    serde_json::from_slice(bytes).map_err(|error| invalid(error.to_string()))?;
+                (MessageKind::RepoStatusChange, Some(data))
+            }
+            "health-metrics-update" => (MessageKind::HealthMetricsUpdate, None),
+            other => return Err(invalid(format!("a {other:?} message is not a change"))),
+        };
+        parsed.push(Parsed { seq: head.seq, kind, repo });
+    }
+    Ok(parsed)
+}

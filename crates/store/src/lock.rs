@@ -1,0 +1,224 @@
+//! The lock file: one holder per state directory, who it is, and how far it had written.
+//!
+//! The holder takes an exclusive `flock`-style lock (`File::try_lock`) on `gitops-live.lock` and
+//! writes a small fixed-size text record into it: its process id, start time and boot id, whether
+//! it is running or closed cleanly, and the last cursor it committed. A second opener that finds
+//! the lock taken reads the record to name the holder. The next holder reads the previous record
+//! before writing its own, which tells it two things the database cannot:
+//! - the log is behind what was served (the database file was replaced by an older copy), and
+//! - the previous holder died with the machine (a crash or power loss, not a clean stop), which
+//!   with `synchronous=NORMAL` may have cost its last commits.
+//!
+//! The record is rewritten in place after every append without an fsync: it is a hint for the
+//! next opener, never the source of truth, and a stale record only errs on the safe side (see
+//! `open.rs`).
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use gitops_protocol::{Cursor, Epoch};
+
+use crate::error::{Error, Result};
+use crate::time::{rfc3339, unix_ms};
+
+/// The lock file's name inside the state directory.
+pub(crate) const LOCK_FILE: &str = "gitops-live.lock";
+
+/// What a previous holder left in the lock file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Record {
+    pub(crate) pid: u32,
+    pub(crate) started: String,
+    pub(crate) boot_id: Option<String>,
+    pub(crate) running: bool,
+    pub(crate) head: Option<Cursor>,
+}
+
+impl Record {
+    /// The record as written: fixed-width fields, so that rewriting it in place never leaves the
+    /// tail of a longer earlier record behind.
+    fn encode(&self) -> String {
+        let boot: String = self.boot_id.as_deref().unwrap_or("-").chars().take(36).collect();
+        let (epoch, seq) = match self.head {
+            Some(cursor) => (cursor.epoch.to_string(), cursor.seq),
+            None => ("-".to_owned(), 0),
+        };
+        format!(
+            "gitops-live state directory lock\npid {:<10}\nstarted {:<25}\nboot {:<36}\nstate {:<7}\nepoch {:<16}\nseq {:020}\n",
+            self.pid,
+            self.started,
+            boot,
+            if self.running { "running" } else { "closed" },
+            epoch,
+            seq,
+        )
+    }
+
+    /// Reads a record; `None` when the text is not one (an empty file, or one being written).
+    fn decode(text: &str) -> Option<Self> {
+        let mut lines = text.lines();
+        if lines.next()? != "gitops-live state directory lock" {
+            return None;
+        }
+        let mut field = |name: &str| {
+            let line = lines.next()?;
+            line.strip_prefix(name)?.strip_prefix(' ').map(|v| v.trim_end().to_owned())
+        };
+        let pid = field("pid")?.parse().ok()?;
+        let started = field("started")?;
+        let boot = field("boot")?;
+        let running = field("state")? == "running";
+        let epoch = field("epoch")?;
+        let seq: u64 = field("seq")?.parse().ok()?;
+        let head = epoch.parse::<Epoch>().ok().map(|epoch| Cursor::new(epoch, seq));
+        let boot_id = (boot != "-").then_some(boot);
+        Some(Self { pid, started, boot_id, running, head })
+    }
+
+    /// The holder as an error message names it.
+    fn holder(&self) -> String {
+        format!("process {} (started {})", self.pid, self.started)
+    }
+}
+
+/// The held lock. Dropping it marks the record closed and releases the lock.
+#[derive(Debug)]
+pub(crate) struct Lock {
+    file: File,
+    path: PathBuf,
+    record: std::sync::Mutex<Record>,
+}
+
+impl Lock {
+    /// Takes the lock on `dir`, returning it and the previous holder's record, if any.
+    pub(crate) fn acquire(dir: &Path) -> Result<(Self, Option<Record>)> {
+        let path = dir.join(LOCK_FILE);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|source| crate::open::io_error(&path, source))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|text| Record::decode(&text))
+                    .map_or_else(
+                        || "another process (it has not written its name yet)".to_owned(),
+                        |r| r.holder(),
+                    );
+                return Err(Error::Locked { path, holder });
+            }
+            Err(TryLockError::Error(source)) => return Err(Error::Io { path, source }),
+        }
+        let mut text = String::new();
+        // A lock file that cannot be read as text is treated as having no previous record.
+        let previous = match file.read_to_string(&mut text) {
+            Ok(_) => Record::decode(&text),
+            Err(_) => None,
+        };
+        let now = SystemTime::now();
+        let record = Record {
+            pid: std::process::id(),
+            started: rfc3339(now).unwrap_or_else(|| unix_ms(now).to_string()),
+            boot_id: boot_id(),
+            running: true,
+            head: None,
+        };
+        let lock = Self { file, path, record: std::sync::Mutex::new(record) };
+        let text = lock.lock_record().encode();
+        lock.file.set_len(0).map_err(|source| lock.io(source))?;
+        lock.write(&text).map_err(|source| lock.io(source))?;
+        Ok((lock, previous))
+    }
+
+    /// Records the last committed cursor. Best effort: the record is a hint (see the module docs).
+    pub(crate) fn write_head(&self, head: Cursor) {
+        let text = {
+            let mut record = self.lock_record();
+            record.head = Some(head);
+            record.encode()
+        };
+        let _ = self.write(&text);
+    }
+
+    /// This process's boot id, as written in its record.
+    pub(crate) fn boot_id(&self) -> Option<String> {
+        self.lock_record().boot_id.clone()
+    }
+
+    fn write(&self, text: &str) -> std::io::Result<()> {
+        let mut file = &self.file;
+        file.seek(SeekFrom::Start(0))?;
+        file.write_all(text.as_bytes())
+    }
+
+    fn lock_record(&self) -> std::sync::MutexGuard<'_, Record> {
+        // The record is plain data; a panic elsewhere cannot leave it half-written.
+        self.record.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn io(&self, source: std::io::Error) -> Error {
+        crate::open::io_error(&self.path, source)
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let text = {
+            let mut record = self.lock_record();
+            record.running = false;
+            record.encode()
+        };
+        // Best effort: a record left "running" only makes the next opener more careful.
+        let _ = self.write(&text);
+        let _ = self.file.sync_data();
+        let _ = self.file.unlock();
+    }
+}
+
+/// The kernel's id of this boot, which changes when the machine restarts (Linux).
+fn boot_id() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let id = text.trim();
+    (!id.is_empty()).then(|| id.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_round_trips_and_keeps_its_length() {
+        let short = Record {
+            pid: 7,
+            started: "2026-12-01T10:00:00Z".to_owned(),
+            boot_id: Some("0b5e7a4c-2f7e-4a43-8f0e-1f1f3c1d2e3f".to_owned()),
+            running: true,
+            head: Some(Cursor::new(Epoch(0xabc), 3)),
+        };
+        let long = Record {
+            pid: 4_000_000,
+            boot_id: None,
+            running: false,
+            head: Some(Cursor::new(Epoch(u64::MAX), u64::MAX)),
+            ..short.clone()
+        };
+        assert_eq!(Record::decode(&short.encode()), Some(short.clone()));
+        assert_eq!(Record::decode(&long.encode()), Some(long.clone()));
+        assert_eq!(short.encode().len(), long.encode().len());
+        let none = Record { head: None, ..short };
+        assert_eq!(Record::decode(&none.encode()), Some(none));
+    }
+
+    #[test]
+    fn text_that_is_not_a_record_is_none() {
+        assert_eq!(Record::decode(""), None);
+        assert_eq!(Record::decode("gitops-live state directory lock\npid x\n"), None);
+    }
+}

@@ -17,7 +17,7 @@ pub enum Error {
     },
     /// The state directory cannot be written: a read-only filesystem, or no permission. Make it
     /// writable for this user, or choose another state directory.
-    #[error("the state directory {path} cannot be written: {source}")]
+    #[error("the state directory cannot be written: {path}: {source}")]
     NotWritable {
         /// The directory or file that could not be written.
         path: PathBuf,
@@ -29,7 +29,7 @@ pub enum Error {
     /// this one. Stop the holder, or give this one another state directory; never share one.
     #[error("the state directory {path} is in use by {holder}")]
     Locked {
-        /// The lock file.
+        /// The state directory.
         path: PathBuf,
         /// Who holds it, as the holder wrote it: process id and start time.
         holder: String,

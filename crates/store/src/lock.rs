@@ -112,7 +112,7 @@ impl Lock {
                         || "another process (it has not written its name yet)".to_owned(),
                         |r| r.holder(),
                     );
-                return Err(Error::Locked { path, holder });
+                return Err(Error::Locked { path: dir.to_owned(), holder });
             }
             Err(TryLockError::Error(source)) => return Err(Error::Io { path, source }),
         }

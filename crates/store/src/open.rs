@@ -54,9 +54,7 @@ pub(crate) fn open(dir: &Path, config: StoreConfig) -> Result<Opened> {
 
     let now = SystemTime::now();
     let stored_epoch = read_epoch(&conn).map_err(sqlite)?;
-    let last_seq: Option<u64> = conn
-        .query_row("SELECT MAX(last_seq) FROM publishes", [], |row| row.get(0))
-        .map_err(sqlite)?;
+    let last_seq = crate::read::last_seq(&conn).map_err(sqlite)?;
     let epoch = match stored_epoch {
         None => {
             let epoch = random_epoch();
@@ -133,6 +131,9 @@ fn open_checked(path: &Path, config: &StoreConfig) -> Result<Result<Connection, 
         let version = schema::version(&conn)?;
         if version > schema::CURRENT {
             return Ok(Some(version));
+        }
+        if version == 0 {
+            schema::prepare_new(&conn)?;
         }
         configure(&conn, config)?;
         if config.check_on_open {

@@ -13,6 +13,15 @@ use crate::error::{Error, Result};
 use crate::replay::{apply_messages, decode_checkpoint};
 use crate::time::from_unix_ms;
 
+/// The log's last sequence number as an SQL expression. Pruning may remove every publish row
+/// but never the latest checkpoint, so both tables are asked.
+macro_rules! last_seq_sql {
+    () => {
+        "(SELECT MAX(s) FROM (SELECT MAX(last_seq) AS s FROM publishes
+                              UNION ALL SELECT MAX(seq) FROM checkpoints))"
+    };
+}
+
 /// How much recent history [`crate::Store::latest`] returns: set it to the hub's own limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HistoryLimit {
@@ -288,10 +297,13 @@ impl Db {
         let conn: &Connection = &tx;
         let (last, oldest, in_gap): (Option<u64>, Option<u64>, bool) = conn
             .query_row(
-                "SELECT (SELECT MAX(last_seq) FROM publishes),
-                        (SELECT MIN(seq) FROM checkpoints),
-                        EXISTS (SELECT 1 FROM publishes WHERE kind = 'snapshot'
-                                AND first_seq <= ?1 AND last_seq > ?1)",
+                concat!(
+                    "SELECT ",
+                    last_seq_sql!(),
+                    ", (SELECT MIN(seq) FROM checkpoints), ",
+                    "EXISTS (SELECT 1 FROM publishes WHERE kind = 'snapshot'
+                             AND first_seq <= ?1 AND last_seq > ?1)"
+                ),
                 params![seq],
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
@@ -454,13 +466,15 @@ impl Db {
         let epoch = current_epoch(&tx).map_err(|e| self.sqlite(e))?;
         let stats = tx
             .query_row(
-                "SELECT (SELECT MIN(seq) FROM checkpoints),
-                        (SELECT MAX(last_seq) FROM publishes),
-                        (SELECT COUNT(*) FROM messages),
+                concat!(
+                    "SELECT (SELECT MIN(seq) FROM checkpoints), ",
+                    last_seq_sql!(),
+                    ", (SELECT COUNT(*) FROM messages),
                         (SELECT COUNT(*) FROM checkpoints),
                         (SELECT COALESCE(SUM(bytes), 0) FROM publishes)
                           + (SELECT COALESCE(SUM(size), 0) FROM checkpoints),
-                        (SELECT COUNT(*) FROM source_events)",
+                        (SELECT COUNT(*) FROM source_events)"
+                ),
                 [],
                 |row| {
                     Ok(StoreStats {
@@ -546,8 +560,9 @@ fn rebuild(conn: &Connection, seq: u64) -> Result<Report, RebuildError> {
     Ok(report)
 }
 
-fn last_seq(conn: &Connection) -> rusqlite::Result<Option<u64>> {
-    conn.query_row("SELECT MAX(last_seq) FROM publishes", [], |row| row.get(0))
+/// The log's last sequence number, `None` while it is empty.
+pub(crate) fn last_seq(conn: &Connection) -> rusqlite::Result<Option<u64>> {
+    conn.query_row(concat!("SELECT ", last_seq_sql!()), [], |row| row.get(0))
 }
 
 fn current_epoch(conn: &Connection) -> rusqlite::Result<Epoch> {

@@ -76,6 +76,13 @@ CREATE TABLE source_events (
 CREATE INDEX source_events_by_time ON source_events (time_ms);
 ";
 
+/// Makes a new, empty database give freed pages back to the filesystem when asked
+/// (`PRAGMA incremental_vacuum`, after pruning). This only takes effect before the first table
+/// exists and before the file is switched to WAL; on any other file it changes nothing.
+pub(crate) fn prepare_new(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+}
+
 /// The schema version of the open database.
 pub(crate) fn version(conn: &Connection) -> rusqlite::Result<u32> {
     conn.pragma_query_value(None, "user_version", |row| row.get(0))
@@ -83,11 +90,6 @@ pub(crate) fn version(conn: &Connection) -> rusqlite::Result<u32> {
 
 /// Runs the migrations from `from` up to [`CURRENT`]; `from` must not be above it.
 pub(crate) fn migrate(conn: &mut Connection, from: u32) -> rusqlite::Result<()> {
-    if from == 0 {
-        // Freed pages can then be given back to the filesystem after pruning
-        // (`PRAGMA incremental_vacuum`); this only takes effect before the first table exists.
-        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
-    }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(sql)?;

@@ -235,3 +235,51 @@ pub(crate) fn assert_rebuilds(store: &Store, publisher: &Publisher, from: u64) {
         assert!(gitops_diff::same_state(&rebuilt, expected), "the state at {seq} differs");
     }
 }
+
+/// A tmpfs mounted for a test, unmounted when dropped.
+pub(crate) struct Mount {
+    path: std::path::PathBuf,
+}
+
+impl Mount {
+    /// Mounts a tmpfs with `options` (e.g. `size=2m`) on `path`; `Err` says why not (not root,
+    /// no mount permission in this container), for the test to print as its reason to skip.
+    pub(crate) fn tmpfs(path: &std::path::Path, options: &str) -> Result<Self, String> {
+        std::fs::create_dir_all(path).map_err(|e| format!("mkdir {}: {e}", path.display()))?;
+        let output = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(path)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "mount -t tmpfs -o {options} failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        Ok(Self { path: path.to_owned() })
+    }
+
+    /// Remounts it with `options` (e.g. `remount,ro`).
+    pub(crate) fn remount(&self, options: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", options])
+            .arg(&self.path)
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "mount -o {options} failed");
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let unmounted = std::process::Command::new("umount")
+            .arg(&self.path)
+            .status()
+            .is_ok_and(|status| status.success());
+        if !unmounted {
+            // Something still has a file open there: detach it now, it goes when that closes.
+            let _ = std::process::Command::new("umount").arg("-l").arg(&self.path).status();
+        }
+    }
+}

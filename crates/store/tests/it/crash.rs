@@ -68,12 +68,11 @@ fn kill_9_during_appends_leaves_a_consistent_log_with_everything_committed() {
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(seq) =
-                    line.strip_prefix("committed ").and_then(|s| s.parse::<u64>().ok())
+                let seq = line.strip_prefix("committed ").and_then(|s| s.parse::<u64>().ok());
+                if let Some(seq) = seq
+                    && lines.send(seq).is_err()
                 {
-                    if lines.send(seq).is_err() {
-                        break;
-                    }
+                    break;
                 }
             }
         });

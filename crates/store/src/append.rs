@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::read::MessageKind;
 use crate::time::unix_ms;
-use crate::{Db, Store};
+use crate::{Db, SinceCheckpoint, Store};
 
 /// One publish, as the log records it: what clients were sent, and the state after it.
 ///
@@ -121,12 +121,13 @@ impl Store {
         let config = &self.db.shared.config;
         let checkpoint_due = match (batch.content, self.since_checkpoint) {
             (Content::Snapshot(_), _) | (_, None) => true,
-            (_, Some((since_messages, since_bytes))) => {
-                since_messages + n_messages >= config.checkpoint_every_messages
-                    || since_bytes + n_bytes >= config.checkpoint_every_bytes
+            (_, Some(since)) => {
+                since.messages + n_messages >= config.checkpoint_every_messages
+                    || since.bytes + n_bytes
+                        >= config.checkpoint_every_bytes.max(since.checkpoint_size)
             }
         };
-        let bytes_since_previous = self.since_checkpoint.map_or(0, |(_, bytes)| bytes) + n_bytes;
+        let bytes_since_previous = self.since_checkpoint.map_or(0, |since| since.bytes) + n_bytes;
         let state = checkpoint_due.then(|| {
             serde_json::to_vec(batch.state)
                 .expect("a report's fields are strings, numbers and JSON values: it serialises")
@@ -181,8 +182,15 @@ impl Store {
 
         self.last_seq = Some(last_seq);
         self.since_checkpoint = match (&state, self.since_checkpoint) {
-            (Some(_), _) | (None, None) => Some((0, 0)),
-            (None, Some((messages, bytes))) => Some((messages + n_messages, bytes + n_bytes)),
+            (Some(state), _) => {
+                Some(SinceCheckpoint { checkpoint_size: state.len() as u64, ..Default::default() })
+            }
+            (None, None) => None,
+            (None, Some(since)) => Some(SinceCheckpoint {
+                messages: since.messages + n_messages,
+                bytes: since.bytes + n_bytes,
+                ..since
+            }),
         };
         let cursor = Cursor::new(self.epoch, last_seq);
         self.db.shared.lock.write_head(cursor);
@@ -191,12 +199,14 @@ impl Store {
 }
 
 impl Db {
-    /// Runs `f` in one write transaction (taken at once, so a concurrent prune makes it wait
-    /// for the busy timeout rather than fail half-way), committing when `f` succeeds.
+    /// Runs `f` in one write transaction, committing when `f` succeeds. The transaction takes
+    /// the write lock at once (so it waits for the busy timeout rather than failing half-way),
+    /// under this process's write gate.
     pub(crate) fn write<T>(
         &mut self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T> {
+        let _gate = self.shared.write_gate.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let value = f(&tx)?;
         tx.commit()?;

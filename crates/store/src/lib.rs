@@ -101,14 +101,23 @@ pub struct StoreConfig {
     /// every client by a disk flush. See docs/operations.md for the figures.
     pub sync: SyncLevel,
     /// A checkpoint is written once this many messages have been appended since the last one.
-    /// Rebuilding a state replays at most this many messages. Default 1,000.
+    /// Default 10,000.
     pub checkpoint_every_messages: u64,
-    /// A checkpoint is written once this many bytes of messages have been appended since the
-    /// last one. Default 1 MiB.
+    /// A checkpoint is written once this many bytes of messages, or as many bytes as the last
+    /// checkpoint if that is more, have been appended since the last one. Default 1 MiB.
+    ///
+    /// Scaling with the state keeps both costs in proportion whatever the report's size: the
+    /// messages replayed to rebuild a state are never more than about one checkpoint's worth of
+    /// JSON (so `state_at` costs at most about twice reading a checkpoint), and checkpoints take
+    /// at most about as much room as the messages between them.
     pub checkpoint_every_bytes: u64,
     /// How long a statement waits for another connection's write (a prune) before failing with
     /// [`Error::Sqlite`] (busy). Default 5 s.
     pub busy_timeout: Duration,
+    /// How long opening waits for the state directory's lock before [`Error::Locked`]. A short
+    /// wait covers a child process being started in this process at the moment the store is
+    /// reopened (it holds a copy of the lock until its exec). Default 500 ms.
+    pub lock_wait: Duration,
     /// Run SQLite's `quick_check` when opening, so a damaged file is found and moved aside at
     /// start rather than failing later. It reads the whole file once. Default true.
     pub check_on_open: bool,
@@ -118,9 +127,10 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             sync: SyncLevel::Normal,
-            checkpoint_every_messages: 1000,
+            checkpoint_every_messages: 10_000,
             checkpoint_every_bytes: 1 << 20,
             busy_timeout: Duration::from_secs(5),
+            lock_wait: Duration::from_millis(500),
             check_on_open: true,
         }
     }
@@ -210,6 +220,10 @@ struct Shared {
     config: StoreConfig,
     /// Held for as long as any store or handle is alive.
     lock: lock::Lock,
+    /// Taken around every write transaction of this process's connections, so that an append
+    /// waiting for a prune's chunk starts the moment the chunk commits, instead of at SQLite's
+    /// next busy-handler poll (which sleeps up to tens of milliseconds).
+    write_gate: std::sync::Mutex<()>,
 }
 
 /// The durable log of one state directory: the only writer of it. See the crate docs.
@@ -222,8 +236,19 @@ pub struct Store {
     epoch: Epoch,
     /// The last sequence number in the log, `None` while it is empty.
     last_seq: Option<u64>,
-    /// Messages and message bytes appended since the last checkpoint; `None` with no checkpoint.
-    since_checkpoint: Option<(u64, u64)>,
+    /// What was appended since the last checkpoint; `None` with no checkpoint.
+    since_checkpoint: Option<SinceCheckpoint>,
+}
+
+/// What was appended since the last checkpoint, to decide when the next one is due.
+#[derive(Debug, Clone, Copy, Default)]
+struct SinceCheckpoint {
+    /// Messages appended since.
+    messages: u64,
+    /// Bytes of those messages.
+    bytes: u64,
+    /// The size of the last checkpoint.
+    checkpoint_size: u64,
 }
 
 /// A second connection to a store's database, for another thread: every query, and
@@ -396,6 +421,12 @@ impl Db {
         let conn = Connection::open(&shared.db_path)
             .map_err(|error| error::from_sqlite(&shared.db_path, error))?;
         open::configure(&conn, &shared.config)
+            .and_then(|()| {
+                // Only the store's own connection folds the WAL back into the database (as SQLite
+                // does by default, every 1,000 pages); a handle's commit would otherwise do it
+                // while holding the write gate. `prune` checkpoints passively at its end.
+                conn.pragma_update(None, "wal_autocheckpoint", 0)
+            })
             .map_err(|error| error::from_sqlite(&shared.db_path, error))?;
         Ok(Self { conn, shared })
     }
@@ -404,7 +435,24 @@ impl Db {
         &self.shared.db_path
     }
 
+    /// The write gate (see [`Shared::write_gate`]).
+    fn gate(&self) -> std::sync::MutexGuard<'_, ()> {
+        // The gate guards no data: a panic while it was held leaves nothing to repair.
+        self.shared.write_gate.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn sqlite(&self, error: rusqlite::Error) -> Error {
         error::from_sqlite(self.path(), error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The store moves to the publishing thread and handles to others.
+    #[test]
+    fn store_and_handle_can_move_to_another_thread() {
+        fn send<T: Send>() {}
+        send::<super::Store>();
+        send::<super::Handle>();
     }
 }

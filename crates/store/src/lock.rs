@@ -1,13 +1,15 @@
 //! The lock file: one holder per state directory, who it is, and how far it had written.
 //!
 //! The holder takes an exclusive `flock`-style lock (`File::try_lock`) on `gitops-live.lock` and
-//! writes a small fixed-size text record into it: its process id, start time and boot id, whether
-//! it is running or closed cleanly, and the last cursor it committed. A second opener that finds
-//! the lock taken reads the record to name the holder. The next holder reads the previous record
-//! before writing its own, which tells it two things the database cannot:
-//! - the log is behind what was served (the database file was replaced by an older copy), and
-//! - the previous holder died with the machine (a crash or power loss, not a clean stop), which
-//!   with `synchronous=NORMAL` may have cost its last commits.
+//! writes a small fixed-size text record into it. The record has two parts:
+//! - who holds the lock (process id and start time), written as soon as it is taken, so that a
+//!   second opener that finds the lock taken can name the holder;
+//! - what the log's last writer left: its boot id, whether it was still running, and the last
+//!   cursor it committed. A new holder reads these before it claims the log (at the end of a
+//!   successful open), which tells it two things the database cannot: the log is behind what was
+//!   served (the database file was replaced by an older copy), and the previous writer died with
+//!   the machine (a crash or power cut, not a clean stop), which with `synchronous=NORMAL` may
+//!   have cost its last commits. An open that fails before claiming leaves this part as it was.
 //!
 //! The record is rewritten in place after every append without an fsync: it is a hint for the
 //! next opener, never the source of truth, and a stale record only errs on the safe side (see
@@ -16,7 +18,7 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use gitops_protocol::{Cursor, Epoch};
 
@@ -83,17 +85,29 @@ impl Record {
     }
 }
 
-/// The held lock. Dropping it marks the record closed and releases the lock.
+/// The held lock. Dropping it marks a claimed log closed and releases the lock.
 #[derive(Debug)]
 pub(crate) struct Lock {
     file: File,
     path: PathBuf,
-    record: std::sync::Mutex<Record>,
+    state: std::sync::Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    record: Record,
+    /// Whether this holder has claimed the log (see the module docs).
+    claimed: bool,
 }
 
 impl Lock {
-    /// Takes the lock on `dir`, returning it and the previous holder's record, if any.
-    pub(crate) fn acquire(dir: &Path) -> Result<(Self, Option<Record>)> {
+    /// Takes the lock on `dir`, returning it and the previous record, if any. The log part of
+    /// the record is kept as the previous writer left it until [`Lock::claim`].
+    ///
+    /// A taken lock is retried for up to `wait`: a process being started anywhere in this one
+    /// holds a copy of every open file, the lock included, from its fork until its exec, so a
+    /// store closed and reopened at that moment would otherwise find its own lock taken.
+    pub(crate) fn acquire(dir: &Path, wait: Duration) -> Result<(Self, Option<Record>)> {
         let path = dir.join(LOCK_FILE);
         let mut file = OpenOptions::new()
             .read(true)
@@ -102,7 +116,13 @@ impl Lock {
             .truncate(false)
             .open(&path)
             .map_err(|source| crate::open::io_error(&path, source))?;
-        match file.try_lock() {
+        let deadline = Instant::now() + wait;
+        let mut locked = file.try_lock();
+        while matches!(locked, Err(TryLockError::WouldBlock)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+            locked = file.try_lock();
+        }
+        match locked {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let holder = std::fs::read_to_string(&path)
@@ -110,7 +130,7 @@ impl Lock {
                     .and_then(|text| Record::decode(&text))
                     .map_or_else(
                         || "another process (it has not written its name yet)".to_owned(),
-                        |r| r.holder(),
+                        |record| record.holder(),
                     );
                 return Err(Error::Locked { path: dir.to_owned(), holder });
             }
@@ -126,30 +146,39 @@ impl Lock {
         let record = Record {
             pid: std::process::id(),
             started: rfc3339(now).unwrap_or_else(|| unix_ms(now).to_string()),
-            boot_id: boot_id(),
-            running: true,
-            head: None,
+            boot_id: previous.as_ref().and_then(|p| p.boot_id.clone()),
+            running: previous.as_ref().is_some_and(|p| p.running),
+            head: previous.as_ref().and_then(|p| p.head),
         };
-        let lock = Self { file, path, record: std::sync::Mutex::new(record) };
-        let text = lock.lock_record().encode();
+        let lock =
+            Self { file, path, state: std::sync::Mutex::new(State { record, claimed: false }) };
+        let text = lock.lock_state().record.encode();
         lock.file.set_len(0).map_err(|source| lock.io(source))?;
         lock.write(&text).map_err(|source| lock.io(source))?;
         Ok((lock, previous))
     }
 
+    /// Claims the log for this process: this boot, running, at `head`.
+    pub(crate) fn claim(&self, head: Option<Cursor>) -> Result<()> {
+        let text = {
+            let mut state = self.lock_state();
+            state.claimed = true;
+            state.record.boot_id = boot_id();
+            state.record.running = true;
+            state.record.head = head;
+            state.record.encode()
+        };
+        self.write(&text).and_then(|()| self.file.sync_data()).map_err(|source| self.io(source))
+    }
+
     /// Records the last committed cursor. Best effort: the record is a hint (see the module docs).
     pub(crate) fn write_head(&self, head: Cursor) {
         let text = {
-            let mut record = self.lock_record();
-            record.head = Some(head);
-            record.encode()
+            let mut state = self.lock_state();
+            state.record.head = Some(head);
+            state.record.encode()
         };
         let _ = self.write(&text);
-    }
-
-    /// This process's boot id, as written in its record.
-    pub(crate) fn boot_id(&self) -> Option<String> {
-        self.lock_record().boot_id.clone()
     }
 
     fn write(&self, text: &str) -> std::io::Result<()> {
@@ -158,9 +187,9 @@ impl Lock {
         file.write_all(text.as_bytes())
     }
 
-    fn lock_record(&self) -> std::sync::MutexGuard<'_, Record> {
+    fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
         // The record is plain data; a panic elsewhere cannot leave it half-written.
-        self.record.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn io(&self, source: std::io::Error) -> Error {
@@ -171,19 +200,21 @@ impl Lock {
 impl Drop for Lock {
     fn drop(&mut self) {
         let text = {
-            let mut record = self.lock_record();
-            record.running = false;
-            record.encode()
+            let mut state = self.lock_state();
+            if !state.claimed {
+                return;
+            }
+            state.record.running = false;
+            state.record.encode()
         };
         // Best effort: a record left "running" only makes the next opener more careful.
         let _ = self.write(&text);
         let _ = self.file.sync_data();
-        let _ = self.file.unlock();
     }
 }
 
 /// The kernel's id of this boot, which changes when the machine restarts (Linux).
-fn boot_id() -> Option<String> {
+pub(crate) fn boot_id() -> Option<String> {
     let text = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
     let id = text.trim();
     (!id.is_empty()).then(|| id.to_owned())

@@ -15,7 +15,8 @@ use crate::error::{Error, Failure, Result, failure, from_sqlite};
 use crate::lock::{Lock, Record};
 use crate::time::{file_stamp, unix_ms};
 use crate::{
-    DB_FILE, Db, NewEpochReason, Notice, Opened, Shared, Store, StoreConfig, SyncLevel, schema,
+    DB_FILE, Db, NewEpochReason, Notice, Opened, Shared, SinceCheckpoint, Store, StoreConfig,
+    SyncLevel, schema,
 };
 
 /// The most bytes the WAL file keeps after a checkpoint empties it; more is given back.
@@ -23,7 +24,7 @@ const JOURNAL_SIZE_LIMIT: i64 = 16 << 20;
 
 pub(crate) fn open(dir: &Path, config: StoreConfig) -> Result<Opened> {
     prepare_dir(dir)?;
-    let (lock, previous) = Lock::acquire(dir)?;
+    let (lock, previous) = Lock::acquire(dir, config.lock_wait)?;
     let db_path = dir.join(DB_FILE);
     let mut notices = Vec::new();
 
@@ -68,7 +69,7 @@ pub(crate) fn open(dir: &Path, config: StoreConfig) -> Result<Opened> {
             epoch
         }
         Some(epoch) => {
-            let reason = new_epoch_reason(previous.as_ref(), epoch, last_seq, &lock, &config);
+            let reason = new_epoch_reason(previous.as_ref(), epoch, last_seq, &config);
             if let Some(record) = previous.as_ref().filter(|record| record.running) {
                 notices.push(Notice::UncleanStop { pid: record.pid });
             }
@@ -88,12 +89,10 @@ pub(crate) fn open(dir: &Path, config: StoreConfig) -> Result<Opened> {
             }
         }
     };
-    if let Some(seq) = last_seq {
-        lock.write_head(Cursor::new(epoch, seq));
-    }
+    lock.claim(last_seq.map(|seq| Cursor::new(epoch, seq)))?;
 
     let since_checkpoint = since_checkpoint(&conn).map_err(sqlite)?;
-    let shared = Arc::new(Shared { db_path, config, lock });
+    let shared = Arc::new(Shared { db_path, config, lock, write_gate: Default::default() });
     let store = Store { db: Db { conn, shared }, epoch, last_seq, since_checkpoint };
     Ok(Opened { store, notices })
 }
@@ -252,7 +251,6 @@ fn new_epoch_reason(
     previous: Option<&Record>,
     epoch: Epoch,
     last_seq: Option<u64>,
-    lock: &Lock,
     config: &StoreConfig,
 ) -> Option<NewEpochReason> {
     let previous = previous?;
@@ -262,7 +260,7 @@ fn new_epoch_reason(
     }
     // The record is rewritten without an fsync, so after a power cut it may be older than the
     // log (then the check above passes) or lost; the boot id catches that case whatever it says.
-    let rebooted = match (&previous.boot_id, lock.boot_id()) {
+    let rebooted = match (&previous.boot_id, crate::lock::boot_id()) {
         (Some(then), Some(now)) => *then != now,
         _ => false,
     };
@@ -270,16 +268,21 @@ fn new_epoch_reason(
         .then_some(NewEpochReason::UncleanReboot)
 }
 
-/// Messages and message bytes appended since the last checkpoint; `None` with no checkpoint.
-fn since_checkpoint(conn: &Connection) -> rusqlite::Result<Option<(u64, u64)>> {
-    let last: Option<u64> =
-        conn.query_row("SELECT MAX(seq) FROM checkpoints", [], |row| row.get(0))?;
-    let Some(last) = last else { return Ok(None) };
+/// What was appended since the last checkpoint; `None` with no checkpoint.
+fn since_checkpoint(conn: &Connection) -> rusqlite::Result<Option<SinceCheckpoint>> {
+    let last: Option<(u64, u64)> = conn
+        .query_row("SELECT seq, size FROM checkpoints ORDER BY seq DESC LIMIT 1", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
+    let Some((seq, checkpoint_size)) = last else { return Ok(None) };
     conn.query_row(
         "SELECT COALESCE(SUM(last_seq - first_seq + 1), 0), COALESCE(SUM(bytes), 0)
          FROM publishes WHERE first_seq > ?1 AND kind = 'changes'",
-        params![last],
-        |row| Ok(Some((row.get(0)?, row.get(1)?))),
+        params![seq],
+        |row| {
+            Ok(Some(SinceCheckpoint { messages: row.get(0)?, bytes: row.get(1)?, checkpoint_size }))
+        },
     )
 }
 

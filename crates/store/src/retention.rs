@@ -90,6 +90,7 @@ impl Db {
         if let Some(cut) = cut_index(&points, policy, now, |latest| self.bytes_after(latest))? {
             let floor = points[cut].seq;
             for point in &points[..cut] {
+                let _gate = self.gate();
                 self.conn
                     .execute("DELETE FROM checkpoints WHERE seq = ?1", params![point.seq])
                     .map_err(sqlite)?;
@@ -109,7 +110,14 @@ impl Db {
             if freed == 0 {
                 break;
             }
-            self.conn.execute_batch("PRAGMA incremental_vacuum(256)").map_err(sqlite)?;
+            {
+                let _gate = self.gate();
+                // The pragma frees one page per step: step it to the end.
+                let mut statement =
+                    self.conn.prepare_cached("PRAGMA incremental_vacuum(64)").map_err(sqlite)?;
+                let mut rows = statement.query([]).map_err(sqlite)?;
+                while rows.next().map_err(sqlite)?.is_some() {}
+            }
             let after: i64 = self
                 .conn
                 .query_row("PRAGMA freelist_count", [], |row| row.get(0))
@@ -119,6 +127,9 @@ impl Db {
                 break;
             }
         }
+        // Fold what this connection wrote into the database without waiting for readers or
+        // blocking the store's appends (handles never checkpoint on commit).
+        self.conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)").map_err(sqlite)?;
         report.oldest_seq = self
             .conn
             .query_row("SELECT MIN(seq) FROM checkpoints", [], |row| row.get(0))
@@ -150,6 +161,7 @@ impl Db {
         while low <= floor {
             let high = floor.min(low.saturating_add(CHUNK - 1));
             // One short transaction per chunk; the store's appends get in between.
+            let _gate = self.gate();
             let tx = self.conn.unchecked_transaction().map_err(sqlite)?;
             deleted += tx
                 .execute("DELETE FROM messages WHERE seq >= ?1 AND seq <= ?2", params![low, high])
@@ -167,6 +179,7 @@ impl Db {
 
     fn prune_source_events(&self, policy: &RetentionPolicy, now: SystemTime) -> Result<u64> {
         let sqlite = |e| self.sqlite(e);
+        let _gate = self.gate();
         let mut deleted = 0u64;
         if let Some(max_age) = policy.max_age {
             let cutoff = unix_ms(now.checked_sub(max_age).unwrap_or(SystemTime::UNIX_EPOCH));

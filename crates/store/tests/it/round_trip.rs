@@ -271,7 +271,9 @@ proptest! {
             publisher.run(&mut store, n_publishes, seed);
             publisher
         };
-        let store = Store::open(dir.path(), config(checkpoint_every)).unwrap().store;
+        let store = Store::open(dir.path(), config(checkpoint_every))
+            .unwrap_or_else(|e| panic!("reopening: {e:?}"))
+            .store;
         prop_assert_eq!(store.cursor().map(|c| c.seq), Some(publisher.seq));
         assert_rebuilds(&store, &publisher, 1);
         let restored = store.latest(HistoryLimit::default()).unwrap().unwrap();

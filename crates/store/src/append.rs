@@ -76,8 +76,13 @@ struct Head<'a> {
 /// A `repo-status-change` with the fields of its data the log indexes.
 #[derive(Deserialize)]
 struct RepoHead {
+    epoch: Epoch,
+    seq: u64,
     data: RepoData,
 }
+
+/// How `gitops_protocol` begins a `repo-status-change`: such messages are read in one pass.
+const REPO_PREFIX: &[u8] = br#"{"type":"repo-status-change","#;
 
 #[derive(Deserialize)]
 struct RepoData {
@@ -194,11 +199,36 @@ impl Store {
         };
         let cursor = Cursor::new(self.epoch, last_seq);
         self.db.shared.lock.write_head(cursor);
+        self.wal_unchecked += n_bytes + state.as_ref().map_or(0, |s| s.len() as u64);
+        if self.wal_unchecked >= WAL_CHECK_BYTES {
+            self.wal_unchecked = 0;
+            self.db.fold_wal_if_large();
+        }
         Ok(Appended { cursor, checkpoint: state.is_some() })
     }
 }
 
+/// How many bytes are appended between two looks at the WAL file's size.
+const WAL_CHECK_BYTES: u64 = 4 << 20;
+
+/// The WAL size past which `append` folds it into the database itself, because no background
+/// `prune` has done so.
+const WAL_FOLD_BYTES: u64 = 64 << 20;
+
 impl Db {
+    /// Folds the WAL into the database when it has grown past [`WAL_FOLD_BYTES`].
+    ///
+    /// Best effort, after a commit that succeeded: a failure here must not turn a successful
+    /// append into an error, and the next look tries again.
+    fn fold_wal_if_large(&self) {
+        let mut wal = self.path().as_os_str().to_owned();
+        wal.push("-wal");
+        let size = std::fs::metadata(wal).map_or(0, |metadata| metadata.len());
+        if size > WAL_FOLD_BYTES {
+            let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+        }
+    }
+
     /// Runs `f` in one write transaction, committing when `f` succeeds. The transaction takes
     /// the write lock at once (so it waits for the busy timeout rather than failing half-way),
     /// under this process's write gate.
@@ -232,32 +262,77 @@ impl Db {
 }
 
 /// Checks every message of a batch and reads what the log indexes from it.
-fn parse_batch(messages: &[Bytes], epoch: Epoch, first_seq: u64) -> Result<Vec<Parsed>> {
+fn parse_batch(messages: &[Bytes], expected_epoch: Epoch, first_seq: u64) -> Result<Vec<Parsed>> {
     if messages.is_empty() {
         return Err(Error::EmptyBatch);
     }
     let mut parsed = Vec::with_capacity(messages.len());
     for (index, bytes) in messages.iter().enumerate() {
         let invalid = |detail: String| Error::InvalidMessage { index, detail };
-        let head: Head<'_> =
-            serde_json::from_slice(bytes).map_err(|error| invalid(error.to_string()))?;
-        if head.epoch != epoch {
-            return Err(Error::WrongEpoch { expected: epoch, found: head.epoch });
+        let (kind, epoch, seq, repo) = if bytes.starts_with(REPO_PREFIX) {
+            // The common case, in one pass (the prefix fixes the type).
+            let RepoHead { epoch, seq, data } =
+                serde_json::from_slice(bytes).map_err(|error| invalid(error.to_string()))?;
+            (MessageKind::RepoStatusChange, epoch, seq, Some(data))
+        } else {
+            let head: Head<'_> =
+                serde_json::from_slice(bytes).map_err(|error| invalid(error.to_string()))?;
+            match head.kind.as_ref() {
+                "repo-status-change" => {
+                    let RepoHead { data, .. } = serde_json::from_slice(bytes)
+                        .map_err(|error| invalid(error.to_string()))?;
+                    (MessageKind::RepoStatusChange, head.epoch, head.seq, Some(data))
+                }
+                "health-metrics-update" => {
+                    (MessageKind::HealthMetricsUpdate, head.epoch, head.seq, None)
+                }
+                other => return Err(invalid(format!("a {other:?} message is not a change"))),
+            }
+        };
+        if epoch != expected_epoch {
+            return Err(Error::WrongEpoch { expected: expected_epoch, found: epoch });
         }
         let expected = first_seq + index as u64;
-        if head.seq != expected {
-            return Err(Error::OutOfSequence { expected, found: head.seq });
+        if seq != expected {
+            return Err(Error::OutOfSequence { expected, found: seq });
         }
-        let (kind, repo) = match head.kind.as_ref() {
-            "repo-status-change" => {
-                let RepoHead { data } =
-                    serde_json::from_slice(bytes).map_err(|error| invalid(error.to_string()))?;
-                (MessageKind::RepoStatusChange, Some(data))
-            }
-            "health-metrics-update" => (MessageKind::HealthMetricsUpdate, None),
-            other => return Err(invalid(format!("a {other:?} message is not a change"))),
-        };
-        parsed.push(Parsed { seq: head.seq, kind, repo });
+        parsed.push(Parsed { seq, kind, repo });
     }
     Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_read_whatever_the_order_of_their_fields() {
+        let epoch = Epoch(0xabc);
+        let encoded = gitops_protocol::encode_repo_change(
+            Cursor::new(epoch, 7),
+            &gitops_diff::RepoChange {
+                name: "halo".to_owned(),
+                dup: 1,
+                kind: gitops_diff::RepoChangeKind::Removed {
+                    old_status: gitops_report::Status::Dirty,
+                },
+            },
+        );
+        assert!(encoded.starts_with(REPO_PREFIX), "the encoder's order, read in one pass");
+        let reordered = Bytes::from(format!(
+            r#"{{"seq":8,"data":{{"change":"removed","old_status":"dirty","dup":1,"name":"halo"}},"epoch":"{epoch}","type":"repo-status-change"}}"#
+        ));
+        let parsed = parse_batch(&[encoded, reordered], epoch, 7).unwrap();
+        for (message, seq) in parsed.iter().zip([7, 8]) {
+            assert_eq!(message.seq, seq);
+            assert_eq!(message.kind, MessageKind::RepoStatusChange);
+            let repo = message.repo.as_ref().unwrap();
+            assert_eq!(
+                (repo.name.as_str(), repo.dup, repo.change.as_str()),
+                ("halo", 1, "removed")
+            );
+            assert_eq!(repo.old_status.as_deref(), Some("dirty"));
+            assert_eq!(repo.new_status, None);
+        }
+    }
 }

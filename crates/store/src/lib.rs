@@ -12,6 +12,17 @@
 //! changes they missed instead of a snapshot. Other threads read and prune through a [`Handle`],
 //! a second SQLite connection to the same file.
 //!
+//! How a publisher uses it:
+//! - At start, [`Store::open`]; show [`Opened::notices`]. Take the epoch from
+//!   [`Store::epoch`] and the state, cursor and recent history from [`Store::latest`]. An empty
+//!   log starts with [`Batch::snapshot`] at sequence number 1.
+//! - For each publish, encode the messages with the store's epoch and the next sequence numbers,
+//!   [`Store::append`] them with the new report, and only then send them (write-ahead).
+//! - If an append fails and serving goes on (a full disk), call [`Store::note_served`] before
+//!   sending; once appends work again, append a [`Batch::snapshot`] at the current sequence
+//!   number and carry on.
+//! - Every few minutes, from another thread, [`Handle::prune`].
+//!
 //! ```
 //! # fn main() -> Result<(), gitops_store::Error> {
 //! use std::time::SystemTime;
@@ -141,7 +152,8 @@ impl Default for StoreConfig {
 pub struct Opened {
     /// The store.
     pub store: Store,
-    /// What the caller should tell the operator, most alarming first in the order found.
+    /// What the caller should tell the operator, in the order found; show the ones that
+    /// [`Notice::is_alarming`] loudly.
     pub notices: Vec<Notice>,
 }
 
@@ -295,6 +307,18 @@ impl Store {
         &self.db.shared.db_path
     }
 
+    /// Records that clients were sent messages up to `served` although the log holds less:
+    /// appends failed (a full disk) while serving went on. If the process then stops before the
+    /// log catches up, the next open sees the log is behind what was served and starts a new
+    /// epoch, so those sequence numbers are never reused for other changes under the same epoch.
+    /// Call it before sending what could not be appended. It writes a few bytes in place in the
+    /// lock file, which works on a full disk.
+    pub fn note_served(&self, served: Cursor) {
+        if served.epoch == self.epoch && self.last_seq.is_none_or(|last| served.seq > last) {
+            self.db.shared.lock.write_head(served);
+        }
+    }
+
     /// A second connection for another thread.
     pub fn handle(&self) -> Result<Handle> {
         Ok(Handle { db: Db::connect(self.db.shared.clone())? })
@@ -377,7 +401,9 @@ impl Handle {
     }
 
     /// Up to `limit` messages with a sequence number above `after_seq`, in order. The points of
-    /// a snapshot entry have no message, so the sequence numbers skip them.
+    /// a snapshot entry have no message, so the sequence numbers skip them. After a prune that
+    /// was interrupted, the first ones may be older than the oldest point that can be rebuilt
+    /// ([`StoreStats::oldest_seq`]); the next prune removes them.
     pub fn messages(&self, after_seq: u64, limit: usize) -> Result<Vec<StoredMessage>> {
         self.db.messages(after_seq, limit)
     }

@@ -171,10 +171,16 @@ impl Lock {
         self.write(&text).and_then(|()| self.file.sync_data()).map_err(|source| self.io(source))
     }
 
-    /// Records the last committed cursor. Best effort: the record is a hint (see the module docs).
+    /// Records that clients may hold cursors up to `head`: the last committed cursor, or one
+    /// served beyond the log. Within an epoch it never goes back. Best effort: the record is a
+    /// hint (see the module docs), and rewriting it in place needs no free space.
     pub(crate) fn write_head(&self, head: Cursor) {
         let text = {
             let mut state = self.lock_state();
+            let behind = |old: Cursor| old.epoch == head.epoch && old.seq >= head.seq;
+            if state.record.head.is_some_and(behind) {
+                return;
+            }
             state.record.head = Some(head);
             state.record.encode()
         };

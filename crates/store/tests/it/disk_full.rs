@@ -61,3 +61,28 @@ fn a_full_disk_fails_appends_cleanly_and_they_resume_when_space_returns() {
     assert_eq!(store.cursor().unwrap().seq, publisher.seq);
     assert_rebuilds(&store, &publisher, 1);
 }
+
+#[test]
+fn serving_past_the_log_makes_the_next_open_start_a_new_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), config(1000)).unwrap().store;
+    let mut publisher = Publisher::start(&mut store, gitops_report::generate_report(20, 6));
+    publisher.run(&mut store, 5, 6);
+    // Appends failed while the hub went on to seq + 4 and sent it.
+    let served = gitops_protocol::Cursor::new(publisher.epoch, publisher.seq + 4);
+    store.note_served(served);
+    // A later, lower cursor does not take it back.
+    store.note_served(gitops_protocol::Cursor::new(publisher.epoch, publisher.seq + 1));
+    drop(store);
+
+    let opened = Store::open(dir.path(), config(1000)).unwrap();
+    println!("{:?}", opened.notices);
+    assert_ne!(opened.store.epoch(), publisher.epoch);
+    assert!(opened.notices.iter().any(|n| matches!(
+        n,
+        gitops_store::Notice::NewEpoch {
+            reason: gitops_store::NewEpochReason::Behind { served: s, log },
+            ..
+        } if *s == served && *log == publisher.seq
+    )));
+}

@@ -11,6 +11,7 @@ mod cli;
 mod demo;
 mod live_audit;
 mod serve;
+mod state;
 
 use std::process::ExitCode;
 

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use gitops_feed::{Feed, FeedConfig};
-use gitops_hub::{Hub, HubConfig};
 use gitops_protocol::WatchState;
 use gitops_transport::{Live, TransportConfig, WsLimits};
 use gitops_watch::{WatchConfig, WatchEvent, WatchMode};
@@ -115,6 +114,11 @@ pub(crate) struct ServeArgs {
     /// symlink swapped with `ln -sf` is followed). With --audit-root, where the report is written.
     #[arg(long, env = "GITOPS_REPORT")]
     pub(crate) report: PathBuf,
+    /// Where the server keeps its log (the epoch, every published change, checkpoints), so a
+    /// restart continues the same stream and clients resume without a snapshot. `none` keeps it
+    /// in memory only. [default: $XDG_STATE_HOME/gitops-live, else ~/.local/state/gitops-live]
+    #[arg(long, env = "GITOPS_STATE_DIR", value_name = "DIR|none")]
+    pub(crate) state_dir: Option<String>,
     /// Quiet time after the last change before the report is read (trailing edge only, so the
     /// final state of a burst is always read), e.g. 5ms; 0s reads at once.
     #[arg(long, env = "GITOPS_DEBOUNCE", value_name = "DURATION", default_value = "5ms", value_parser = cli::duration)]
@@ -166,7 +170,8 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<std::process::ExitCode> {
             watch: if audit.is_some() { WatchState::Auditing } else { WatchState::Watching },
             parse: gitops_report::ParseOptions { max_bytes: args.max_report_bytes },
         };
-        let server = start(&args.server, feed).await?;
+        let state_dir = crate::state::StateDir::from_arg(args.state_dir.as_deref())?;
+        let server = start(&args.server, feed, &state_dir).await?;
         let source = match audit {
             Some(config) => tokio::spawn(crate::live_audit::run(
                 server.feed.clone(),
@@ -193,13 +198,20 @@ pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 pub(crate) struct Server {
     pub(crate) feed: Arc<Feed>,
     pub(crate) live: Arc<Live>,
+    /// The state directory's pruning thread lives as long as the server.
+    _state: crate::state::Opened,
     pub(crate) address: SocketAddr,
     scheme: &'static str,
     serving: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-/// Binds the listener and starts serving a new feed; the report source is started by the caller.
-pub(crate) async fn start(args: &ServerArgs, feed: FeedConfig) -> anyhow::Result<Server> {
+/// Binds the listener and starts serving a feed kept in `state_dir`; the report source is
+/// started by the caller.
+pub(crate) async fn start(
+    args: &ServerArgs,
+    feed: FeedConfig,
+    state_dir: &crate::state::StateDir,
+) -> anyhow::Result<Server> {
     let admin_token = token_from(
         args.admin_token_file.as_deref(),
         args.admin_token.as_deref(),
@@ -248,7 +260,8 @@ pub(crate) async fn start(args: &ServerArgs, feed: FeedConfig) -> anyhow::Result
         }
         _ => None,
     };
-    let feed = Feed::new(Hub::new(HubConfig::default()), feed);
+    let opened = crate::state::open_feed(state_dir, feed)?;
+    let feed = opened.feed.clone();
     let live = Live::new(feed.clone(), config, Arc::new(EmbeddedDashboard));
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
@@ -264,7 +277,7 @@ pub(crate) async fn start(args: &ServerArgs, feed: FeedConfig) -> anyhow::Result
             "built without the dashboard: run `cargo xtask dashboard` and rebuild to embed it"
         );
     }
-    Ok(Server { feed, live, address, scheme, serving })
+    Ok(Server { feed, live, address, scheme, serving, _state: opened })
 }
 
 /// The names the server answers to: the configured ones and this machine's own (its host name

@@ -201,6 +201,36 @@ pub enum Notice {
     },
 }
 
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Created { path } => write!(f, "a new log was created at {}", path.display()),
+            Self::MovedAside { moved_to, reason } => write!(
+                f,
+                "the log was damaged ({reason}); it was moved to {} and a fresh one started: every client gets one snapshot",
+                moved_to.display()
+            ),
+            Self::LogLost { served } => write!(
+                f,
+                "the log was deleted or replaced while stopped (it had served up to {served}); a fresh one was started"
+            ),
+            Self::Migrated { from, to } => write!(f, "the log's schema was upgraded from {from} to {to}"),
+            Self::UncleanStop { pid } => write!(
+                f,
+                "the previous server (pid {pid}) stopped without closing the log; nothing committed was lost"
+            ),
+            Self::NewEpoch { epoch, reason: NewEpochReason::Behind { served, log } } => write!(
+                f,
+                "the log ends at {log} but clients were sent up to {served} (an older copy restored?): new epoch {epoch}, every client gets one snapshot"
+            ),
+            Self::NewEpoch { epoch, reason: NewEpochReason::UncleanReboot } => write!(
+                f,
+                "the machine went down with the log open, so its last commits may be lost: new epoch {epoch}, every client gets one snapshot"
+            ),
+        }
+    }
+}
+
 impl Notice {
     /// Whether this should be shown loudly (a warning, and the status page): data was lost or
     /// set aside.
@@ -317,6 +347,29 @@ impl Store {
         if served.epoch == self.epoch && self.last_seq.is_none_or(|last| served.seq > last) {
             self.db.shared.lock.write_head(served);
         }
+    }
+
+    /// Starts the log over in `epoch` (a new one, which the log has never held) with the whole
+    /// state at `seq`, which must be above the log's last one.
+    ///
+    /// For a server that served on while appends failed: it moved its clients to a new epoch
+    /// then, so no client holds a cursor of the log's epoch that the log lacks; once appends work
+    /// again, the log follows it there. If the snapshot cannot be written after the epoch is,
+    /// the call fails and the next one (or a plain [`Batch::snapshot`]) completes it.
+    pub fn begin_epoch(
+        &mut self,
+        epoch: Epoch,
+        time: SystemTime,
+        seq: u64,
+        state: &Report,
+    ) -> Result<Appended> {
+        if epoch != self.epoch {
+            let reason = "the server served on under a new epoch while appends failed";
+            open::start_epoch(&mut self.db.conn, epoch, seq, time, reason)
+                .map_err(|e| error::from_sqlite(&self.db.shared.db_path, e))?;
+            self.epoch = epoch;
+        }
+        self.append(&Batch::snapshot(time, seq, state))
     }
 
     /// A second connection for another thread.

@@ -229,7 +229,7 @@ fn read_epoch(conn: &Connection) -> rusqlite::Result<Option<Epoch>> {
 }
 
 /// Makes `epoch` the store's epoch from `first_seq` on.
-fn start_epoch(
+pub(crate) fn start_epoch(
     conn: &mut Connection,
     epoch: Epoch,
     first_seq: u64,

@@ -86,3 +86,31 @@ fn serving_past_the_log_makes_the_next_open_start_a_new_epoch() {
         } if *s == served && *log == publisher.seq
     )));
 }
+
+#[test]
+fn a_log_that_missed_publishes_follows_the_server_into_its_new_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), config(1000)).unwrap().store;
+    let mut publisher = Publisher::start(&mut store, gitops_report::generate_report(20, 8));
+    publisher.run(&mut store, 4, 8);
+    let old_epoch = store.epoch();
+    // The server served on under a new epoch while appends failed; the log catches up with the
+    // state it reached, at a seq above everything the old epoch held.
+    let new_epoch = gitops_protocol::Epoch(old_epoch.0 ^ 0x5a5a);
+    let later = mutate(&publisher.state, 42);
+    let seq = publisher.seq + 7;
+    let appended = store.begin_epoch(new_epoch, std::time::SystemTime::now(), seq, &later).unwrap();
+    assert_eq!(appended.cursor, gitops_protocol::Cursor::new(new_epoch, seq));
+    // Changes of the new epoch follow.
+    let next = mutate(&later, 99);
+    let messages = encode_publish(new_epoch, seq, &later, &next);
+    store.append(&gitops_store::Batch::changes(std::time::SystemTime::now(), &messages, &next)).unwrap();
+    drop(store);
+
+    let opened = Store::open(dir.path(), config(1000)).unwrap();
+    assert_eq!(opened.store.epoch(), new_epoch, "the new epoch survives a restart");
+    let restored = opened.store.latest(HistoryLimit::default()).unwrap().unwrap();
+    assert_eq!(restored.cursor.epoch, new_epoch);
+    assert!(restored.history_base >= seq, "history never reaches back into the old epoch");
+    assert!(same_state(&restored.state, &next));
+}

@@ -1,0 +1,204 @@
+//! The state directory: the durable log a server continues after a restart, and the feed built
+//! on it.
+//!
+//! On start the store's epoch, its last state and its recent history become the hub's, so a
+//! client that brings its cursor across an upgrade, a crash or a reboot gets what it missed (or
+//! nothing, when nothing changed), not a snapshot. Every publish is appended before any client
+//! sees it. A background thread prunes by the retention policy.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use gitops_feed::{Feed, FeedConfig, Log};
+use gitops_hub::{Commit, Hub, HubConfig, Restore};
+use gitops_store::{Batch, HistoryLimit, RetentionPolicy, Store, StoreConfig};
+
+/// Where a server keeps its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StateDir {
+    /// In memory only (`--state-dir none`): every restart is a new epoch.
+    Memory,
+    /// A directory holding the log.
+    Dir(PathBuf),
+}
+
+impl StateDir {
+    /// `none`, a path, or (when not given) the per-user default: `$XDG_STATE_HOME/gitops-live`,
+    /// else `~/.local/state/gitops-live`.
+    pub(crate) fn from_arg(arg: Option<&str>) -> anyhow::Result<Self> {
+        match arg.map(str::trim) {
+            Some("none") => Ok(Self::Memory),
+            Some("") => anyhow::bail!("--state-dir is empty: give a directory, or `none`"),
+            Some(path) => Ok(Self::Dir(PathBuf::from(path))),
+            None => default_dir().map(Self::Dir).context(
+                "no state directory: neither XDG_STATE_HOME nor HOME is set; give --state-dir DIR or --state-dir none",
+            ),
+        }
+    }
+}
+
+/// The per-user state directory (XDG Base Directory Specification).
+fn default_dir() -> Option<PathBuf> {
+    let xdg = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()).map(PathBuf::from);
+    let base = xdg.filter(|p| p.is_absolute()).or_else(|| {
+        std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|home| Path::new(&home).join(".local/state"))
+    })?;
+    Some(base.join("gitops-live"))
+}
+
+/// A feed, and the thread that prunes its log (stopped when this is dropped).
+pub(crate) struct Opened {
+    pub(crate) feed: Arc<Feed>,
+    _pruner: Option<Pruner>,
+}
+
+/// Builds the feed for `dir`: in memory, or continuing the log kept there.
+pub(crate) fn open_feed(dir: &StateDir, config: FeedConfig) -> anyhow::Result<Opened> {
+    let hub_config = HubConfig::default();
+    let StateDir::Dir(dir) = dir else {
+        return Ok(Opened { feed: Feed::new(Hub::new(hub_config), config), _pruner: None });
+    };
+    let opened = Store::open(dir, StoreConfig::default())
+        .with_context(|| format!("opening the state directory {}", dir.display()))?;
+    let mut alarming = Vec::new();
+    for notice in &opened.notices {
+        if notice.is_alarming() {
+            tracing::warn!("state directory {}: {notice}", dir.display());
+            alarming.push(notice.to_string());
+        } else {
+            tracing::info!("state directory {}: {notice}", dir.display());
+        }
+    }
+    let store = opened.store;
+    let limit = HistoryLimit {
+        messages: hub_config.history_max_messages,
+        bytes: hub_config.history_max_bytes,
+    };
+    let restored = store.latest(limit).context("reading the log's last state")?;
+    let hub = match restored {
+        Some(restored) => {
+            let cursor = restored.cursor;
+            let restore = Restore {
+                epoch: cursor.epoch,
+                base_seq: restored.history_base,
+                base: restored.base_state,
+                messages: restored.history.into_iter().map(|m| m.bytes).collect(),
+            };
+            match Hub::restore(&hub_config, restore) {
+                Ok(hub) => {
+                    tracing::info!(%cursor, "continuing the log in {}", dir.display());
+                    hub
+                }
+                Err(error) => {
+                    // A fresh epoch: the log follows it on the first publish (`begin_epoch`),
+                    // and every client gets one snapshot.
+                    let message = format!("the log's history cannot be replayed ({error}); starting a new epoch");
+                    tracing::warn!("state directory {}: {message}", dir.display());
+                    alarming.push(message);
+                    Hub::new(hub_config)
+                }
+            }
+        }
+        None => Hub::new(HubConfig { epoch: Some(store.epoch()), ..hub_config }),
+    };
+    let pruner = Pruner::start(store.handle().context("a second connection for pruning")?);
+    let log = StoreLog { store, needs_snapshot: false };
+    let notice = (!alarming.is_empty()).then(|| alarming.join("; "));
+    Ok(Opened { feed: Feed::with_log(hub, config, Box::new(log), notice), _pruner: Some(pruner) })
+}
+
+/// The store as the feed's log.
+struct StoreLog {
+    store: Store,
+    /// An append failed: the next commit writes the whole state (under the hub's epoch, which
+    /// moved on when the failure happened) instead of messages that would not follow the log.
+    needs_snapshot: bool,
+}
+
+impl Log for StoreLog {
+    fn location(&self) -> String {
+        self.store.path().display().to_string()
+    }
+
+    fn commit(&mut self, commit: &Commit<'_>) -> Result<(), String> {
+        let now = SystemTime::now();
+        let last_seq = commit.first_seq + (commit.messages.len() as u64).saturating_sub(1);
+        let result = if commit.epoch != self.store.epoch() {
+            self.store.begin_epoch(commit.epoch, now, last_seq, commit.state)
+        } else if self.needs_snapshot || commit.messages.is_empty() {
+            self.store.append(&Batch::snapshot(now, last_seq, commit.state))
+        } else {
+            self.store.append(&Batch::changes(now, commit.messages, commit.state))
+        };
+        match result {
+            Ok(_) => {
+                self.needs_snapshot = false;
+                Ok(())
+            }
+            Err(error) => {
+                self.needs_snapshot = true;
+                Err(error.to_string())
+            }
+        }
+    }
+}
+
+/// How often the log is pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// A thread that prunes the log by the default retention policy every [`PRUNE_EVERY`], starting
+/// a minute after start; it ends when this is dropped.
+struct Pruner {
+    stop: Option<mpsc::Sender<()>>,
+}
+
+impl Pruner {
+    fn start(handle: gitops_store::Handle) -> Self {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let spawned = std::thread::Builder::new().name("gitops-live-prune".into()).spawn(move || {
+            let mut wait = Duration::from_secs(60);
+            // A message or a closed channel both mean stop.
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(wait) {
+                match handle.prune(&RetentionPolicy::default(), SystemTime::now()) {
+                    Ok(report) if report.messages + report.checkpoints + report.source_events > 0 => {
+                        tracing::info!(?report, "pruned the log")
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "pruning the log failed; trying again later"),
+                }
+                wait = PRUNE_EVERY;
+            }
+        });
+        if let Err(error) = spawned {
+            tracing::warn!(%error, "cannot start the pruning thread; the log is not pruned");
+        }
+        Self { stop: Some(stop) }
+    }
+}
+
+impl Drop for Pruner {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_dir_is_none_a_path_or_the_per_user_default() {
+        assert_eq!(StateDir::from_arg(Some("none")).unwrap_or(StateDir::Memory), StateDir::Memory);
+        assert_eq!(
+            StateDir::from_arg(Some("/var/lib/gitops-live")).ok(),
+            Some(StateDir::Dir(PathBuf::from("/var/lib/gitops-live")))
+        );
+        assert!(StateDir::from_arg(Some(" ")).is_err());
+        if let Some(dir) = default_dir() {
+            assert!(dir.ends_with("gitops-live") && dir.is_absolute(), "{}", dir.display());
+        }
+    }
+}

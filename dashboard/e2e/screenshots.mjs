@@ -2,7 +2,7 @@
 // Usage: node e2e/screenshots.mjs <output-dir>   (needs `npm run build` first)
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { launchBrowser, openPage, sampleReport, startServer } from './harness.mjs';
+import { openPage, sampleReport, withServerAndBrowser } from './harness.mjs';
 
 const out = process.argv[2] ?? 'screenshots';
 await mkdir(out, { recursive: true });
@@ -10,16 +10,12 @@ const base = await sampleReport();
 const shot = (page, name, fullPage = false) => page.screenshot({ path: join(out, `${name}.png`), fullPage });
 
 async function withPage(options, run) {
-  const server = await startServer(options.report === undefined ? base : options.report, options.server ?? {});
-  const browser = await launchBrowser(options.browser ?? {});
-  try {
+  const report = options.report === undefined ? base : options.report;
+  await withServerAndBrowser(report, { server: options.server ?? {}, browser: options.browser ?? {} }, async (server, browser) => {
     const page = await openPage(browser);
     await run(page, server);
     if (browser.consoleErrors.length && !options.expectErrors) console.warn(`console errors in ${options.name}:`, browser.consoleErrors);
-  } finally {
-    await browser.close();
-    await server.stop();
-  }
+  });
 }
 
 async function ready(page, url) {

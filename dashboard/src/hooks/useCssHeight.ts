@@ -16,6 +16,7 @@ export function useCssHeight(ref: RefObject<HTMLElement | null>, name: `--${stri
     return () => {
       observer.disconnect();
       root.style.removeProperty(name);
+      if (!root.getAttribute('style')) root.removeAttribute('style');
     };
   }, [ref, name, mountKey]);
 }

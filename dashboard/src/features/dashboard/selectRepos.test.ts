@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { selectRepos } from './selectRepos';
 import { keyedRepos } from '../../lib/report';
-import { DEFAULT_SORT, type Sort } from '../../lib/viewState';
+import { DEFAULT_SORT, type Sort, type ViewState } from '../../lib/viewState';
 import type { Repo } from '../../types/protocol';
 
 const DAY = 86_400_000;
@@ -21,7 +21,7 @@ const repos: Repo[] = [
   { name: 'archive', status: 'archived' },
 ];
 const keyed = keyedRepos(repos);
-const all = { q: '', status: null, flag: null, sort: DEFAULT_SORT };
+const all: Pick<ViewState, 'q' | 'status' | 'flag' | 'sort'> = { q: '', status: null, flag: null, sort: DEFAULT_SORT };
 const names = (sort: Sort, extra: Partial<typeof all> = {}) => selectRepos(keyed, { ...all, ...extra, sort }).map((k) => k.repo.name);
 
 describe('selectRepos', () => {

@@ -41,7 +41,7 @@ await withPage({ name: 'light' }, async (page, server) => {
   await page.waitForTimeout(100);
   await shot(page, '02-live-change-toast');
   await page.fill('input[type=search]', '');
-  await page.selectOption('select', 'dirty');
+  await page.selectOption('select[name=status]', 'dirty');
   await shot(page, '03-filter-dirty');
 });
 

@@ -348,7 +348,7 @@ export function Dashboard({ focus }: { focus: Focus | null }) {
           <SearchField value={query} onChange={onQuery} />
           <div className="field">
             <label htmlFor={statusId}>Status</label>
-            <select id={statusId} value={statusFilter ?? ''} onChange={(event) => onFilter(event.target.value || null)}>
+            <select id={statusId} name="status" value={statusFilter ?? ''} onChange={(event) => onFilter(event.target.value || null)}>
               <option value="">All statuses</option>
               {counts
                 .filter((c) => isKnownStatus(c.status) || c.count > 0 || c.status === statusFilter)
@@ -365,7 +365,12 @@ export function Dashboard({ focus }: { focus: Focus | null }) {
           {attention && (
             <div className="field">
               <label htmlFor={flagId}>Attention</label>
-              <select id={flagId} value={flag ?? ''} onChange={(event) => onFlag((event.target.value || null) as Attention | null)}>
+              <select
+                id={flagId}
+                name="flag"
+                value={flag ?? ''}
+                onChange={(event) => onFlag((event.target.value || null) as Attention | null)}
+              >
                 <option value="">Any</option>
                 {ATTENTION_KINDS.map((kind) => (
                   <option key={kind} value={kind}>

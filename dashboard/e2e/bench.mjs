@@ -96,7 +96,10 @@ await withServerAndBrowser(report, {}, async (server, browser) => {
   /** What each resource of the page weighs, and whether the server compresses it (node's fetch asks for gzip and br). */
   const weigh = async (paths) => {
     for (const path of paths) {
-      const response = await fetch(`${base}${path}`, { headers: { 'Accept-Encoding': 'gzip, br' } });
+      // Compressing a large body here takes seconds, long enough for the server to close the
+      // idle kept-alive connection under fetch's feet: try once more on a fresh one.
+      const get = () => fetch(`${base}${path}`, { headers: { 'Accept-Encoding': 'gzip, br' } });
+      const response = await get().catch(get);
       const body = Buffer.from(await response.arrayBuffer());
       console.log(
         `  ${path}: ${kib(body.length)}, served with content-encoding ${response.headers.get('content-encoding') ?? 'none'}` +

@@ -205,14 +205,13 @@ function SummaryTiles({
       {attention && <AttentionTiles counts={attention} flag={flag} onFlag={onFlag} />}
       {disagreements.length > 0 && (
         <p className="note" role="note">
-          <TriangleExclamationPoint aria-hidden="true" size={14} /> The producer&apos;s summary disagrees with its repository list:{' '}
-          {disagreements.map((d, i) => (
-            <span key={d.field}>
-              {i > 0 && '; '}
-              {d.field} {d.producer} in the summary, {d.computed} in the list
-            </span>
-          ))}
-          . Counts here are from the list.
+          <TriangleExclamationPoint aria-hidden="true" size={14} />
+          {/* One text run: the note is a flex row, and its gap would split the sentence at every part. */}
+          <span>
+            The producer&apos;s summary disagrees with its repository list:{' '}
+            {disagreements.map((d) => `${d.field} ${d.producer} in the summary, ${d.computed} in the list`).join('; ')}. Counts here are
+            from the list.
+          </span>
         </p>
       )}
     </section>

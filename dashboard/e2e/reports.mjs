@@ -27,7 +27,8 @@ export function auditedRepo(name, status, rand, now, root = '/srv/git') {
   if (status === 'missing')
     return { ...base, clone_url: url, dashboard_link: `/audit/${encodeURIComponent(name)}?action=clone`, mitigation: 'clone_missing' };
   const detached = rand() < 0.03;
-  const noUpstream = !detached && rand() < 0.06;
+  // An extra folder has no remote, so no upstream either.
+  const noUpstream = status === 'extra' || (!detached && rand() < 0.06);
   const ahead = noUpstream || detached ? null : rand() < 0.12 ? 1 + Math.floor(rand() * 4) : 0;
   const behind = noUpstream || detached ? null : rand() < 0.1 ? 1 + Math.floor(rand() * 9) : 0;
   const ageDays = Math.floor(rand() * rand() * 400);

@@ -96,6 +96,21 @@ test('the table view: sort, filters and search live in the URL; back, forward an
     // Scrolled to the end, the last rows are there.
     await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
     await page.waitForSelector('[role=row][id="row-repo-00599-0"]');
+
+    // A row's name leads to that repository: its card above the table, its row marked; back returns.
+    await markPage(page);
+    await page.click('[role=row][id="row-repo-00599-0"] .tcell--name a');
+    await page.waitForFunction(() => location.pathname === '/audit/repo-00599');
+    await page.waitForSelector('article.card--selected[id="repo-repo-00599-0"]');
+    assert.equal(await page.locator('article.card').count(), 1, 'one card, not 600');
+    await page.waitForFunction(() => {
+      const rect = document.querySelector('article.card--selected')?.getBoundingClientRect();
+      return rect && rect.top >= 0 && rect.bottom <= window.innerHeight;
+    });
+    await page.goBack();
+    await page.waitForFunction(() => location.pathname === '/' && location.search === '?view=table&sort=name');
+    await page.waitForSelector('.trow');
+    assert.ok(await notReloaded(page));
   });
 });
 

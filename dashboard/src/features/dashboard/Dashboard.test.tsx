@@ -211,4 +211,15 @@ describe('Dashboard', () => {
     expect(overview.textContent).toMatch(/\d+ s ago/);
     expect(overview.textContent).not.toContain('Report of');
   });
+
+  it('a link to one repository from the table shows its card above the table and marks its row', () => {
+    window.history.replaceState(null, '', '/audit/esphome?action=commit&view=table');
+    renderWithStore(<Dashboard focus={{ name: 'esphome', action: 'commit' }} />, manualStore(liveSnapshot()));
+    const card = screen.getByRole('article', { name: 'esphome' });
+    expect(card.className).toContain('card--selected');
+    expect(screen.getAllByRole('article')).toHaveLength(1);
+    const row = within(screen.getByRole('table')).getAllByRole('row').find((r) => r.getAttribute('aria-current') === 'true');
+    expect(row?.id).toBe('row-esphome-0');
+    expect(within(row!).getByRole('link').getAttribute('href')).toBe('/audit/esphome?view=table');
+  });
 });

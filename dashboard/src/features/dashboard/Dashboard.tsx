@@ -276,7 +276,7 @@ export function Dashboard({ focus }: { focus: Focus | null }) {
     () => selectRepos(keyed, { q: query, status: statusFilter, flag, sort }, focusName),
     [keyed, query, statusFilter, flag, sort, focusName],
   );
-  const view: View = focus ? 'cards' : (state.view ?? (keyed.length > TABLE_BY_DEFAULT_ABOVE ? 'table' : 'cards'));
+  const view: View = state.view ?? (keyed.length > TABLE_BY_DEFAULT_ABOVE ? 'table' : 'cards');
 
   // Charts are the slowest part of a render: let the list update first.
   const deferredCounts = useDeferredValue(counts);
@@ -306,6 +306,18 @@ export function Dashboard({ focus }: { focus: Focus | null }) {
 
   if (!report) return null;
   const mitigations = report.mitigation_actions ?? {};
+  const card = (k: KeyedRepo) => (
+    <RepositoryCard
+      key={k.key}
+      repo={k.repo}
+      dup={k.dup}
+      mitigationText={k.repo.mitigation ? mitigations[k.repo.mitigation] : undefined}
+      changedAt={changedAt[k.key]}
+      selected={focus !== null && k.repo.name === focus.name}
+      action={focus !== null && k.repo.name === focus.name ? focus.action : null}
+      day={day}
+    />
+  );
 
   return (
     <div className="dashboard">
@@ -333,6 +345,8 @@ export function Dashboard({ focus }: { focus: Focus | null }) {
           )}
         </nav>
       )}
+      {/* In the table view, the linked repository's card stands above the summary, where the page scrolls to. */}
+      {focus && view === 'table' && focused.length > 0 && <div className="grid grid--focus">{focused.map(card)}</div>}
 
       <SummaryTiles report={report} statusFilter={statusFilter} onFilter={onFilter} attention={attention} flag={flag} onFlag={onFlag} />
       <Suspense fallback={<div className="charts charts--loading" aria-hidden="true" />}>
@@ -379,7 +393,7 @@ export function Dashboard({ focus }: { focus: Focus | null }) {
               </select>
             </div>
           )}
-          {!focus && <ViewSwitch view={view} onView={(next) => setState({ view: next })} />}
+          <ViewSwitch view={view} onView={(next) => setState({ view: next })} />
           <p className="repos__count" aria-live="polite">
             {visible.length === keyed.length ? `${keyed.length} shown` : `${visible.length} of ${keyed.length} shown`}
           </p>
@@ -391,22 +405,16 @@ export function Dashboard({ focus }: { focus: Focus | null }) {
             {flag ? ` that is ${ATTENTION_LABELS[flag].toLowerCase()}` : ''}.
           </p>
         ) : view === 'table' ? (
-          <RepoTable rows={visible} sort={sort} onSort={(next) => setState({ sort: next })} changedAt={changedAt} day={day} />
+          <RepoTable
+            rows={visible}
+            sort={sort}
+            onSort={(next) => setState({ sort: next })}
+            changedAt={changedAt}
+            day={day}
+            selected={focus?.name ?? null}
+          />
         ) : (
-          <div className="grid">
-            {(focus ? visible : visible.slice(0, cardLimit)).map((k) => (
-              <RepositoryCard
-                key={k.key}
-                repo={k.repo}
-                dup={k.dup}
-                mitigationText={k.repo.mitigation ? mitigations[k.repo.mitigation] : undefined}
-                changedAt={changedAt[k.key]}
-                selected={focus !== null && k.repo.name === focus.name}
-                action={focus !== null && k.repo.name === focus.name ? focus.action : null}
-                day={day}
-              />
-            ))}
-          </div>
+          <div className="grid">{(focus ? visible : visible.slice(0, cardLimit)).map(card)}</div>
         )}
       </section>
     </div>

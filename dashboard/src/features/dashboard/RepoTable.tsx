@@ -83,12 +83,13 @@ interface RowProps {
   start: number;
   height: number;
   changed: boolean;
+  selected: boolean;
   linkSuffix: string;
   /** The current day number: a new day re-renders the row, so ages stay true. */
   day: number;
 }
 
-const Row = memo(function Row({ entry, index, start, height, changed, linkSuffix }: RowProps) {
+const Row = memo(function Row({ entry, index, start, height, changed, selected, linkSuffix }: RowProps) {
   const { repo, dup } = entry;
   const status = typeof repo.status === 'string' ? repo.status : String(repo.status);
   const facts = derived(repo);
@@ -101,7 +102,8 @@ const Row = memo(function Row({ entry, index, start, height, changed, linkSuffix
       role="row"
       aria-rowindex={index + 2}
       id={repoRowId(repo.name, dup)}
-      className={`trow trow--${statusTone(status)}${changed ? ' trow--changed' : ''}`}
+      className={`trow trow--${statusTone(status)}${changed ? ' trow--changed' : ''}${selected ? ' trow--selected' : ''}`}
+      aria-current={selected ? 'true' : undefined}
       data-status={status}
       style={{ transform: `translateY(${start}px)`, height }}
     >
@@ -137,10 +139,12 @@ export interface RepoTableProps {
   /** How long a live change is highlighted, ms. */
   highlightMs?: number;
   day: number;
+  /** The name of the repository a `/audit/:repo` link points at. */
+  selected?: string | null;
 }
 
 /** The table of repositories. */
-export function RepoTable({ rows, sort, onSort, changedAt, highlightMs = 2500, day }: RepoTableProps) {
+export function RepoTable({ rows, sort, onSort, changedAt, highlightMs = 2500, day, selected = null }: RepoTableProps) {
   const narrow = useMediaQuery(NARROW);
   const rowHeight = narrow ? ROW_HEIGHT_NARROW : ROW_HEIGHT;
   const bodyRef = useRef<HTMLDivElement>(null);
@@ -222,6 +226,7 @@ export function RepoTable({ rows, sort, onSort, changedAt, highlightMs = 2500, d
               start={item.start - scrollMargin}
               height={rowHeight}
               changed={at !== undefined && now - at < highlightMs}
+              selected={entry.repo.name === selected}
               linkSuffix={linkSuffix}
               day={day}
             />

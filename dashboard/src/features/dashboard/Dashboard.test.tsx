@@ -218,7 +218,9 @@ describe('Dashboard', () => {
     const card = screen.getByRole('article', { name: 'esphome' });
     expect(card.className).toContain('card--selected');
     expect(screen.getAllByRole('article')).toHaveLength(1);
-    const row = within(screen.getByRole('table')).getAllByRole('row').find((r) => r.getAttribute('aria-current') === 'true');
+    const row = within(screen.getByRole('table'))
+      .getAllByRole('row')
+      .find((r) => r.getAttribute('aria-current') === 'true');
     expect(row?.id).toBe('row-esphome-0');
     expect(within(row!).getByRole('link').getAttribute('href')).toBe('/audit/esphome?view=table');
   });

@@ -5,16 +5,22 @@
 //     snapshot, render) and what the assets weigh on the wire;
 //  2. report file written (temporary file + rename) -> the changed card's status in the DOM, over
 //     many writes, split into server side (write -> frame in the page) and client side (frame -> DOM).
+//  3. with --table: the same in the table view (`/?view=table&sort=name`, an auditor-shaped report
+//     with badges), plus scrolling: the time between animation frames (requestAnimationFrame
+//     deltas) while the window scrolls steadily through the list, and while it jumps to a random
+//     place every frame (each frame then shows rows it has never drawn).
 // The browser talks to the server directly (no test proxy in between).
 //
 // Usage: node e2e/bench.mjs [--repos 1000] [--writes 200] [--runs 10] [--link MBIT,RTT_MS]
+//                           [--table] [--scroll-frames 600] [--scroll-step 40]
 //   needs `npm run build` for the fake server; set GITOPS_LIVE_BIN for the real binary (which
 //   serves the dashboard it embedded when it was built). --link adds a cold run over an emulated
 //   link (e.g. --link 20,20 for 20 Mbit/s down, 20 ms round trip).
 import { readFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
-import { launchBrowser, openPage, startServer } from './harness.mjs';
+import { openPage, withServerAndBrowser } from './harness.mjs';
+import { auditedReport } from './reports.mjs';
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
@@ -25,6 +31,14 @@ const nRepos = Number(option('repos', '1000'));
 const nWrites = Number(option('writes', '200'));
 const nRuns = Number(option('runs', '10'));
 const link = option('link', null)?.split(',').map(Number) ?? null;
+const table = args.includes('--table');
+const scrollFrames = Number(option('scroll-frames', '600'));
+const scrollStep = Number(option('scroll-step', '40'));
+/** Where the list is, and what marks a repository on screen, in the mode measured. */
+// Cards are asked for explicitly: without a choice, more than 200 repositories start as a table.
+const listPath = table ? '/?view=table&sort=name' : '/?view=cards';
+const itemSelector = table ? '.trow' : 'article.card';
+const itemId = (name) => (table ? `row-${encodeURIComponent(name)}-0` : `repo-${encodeURIComponent(name)}-0`);
 const STATUSES = ['clean', 'clean', 'clean', 'dirty', 'missing', 'extra', 'mismatched'];
 
 function bigReport(n) {
@@ -65,17 +79,28 @@ const load = () =>
     .join(' ');
 
 console.log(`server: ${process.env.GITOPS_LIVE_BIN ?? 'e2e/fake-server.mjs'}`);
+console.log(`view: ${table ? 'table' : 'cards'} (${listPath})`);
 console.log(`load average at start (1/5/15 min): ${load()}`);
 
-const report = bigReport(nRepos);
-const server = await startServer(report);
-const base = server.directUrl;
-const browser = await launchBrowser();
-try {
+/**
+ * Frame intervals in ms, summarised, with how many frames came late: over 25 ms is at least one
+ * 60 Hz frame missed (intervals jitter around 16.7 ms), over 50 ms two or more.
+ */
+function frameSummary(deltas) {
+  const over = (ms) => deltas.filter((d) => d > ms).length;
+  return `${summary(deltas)}; late (> 25 ms): ${over(25)}, very late (> 50 ms): ${over(50)} of ${deltas.length}`;
+}
+
+const report = table ? auditedReport(nRepos) : bigReport(nRepos);
+await withServerAndBrowser(report, {}, async (server, browser) => {
+  const base = server.directUrl;
   /** What each resource of the page weighs, and whether the server compresses it (node's fetch asks for gzip and br). */
   const weigh = async (paths) => {
     for (const path of paths) {
-      const response = await fetch(`${base}${path}`, { headers: { 'Accept-Encoding': 'gzip, br' } });
+      // Compressing a large body here takes seconds, long enough for the server to close the
+      // idle kept-alive connection under fetch's feet: try once more on a fresh one.
+      const get = () => fetch(`${base}${path}`, { headers: { 'Accept-Encoding': 'gzip, br' } });
+      const response = await get().catch(get);
       const body = Buffer.from(await response.arrayBuffer());
       console.log(
         `  ${path}: ${kib(body.length)}, served with content-encoding ${response.headers.get('content-encoding') ?? 'none'}` +
@@ -88,7 +113,7 @@ try {
   await cdp.send('Network.enable');
   await browser.context.addInitScript(() => {
     const observer = new MutationObserver(() => {
-      if (document.querySelector('article.card')) {
+      if (document.querySelector('article.card, .trow')) {
         window.__firstCardAt = performance.now();
         observer.disconnect();
       }
@@ -142,7 +167,7 @@ try {
   const fromServer = async (prepare) => {
     for (let attempt = 0; attempt < 5; attempt += 1) {
       await prepare();
-      const timing = await firstData(() => page.goto(`${base}/`, { waitUntil: 'commit' }));
+      const timing = await firstData(() => page.goto(`${base}${listPath}`, { waitUntil: 'commit' }));
       if (timing.snapshot !== null) return timing;
     }
     throw new Error('saved state kept coming back; the cold figures would be wrong');
@@ -181,6 +206,8 @@ try {
     const bytes = kib(median(runs.map((r) => r.scriptBytes)));
     return `    medians: document ${part('document')}, entry script loaded ${part('entry')}, snapshot asked ${part('snapshotAsked')} and fetched ${part('snapshot')}, first card ${part('firstCard')} ms; scripts ${bytes} on the wire`;
   };
+  const what = table ? 'first row' : 'first card';
+  console.log(`(first data = ${what} in the DOM)`);
   console.log(`first data on screen, ${nRepos} repos, cold (empty cache and storage): ${summary(cold.map((r) => r.firstCard))}`);
   console.log(breakdown(cold));
   console.log(`first data on screen, ${nRepos} repos, warm cache, empty storage: ${summary(warm.map((r) => r.firstCard))}`);
@@ -214,20 +241,62 @@ try {
     console.log(breakdown(slow));
   }
 
+  if (table) {
+    await page.goto(`${base}${listPath}`);
+    await page.waitForSelector('.conn--live');
+    await page.waitForSelector(itemSelector);
+    await page.waitForTimeout(1000);
+    /** Scrolls each animation frame by `step` px (or to a random place when `jump`); returns the frame intervals. */
+    const scroll = (frames, step, jump) =>
+      page.evaluate(
+        ({ frames, step, jump }) =>
+          new Promise((resolve) => {
+            const deltas = [];
+            let last = performance.now();
+            let n = 0;
+            const max = () => document.documentElement.scrollHeight - window.innerHeight;
+            const tick = (now) => {
+              if (n > 0) deltas.push(now - last);
+              last = now;
+              n += 1;
+              if (n > frames) return resolve({ deltas, rows: document.querySelectorAll('.trow').length });
+              if (jump) window.scrollTo(0, Math.random() * max());
+              else window.scrollTo(0, (window.scrollY + step) % max());
+              requestAnimationFrame(tick);
+            };
+            requestAnimationFrame(tick);
+          }),
+        { frames, step, jump },
+      );
+    const height = await page.evaluate(() => document.documentElement.scrollHeight);
+    const idle = await scroll(120, 0, false);
+    console.log(`table, ${nRepos} rows (page ${height} px high): frame interval, not scrolling: ${frameSummary(idle.deltas)}`);
+    const steady = await scroll(scrollFrames, scrollStep, false);
+    console.log(
+      `table, ${nRepos} rows: frame interval scrolling ${scrollStep} px a frame: ${frameSummary(steady.deltas)} (${steady.rows} rows in the DOM)`,
+    );
+    const jumps = await scroll(Math.min(scrollFrames, 300), 0, true);
+    console.log(`table, ${nRepos} rows: frame interval jumping to a random place every frame: ${frameSummary(jumps.deltas)}`);
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.waitForTimeout(300);
+  }
+
   // Write -> DOM. Flip one repository's status per write, alternating targets.
-  await page.goto(`${base}/`);
+  await page.goto(`${base}${listPath}`);
   await page.waitForSelector('.conn--live');
+  await page.waitForSelector(itemSelector);
   const latencies = [];
   const serverSide = [];
   const clientSide = [];
   const current = structuredClone(report);
   for (let i = 0; i < nWrites; i += 1) {
-    const index = (i * 37) % nRepos;
+    // In the table (sorted by name) the first rows are on screen; cards are all in the DOM.
+    const index = table ? i % 12 : (i * 37) % nRepos;
     const repo = current.repos[index];
     const next = repo.status === 'dirty' ? 'clean' : 'dirty';
     repo.status = next;
     const text = JSON.stringify(current, null, 2);
-    const id = `repo-${encodeURIComponent(repo.name)}-0`;
+    const id = itemId(repo.name);
     await page.evaluate(
       ({ id, next }) => {
         window.__seen = new Promise((resolve) => {
@@ -239,7 +308,7 @@ try {
               resolve(Date.now());
             }
           });
-          observer.observe(document.querySelector('.grid') ?? document.body, { attributes: true, subtree: true, childList: true });
+          observer.observe(document.querySelector('.grid, .tbody') ?? document.body, { attributes: true, subtree: true, childList: true });
         });
       },
       { id, next },
@@ -261,12 +330,9 @@ try {
     await page.waitForTimeout(40);
   }
   const written = (await readFile(server.reportPath)).length;
-  console.log(`file write -> DOM, ${nRepos} repos (${kib(written)} file): ${summary(latencies)}`);
+  console.log(`file write -> DOM${table ? ' (table row)' : ''}, ${nRepos} repos (${kib(written)} file): ${summary(latencies)}`);
   console.log(`  of which write start -> frame in the page (server side): ${summary(serverSide)}`);
   console.log(`  of which frame received -> DOM (client side): ${summary(clientSide)}`);
   if (browser.consoleErrors.length) console.log('console errors:', browser.consoleErrors);
   console.log(`load average at end (1/5/15 min): ${load()}`);
-} finally {
-  await browser.close();
-  await server.stop();
-}
+});

@@ -137,7 +137,7 @@ test('search, status filter and the detail route', async () => {
     await page.fill('input[type=search]', 'halo');
     assert.deepEqual(await page.locator('article.card h3').allInnerTexts(), ['halo']);
     await page.fill('input[type=search]', '');
-    await page.selectOption('.repos select', 'dirty');
+    await page.selectOption('select[name=status]', 'dirty');
     const dirty = base.repos.filter((r) => r.status === 'dirty').length;
     assert.equal(await page.locator('article.card').count(), dirty);
     assert.equal(await page.locator('article.card[data-status="dirty"]').count(), dirty);

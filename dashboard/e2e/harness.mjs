@@ -4,8 +4,15 @@
 //
 // The server is the real binary when GITOPS_LIVE_BIN is set (its arguments from GITOPS_LIVE_ARGS,
 // with {report}, {port}, {dist} and {dir} replaced), else e2e/fake-server.mjs.
+//
+// What a test starts, it stops: a failure anywhere (a browser that does not launch, a server that
+// does not answer) still stops the server, the proxy and the browser and removes the temporary
+// folders, so a failing run ends instead of hanging on a live child process. Missing
+// prerequisites (chromium, the server binary, the built dashboard) are reported before anything
+// starts, with what to install.
 import { spawn } from 'node:child_process';
-import { mkdtemp, writeFile, rename, readFile, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdtemp, writeFile, rename, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { createServer, connect } from 'node:net';
@@ -40,16 +47,73 @@ export async function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function waitForHttp(url, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+/** The chromium the tests drive: `CHROMIUM`, else Debian's. */
+export const chromiumPath = () => process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+async function isExecutableFile(path) {
+  try {
+    await access(path, constants.X_OK);
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Checks what the browser tests need before anything starts, and throws one error naming every
+ * missing piece and how to get it: the chromium executable, the server (GITOPS_LIVE_BIN, or the
+ * fake server's built dashboard in dist/).
+ */
+export async function checkPrerequisites() {
+  const problems = [];
+  const browser = chromiumPath();
+  if (!(await isExecutableFile(browser))) {
+    problems.push(
+      `chromium is not at ${browser} (or is not executable): install it (Debian/Ubuntu: \`sudo apt-get install chromium\`) ` +
+        'or set CHROMIUM to the path of a Chromium or Chrome executable',
+    );
+  }
+  const bin = process.env.GITOPS_LIVE_BIN;
+  if (bin) {
+    if (!(await isExecutableFile(bin))) {
+      problems.push(
+        `the server binary GITOPS_LIVE_BIN=${bin} does not exist or is not executable: build it with ` +
+          '`npm run build` in dashboard/, then `cargo build --release -p gitops-live` (or run `cargo xtask e2e`)',
+      );
+    }
+  } else {
     try {
-      const response = await fetch(url);
+      await access(join(dashboardDir, 'dist', 'index.html'));
+    } catch {
+      problems.push('the dashboard is not built (dist/index.html is missing): run `npm run build` in dashboard/');
+    }
+  }
+  if (problems.length) throw new Error(`browser tests cannot run:\n  - ${problems.join('\n  - ')}`);
+}
+
+let prerequisitesChecked = null;
+/** `checkPrerequisites`, once per process. */
+const prerequisites = () => (prerequisitesChecked ??= checkPrerequisites());
+
+/**
+ * Waits until `url` answers, for at most `timeoutMs`; gives up at once when `exited` settles (the
+ * server process ended) and says so.
+ */
+async function waitForHttp(url, exited, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  let gone = null;
+  void exited.then((code) => {
+    gone = code;
+  });
+  for (;;) {
+    if (gone !== null) throw new Error(`the server exited (${gone}) before answering at ${url}`);
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
       if (response.status < 500) return;
     } catch {
       // not yet
     }
-    if (Date.now() > deadline) throw new Error(`server did not answer at ${url}`);
+    if (Date.now() > deadline) throw new Error(`server did not answer at ${url} within ${timeoutMs / 1000} s`);
     await sleep(50);
   }
 }
@@ -141,7 +205,8 @@ async function startProxy(targetPort) {
 export async function startServer(report, options = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'gitops-live-e2e-'));
   const reportPath = join(dir, 'GitRepoReport.json');
-  if (report !== null) await writeFile(reportPath, JSON.stringify(report, null, 2));
+  if (typeof report === 'string') await writeFile(reportPath, report);
+  else if (report !== null) await writeFile(reportPath, JSON.stringify(report, null, 2));
   for (const [name, content] of Object.entries(options.files ?? {})) await writeFile(join(dir, name), content, { mode: 0o600 });
   const serverPort = await freePort();
   const dist = join(dashboardDir, 'dist');
@@ -174,21 +239,40 @@ export async function startServer(report, options = {}) {
             ...(options.fakeArgs ?? []),
           ],
         ];
-    child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    await waitForHttp(`http://127.0.0.1:${serverPort}/api/ws/status`);
+    const started = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+    child = started;
+    const exited = new Promise((r) => {
+      started.once('exit', (code, signal) => r(signal ?? code));
+      started.once('error', (error) => r(error.message));
+    });
+    started.stdout.on('data', (d) => (output += d));
+    started.stderr.on('data', (d) => (output += d));
+    await waitForHttp(`http://127.0.0.1:${serverPort}/api/ws/status`, exited);
   };
-  await launch();
-  const proxy = await startProxy(serverPort);
 
   const stopChild = async () => {
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
+    const running = child;
+    if (!running || running.exitCode !== null || running.signalCode !== null || running.pid === undefined) return;
+    const exited = new Promise((r) => running.once('exit', r));
+    running.kill('SIGTERM');
     await Promise.race([exited, sleep(3000)]);
-    if (child.exitCode === null) child.kill('SIGKILL');
+    if (running.exitCode === null && running.signalCode === null) {
+      running.kill('SIGKILL');
+      await Promise.race([exited, sleep(3000)]);
+    }
   };
+
+  let proxy = null;
+  try {
+    await launch();
+    proxy = await startProxy(serverPort);
+  } catch (error) {
+    // Nothing that was started may outlive the failure.
+    await stopChild();
+    await proxy?.close();
+    await rm(dir, { recursive: true, force: true });
+    throw new Error(`${error.message}${output ? `\nserver output:\n${output}` : ''}`, { cause: error });
+  }
 
   return {
     url: `http://127.0.0.1:${proxy.port}`,
@@ -202,14 +286,19 @@ export async function startServer(report, options = {}) {
       await writeFile(temp, typeof next === 'string' ? next : JSON.stringify(next, null, 2));
       await rename(temp, reportPath);
     },
+    /** The server process's id (while it runs). */
+    pid: () => child?.pid,
     /** Kills the server process (the proxy stays, so the browser sees refused connections). */
     kill: stopChild,
     restart: launch,
     async stop() {
-      await stopChild();
-      proxy.cut();
-      await proxy.close();
-      await rm(dir, { recursive: true, force: true });
+      try {
+        await stopChild();
+      } finally {
+        proxy.cut();
+        await proxy.close();
+        await rm(dir, { recursive: true, force: true });
+      }
     },
   };
 }
@@ -217,8 +306,20 @@ export async function startServer(report, options = {}) {
 /** Launches chromium with a fresh profile; collects console errors and CSP violations per page. */
 export async function launchBrowser(options = {}) {
   const profile = await mkdtemp(join(tmpdir(), 'gitops-live-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  let context;
+  try {
+    context = await launchChromium(profile, options);
+  } catch (error) {
+    await rm(profile, { recursive: true, force: true });
+    throw new Error(`chromium did not start (${chromiumPath()}): ${error.message.split('\n')[0]}`, { cause: error });
+  }
+  return watchContext(context, profile);
+}
+
+function launchChromium(profile, options) {
+  return chromium.launchPersistentContext(profile, {
+    executablePath: chromiumPath(),
+    timeout: 30_000,
     headless: true,
     args: [
       '--headless',
@@ -234,6 +335,9 @@ export async function launchBrowser(options = {}) {
     colorScheme: options.colorScheme ?? 'light',
     reducedMotion: options.reducedMotion ?? 'no-preference',
   });
+}
+
+async function watchContext(context, profile) {
   await context.addInitScript(() => {
     window.__cspViolations = [];
     document.addEventListener('securitypolicyviolation', (event) => {
@@ -253,8 +357,11 @@ export async function launchBrowser(options = {}) {
     context,
     consoleErrors,
     async close() {
-      await context.close();
-      await rm(profile, { recursive: true, force: true });
+      try {
+        await context.close();
+      } finally {
+        await rm(profile, { recursive: true, force: true });
+      }
     },
   };
 }
@@ -275,19 +382,47 @@ export async function cspViolations(page) {
  * `allowedError` (a RegExp) matches. Prints the server's output when anything fails.
  */
 export async function runScenario({ report, server: serverOptions = {}, browser: browserOptions = {}, allowedError = null }, body) {
-  const server = await startServer(report, serverOptions);
-  const browser = await launchBrowser(browserOptions);
+  await prerequisites();
+  let server = null;
+  let browser = null;
   try {
+    server = await startServer(report, serverOptions);
+    browser = await launchBrowser(browserOptions);
     const page = await openPage(browser);
     await body({ page, server, browser });
     assert.deepEqual(await cspViolations(page), [], 'no CSP violations');
     const unexpected = browser.consoleErrors.filter((text) => !allowedError?.test(text));
     assert.deepEqual(unexpected, [], 'no console errors besides the expected refusals');
   } catch (error) {
-    console.error(server.output());
+    if (server) console.error(server.output());
     throw error;
   } finally {
-    await browser.close();
-    await server.stop();
+    // Each is stopped even when stopping the other fails.
+    try {
+      await browser?.close();
+    } finally {
+      await server?.stop();
+    }
+  }
+}
+
+/**
+ * Runs `body(server, browser)` with a server on `report` and a browser, for scripts (bench,
+ * screenshots): the same prerequisites and the same clean-up as `runScenario`, without its checks.
+ */
+export async function withServerAndBrowser(report, { server: serverOptions = {}, browser: browserOptions = {} } = {}, body) {
+  await prerequisites();
+  let server = null;
+  let browser = null;
+  try {
+    server = await startServer(report, serverOptions);
+    browser = await launchBrowser(browserOptions);
+    return await body(server, browser);
+  } finally {
+    try {
+      await browser?.close();
+    } finally {
+      await server?.stop();
+    }
   }
 }

@@ -2,7 +2,8 @@
 // Usage: node e2e/screenshots.mjs <output-dir>   (needs `npm run build` first)
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { launchBrowser, openPage, sampleReport, startServer } from './harness.mjs';
+import { openPage, sampleReport, withServerAndBrowser } from './harness.mjs';
+import { auditedReport } from './reports.mjs';
 
 const out = process.argv[2] ?? 'screenshots';
 await mkdir(out, { recursive: true });
@@ -10,16 +11,12 @@ const base = await sampleReport();
 const shot = (page, name, fullPage = false) => page.screenshot({ path: join(out, `${name}.png`), fullPage });
 
 async function withPage(options, run) {
-  const server = await startServer(options.report === undefined ? base : options.report, options.server ?? {});
-  const browser = await launchBrowser(options.browser ?? {});
-  try {
+  const report = options.report === undefined ? base : options.report;
+  await withServerAndBrowser(report, { server: options.server ?? {}, browser: options.browser ?? {} }, async (server, browser) => {
     const page = await openPage(browser);
     await run(page, server);
     if (browser.consoleErrors.length && !options.expectErrors) console.warn(`console errors in ${options.name}:`, browser.consoleErrors);
-  } finally {
-    await browser.close();
-    await server.stop();
-  }
+  });
 }
 
 async function ready(page, url) {
@@ -45,7 +42,7 @@ await withPage({ name: 'light' }, async (page, server) => {
   await page.waitForTimeout(100);
   await shot(page, '02-live-change-toast');
   await page.fill('input[type=search]', '');
-  await page.selectOption('select', 'dirty');
+  await page.selectOption('select[name=status]', 'dirty');
   await shot(page, '03-filter-dirty');
 });
 
@@ -104,6 +101,95 @@ await withPage({ name: 'waiting', report: null, expectErrors: true }, async (pag
   await page.waitForTimeout(1500);
   await shot(page, '13-no-report-yet');
 });
+
+// An auditor-shaped report: attention badges, facts in words, the table view.
+const audited = auditedReport(400);
+const unpushedClean = audited.repos.find((r) => r.status === 'clean' && r.unpushed_commits > 0 && r.upstream);
+
+await withPage({ name: 'card', report: audited }, async (page, server) => {
+  await page.goto(`${server.url}/?view=cards&status=clean&flag=unpushed`);
+  await page.waitForSelector('.conn--live');
+  await page.waitForSelector('.chart .recharts-surface');
+  await page.locator('.repos').scrollIntoViewIfNeeded();
+  await page.evaluate(() => window.scrollBy(0, -70));
+  await shot(page, '21-cards-attention');
+  const card = page.locator(`article[id="repo-${unpushedClean.name}-0"]`);
+  await card.locator('summary').click();
+  await card.screenshot({ path: join(out, '22-card-details-open.png') });
+});
+
+await withPage({ name: 'table', report: audited }, async (page, server) => {
+  await page.goto(`${server.url}/?view=table&sort=-ahead`);
+  await page.waitForSelector('.conn--live');
+  await page.waitForSelector('.chart .recharts-surface');
+  await page.waitForSelector('.trow');
+  await shot(page, '23-table-desktop');
+  await page.evaluate(() => window.scrollTo(0, document.querySelector('.rtable').getBoundingClientRect().top + window.scrollY + 2000));
+  await page.waitForTimeout(200);
+  await shot(page, '24-table-desktop-scrolled');
+});
+
+await withPage({ name: 'table phone', report: audited, browser: { viewport: { width: 390, height: 844 } } }, async (page, server) => {
+  await page.goto(`${server.url}/?view=table&status=dirty`);
+  await page.waitForSelector('.conn--live');
+  await page.waitForSelector('.trow');
+  await page.locator('.repos__toolbar').scrollIntoViewIfNeeded();
+  await page.waitForTimeout(300);
+  await shot(page, '25-table-phone');
+  // A burst of changes: one compact toast along the bottom edge.
+  let next = audited;
+  for (const repo of audited.repos.filter((r) => r.status === 'dirty').slice(0, 4)) {
+    next = structuredClone(next);
+    next.repos.find((r) => r.name === repo.name).status = 'clean';
+    await server.writeReport(next);
+    await page.waitForTimeout(250);
+  }
+  await page.waitForSelector('.toast--burst');
+  await shot(page, '26-table-phone-toast');
+});
+
+await withPage({ name: 'toasts desktop', report: audited }, async (page, server) => {
+  await page.goto(`${server.url}/?view=table`);
+  await page.waitForSelector('.conn--live');
+  await page.waitForSelector('.trow');
+  let next = audited;
+  for (const [i, repo] of audited.repos
+    .filter((r) => r.status === 'clean')
+    .slice(0, 6)
+    .entries()) {
+    next = structuredClone(next);
+    next.repos.find((r) => r.name === repo.name).status = 'dirty';
+    await server.writeReport(next);
+    await page.waitForTimeout(i === 2 ? 3500 : 250);
+  }
+  await page.waitForTimeout(300);
+  await shot(page, '27-toasts-desktop');
+});
+
+await withPage(
+  { name: 'no good report yet', report: '{"timestamp": "2026-01-01T00:00:00Z", "repos": [ {"name": "half', expectErrors: true },
+  async (page, server) => {
+    await page.goto(`${server.url}/`);
+    await page.waitForSelector('.banner--error');
+    await page.waitForTimeout(300);
+    await shot(page, '28-no-good-report-yet');
+  },
+);
+
+await withPage(
+  {
+    name: 'no good report yet, phone',
+    report: '{"repos": [ {"name": "half',
+    expectErrors: true,
+    browser: { viewport: { width: 390, height: 844 } },
+  },
+  async (page, server) => {
+    await page.goto(`${server.url}/`);
+    await page.waitForSelector('.banner--error');
+    await page.waitForTimeout(300);
+    await shot(page, '29-no-good-report-yet-phone');
+  },
+);
 
 // Viewer sign-in needs the real binary (the fake server has none).
 if (process.env.GITOPS_LIVE_BIN) {

@@ -1,7 +1,7 @@
 import { act, fireEvent, screen } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { App } from './App';
-import { renderWithStore } from '../test/store';
+import { liveSnapshot, manualStore, renderWithStore, serverStatus } from '../test/store';
 import { createLiveStore } from '../lib/liveStore';
 import { auditUpdate, EPOCH, FakeSocketServer, json, memoryStorage, scriptedFetch } from '../test/fakes';
 
@@ -76,5 +76,21 @@ describe('App on the real store', () => {
     const { store } = liveApp();
     expect(screen.getByRole('heading', { name: 'Page not found' })).toBeTruthy();
     store.stop();
+  });
+
+  it('an invalid report at startup: the page says there is no good report yet and shows the error, not only "waiting"', () => {
+    const status = serverStatus({
+      state: 'waiting',
+      last_loaded: null,
+      last_error: { message: 'expected value at line 1 column 1; serving the last good report', since: '2026-01-01T00:00:00Z' },
+    });
+    renderWithStore(
+      <App notificationApi={null} />,
+      manualStore(liveSnapshot({ report: null, source: 'none', cursor: null, serverStatus: status })),
+    );
+    expect(screen.getByRole('alert').textContent).toContain('No good report yet.');
+    expect(screen.getByRole('alert').textContent).toContain('expected value at line 1 column 1');
+    expect(document.querySelector('.placeholder')?.textContent).toContain('No good report yet: the server cannot use the report file');
+    expect(document.body.textContent).not.toContain('serving the last good report');
   });
 });

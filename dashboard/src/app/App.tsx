@@ -1,6 +1,6 @@
 // The app shell: header (brand, connection, update mode, notifications), server banners, the
 // routed page and the toasts. Features are composed here; they do not import each other.
-import { useEffect, useMemo } from 'react';
+import { useEffect, useMemo, useRef } from 'react';
 import { Activity } from 'lucide-react';
 import { ConnectionStatus } from '../components/ConnectionStatus';
 import { RealTimeToggle } from '../components/RealTimeToggle';
@@ -9,16 +9,23 @@ import { Link } from '../components/Link';
 import { Dashboard } from '../features/dashboard/Dashboard';
 import { NotificationToggle, Toasts, useStatusNotifications, type NotificationApi } from '../features/notifications/Notifications';
 import { SessionMenu, SignIn } from '../features/session/SignIn';
+import { useCssHeight } from '../hooks/useCssHeight';
 import { useLocation } from '../hooks/useLocation';
 import { useLiveAudit } from '../hooks/useWebSocket';
 import { parseRoute } from '../lib/routes';
-import { countByStatus, effectiveHealth } from '../lib/status';
+import { countByStatus, effectiveHealth, isAuditSource } from '../lib/status';
 
 function Waiting() {
   const { phase, serverStatus } = useLiveAudit();
+  const source = serverStatus?.report;
+  const audit = isAuditSource(source);
   const message =
-    serverStatus?.report.state === 'waiting'
-      ? 'The server has not loaded a report yet.'
+    source?.state === 'waiting'
+      ? source.last_error
+        ? `No good ${audit ? 'audit' : 'report'} yet: the server cannot ${audit ? 'audit the folder' : 'use the report file'} (see above).`
+        : audit
+          ? 'The first audit is running.'
+          : 'The server has not loaded a report yet.'
       : phase === 'offline'
         ? 'The server cannot be reached. The dashboard keeps trying.'
         : 'Loading the report…';
@@ -48,6 +55,8 @@ export function App({ notificationApi }: { notificationApi: NotificationApi | nu
   const location = useLocation();
   const route = useMemo(() => parseRoute(location.pathname, location.search), [location.pathname, location.search]);
   const notifications = useStatusNotifications(notificationApi);
+  const topbar = useRef<HTMLElement>(null);
+  useCssHeight(topbar, '--topbar-height', signingIn);
 
   // The tab title carries the health, so a background tab still tells.
   const health = report ? effectiveHealth(report).health : null;
@@ -82,7 +91,7 @@ export function App({ notificationApi }: { notificationApi: NotificationApi | nu
       <a href="#main" className="skip-link">
         Skip to content
       </a>
-      <header className="topbar">
+      <header className="topbar" ref={topbar}>
         <Link href="/" className="brand" aria-label="gitops-live, all repositories">
           <Activity aria-hidden="true" size={20} />
           <span>gitops-live</span>

@@ -1,31 +1,15 @@
-// RepositoryCard: one repository — status badge, local path, URLs, the mitigation text from the
-// report's mitigation_actions, any other fields the producer wrote, and a brief highlight when it
+// RepositoryCard: one repository — status badge, the attention badges (unpushed, behind,
+// detached, no upstream, stash), the mitigation text from the report's mitigation_actions, the few
+// facts that matter in words, every other field behind "details", and a brief highlight when it
 // changes live.
-import { memo, useEffect, useState } from 'react';
+import { memo, useEffect, useMemo, useState } from 'react';
 import { ExternalLink, FolderGit2 } from 'lucide-react';
 import { StatusIndicator } from './StatusIndicator';
+import { AttentionBadges } from './AttentionBadges';
 import { Link } from './Link';
 import { repoHref } from '../lib/routes';
+import { attentionBadges, detailFacts, keyFacts, type Fact } from '../lib/repoFacts';
 import type { Repo } from '../types/protocol';
-
-const SHOWN_FIELDS = new Set([
-  'name',
-  'status',
-  'clone_url',
-  'local_path',
-  'remote_url',
-  'expected_url',
-  'dashboard_link',
-  'mitigation',
-  'file_status',
-]);
-
-const FILE_STATUS_WORDS: Record<string, string> = {
-  complete: 'Complete',
-  missing_files: 'Missing files',
-  missing_readme: 'Missing README',
-  unknown: 'Unknown',
-};
 
 /** The DOM id of a repository's card (for scrolling to it). */
 export function repoCardId(name: string, dup: number): string {
@@ -45,31 +29,34 @@ export interface RepositoryCardProps {
   action?: string | null;
   /** How long the live-change highlight lasts, ms. */
   highlightMs?: number;
+  /** The current day number: a new day re-renders the card, so "3 days ago" stays true. */
+  day?: number;
 }
 
-function isUrl(text: string): boolean {
-  return /^https?:\/\//i.test(text);
-}
-
-function UrlValue({ value }: { value: string }) {
-  if (value === '') return <span className="muted">(none)</span>;
-  if (!isUrl(value)) return <code>{value}</code>;
+function FactValue({ fact }: { fact: Fact }) {
+  const text = fact.code ? <code>{fact.value}</code> : fact.value;
+  if (!fact.href) return <>{text}</>;
   return (
-    <a href={value} target="_blank" rel="noreferrer noopener" className="url">
-      <code>{value}</code>
+    <a href={fact.href} target="_blank" rel="noreferrer noopener" className="url">
+      {text}
       <ExternalLink aria-hidden="true" size={14} />
       <span className="visually-hidden"> (opens in a new tab)</span>
     </a>
   );
 }
 
-function formatExtra(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'string') return value;
-  return JSON.stringify(value);
+function FactRows({ facts }: { facts: readonly Fact[] }) {
+  return facts.map((fact) => (
+    <div key={fact.key} className={fact.tone ? `fact fact--${fact.tone}` : 'fact'} data-fact={fact.key}>
+      <dt>{fact.label}</dt>
+      <dd>
+        <FactValue fact={fact} />
+      </dd>
+    </div>
+  ));
 }
 
-function RepositoryCardImpl({ repo, dup, mitigationText, changedAt, selected, action, highlightMs = 2500 }: RepositoryCardProps) {
+function RepositoryCardImpl({ repo, dup, mitigationText, changedAt, selected, action, highlightMs = 2500, day }: RepositoryCardProps) {
   const [flashing, setFlashing] = useState(false);
   useEffect(() => {
     if (changedAt === undefined) return;
@@ -80,7 +67,10 @@ function RepositoryCardImpl({ repo, dup, mitigationText, changedAt, selected, ac
     return () => window.clearTimeout(timer);
   }, [changedAt, highlightMs]);
 
-  const extras = Object.entries(repo).filter(([key]) => !SHOWN_FIELDS.has(key));
+  // `day` is in the dependencies so the ages move on at midnight.
+  const facts = useMemo(() => keyFacts(repo, Date.now()), [repo, day]);
+  const details = useMemo(() => detailFacts(repo), [repo]);
+  const badges = useMemo(() => attentionBadges(repo), [repo]);
   const status = typeof repo.status === 'string' ? repo.status : String(repo.status);
   const headingId = `${repoCardId(repo.name, dup)}-name`;
   const classes = ['card', `card--${status.replace(/[^a-z0-9_-]/gi, '') || 'unknown'}`];
@@ -109,6 +99,7 @@ function RepositoryCardImpl({ repo, dup, mitigationText, changedAt, selected, ac
         <StatusIndicator kind="repo" value={status} />
       </header>
       {flashing && <span className="visually-hidden">Changed just now.</span>}
+      <AttentionBadges badges={badges} />
 
       {(mitigationText || repo.mitigation) && <p className="card__mitigation">{mitigationText ?? repo.mitigation}</p>}
       {selected && action && (
@@ -117,61 +108,22 @@ function RepositoryCardImpl({ repo, dup, mitigationText, changedAt, selected, ac
         </p>
       )}
 
-      <dl className="card__fields">
-        {repo.local_path !== undefined && (
-          <>
-            <dt>Local path</dt>
-            <dd>
-              <code>{repo.local_path}</code>
-            </dd>
-          </>
-        )}
-        {repo.clone_url !== undefined && (
-          <>
-            <dt>Clone URL</dt>
-            <dd>
-              <UrlValue value={repo.clone_url} />
-            </dd>
-          </>
-        )}
-        {repo.remote_url !== undefined && (
-          <>
-            <dt>Remote</dt>
-            <dd>
-              <UrlValue value={repo.remote_url} />
-            </dd>
-          </>
-        )}
-        {repo.expected_url !== undefined && (
-          <>
-            <dt>Expected</dt>
-            <dd>
-              <UrlValue value={repo.expected_url} />
-            </dd>
-          </>
-        )}
-        {repo.file_status !== undefined && (
-          <>
-            <dt>Files</dt>
-            <dd>{FILE_STATUS_WORDS[repo.file_status] ?? repo.file_status}</dd>
-          </>
-        )}
-        {extras.map(([key, value]) => (
-          <FieldRow key={key} name={key} value={formatExtra(value)} />
-        ))}
-      </dl>
+      {facts.length > 0 && (
+        <dl className="card__fields">
+          <FactRows facts={facts} />
+        </dl>
+      )}
+      {details.length > 0 && (
+        <details className="card__details">
+          <summary>
+            Details <span className="muted">({details.length})</span>
+          </summary>
+          <dl className="card__fields card__fields--details">
+            <FactRows facts={details} />
+          </dl>
+        </details>
+      )}
     </article>
-  );
-}
-
-function FieldRow({ name, value }: { name: string; value: string }) {
-  return (
-    <>
-      <dt>{name}</dt>
-      <dd>
-        <code>{value}</code>
-      </dd>
-    </>
   );
 }
 

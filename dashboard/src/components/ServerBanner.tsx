@@ -1,51 +1,100 @@
-// ServerBanner: says so when the server's report source is failing (the data shown is the last
-// good report) or its watcher fell back to polling, and since when.
+// ServerBanner: what the server says about its report source, from `connection-status`: the
+// error that keeps the report from loading (where, since when, and whether a last good report is
+// shown or there is none yet), that it is still waiting for the first report or audit, or that
+// its watcher fell back to polling. With `serve --audit-root` the source is a folder of clones,
+// and the banner says "audit", not "report file".
 import { TriangleExclamationPoint, Info } from 'lucide-react';
 import { useLiveAudit } from '../hooks/useWebSocket';
 import { useNow } from '../hooks/useNow';
+import { isAuditSource } from '../lib/status';
 import { formatAgo, formatDateTime, parseTimestamp } from '../lib/time';
+import type { ReportSource } from '../types/protocol';
 
+/** "16:11:49 (2 min ago)", the raw text when unreadable, or null. */
 function when(raw: string | null | undefined, now: number): string | null {
   const date = parseTimestamp(raw ?? undefined);
   return date ? `${formatDateTime(date)} (${formatAgo(now - date.getTime())})` : (raw ?? null);
 }
 
-/** Banners about the report source, from the server's `connection-status`. */
+/**
+ * The server's error message without its own note on what is served: servers up to 0.1 append
+ * "; serving the last good report" even when there is none, and the banner says that part itself.
+ */
+export function errorText(message: string | null | undefined): string {
+  const text = (message ?? '').replace(/[;,.]?\s*serving the last good report\.?\s*$/i, '').trim();
+  return text || 'the last attempt failed';
+}
+
+function Where({ source }: { source: ReportSource }) {
+  return isAuditSource(source) ? (
+    <>
+      Audit root <code>{source.path}</code>.
+    </>
+  ) : (
+    <>
+      Report file <code>{source.path}</code>.
+    </>
+  );
+}
+
+/** Banners about the report source. */
 export function ServerBanner() {
-  const { serverStatus, report } = useLiveAudit();
+  const { serverStatus } = useLiveAudit();
   const now = useNow(10_000);
   if (!serverStatus) return null;
   const source = serverStatus.report;
+  const audit = isAuditSource(source);
   const banners = [];
+  const error = source.last_error;
 
-  if (source.state === 'error') {
-    const since = when(source.last_error?.since, now);
+  if (error && (source.state === 'error' || source.state === 'waiting')) {
+    const since = when(error.since, now);
     const loaded = when(source.last_loaded, now);
+    // `error` means the server serves a last good report (the page may still be loading it);
+    // `waiting` means it has none.
+    const good = source.state === 'error';
     banners.push(
-      <div className="banner banner--error" role="alert" key="error">
+      <div className="banner banner--error" role="alert" key="error" data-good-report={good ? 'shown' : 'none'}>
         <TriangleExclamationPoint aria-hidden="true" size={18} />
-        <div>
-          <strong>The report could not be read.</strong> {source.last_error?.message ?? 'The last read failed.'}
-          <span className="banner__meta">
-            {source.path && (
-              <>
-                {' '}
-                File <code>{source.path}</code>.
-              </>
-            )}
+        <div className="banner__body">
+          <p className="banner__title">
+            <strong>
+              {good
+                ? audit
+                  ? 'The last audit failed.'
+                  : 'The report file could not be read.'
+                : audit
+                  ? 'No good audit yet.'
+                  : 'No good report yet.'}
+            </strong>
+          </p>
+          <p className="banner__error">{errorText(error.message)}</p>
+          <p className="banner__meta">
+            <Where source={source} />
             {since && <> Failing since {since}.</>}{' '}
-            {report ? <>Showing the last good report{loaded ? <>, loaded {loaded}</> : null}.</> : null}
-          </span>
+            {good ? (
+              <>
+                Showing the last good {audit ? 'audit' : 'report'}
+                {loaded ? <>, loaded {loaded}</> : null}.
+              </>
+            ) : (
+              <>Nothing to show until {audit ? 'an audit succeeds' : 'a valid report is written there'}: the page updates by itself.</>
+            )}
+          </p>
         </div>
       </div>,
     );
-  }
-  if (source.state === 'waiting') {
+  } else if (source.state === 'waiting') {
     banners.push(
       <div className="banner banner--info" role="status" key="waiting">
         <Info aria-hidden="true" size={18} />
-        <div>
-          <strong>Waiting for the first report.</strong> The server has not loaded <code>{source.path}</code> yet.
+        <div className="banner__body">
+          <p className="banner__title">
+            <strong>{audit ? 'The first audit is running.' : 'Waiting for the first report.'}</strong>
+          </p>
+          <p className="banner__meta">
+            <Where source={source} /> {audit ? 'Its results show here when it finishes.' : 'The server has not loaded it yet.'}
+          </p>
         </div>
       </div>,
     );
@@ -54,9 +103,11 @@ export function ServerBanner() {
     banners.push(
       <div className="banner banner--warn" role="status" key="watch">
         <Info aria-hidden="true" size={18} />
-        <div>
-          <strong>The server watches the report by polling.</strong>{' '}
-          {source.watch_note ?? 'File events are not available, so changes may show a little later.'}
+        <div className="banner__body">
+          <p className="banner__title">
+            <strong>The server watches the report by polling.</strong>
+          </p>
+          <p className="banner__meta">{source.watch_note ?? 'File events are not available, so changes may show a little later.'}</p>
         </div>
       </div>,
     );

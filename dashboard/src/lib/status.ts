@@ -1,6 +1,11 @@
 // Repository statuses and health: counts computed from the list, the health rule, and where the
 // producer's own summary disagrees with the list.
-import type { HealthStatus, Report, Repo, Summary } from '../types/protocol';
+import type { HealthStatus, Report, ReportSource, Repo, Summary } from '../types/protocol';
+
+/** Whether the server audits a folder of clones itself (`serve --audit-root`) instead of reading a report file. */
+export function isAuditSource(source: Pick<ReportSource, 'watch'> | null | undefined): boolean {
+  return source?.watch === 'auditing';
+}
 
 /** The statuses producers are known to write, in display order. */
 export const KNOWN_STATUSES = ['missing', 'dirty', 'mismatched', 'extra', 'clean'] as const;

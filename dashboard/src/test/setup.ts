@@ -5,6 +5,8 @@ import { afterEach } from 'vitest';
 afterEach(() => {
   cleanup();
   window.localStorage.clear();
+  // The list's view state lives in the URL: each test starts at `/`.
+  window.history.replaceState(null, '', '/');
 });
 
 // Recharts' ResponsiveContainer measures with ResizeObserver, which jsdom does not have.

@@ -1,8 +1,8 @@
-import { act, fireEvent, screen, within } from '@testing-library/react';
+import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it, vi } from 'vitest';
 import { Dashboard } from './Dashboard';
 import { chartRows } from './StatusCharts';
-import { liveSnapshot, manualStore, renderWithStore } from '../../test/store';
+import { liveSnapshot, manualStore, renderWithStore, serverStatus } from '../../test/store';
 import { sampleReport } from '../../test/fakes';
 import { countByStatus } from '../../lib/status';
 import type { Report } from '../../types/protocol';
@@ -91,5 +91,137 @@ describe('Dashboard', () => {
     expect(card.getAttribute('data-status')).toBe('clean');
     expect(card.className).toContain('card--changed');
     expect(screen.getByRole('button', { name: 'Missing: 0' })).toBeTruthy();
+  });
+
+  it('keeps the search and status filter in the URL; back and forward restore them', async () => {
+    renderWithStore(<Dashboard focus={null} />, manualStore(liveSnapshot()));
+    fireEvent.change(screen.getByRole('combobox', { name: 'Status' }), { target: { value: 'clean' } });
+    expect(window.location.search).toBe('?status=clean');
+    fireEvent.change(screen.getByRole('searchbox'), { target: { value: 'k' } });
+    fireEvent.change(screen.getByRole('searchbox'), { target: { value: 'ki' } });
+    expect(window.location.search).toBe('?status=clean&q=ki');
+    expect(names()).toEqual(['kitshn']);
+    // Typing replaced its own entry: one step back is before the search, two before the filter.
+    const search = () => (screen.getByRole('searchbox') as HTMLInputElement).value;
+    const status = () => (screen.getByRole('combobox', { name: 'Status' }) as HTMLSelectElement).value;
+    act(() => window.history.back());
+    await waitFor(() => expect(window.location.search).toBe('?status=clean'));
+    await waitFor(() => expect(search()).toBe(''));
+    expect(status()).toBe('clean');
+    act(() => window.history.back());
+    await waitFor(() => expect(window.location.search).toBe(''));
+    await waitFor(() => expect(names()).toEqual(['halo', 'esphome', 'kitshn']));
+    expect(status()).toBe('');
+    act(() => window.history.forward());
+    await waitFor(() => expect(status()).toBe('clean'));
+    expect(names()).toEqual(['kitshn']);
+  });
+
+  it('restores the view, sort, filters and search from the URL on load', () => {
+    window.history.replaceState(null, '', '/?view=cards&status=missing&q=HAL');
+    renderWithStore(<Dashboard focus={null} />, manualStore(liveSnapshot()));
+    expect(names()).toEqual(['halo']);
+    expect((screen.getByRole('searchbox') as HTMLInputElement).value).toBe('HAL');
+    expect((screen.getByRole('combobox', { name: 'Status' }) as HTMLSelectElement).value).toBe('missing');
+    expect(screen.getByRole('button', { name: /Cards/ }).getAttribute('aria-pressed')).toBe('true');
+  });
+
+  it('counts the git states that need attention in the header, and filters by them', () => {
+    const repos: Report['repos'] = [
+      {
+        name: 'pushed',
+        status: 'clean',
+        upstream: 'origin/main',
+        ahead: 0,
+        behind: 0,
+        unpushed_commits: 0,
+        stash_count: 0,
+        detached: false,
+      },
+      {
+        name: 'unpushed',
+        status: 'clean',
+        upstream: 'origin/main',
+        ahead: 1,
+        behind: 0,
+        unpushed_commits: 1,
+        stash_count: 0,
+        detached: false,
+      },
+      { name: 'lonely', status: 'dirty', upstream: null, ahead: null, behind: null, unpushed_commits: 3, stash_count: 2, detached: false },
+    ];
+    renderWithStore(<Dashboard focus={null} />, manualStore(liveSnapshot({ report: reportWith(repos) })));
+    const header = screen.getByRole('list', { name: 'Needs attention besides the status' });
+    expect(
+      within(header)
+        .getAllByRole('button')
+        .map((b) => b.getAttribute('aria-label')),
+    ).toEqual(['Unpushed: 2', 'Behind: 0', 'Detached HEAD: 0', 'No upstream: 1', 'Stash: 1']);
+    // Five statuses still: the clean one with an unpushed commit counts as clean.
+    expect(screen.getByRole('button', { name: 'Clean: 2' })).toBeTruthy();
+    fireEvent.click(within(header).getByRole('button', { name: 'Unpushed: 2' }));
+    expect(window.location.search).toBe('?flag=unpushed');
+    expect(names()).toEqual(['lonely', 'unpushed']);
+    fireEvent.change(screen.getByRole('combobox', { name: 'Attention' }), { target: { value: 'stash' } });
+    expect(names()).toEqual(['lonely']);
+  });
+
+  it('shows no attention counts for producers that write no git facts', () => {
+    renderWithStore(<Dashboard focus={null} />, manualStore(liveSnapshot()));
+    expect(screen.queryByRole('list', { name: 'Needs attention besides the status' })).toBeNull();
+    expect(screen.queryByRole('combobox', { name: 'Attention' })).toBeNull();
+  });
+
+  it('switches to the table, sorts by a column header, and keeps both in the URL', () => {
+    renderWithStore(<Dashboard focus={null} />, manualStore(liveSnapshot()));
+    fireEvent.click(screen.getByRole('button', { name: /Table/ }));
+    expect(window.location.search).toBe('?view=table');
+    const table = screen.getByRole('table');
+    const rowNames = () =>
+      within(table)
+        .getAllByRole('row')
+        .slice(1)
+        .map((row) => within(row).getByRole('link').textContent);
+    expect(rowNames()).toEqual(['halo', 'esphome', 'kitshn']);
+    const nameHeader = within(table).getByRole('columnheader', { name: /Name/ });
+    fireEvent.click(within(nameHeader).getByRole('button'));
+    expect(window.location.search).toBe('?view=table&sort=name');
+    expect(nameHeader.getAttribute('aria-sort')).toBe('ascending');
+    expect(rowNames()).toEqual(['esphome', 'halo', 'kitshn']);
+    fireEvent.click(within(nameHeader).getByRole('button'));
+    expect(window.location.search).toBe('?view=table&sort=-name');
+    expect(rowNames()).toEqual(['kitshn', 'halo', 'esphome']);
+    expect(table.getAttribute('aria-rowcount')).toBe('4');
+  });
+
+  it('starts as a table for a large report when the URL does not choose', () => {
+    const repos = Array.from({ length: 250 }, (_, i) => ({ name: `repo-${i}`, status: 'clean' }));
+    renderWithStore(<Dashboard focus={null} />, manualStore(liveSnapshot({ report: reportWith(repos) })));
+    expect(screen.getByRole('table')).toBeTruthy();
+    // Virtualised: far fewer rows in the DOM than repositories.
+    expect(screen.getAllByRole('row').length).toBeLessThan(80);
+  });
+
+  it('in live-audit mode says when the last audit ran, not how old the report timestamp is', () => {
+    const lastAudit = new Date(Date.now() - 5_000).toISOString();
+    const status = serverStatus({ watch: 'auditing', path: '/srv/git', last_loaded: lastAudit });
+    renderWithStore(<Dashboard focus={null} />, manualStore(liveSnapshot({ serverStatus: status })));
+    const overview = screen.getByRole('region', { name: 'GitOps audit' });
+    expect(overview.textContent).toContain('Last audit');
+    expect(overview.textContent).toMatch(/\d+ s ago/);
+    expect(overview.textContent).not.toContain('Report of');
+  });
+
+  it('a link to one repository from the table shows its card above the table and marks its row', () => {
+    window.history.replaceState(null, '', '/audit/esphome?action=commit&view=table');
+    renderWithStore(<Dashboard focus={{ name: 'esphome', action: 'commit' }} />, manualStore(liveSnapshot()));
+    const card = screen.getByRole('article', { name: 'esphome' });
+    expect(card.className).toContain('card--selected');
+    expect(screen.getAllByRole('article')).toHaveLength(1);
+    const row = within(screen.getByRole('table'))
+      .getAllByRole('row')
+      .find((r) => r.getAttribute('aria-current') === 'true');
+    expect(row?.id).toBe('row-esphome-0');
+    expect(within(row!).getByRole('link').getAttribute('href')).toBe('/audit/esphome?view=table');
   });
 });

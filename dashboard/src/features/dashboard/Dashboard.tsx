@@ -1,17 +1,32 @@
-// The dashboard: health light, report time and age, summary counts computed from the repositories
-// (with a note where the producer's summary disagrees), charts by status, search and status filter,
-// and the repository cards. On `/audit/:repo` it highlights that repository and scrolls to it.
+// The dashboard: health light, report time and age (in live-audit mode, when the last audit ran),
+// summary counts computed from the repositories (with a note where the producer's summary
+// disagrees) and the git states that need attention, charts by status, search and filters, and the
+// repositories as cards or as a dense, sortable, virtualised table. The view, sort, filters and
+// search live in the URL. On `/audit/:repo` it highlights that repository and scrolls to it.
 import { lazy, startTransition, Suspense, useCallback, useDeferredValue, useEffect, useId, useMemo, useState } from 'react';
-import { ArrowLeft, Clock, GitBranch, Search, TriangleExclamationPoint } from 'lucide-react';
+import { ArrowLeft, Clock, GitBranch, LayoutGrid, Rows3, Search, TriangleExclamationPoint } from 'lucide-react';
 import { useLiveAudit } from '../../hooks/useWebSocket';
 import { useNow } from '../../hooks/useNow';
+import { useViewState } from '../../hooks/useViewState';
 import { RepositoryCard, repoCardId } from '../../components/RepositoryCard';
 import { StatusIndicator } from '../../components/StatusIndicator';
 import { Link } from '../../components/Link';
+import { ATTENTION_KINDS, ATTENTION_LABELS, countAttention, hasGitFacts, type Attention } from '../../lib/repoFacts';
 import { keyedRepos, type KeyedRepo } from '../../lib/report';
-import { countByStatus, effectiveHealth, isKnownStatus, statusLabel, statusTone, summaryDisagreements } from '../../lib/status';
-import { formatDateTime, formatReportAge, parseTimestamp } from '../../lib/time';
-import type { Report } from '../../types/protocol';
+import {
+  countByStatus,
+  effectiveHealth,
+  isAuditSource,
+  isKnownStatus,
+  statusLabel,
+  statusTone,
+  summaryDisagreements,
+} from '../../lib/status';
+import { formatAgo, formatDateTime, formatReportAge, parseTimestamp } from '../../lib/time';
+import type { View } from '../../lib/viewState';
+import type { ConnectionStatus, Report } from '../../types/protocol';
+import { RepoTable } from './RepoTable';
+import { selectRepos } from './selectRepos';
 // The chart library is most of the bundle: load it after the first data is on screen.
 const StatusCharts = lazy(() => import('./StatusCharts'));
 
@@ -21,20 +36,54 @@ export interface Focus {
   action: string | null;
 }
 
-const SEVERITY: Record<string, number> = { missing: 0, dirty: 1, mismatched: 2, extra: 3, clean: 5 };
-const severity = (status: string) => SEVERITY[status] ?? 4;
-
 /** Cards in the first paint; the rest follow in a transition, so first data shows fast. */
 const FIRST_PAINT_CARDS = 48;
+
+/** With more repositories than this, and no view chosen in the URL, the list starts as a table. */
+export const TABLE_BY_DEFAULT_ABOVE = 200;
 
 /** Reports older than this are flagged as stale. */
 const STALE_AFTER_MS = 26 * 3_600_000;
 
-function ReportHeader({ report }: { report: Report }) {
+const DAY_MS = 86_400_000;
+
+function ReportTime({ report, serverStatus }: { report: Report; serverStatus: ConnectionStatus | null }) {
   const now = useNow(1000);
-  const { health, computed } = effectiveHealth(report);
+  const source = serverStatus?.report;
+  // In live-audit mode the report is rewritten only when something changes, so its timestamp
+  // ages while the data is current: say when the server last audited instead.
+  const audited = isAuditSource(source) ? parseTimestamp(source?.last_loaded) : null;
+  if (audited) {
+    const age = now - audited.getTime();
+    return (
+      <p className="overview__meta">
+        <Clock aria-hidden="true" size={14} />
+        Last audit <time dateTime={audited.toISOString()}>{formatDateTime(audited)}</time>
+        <span className={age > STALE_AFTER_MS ? 'age age--stale' : 'age'}>{formatAgo(age)}</span>
+      </p>
+    );
+  }
   const date = parseTimestamp(report.timestamp);
   const age = date ? now - date.getTime() : null;
+  return (
+    <p className="overview__meta">
+      <Clock aria-hidden="true" size={14} />
+      {date ? (
+        <>
+          Report of <time dateTime={date.toISOString()}>{formatDateTime(date)}</time>
+          <span className={age !== null && age > STALE_AFTER_MS ? 'age age--stale' : 'age'}>{formatReportAge(age ?? 0)}</span>
+        </>
+      ) : report.timestamp ? (
+        <>Report time {report.timestamp} (unreadable)</>
+      ) : (
+        <>The report has no timestamp</>
+      )}
+    </p>
+  );
+}
+
+function ReportHeader({ report, serverStatus }: { report: Report; serverStatus: ConnectionStatus | null }) {
+  const { health, computed } = effectiveHealth(report);
   return (
     <section className="overview panel" aria-labelledby="overview-title">
       <div className="overview__health">
@@ -44,19 +93,7 @@ function ReportHeader({ report }: { report: Report }) {
         <h1 id="overview-title" className="overview__title">
           GitOps audit
         </h1>
-        <p className="overview__meta">
-          <Clock aria-hidden="true" size={14} />
-          {date ? (
-            <>
-              Report of <time dateTime={date.toISOString()}>{formatDateTime(date)}</time>
-              <span className={age !== null && age > STALE_AFTER_MS ? 'age age--stale' : 'age'}>{formatReportAge(age ?? 0)}</span>
-            </>
-          ) : report.timestamp ? (
-            <>Report time {report.timestamp} (unreadable)</>
-          ) : (
-            <>The report has no timestamp</>
-          )}
-        </p>
+        <ReportTime report={report} serverStatus={serverStatus} />
         {(report.github_user || report.local_git_root) && (
           <p className="overview__meta">
             <GitBranch aria-hidden="true" size={14} />
@@ -83,14 +120,48 @@ function ReportHeader({ report }: { report: Report }) {
   );
 }
 
+function AttentionTiles({
+  counts,
+  flag,
+  onFlag,
+}: {
+  counts: Record<Attention, number>;
+  flag: Attention | null;
+  onFlag: (flag: Attention | null) => void;
+}) {
+  return (
+    <ul className="attention" aria-label="Needs attention besides the status">
+      {ATTENTION_KINDS.map((kind) => (
+        <li key={kind}>
+          <button
+            type="button"
+            className={`attention__tile attention__tile--${kind}${counts[kind] === 0 ? ' attention__tile--zero' : ''}`}
+            aria-label={`${ATTENTION_LABELS[kind]}: ${counts[kind]}`}
+            aria-pressed={flag === kind}
+            onClick={() => onFlag(flag === kind ? null : kind)}
+          >
+            <span className="attention__value">{counts[kind]}</span> {ATTENTION_LABELS[kind].toLowerCase()}
+          </button>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
 function SummaryTiles({
   report,
   statusFilter,
   onFilter,
+  attention,
+  flag,
+  onFlag,
 }: {
   report: Report;
   statusFilter: string | null;
   onFilter: (status: string | null) => void;
+  attention: Record<Attention, number> | null;
+  flag: Attention | null;
+  onFlag: (flag: Attention | null) => void;
 }) {
   const counts = useMemo(() => countByStatus(report.repos), [report.repos]);
   const disagreements = useMemo(() => summaryDisagreements(report.summary, report.repos), [report.summary, report.repos]);
@@ -106,8 +177,11 @@ function SummaryTiles({
             type="button"
             className="tile tile--total"
             aria-label={`Total: ${report.repos.length}`}
-            aria-pressed={statusFilter === null}
-            onClick={() => onFilter(null)}
+            aria-pressed={statusFilter === null && flag === null}
+            onClick={() => {
+              onFilter(null);
+              onFlag(null);
+            }}
           >
             <span className="tile__value">{report.repos.length}</span>
             <span className="tile__label">Total</span>
@@ -128,51 +202,83 @@ function SummaryTiles({
           </li>
         ))}
       </ul>
+      {attention && <AttentionTiles counts={attention} flag={flag} onFlag={onFlag} />}
       {disagreements.length > 0 && (
         <p className="note" role="note">
-          <TriangleExclamationPoint aria-hidden="true" size={14} /> The producer&apos;s summary disagrees with its repository list:{' '}
-          {disagreements.map((d, i) => (
-            <span key={d.field}>
-              {i > 0 && '; '}
-              {d.field} {d.producer} in the summary, {d.computed} in the list
-            </span>
-          ))}
-          . Counts here are from the list.
+          <TriangleExclamationPoint aria-hidden="true" size={14} />
+          {/* One text run: the note is a flex row, and its gap would split the sentence at every part. */}
+          <span>
+            The producer&apos;s summary disagrees with its repository list:{' '}
+            {disagreements.map((d) => `${d.field} ${d.producer} in the summary, ${d.computed} in the list`).join('; ')}. Counts here are
+            from the list.
+          </span>
         </p>
       )}
     </section>
   );
 }
 
+function SearchField({ value, onChange }: { value: string; onChange: (value: string) => void }) {
+  const id = useId();
+  // The field keeps its own text while typing; the URL follows, and back/forward set it again.
+  const [text, setText] = useState(value);
+  useEffect(() => setText(value), [value]);
+  return (
+    <div className="field field--search">
+      <Search aria-hidden="true" size={16} />
+      <label htmlFor={id} className="visually-hidden">
+        Search repositories by name
+      </label>
+      <input
+        id={id}
+        type="search"
+        placeholder="Search by name"
+        value={text}
+        onChange={(event) => {
+          setText(event.target.value);
+          onChange(event.target.value);
+        }}
+        autoComplete="off"
+      />
+    </div>
+  );
+}
+
+function ViewSwitch({ view, onView }: { view: View; onView: (view: View) => void }) {
+  return (
+    <div className="segmented" role="group" aria-label="View">
+      <button type="button" className="segmented__button" aria-pressed={view === 'cards'} onClick={() => onView('cards')}>
+        <LayoutGrid aria-hidden="true" size={15} /> Cards
+      </button>
+      <button type="button" className="segmented__button" aria-pressed={view === 'table'} onClick={() => onView('table')}>
+        <Rows3 aria-hidden="true" size={15} /> Table
+      </button>
+    </div>
+  );
+}
+
 /** The main screen. */
 export function Dashboard({ focus }: { focus: Focus | null }) {
-  const { report, changedAt } = useLiveAudit();
-  const [query, setQuery] = useState('');
-  const [statusFilter, setStatusFilter] = useState<string | null>(null);
-  const searchId = useId();
+  const { report, changedAt, serverStatus } = useLiveAudit();
+  const [state, setState] = useViewState();
   const statusId = useId();
-
-  // A link to one repository shows it whatever the filters were.
-  const focusName = focus?.name ?? null;
-  useEffect(() => {
-    if (focusName === null) return;
-    setQuery('');
-    setStatusFilter(null);
-  }, [focusName]);
+  const flagId = useId();
+  // Ages in days move on once a day; an hourly clock is enough to notice.
+  const day = Math.floor(useNow(3_600_000) / DAY_MS);
 
   const repos = report?.repos;
   const keyed = useMemo(() => (repos ? keyedRepos(repos) : []), [repos]);
   const counts = useMemo(() => countByStatus(repos ?? []), [repos]);
-  const visible = useMemo(() => {
-    const needle = query.trim().toLowerCase();
-    return keyed
-      .filter(
-        (k) => (statusFilter === null || k.repo.status === statusFilter) && (needle === '' || k.repo.name.toLowerCase().includes(needle)),
-      )
-      .sort((a, b) => severity(a.repo.status) - severity(b.repo.status) || a.repo.name.localeCompare(b.repo.name) || a.dup - b.dup);
-  }, [keyed, query, statusFilter]);
+  const attention = useMemo(() => (repos && hasGitFacts(repos) ? countAttention(repos) : null), [repos]);
+  const { q: query, status: statusFilter, flag, sort } = state;
+  const focusName = focus?.name ?? null;
+  const visible = useMemo(
+    () => selectRepos(keyed, { q: query, status: statusFilter, flag, sort }, focusName),
+    [keyed, query, statusFilter, flag, sort, focusName],
+  );
+  const view: View = state.view ?? (keyed.length > TABLE_BY_DEFAULT_ABOVE ? 'table' : 'cards');
 
-  // Charts are the slowest part of a render: let the cards update first.
+  // Charts are the slowest part of a render: let the list update first.
   const deferredCounts = useDeferredValue(counts);
 
   const [cardLimit, setCardLimit] = useState(FIRST_PAINT_CARDS);
@@ -193,16 +299,33 @@ export function Dashboard({ focus }: { focus: Focus | null }) {
     element?.querySelector<HTMLElement>('a')?.focus({ preventScroll: true });
   }, [focusKey, chartsMounted]);
 
+  const onFilter = useCallback((status: string | null) => setState({ status }), [setState]);
+  const onFlag = useCallback((next: Attention | null) => setState({ flag: next }), [setState]);
+  // Typing replaces the history entry; starting or clearing a search makes a new one.
+  const onQuery = useCallback((q: string) => setState({ q }, { replace: q !== '' && query !== '' }), [setState, query]);
+
   if (!report) return null;
   const mitigations = report.mitigation_actions ?? {};
+  const card = (k: KeyedRepo) => (
+    <RepositoryCard
+      key={k.key}
+      repo={k.repo}
+      dup={k.dup}
+      mitigationText={k.repo.mitigation ? mitigations[k.repo.mitigation] : undefined}
+      changedAt={changedAt[k.key]}
+      selected={focus !== null && k.repo.name === focus.name}
+      action={focus !== null && k.repo.name === focus.name ? focus.action : null}
+      day={day}
+    />
+  );
 
   return (
     <div className="dashboard">
-      <ReportHeader report={report} />
+      <ReportHeader report={report} serverStatus={serverStatus} />
 
       {focus && (
         <nav className="focusbar panel" aria-label="Repository">
-          <Link href="/" className="button button--ghost">
+          <Link href={state.view ? `/?view=${state.view}` : '/'} className="button button--ghost">
             <ArrowLeft aria-hidden="true" size={16} /> All repositories
           </Link>
           {focused.length > 0 ? (
@@ -222,8 +345,10 @@ export function Dashboard({ focus }: { focus: Focus | null }) {
           )}
         </nav>
       )}
+      {/* In the table view, the linked repository's card stands above the summary, where the page scrolls to. */}
+      {focus && view === 'table' && focused.length > 0 && <div className="grid grid--focus">{focused.map(card)}</div>}
 
-      <SummaryTiles report={report} statusFilter={statusFilter} onFilter={setStatusFilter} />
+      <SummaryTiles report={report} statusFilter={statusFilter} onFilter={onFilter} attention={attention} flag={flag} onFlag={onFlag} />
       <Suspense fallback={<div className="charts charts--loading" aria-hidden="true" />}>
         <StatusCharts counts={deferredCounts} onMounted={onChartsMounted} />
       </Suspense>
@@ -233,33 +358,42 @@ export function Dashboard({ focus }: { focus: Focus | null }) {
           <h2 id="repos-title" className="repos__title">
             Repositories
           </h2>
-          <div className="field field--search">
-            <Search aria-hidden="true" size={16} />
-            <label htmlFor={searchId} className="visually-hidden">
-              Search repositories by name
-            </label>
-            <input
-              id={searchId}
-              type="search"
-              placeholder="Search by name"
-              value={query}
-              onChange={(event) => setQuery(event.target.value)}
-              autoComplete="off"
-            />
-          </div>
+          <SearchField value={query} onChange={onQuery} />
           <div className="field">
             <label htmlFor={statusId}>Status</label>
-            <select id={statusId} value={statusFilter ?? ''} onChange={(event) => setStatusFilter(event.target.value || null)}>
+            <select id={statusId} name="status" value={statusFilter ?? ''} onChange={(event) => onFilter(event.target.value || null)}>
               <option value="">All statuses</option>
               {counts
-                .filter((c) => isKnownStatus(c.status) || c.count > 0)
+                .filter((c) => isKnownStatus(c.status) || c.count > 0 || c.status === statusFilter)
                 .map((c) => (
                   <option key={c.status} value={c.status}>
                     {statusLabel(c.status)} ({c.count})
                   </option>
                 ))}
+              {statusFilter !== null && !counts.some((c) => c.status === statusFilter) && (
+                <option value={statusFilter}>{statusLabel(statusFilter)} (0)</option>
+              )}
             </select>
           </div>
+          {attention && (
+            <div className="field">
+              <label htmlFor={flagId}>Attention</label>
+              <select
+                id={flagId}
+                name="flag"
+                value={flag ?? ''}
+                onChange={(event) => onFlag((event.target.value || null) as Attention | null)}
+              >
+                <option value="">Any</option>
+                {ATTENTION_KINDS.map((kind) => (
+                  <option key={kind} value={kind}>
+                    {ATTENTION_LABELS[kind]} ({attention[kind]})
+                  </option>
+                ))}
+              </select>
+            </div>
+          )}
+          <ViewSwitch view={view} onView={(next) => setState({ view: next })} />
           <p className="repos__count" aria-live="polite">
             {visible.length === keyed.length ? `${keyed.length} shown` : `${visible.length} of ${keyed.length} shown`}
           </p>
@@ -267,22 +401,20 @@ export function Dashboard({ focus }: { focus: Focus | null }) {
         {visible.length === 0 ? (
           <p className="empty">
             No repository matches{query ? ` “${query}”` : ''}
-            {statusFilter ? ` with status ${statusLabel(statusFilter)}` : ''}.
+            {statusFilter ? ` with status ${statusLabel(statusFilter)}` : ''}
+            {flag ? ` that is ${ATTENTION_LABELS[flag].toLowerCase()}` : ''}.
           </p>
+        ) : view === 'table' ? (
+          <RepoTable
+            rows={visible}
+            sort={sort}
+            onSort={(next) => setState({ sort: next })}
+            changedAt={changedAt}
+            day={day}
+            selected={focus?.name ?? null}
+          />
         ) : (
-          <div className="grid">
-            {(focus ? visible : visible.slice(0, cardLimit)).map((k) => (
-              <RepositoryCard
-                key={k.key}
-                repo={k.repo}
-                dup={k.dup}
-                mitigationText={k.repo.mitigation ? mitigations[k.repo.mitigation] : undefined}
-                changedAt={changedAt[k.key]}
-                selected={focus !== null && k.repo.name === focus.name}
-                action={focus !== null && k.repo.name === focus.name ? focus.action : null}
-              />
-            ))}
-          </div>
+          <div className="grid">{(focus ? visible : visible.slice(0, cardLimit)).map(card)}</div>
         )}
       </section>
     </div>

@@ -38,7 +38,7 @@ describe('notifications', () => {
   beforeEach(() => vi.useFakeTimers());
   afterEach(() => vi.useRealTimers());
 
-  it('shows a toast per status change event, dismissable and timed out', () => {
+  it('shows a toast for a status change, dismissable and timed out', () => {
     const store = manualStore(liveSnapshot());
     renderWithStore(<Harness api={null} />, store);
     act(() => store.announce([change('halo', 'missing', 'clean')]));
@@ -62,8 +62,47 @@ describe('notifications', () => {
     renderWithStore(<Harness api={null} />, store);
     act(() => store.announce(Array.from({ length: 10 }, (_, i) => change(`r${i}`, 'clean', 'dirty'))));
     const region = screen.getByRole('region', { name: 'Notifications' });
-    expect(region.textContent).toContain('10 repositories changed status');
+    expect(region.textContent).toContain('10 repositories changed');
     expect(region.textContent).toContain('and 7 more');
+  });
+
+  it('merges changes arriving one by one in a burst into one toast, and starts a new one after a pause', () => {
+    const store = manualStore(liveSnapshot());
+    renderWithStore(<Harness api={null} />, store);
+    for (const name of ['a', 'b', 'c', 'd']) {
+      act(() => store.announce([change(name, 'clean', 'dirty')]));
+      act(() => {
+        vi.advanceTimersByTime(500);
+      });
+    }
+    expect(screen.getAllByRole('button', { name: 'Dismiss' })).toHaveLength(1);
+    const region = screen.getByRole('region', { name: 'Notifications' });
+    expect(region.querySelector('.toast__title')?.textContent).toBe('4 repositories changed');
+    act(() => {
+      vi.advanceTimersByTime(5_000);
+    });
+    act(() => store.announce([change('e', 'dirty', 'clean')]));
+    expect(screen.getAllByRole('button', { name: 'Dismiss' })).toHaveLength(2);
+    // The burst's toast lives 8 s from its last change (at 1.5 s); the new one (at 7 s) stays.
+    act(() => {
+      vi.advanceTimersByTime(2_600);
+    });
+    expect(screen.getAllByRole('button', { name: 'Dismiss' })).toHaveLength(1);
+    expect(region.textContent).toContain('e');
+  });
+
+  it('keeps at most three toasts on screen', () => {
+    const store = manualStore(liveSnapshot());
+    renderWithStore(<Harness api={null} />, store);
+    for (let i = 0; i < 6; i += 1) {
+      act(() => store.announce([change(`r${i}`, 'clean', 'dirty')]));
+      act(() => {
+        vi.advanceTimersByTime(3_500);
+      });
+    }
+    const toasts = document.querySelectorAll('.toast');
+    expect(toasts.length).toBeLessThanOrEqual(3);
+    expect(toasts[toasts.length - 1]?.textContent).toContain('r5');
   });
 
   it('asks permission on opt-in and notifies only while the tab is hidden', async () => {
@@ -99,8 +138,8 @@ describe('notifications', () => {
       show: () => undefined,
     };
     renderWithStore(<Harness api={api} />, store);
-    for (let i = 0; i < 5; i += 1) act(() => store.announce([change('halo', 'missing', 'clean')]));
-    expect(screen.getAllByRole('button', { name: 'Dismiss' })).toHaveLength(5);
+    for (let i = 0; i < 5; i += 1) act(() => store.announce([change(`r${i}`, 'missing', 'clean')]));
+    expect(screen.getByRole('region', { name: 'Notifications' }).textContent).toContain('5 repositories changed');
     expect(reads).toBe(1);
     // Denied in the browser: the switch says so and cannot be turned on.
     expect(screen.getByRole('button', { name: 'Desktop notifications' }).hasAttribute('disabled')).toBe(true);

@@ -1,11 +1,14 @@
 // In-app notifications (toasts) when repositories change status, and opt-in browser
-// notifications while the tab is in the background.
+// notifications while the tab is in the background. A burst of changes is one toast
+// ("4 repositories changed"), at most three are kept, and on a narrow screen only the newest shows,
+// as a one-line bar along the bottom edge.
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { Bell, BellOff, X } from 'lucide-react';
 import { useLiveStore } from '../../hooks/useWebSocket';
 import { StatusIndicator } from '../../components/StatusIndicator';
 import type { StatusChange } from '../../lib/report';
 import { statusLabel } from '../../lib/status';
+import { addChanges, expire, toastTitle, type Toast } from './toastQueue';
 
 /** The part of the browser's Notification API used here (injectable for tests). */
 export interface NotificationApi {
@@ -27,16 +30,8 @@ export function browserNotificationApi(): NotificationApi | null {
 }
 
 const PREFERENCE_KEY = 'gitops-live:notify';
-/** One event with more changes than this is shown as one summary toast. */
+/** A toast lists this many changes by name, then "and N more". */
 const MAX_DETAILED = 3;
-/** Toasts on screen at most. */
-const MAX_TOASTS = 5;
-const TOAST_MS = 8_000;
-
-interface Toast {
-  id: number;
-  changes: StatusChange[];
-}
 
 function describe(change: StatusChange): string {
   if (change.from === null) return `${change.name} appeared (${statusLabel(change.to ?? '')})`;
@@ -102,12 +97,20 @@ export function useStatusNotifications(api: NotificationApi | null) {
 
   const dismiss = useCallback((id: number) => setToasts((all) => all.filter((t) => t.id !== id)), []);
 
+  // One timer, for the toast that expires first.
+  useEffect(() => {
+    if (toasts.length === 0) return;
+    const next = Math.min(...toasts.map((t) => t.expiresAt));
+    const timer = window.setTimeout(() => setToasts((all) => expire(all, Date.now())), Math.max(0, next - Date.now()));
+    return () => window.clearTimeout(timer);
+  }, [toasts]);
+
   useEffect(
     () =>
       store.subscribeStatusChanges((changes) => {
         const id = nextId.current++;
-        setToasts((all) => [...all, { id, changes }].slice(-MAX_TOASTS));
-        window.setTimeout(() => dismiss(id), TOAST_MS);
+        const now = Date.now();
+        setToasts((all) => addChanges(expire(all, now), changes, now, id));
         if (browserOnRef.current && document.hidden && api && api.permission === 'granted') {
           const title = changes.length === 1 ? 'Repository status changed' : `${changes.length} repositories changed status`;
           api.show(title, changes.slice(0, MAX_DETAILED).map(describe).join('\n'));
@@ -169,21 +172,23 @@ export function NotificationToggle({
   );
 }
 
-/** The stack of toasts. */
-export function Toasts({ toasts, onDismiss }: { toasts: Toast[]; onDismiss: (id: number) => void }) {
+/** The stack of toasts (newest last). */
+export function Toasts({ toasts, onDismiss }: { toasts: readonly Toast[]; onDismiss: (id: number) => void }) {
   return (
     <div className="toasts" role="region" aria-label="Notifications">
       <div role="status" aria-live="polite" className="toasts__live">
         {toasts.map((toast) => (
-          <div className="toast" key={toast.id}>
+          <div className={toast.changes.length > 1 ? 'toast toast--burst' : 'toast'} key={toast.id} data-changes={toast.changes.length}>
             <div className="toast__body">
-              {toast.changes.length > MAX_DETAILED ? (
+              {toast.changes.length > 1 ? (
                 <>
-                  <strong>{toast.changes.length} repositories changed status</strong>
+                  <strong className="toast__title">{toastTitle(toast)}</strong>
                   {toast.changes.slice(0, MAX_DETAILED).map((change) => (
                     <ChangeLine key={change.key} change={change} />
                   ))}
-                  <span className="muted">and {toast.changes.length - MAX_DETAILED} more</span>
+                  {toast.changes.length > MAX_DETAILED && (
+                    <span className="muted toast__more">and {toast.changes.length - MAX_DETAILED} more</span>
+                  )}
                 </>
               ) : (
                 toast.changes.map((change) => <ChangeLine key={change.key} change={change} />)

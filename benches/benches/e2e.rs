@@ -332,7 +332,10 @@ fn run_once(args: &Args, server_bin: &Path, n_clients: usize) -> anyhow::Result<
         .args(["serve", "--log", "warn", "--bind", "127.0.0.1:0"])
         // Every bench client comes from 127.0.0.1: lift the per-address cap (a tenth of the total).
         .args(["--max-clients-per-ip", "20000", "--report"])
-        .arg(&report_path);
+        .arg(&report_path)
+        // The log in the state directory is on the publish path: measure with it.
+        .arg("--state-dir")
+        .arg(dir.path().join("state"));
     if let Some(debounce) = args.debounce_ms {
         server_command.args(["--debounce-ms", &debounce.to_string()]);
     }

@@ -56,6 +56,8 @@ fn main() {
         .arg(&root)
         .arg("--audit-expected")
         .arg(&expected)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()

@@ -221,7 +221,7 @@ export async function startServer(report, options = {}) {
       ? [
           bin,
           [
-            ...(process.env.GITOPS_LIVE_ARGS ?? 'serve --report {report} --bind 127.0.0.1:{port}').split(' ').filter(Boolean).map(fill),
+            ...(process.env.GITOPS_LIVE_ARGS ?? 'serve --report {report} --bind 127.0.0.1:{port} --state-dir {dir}/state').split(' ').filter(Boolean).map(fill),
             ...(options.args ?? []).map(fill),
           ],
         ]

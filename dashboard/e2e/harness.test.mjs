@@ -61,7 +61,7 @@ async function serverWrapper(dir, pidFile) {
   await writeFile(wrapper, `#!/bin/sh\necho $$ >> '${pidFile}'\nexec '${real}' "$@"\n`);
   await chmod(wrapper, 0o755);
   const args = process.env.GITOPS_LIVE_BIN
-    ? (process.env.GITOPS_LIVE_ARGS ?? 'serve --report {report} --bind 127.0.0.1:{port}')
+    ? (process.env.GITOPS_LIVE_ARGS ?? 'serve --report {report} --bind 127.0.0.1:{port} --state-dir {dir}/state')
     : `${join(dashboardDir, 'e2e/fake-server.mjs')} --report {report} --port {port} --dist {dist}`;
   return { GITOPS_LIVE_BIN: wrapper, GITOPS_LIVE_ARGS: args };
 }

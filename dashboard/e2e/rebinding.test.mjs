@@ -138,7 +138,7 @@ test('a page under a rebound name cannot read the report or open a socket; the r
     // The name now points at gitops-live: the attacker's server is gone, ours has its port.
     await stopAttacker();
     stopAttacker = null;
-    server = spawn(BIN, ['serve', '--bind', `127.0.0.1:${port}`, '--report', reportPath, '--log', 'warn'], {
+    server = spawn(BIN, ['serve', '--bind', `127.0.0.1:${port}`, '--report', reportPath, '--state-dir', join(dir, 'state'), '--log', 'warn'], {
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     await waitForReady(port);

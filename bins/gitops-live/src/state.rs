@@ -16,6 +16,9 @@ use gitops_feed::{Feed, FeedConfig, Log};
 use gitops_hub::{Commit, Hub, HubConfig, Restore};
 use gitops_store::{Batch, HistoryLimit, RetentionPolicy, Store, StoreConfig};
 
+/// The kind of source event that names what the log is of (the report's path or the audit root).
+const SERVING: &str = "serving";
+
 /// Where a server keeps its state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum StateDir {
@@ -44,7 +47,9 @@ impl StateDir {
 fn default_dir() -> Option<PathBuf> {
     let xdg = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()).map(PathBuf::from);
     let base = xdg.filter(|p| p.is_absolute()).or_else(|| {
-        std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|home| Path::new(&home).join(".local/state"))
+        std::env::var_os("HOME")
+            .filter(|v| !v.is_empty())
+            .map(|home| Path::new(&home).join(".local/state"))
     })?;
     Some(base.join("gitops-live"))
 }
@@ -72,12 +77,36 @@ pub(crate) fn open_feed(dir: &StateDir, config: FeedConfig) -> anyhow::Result<Op
             tracing::info!("state directory {}: {notice}", dir.display());
         }
     }
-    let store = opened.store;
+    let mut store = opened.store;
+    // A log of another report (or audit root) is not continued: its state would be served until
+    // the first read and its history mixed with this one's.
+    let previous_source = store
+        .source_events(None, 100)
+        .context("reading the log's source events")?
+        .into_iter()
+        .find(|event| event.kind == SERVING)
+        .map(|event| event.message);
+    let other_source = previous_source.as_ref().filter(|previous| **previous != config.path);
+    if let Some(previous) = other_source {
+        tracing::info!(
+            "state directory {}: its log is of {previous}, not {}; starting a new epoch",
+            dir.display(),
+            config.path
+        );
+    }
+    if previous_source.as_deref() != Some(config.path.as_str()) {
+        store
+            .record_source_event(SystemTime::now(), SERVING, &config.path)
+            .context("recording the source in the log")?;
+    }
     let limit = HistoryLimit {
         messages: hub_config.history_max_messages,
         bytes: hub_config.history_max_bytes,
     };
-    let restored = store.latest(limit).context("reading the log's last state")?;
+    let restored = match other_source {
+        Some(_) => None,
+        None => store.latest(limit).context("reading the log's last state")?,
+    };
     let hub = match restored {
         Some(restored) => {
             let cursor = restored.cursor;
@@ -95,14 +124,23 @@ pub(crate) fn open_feed(dir: &StateDir, config: FeedConfig) -> anyhow::Result<Op
                 Err(error) => {
                     // A fresh epoch: the log follows it on the first publish (`begin_epoch`),
                     // and every client gets one snapshot.
-                    let message = format!("the log's history cannot be replayed ({error}); starting a new epoch");
+                    let message = format!(
+                        "the log's history cannot be replayed ({error}); starting a new epoch"
+                    );
                     tracing::warn!("state directory {}: {message}", dir.display());
                     alarming.push(message);
-                    Hub::new(hub_config)
+                    Hub::new(HubConfig { start_seq: cursor.seq, ..hub_config })
                 }
             }
         }
-        None => Hub::new(HubConfig { epoch: Some(store.epoch()), ..hub_config }),
+        // A new log continues its own epoch; a log of another source gets a new one.
+        None if other_source.is_none() => {
+            Hub::new(HubConfig { epoch: Some(store.epoch()), ..hub_config })
+        }
+        None => Hub::new(HubConfig {
+            start_seq: store.cursor().map_or(0, |cursor| cursor.seq),
+            ..hub_config
+        }),
     };
     let pruner = Pruner::start(store.handle().context("a second connection for pruning")?);
     let log = StoreLog { store, needs_snapshot: false };
@@ -158,20 +196,25 @@ struct Pruner {
 impl Pruner {
     fn start(handle: gitops_store::Handle) -> Self {
         let (stop, stopped) = mpsc::channel::<()>();
-        let spawned = std::thread::Builder::new().name("gitops-live-prune".into()).spawn(move || {
-            let mut wait = Duration::from_secs(60);
-            // A message or a closed channel both mean stop.
-            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(wait) {
-                match handle.prune(&RetentionPolicy::default(), SystemTime::now()) {
-                    Ok(report) if report.messages + report.checkpoints + report.source_events > 0 => {
-                        tracing::info!(?report, "pruned the log")
+        let spawned =
+            std::thread::Builder::new().name("gitops-live-prune".into()).spawn(move || {
+                let mut wait = Duration::from_secs(60);
+                // A message or a closed channel both mean stop.
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(wait) {
+                    match handle.prune(&RetentionPolicy::default(), SystemTime::now()) {
+                        Ok(report)
+                            if report.messages + report.checkpoints + report.source_events > 0 =>
+                        {
+                            tracing::info!(?report, "pruned the log")
+                        }
+                        Ok(_) => {}
+                        Err(error) => {
+                            tracing::warn!(%error, "pruning the log failed; trying again later")
+                        }
                     }
-                    Ok(_) => {}
-                    Err(error) => tracing::warn!(%error, "pruning the log failed; trying again later"),
+                    wait = PRUNE_EVERY;
                 }
-                wait = PRUNE_EVERY;
-            }
-        });
+            });
         if let Err(error) = spawned {
             tracing::warn!(%error, "cannot start the pruning thread; the log is not pruned");
         }

@@ -50,6 +50,9 @@ pub struct HubConfig {
     pub control_queue_max: usize,
     /// The epoch to use; `None` picks a random one (tests pin it).
     pub epoch: Option<Epoch>,
+    /// The seq the first state follows (it gets `start_seq + 1`): above everything a log
+    /// already holds, when a hub starts a new epoch over an existing log.
+    pub start_seq: u64,
 }
 
 impl Default for HubConfig {
@@ -62,6 +65,7 @@ impl Default for HubConfig {
             stall_timeout: Duration::from_secs(30),
             control_queue_max: 16,
             epoch: None,
+            start_seq: 0,
         }
     }
 }
@@ -390,12 +394,13 @@ impl Hub {
     /// Makes an empty hub: no report yet, a fresh epoch.
     pub fn new(config: HubConfig) -> Arc<Self> {
         let epoch = config.epoch.unwrap_or_else(random_epoch);
+        let start_seq = config.start_seq;
         Arc::new(Self {
             config,
             inner: Mutex::new(Inner {
                 epoch,
-                seq: 0,
-                base_seq: 0,
+                seq: start_seq,
+                base_seq: start_seq,
                 state: None,
                 snapshot: None,
                 history: VecDeque::new(),

@@ -214,7 +214,9 @@ impl std::fmt::Display for Notice {
                 f,
                 "the log was deleted or replaced while stopped (it had served up to {served}); a fresh one was started"
             ),
-            Self::Migrated { from, to } => write!(f, "the log's schema was upgraded from {from} to {to}"),
+            Self::Migrated { from, to } => {
+                write!(f, "the log's schema was upgraded from {from} to {to}")
+            }
             Self::UncleanStop { pid } => write!(
                 f,
                 "the previous server (pid {pid}) stopped without closing the log; nothing committed was lost"

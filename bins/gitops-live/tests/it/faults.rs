@@ -54,7 +54,9 @@ impl Process {
             .args(launch.args)
             .arg("--bind")
             .arg(launch.bind.to_string())
-            .env("RUST_LOG", "error");
+            .env("RUST_LOG", "error")
+            // In memory unless the test keeps a state directory across restarts itself.
+            .env("GITOPS_STATE_DIR", "none");
         for (key, value) in launch.env {
             command.env(key, value);
         }
@@ -898,7 +900,7 @@ fn assert_spread_like_shutdown_hints(what: &str, values: &[u64], window: u64) {
 
 /// A crash (SIGKILL: no close frame, no hint) under a thousand clients: each reconnects after a
 /// full-jitter delay of its own, the report changes while the server is down, and all of them
-/// converge on the restarted server's state.
+/// converge on the restarted server's state, with deltas: the state directory kept the epoch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_crash_and_a_restart_on_the_same_port_a_thousand_clients_converge_to_the_new_state()
 {
@@ -907,7 +909,10 @@ async fn after_a_crash_and_a_restart_on_the_same_port_a_thousand_clients_converg
     let mut file = ReportFile::new(&report.to_json_bytes());
     let bind: SocketAddr = format!("127.0.0.1:{}", free_fixed_port()).parse().expect("an address");
     let path = file.path_str();
-    let launch = Launch { wrapper: &[], args: &["serve", "--report", &path], env: &[], bind };
+    // The state directory outlives the crash: the restarted server continues the epoch.
+    let state_dir = tempfile::tempdir().expect("a state directory");
+    let env = [("GITOPS_STATE_DIR", state_dir.path().to_str().expect("utf-8"))];
+    let launch = Launch { wrapper: &[], args: &["serve", "--report", &path], env: &env, bind };
     let mut server = Process::start(&launch);
     let fleet = Fleet::spawn(N_CLIENTS, &format!("ws://{bind}/ws"), report.clone());
     fleet.wait_converged(1, Instant::now(), Duration::from_secs(30)).await;
@@ -930,6 +935,16 @@ async fn after_a_crash_and_a_restart_on_the_same_port_a_thousand_clients_converg
         fleet.retries.load(Ordering::Relaxed)
     );
     assert_eq!(metric(server.addr, "gitops_live_clients{transport=\"ws\"}"), N_CLIENTS as u64);
+    // Every client brought its cursor and got the change made while the server was down as a
+    // delta of the same epoch: not one snapshot after the restart.
+    let resumed = ["replay", "catch_up", "up_to_date", "snapshot"]
+        .map(|kind| metric(server.addr, &format!("gitops_live_resume_total{{kind=\"{kind}\"}}")));
+    eprintln!(
+        "resumes after the crash: replay {}, catch-up {}, up to date {}, snapshot {}",
+        resumed[0], resumed[1], resumed[2], resumed[3]
+    );
+    assert_eq!(resumed[3], 0, "no client needed a snapshot after the restart");
+    assert!(resumed[0] + resumed[1] >= N_CLIENTS as u64, "{resumed:?}");
 
     // Each client chose its own first delay: full jitter over the first backoff ceiling.
     let ceiling_ms = Backoff::default().base.as_millis() as u64;

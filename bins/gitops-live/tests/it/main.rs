@@ -7,4 +7,5 @@ mod check;
 mod faults;
 mod first_hour;
 mod live;
+mod restart;
 mod support;

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 pub(crate) struct Server {
     child: Child,
     pub(crate) addr: SocketAddr,
+    /// The server's own state directory (unless the test gave one), gone with the server.
+    _state: tempfile::TempDir,
 }
 
 impl Server {
@@ -46,8 +48,11 @@ impl Server {
         env: &[(&str, &str)],
         stderr: Stdio,
     ) -> (Server, Option<std::process::ChildStderr>) {
+        let state = tempfile::tempdir().expect("a state directory");
         let mut command = Command::new(env!("CARGO_BIN_EXE_gitops-live"));
         command.args(args).args(["--bind", "127.0.0.1:0"]).env("RUST_LOG", "warn");
+        // Each server its own log, so tests running side by side never share one.
+        command.env("GITOPS_STATE_DIR", state.path());
         for (key, value) in env {
             command.env(key, value);
         }
@@ -66,12 +71,17 @@ impl Server {
         };
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        (Server { child, addr }, stderr)
+        (Server { child, addr, _state: state }, stderr)
     }
 
     /// Sends SIGINT, as Ctrl-C on a terminal does, and waits for the process to exit (bounded).
     pub(crate) fn interrupt(self, limit: Duration) -> std::process::ExitStatus {
         self.signal("-INT", limit)
+    }
+
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub(crate) fn ws_url(&self) -> String {

@@ -104,7 +104,9 @@ fn a_log_that_missed_publishes_follows_the_server_into_its_new_epoch() {
     // Changes of the new epoch follow.
     let next = mutate(&later, 99);
     let messages = encode_publish(new_epoch, seq, &later, &next);
-    store.append(&gitops_store::Batch::changes(std::time::SystemTime::now(), &messages, &next)).unwrap();
+    store
+        .append(&gitops_store::Batch::changes(std::time::SystemTime::now(), &messages, &next))
+        .unwrap();
     drop(store);
 
     let opened = Store::open(dir.path(), config(1000)).unwrap();

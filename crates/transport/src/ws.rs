@@ -316,7 +316,7 @@ async fn run(
                         if !bucket.take() {
                             break End::Close(CloseCode::Policy, "too many messages".into());
                         }
-                        handle_client_message(&subscription, text.as_bytes());
+                        handle_client_message(&live, &subscription, text.as_bytes());
                     }
                     Some(Ok(Message::Binary(_))) => {
                         if !bucket.take() {
@@ -499,7 +499,7 @@ fn fragments(message: &Bytes) -> impl Iterator<Item = Frame> + '_ {
 }
 
 /// Answers one client message; the old dashboard's messages are always answered.
-fn handle_client_message(subscription: &Subscription, bytes: &[u8]) {
+fn handle_client_message(live: &Live, subscription: &Subscription, bytes: &[u8]) {
     match ClientMessage::decode(bytes) {
         Ok(ClientMessage::Resume { since }) => {
             subscription.resume(Some(since));
@@ -508,7 +508,10 @@ fn handle_client_message(subscription: &Subscription, bytes: &[u8]) {
             subscription.push_control(encode_pong(&Pong { ts, server_time: now_rfc3339() }));
         }
         Ok(ClientMessage::RequestUpdate) => subscription.request_snapshot(),
-        Ok(ClientMessage::GetStatus) => subscription.request_status(),
+        // Answered with the status as it is now: the broadcast copy may be up to a status
+        // interval old (client counts are coalesced).
+        Ok(ClientMessage::GetStatus) => subscription
+            .push_control(gitops_protocol::encode_connection_status(&live.connection_status())),
         Err((code, message)) => subscription.push_control(encode_error(code, &message)),
     }
 }

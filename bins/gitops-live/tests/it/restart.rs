@@ -157,3 +157,105 @@ async fn a_state_dir_holds_one_server_and_a_log_of_another_report_is_not_continu
 fn server_pid(server: &Server) -> u32 {
     server.pid()
 }
+
+/// A tmpfs mounted for a test, unmounted when dropped.
+struct Tmpfs {
+    path: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(path: &std::path::Path, size: &str) -> Result<Self, String> {
+        std::fs::create_dir_all(path).map_err(|e| format!("mkdir: {e}"))?;
+        let output = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !output.status.success() {
+            return Err(String::from_utf8_lossy(&output.stderr).trim().to_owned());
+        }
+        Ok(Self { path: path.to_owned() })
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+/// Fills the filesystem at `dir` with one file until it is full; returns the file.
+fn fill(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::io::Write as _;
+    let path = dir.join("filler");
+    let mut file = std::fs::File::create(&path).expect("a filler file");
+    let chunk = vec![0u8; 64 << 10];
+    for _ in 0..4096 {
+        if file.write_all(&chunk).and_then(|()| file.sync_all()).is_err() {
+            break;
+        }
+    }
+    path
+}
+
+fn log_state(server: &Server) -> String {
+    let body = http(server.addr, "GET", "/api/ws/status", &[]).body;
+    let status: serde_json::Value = serde_json::from_slice(&body).expect("status JSON");
+    status["log"]["state"].as_str().unwrap_or("absent").to_owned()
+}
+
+/// Every repository gets a new note: a publish the full disk cannot hold.
+fn rewrite_notes(report: &mut Report, round: usize) {
+    for repo in &mut report.repos {
+        repo.extra
+            .insert("notes".into(), serde_json::json!(format!("{round}{}", "n".repeat(2000))));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_keeps_serving_says_so_and_the_log_catches_up_when_space_returns() {
+    let temp = tempfile::tempdir().expect("a temp dir");
+    let mount_point = temp.path().join("state");
+    let mount = match Tmpfs::mount(&mount_point, "6m") {
+        Ok(mount) => mount,
+        Err(reason) => {
+            eprintln!("skipped: cannot mount a tmpfs here ({reason})");
+            return;
+        }
+    };
+    let state_path = mount.path.to_str().expect("utf-8").to_owned();
+    let mut report = generate_report(100, 21);
+    let mut file = ReportFile::new(&report.to_json_bytes());
+    let server = start(&file, &state_path);
+    eventually(Duration::from_secs(10), || server_cursor(&server));
+    assert_eq!(log_state(&server), "ok");
+    let mut connection = Connection::open(&server.ws_url(), None, None).await.expect("connect");
+    let mut state = LiveState::default();
+    follow(&mut connection, &mut state, &report).await;
+
+    let filler = fill(&mount.path);
+    for round in 1..=3 {
+        rewrite_notes(&mut report, round);
+        file.write(&report.to_json_bytes(), Style::AtomicRename);
+        // Live serving goes on: the client converges on every state.
+        follow(&mut connection, &mut state, &report).await;
+    }
+    assert_eq!(log_state(&server), "failing", "the status says the log is failing");
+    let ready = String::from_utf8(http(server.addr, "GET", "/readyz", &[]).body).expect("utf-8");
+    assert!(ready.contains("\"failing\""), "/readyz says so: {ready}");
+    assert!(metric(&server, "gitops_live_log_failures_total") >= 1);
+
+    // Space returns: the next publish is kept again, and a restart continues from it.
+    std::fs::remove_file(&filler).expect("remove the filler");
+    flip(&mut report, 7);
+    file.write(&report.to_json_bytes(), Style::AtomicRename);
+    follow(&mut connection, &mut state, &report).await;
+    eventually(Duration::from_secs(10), || (log_state(&server) == "ok").then_some(()));
+    let served = state.cursor.expect("a cursor");
+    drop(connection);
+    assert!(server.terminate().success());
+    let server = start(&file, &state_path);
+    let cursor = eventually(Duration::from_secs(10), || server_cursor(&server));
+    assert_eq!(cursor, served, "the log followed the server into the epoch it served on in");
+    drop(server);
+}

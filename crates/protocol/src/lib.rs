@@ -6,10 +6,15 @@
 #![warn(missing_docs)]
 
 mod cursor;
+mod history;
 mod message;
 mod typescript;
 
 pub use cursor::{Cursor, Epoch};
+pub use history::{
+    HistoryDiff, HistoryImport, HistoryPage, HistoryPoint, PointKind, RepoEvent, RepoTimeline,
+    RepoTransition, SkippedSnapshot, TRANSITIONS_PER_POINT, TransitionKind,
+};
 pub use message::{
     CatchUp, ClientMessage, ClientsByTransport, ConnectionStatus, ErrorBody, ErrorCode, LastError,
     LogState, LogStatus, Pong, ReportSource, ReportState, ServerMessage, Session, SignInMethod,

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod auth;
+mod history;
 mod http_util;
 mod io;
 mod metrics;

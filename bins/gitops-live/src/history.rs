@@ -1,0 +1,282 @@
+//! The feed's [`History`] over the store: pages of points, the state at a cursor, one
+//! repository's timeline and the old API's snapshot names, read on a connection of their own.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use gitops_diff::Changes;
+use gitops_feed::{History, HistoryError};
+use gitops_protocol::{
+    Cursor, HistoryImport, HistoryPage, HistoryPoint, PointKind, RepoEvent, RepoTimeline,
+    RepoTransition, ServerMessage, TRANSITIONS_PER_POINT, TransitionKind,
+};
+use gitops_report::Report;
+use gitops_store::{ChangeKind, Epochs, Handle, Publish, PublishKind, TouchedRepo};
+
+/// The kind of source event that records an import of old snapshots (its message is the
+/// [`HistoryImport`] as JSON).
+pub(crate) const IMPORTED: &str = "history-import";
+
+/// The store's history, read through a [`Handle`] (a second SQLite connection: reads never
+/// wait for the publishing thread, and WAL lets them run beside its appends).
+pub(crate) struct StoreHistory {
+    /// One connection, one question at a time. SQLite connections are not `Sync`.
+    handle: Mutex<Handle>,
+    /// The import of old snapshots, when the log's first points came from one.
+    import: Option<HistoryImport>,
+}
+
+impl StoreHistory {
+    /// History over `handle`; the import record is read once, here.
+    pub(crate) fn new(handle: Handle) -> Self {
+        let import = handle.source_events(None, 10_000).ok().and_then(|events| {
+            events
+                .into_iter()
+                .find(|event| event.kind == IMPORTED)
+                .and_then(|event| serde_json::from_str(&event.message).ok())
+        });
+        Self { handle: Mutex::new(handle), import }
+    }
+
+    fn handle(&self) -> MutexGuard<'_, Handle> {
+        // A panic while reading leaves nothing half-written: the connection is still usable.
+        self.handle.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl History for StoreHistory {
+    fn points(&self, before: Option<Cursor>, limit: usize) -> Result<HistoryPage, HistoryError> {
+        let handle = self.handle();
+        let epochs = handle.epochs().map_err(unavailable)?;
+        let before_seq = before.map(|cursor| check_named(&epochs, cursor)).transpose()?;
+        // One more than asked tells whether an older page exists; one more again because the
+        // publish that holds `before` itself starts before it too.
+        let mut publishes = handle.publishes(before_seq, limit + 2).map_err(unavailable)?;
+        if let Some(before) = before_seq {
+            publishes.retain(|publish| publish.last_seq < before);
+        }
+        let more = publishes.len() > limit;
+        publishes.truncate(limit);
+        let points = walk(&handle, &epochs, publishes)?;
+        let next = if more { points.last().map(|point| point.cursor) } else { None };
+        Ok(HistoryPage { points, next, import: self.import.clone() })
+    }
+
+    fn state_at(&self, cursor: Cursor) -> Result<Report, HistoryError> {
+        let handle = self.handle();
+        let epochs = handle.epochs().map_err(unavailable)?;
+        let seq = check_named(&epochs, cursor)?;
+        handle.state_at(seq).map_err(|error| not_kept(cursor, error))
+    }
+
+    fn repo_timeline(
+        &self,
+        name: &str,
+        before: Option<Cursor>,
+        limit: usize,
+    ) -> Result<RepoTimeline, HistoryError> {
+        let handle = self.handle();
+        let epochs = handle.epochs().map_err(unavailable)?;
+        let before_seq = before.map(|cursor| check_named(&epochs, cursor)).transpose()?;
+        let mut found = handle.repo_history(name, before_seq, limit + 1).map_err(unavailable)?;
+        let more = found.len() > limit;
+        found.truncate(limit);
+        let events: Vec<RepoEvent> = found
+            .into_iter()
+            .filter_map(|event| {
+                let cursor = epochs.cursor_of(event.change.seq)?;
+                Some(RepoEvent {
+                    cursor,
+                    time: time_text(event.time),
+                    transition: transition(event.change),
+                })
+            })
+            .collect();
+        let next = if more { events.last().map(|event| event.cursor) } else { None };
+        Ok(RepoTimeline { name: name.to_owned(), events, next })
+    }
+
+    fn snapshot_names(&self, limit: usize) -> Result<Vec<String>, HistoryError> {
+        let publishes = self.handle().publishes(None, limit).map_err(unavailable)?;
+        let mut names: Vec<String> = Vec::with_capacity(publishes.len());
+        for publish in publishes {
+            let name = snapshot_name(publish.time);
+            // Newest first: the first point of a second names it (the state as that second ended).
+            if names.last() != Some(&name) {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+}
+
+/// The name the old API would have given a snapshot written at `time`, as producers name them:
+/// `audit-history/2026-02-11T03-00-00Z.json`.
+pub(crate) fn snapshot_name(time: SystemTime) -> String {
+    jiff::Timestamp::try_from(time)
+        .map(|t| t.strftime("%Y-%m-%dT%H-%M-%SZ.json").to_string())
+        .unwrap_or_else(|_| "unknown.json".to_owned())
+}
+
+/// RFC 3339 in UTC with milliseconds: `2026-12-01T10:00:00.123Z`.
+pub(crate) fn time_text(time: SystemTime) -> String {
+    jiff::Timestamp::try_from(time)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_default()
+}
+
+/// The seq `cursor` names in this log, or why it names none.
+fn check_named(epochs: &Epochs, cursor: Cursor) -> Result<u64, HistoryError> {
+    if epochs.names(cursor) {
+        return Ok(cursor.seq);
+    }
+    let reason = match epochs.epoch_of(cursor.seq) {
+        _ if !epochs.as_slice().iter().any(|e| e.epoch == cursor.epoch) => format!(
+            "the log has no epoch {} (a server run whose changes were not kept, or another server's)",
+            cursor.epoch
+        ),
+        Some(epoch) => {
+            format!("seq {} of the log belongs to epoch {epoch}, not {}", cursor.seq, cursor.epoch)
+        }
+        None => format!("the log has no seq {}", cursor.seq),
+    };
+    Err(HistoryError::NotRetained { cursor, reason })
+}
+
+fn unavailable(error: gitops_store::Error) -> HistoryError {
+    HistoryError::Unavailable(error.to_string())
+}
+
+/// A store error for the point at `cursor`: not kept, or the log cannot be read.
+fn not_kept(cursor: Cursor, error: gitops_store::Error) -> HistoryError {
+    match error {
+        gitops_store::Error::NotRetained { seq, oldest, last } => {
+            let why = if oldest == 0 {
+                "the log holds no point yet".to_owned()
+            } else if seq < oldest {
+                format!("it is older than the oldest point kept ({oldest})")
+            } else if seq > last {
+                format!("it is newer than the last point kept ({last})")
+            } else {
+                "it was served while the log could not keep up".to_owned()
+            };
+            HistoryError::NotRetained {
+                cursor,
+                reason: format!("the log does not keep {cursor}: {why}"),
+            }
+        }
+        other => unavailable(other),
+    }
+}
+
+/// The points of `publishes` (newest first, as the store gives them): each publish's state is
+/// rebuilt once for the oldest and then carried forward by applying each publish's messages, so
+/// a page costs one rebuild and one pass over its messages.
+fn walk(
+    handle: &Handle,
+    epochs: &Epochs,
+    mut publishes: Vec<Publish>,
+) -> Result<Vec<HistoryPoint>, HistoryError> {
+    // The oldest publishes may be older than what can be rebuilt (after an interrupted prune):
+    // they are left out.
+    let mut state = loop {
+        let Some(oldest) = publishes.last() else { return Ok(Vec::new()) };
+        match handle.state_at(oldest.last_seq) {
+            Ok(state) => break state,
+            Err(gitops_store::Error::NotRetained { oldest: keep, .. }) => {
+                let before = publishes.len();
+                publishes.retain(|publish| publish.last_seq >= keep && keep > 0);
+                if publishes.len() == before {
+                    publishes.pop();
+                }
+            }
+            Err(error) => return Err(unavailable(error)),
+        }
+    };
+    publishes.reverse();
+    let (first, newest) = match (publishes.first(), publishes.last()) {
+        (Some(first), Some(newest)) => (first.last_seq, newest.last_seq),
+        _ => return Ok(Vec::new()),
+    };
+    let span = usize::try_from(newest - first).unwrap_or(usize::MAX);
+    let messages = handle.messages(first, span).map_err(unavailable)?;
+    let mut messages = messages.into_iter().peekable();
+    let mut points = Vec::with_capacity(publishes.len());
+    for (index, publish) in publishes.into_iter().enumerate() {
+        if index > 0 {
+            match publish.kind {
+                PublishKind::Snapshot => {
+                    state = handle.state_at(publish.last_seq).map_err(unavailable)?;
+                }
+                PublishKind::Changes => {
+                    let mut changes = Changes::default();
+                    while let Some(message) =
+                        messages.next_if(|message| message.seq <= publish.last_seq)
+                    {
+                        match ServerMessage::decode(&message.bytes) {
+                            Ok(ServerMessage::RepoStatusChange { data, .. }) => {
+                                changes.repos.push(data)
+                            }
+                            Ok(ServerMessage::HealthMetricsUpdate { data, .. }) => {
+                                changes.meta = Some(data)
+                            }
+                            Ok(_) | Err(_) => {
+                                return Err(HistoryError::Unavailable(format!(
+                                    "message {} of the log cannot be read back",
+                                    message.seq
+                                )));
+                            }
+                        }
+                    }
+                    gitops_diff::apply_in_place(&mut state, &changes).map_err(|error| {
+                        HistoryError::Unavailable(format!(
+                            "the log cannot be replayed at {}: {error}",
+                            publish.last_seq
+                        ))
+                    })?;
+                }
+            }
+        }
+        let Some(cursor) = epochs.cursor_of(publish.last_seq) else { continue };
+        points.push(point(cursor, publish, &state));
+    }
+    points.reverse();
+    Ok(points)
+}
+
+fn point(cursor: Cursor, publish: Publish, state: &Report) -> HistoryPoint {
+    let mut counts = std::collections::BTreeMap::<String, u64>::new();
+    for repo in &state.repos {
+        *counts.entry(repo.status.as_str().to_owned()).or_insert(0) += 1;
+    }
+    let repos_changed = publish.repos.len() as u64;
+    HistoryPoint {
+        cursor,
+        time: time_text(publish.time),
+        kind: match publish.kind {
+            PublishKind::Changes => PointKind::Changes,
+            PublishKind::Snapshot => PointKind::Snapshot,
+        },
+        timestamp: state.timestamp.as_ref().map(|t| t.raw.clone()),
+        health_status: state.health_status.clone(),
+        summary: state.summary.clone(),
+        counts,
+        repos: publish.repos.into_iter().take(TRANSITIONS_PER_POINT).map(transition).collect(),
+        repos_changed,
+        meta_changed: publish.meta_changed,
+    }
+}
+
+fn transition(touched: TouchedRepo) -> RepoTransition {
+    RepoTransition {
+        name: touched.name,
+        dup: touched.dup,
+        change: match touched.change {
+            ChangeKind::Added => TransitionKind::Added,
+            ChangeKind::Removed => TransitionKind::Removed,
+            ChangeKind::Changed => TransitionKind::Changed,
+        },
+        old_status: touched.old_status,
+        new_status: touched.new_status,
+    }
+}

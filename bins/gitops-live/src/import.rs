@@ -166,7 +166,7 @@ pub(crate) fn import(
             dir = %summary.from,
             imported = summary.imported,
             skipped = %skipped.join("; "),
-            error = summary.error.as_deref().unwrap_or(""),
+            stopped = summary.error.as_deref(),
             "imported old snapshots into the log, with problems"
         );
     }

@@ -96,6 +96,18 @@ impl History for StoreHistory {
         Ok(RepoTimeline { name: name.to_owned(), events, next })
     }
 
+    fn time_of(&self, cursor: Cursor) -> Result<Option<String>, HistoryError> {
+        let handle = self.handle();
+        let epochs = handle.epochs().map_err(unavailable)?;
+        let seq = check_named(&epochs, cursor)?;
+        // The publish that starts at or before `seq`: it holds `seq` when it reaches it.
+        let publishes = handle.publishes(Some(seq.saturating_add(1)), 1).map_err(unavailable)?;
+        Ok(publishes
+            .first()
+            .filter(|publish| publish.last_seq >= seq)
+            .map(|publish| time_text(publish.time)))
+    }
+
     fn snapshot_names(&self, limit: usize) -> Result<Vec<String>, HistoryError> {
         let publishes = self.handle().publishes(None, limit).map_err(unavailable)?;
         let mut names: Vec<String> = Vec::with_capacity(publishes.len());

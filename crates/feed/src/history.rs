@@ -42,6 +42,10 @@ pub trait History: Send + Sync {
 
     /// Names of the newest `limit` points, newest first, for the old `GET /audit/history`.
     fn snapshot_names(&self, limit: usize) -> Result<Vec<String>, HistoryError>;
+
+    /// When the publish that wrote `cursor` happened, RFC 3339 in UTC with milliseconds; `None`
+    /// when the log does not know.
+    fn time_of(&self, cursor: Cursor) -> Result<Option<String>, HistoryError>;
 }
 
 /// Why a history question has no answer.
@@ -150,6 +154,11 @@ impl Feed {
         limit: usize,
     ) -> Result<RepoTimeline, HistoryError> {
         self.history()?.repo_timeline(name, before, limit.clamp(1, TIMELINE_MAX))
+    }
+
+    /// When the publish that wrote `cursor` happened (RFC 3339, UTC, milliseconds), if known.
+    pub fn time_of(&self, cursor: Cursor) -> Result<Option<String>, HistoryError> {
+        self.history()?.time_of(cursor)
     }
 
     /// Names of the newest `limit` (at most [`NAMES_MAX`]) points, newest first.

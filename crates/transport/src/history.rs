@@ -35,43 +35,46 @@ pub(crate) fn is_data_path(path: &str, request: &Request<Incoming>) -> bool {
         || (path == "/audit/history" && !accepts_html(request))
 }
 
-/// A body and its entity tag, or the response that ends the request.
-type Answer = Result<(Bytes, Option<String>), Response<Body>>;
+/// What a question answered: the JSON body, and the time of the point it is about.
+struct Reply {
+    bytes: Bytes,
+    /// RFC 3339: sent as `Last-Modified`.
+    time: Option<String>,
+}
+
+impl From<Bytes> for Reply {
+    fn from(bytes: Bytes) -> Self {
+        Self { bytes, time: None }
+    }
+}
 
 /// Answers a GET on a path [`is_data_path`] accepted.
 pub(crate) async fn answer(live: &Live, request: &Request<Incoming>, path: &str) -> Response<Body> {
-    let answer = match ask(live.feed.clone(), request, path).await {
-        Ok(answer) => answer,
-        Err(response) => return response,
-    };
-    match answer {
-        Ok((bytes, tag)) => finish(request, bytes, tag),
+    match ask(live.feed.clone(), request, path).await {
+        Ok((reply, tag)) => finish(request, reply, tag),
         Err(response) => response,
     }
 }
 
-/// The answer, or `Err` with a response given before the log was asked (a bad request, a
-/// matching entity tag).
+/// The reply and its entity tag, or the response that ends the request (a bad request, a
+/// matching entity tag, a question the log could not answer).
 async fn ask(
     feed: Arc<Feed>,
     request: &Request<Incoming>,
     path: &str,
-) -> Result<Answer, Response<Body>> {
+) -> Result<(Reply, Option<String>), Response<Body>> {
     let query = Query::parse(request.uri().query());
     if path == "/audit/history" {
         let limit = query.limit(DEFAULT_NAMES)?;
-        return Ok(blocking(feed, None, move |feed| {
-            feed.snapshot_names(limit).map(|n| to_json(&n))
-        })
-        .await);
+        let reply = blocking(feed, move |feed| Ok(to_json(&feed.snapshot_names(limit)?).into()));
+        return Ok((reply.await?, None));
     }
     if path == "/api/history" {
         let before = query.cursor("before")?;
         let limit = query.limit(DEFAULT_POINTS)?;
-        return Ok(blocking(feed, None, move |feed| {
-            feed.history_page(before, limit).map(|page| to_json(&page))
-        })
-        .await);
+        let reply =
+            blocking(feed, move |feed| Ok(to_json(&feed.history_page(before, limit)?).into()));
+        return Ok((reply.await?, None));
     }
     if path == "/api/history/diff" {
         let (Some(from), Some(to)) = (query.cursor("from")?, query.cursor("to")?) else {
@@ -81,10 +84,8 @@ async fn ask(
         if etag_matches(request, &tag) {
             return Err(not_modified(&tag));
         }
-        return Ok(blocking(feed, Some(tag), move |feed| {
-            feed.history_diff(from, to).map(|diff| to_json(&diff))
-        })
-        .await);
+        let reply = blocking(feed, move |feed| Ok(to_json(&feed.history_diff(from, to)?).into()));
+        return Ok((reply.await?, Some(tag)));
     }
     if let Some(text) = path.strip_prefix("/api/history/") {
         let Some(cursor) = cursor_text(text) else {
@@ -97,19 +98,20 @@ async fn ask(
         if etag_matches(request, &tag) {
             return Err(not_modified(&tag));
         }
-        return Ok(blocking(feed, Some(tag), move |feed| {
-            feed.state_at(cursor)
-                .map(|report| gitops_protocol::encode_audit_update(cursor, &report))
-        })
-        .await);
+        let reply = blocking(feed, move |feed| {
+            let report = feed.state_at(cursor)?;
+            let bytes = gitops_protocol::encode_audit_update(cursor, &report);
+            Ok(Reply { bytes, time: feed.time_of(cursor).ok().flatten() })
+        });
+        return Ok((reply.await?, Some(tag)));
     }
     if let Some(name) = repo_name(path) {
         let before = query.cursor("before")?;
         let limit = query.limit(DEFAULT_EVENTS)?;
-        return Ok(blocking(feed, None, move |feed| {
-            feed.repo_timeline(&name, before, limit).map(|timeline| to_json(&timeline))
-        })
-        .await);
+        let reply = blocking(feed, move |feed| {
+            Ok(to_json(&feed.repo_timeline(&name, before, limit)?).into())
+        });
+        return Ok((reply.await?, None));
     }
     Err(error(StatusCode::NOT_FOUND, "not-found", "no such path"))
 }
@@ -117,11 +119,10 @@ async fn ask(
 /// Runs `question` on a blocking thread; its error becomes the response that says so.
 async fn blocking(
     feed: Arc<Feed>,
-    tag: Option<String>,
-    question: impl FnOnce(&Feed) -> Result<Bytes, HistoryError> + Send + 'static,
-) -> Answer {
+    question: impl FnOnce(&Feed) -> Result<Reply, HistoryError> + Send + 'static,
+) -> Result<Reply, Response<Body>> {
     match tokio::task::spawn_blocking(move || question(&feed)).await {
-        Ok(Ok(bytes)) => Ok((bytes, tag)),
+        Ok(Ok(reply)) => Ok(reply),
         Ok(Err(history_error)) => Err(history_response(&history_error)),
         Err(join_error) => {
             tracing::error!(%join_error, "a history question failed");
@@ -147,7 +148,8 @@ fn to_json<T: serde::Serialize>(value: &T) -> Bytes {
 }
 
 /// The JSON response, compressed when worth it and accepted, with its entity tag.
-fn finish(request: &Request<Incoming>, bytes: Bytes, tag: Option<String>) -> Response<Body> {
+fn finish(request: &Request<Incoming>, reply: Reply, tag: Option<String>) -> Response<Body> {
+    let Reply { bytes, time } = reply;
     let coding = if bytes.len() >= COMPRESS_FROM { preferred_coding(request) } else { None };
     let compressed = coding.and_then(|coding| Some((coding, compress(&bytes, coding)?)));
     let mut response = match compressed {
@@ -162,12 +164,23 @@ fn finish(request: &Request<Incoming>, bytes: Bytes, tag: Option<String>) -> Res
     };
     let headers = response.headers_mut();
     headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if let Some(value) =
+        time.as_deref().and_then(http_date).and_then(|d| HeaderValue::from_str(&d).ok())
+    {
+        headers.insert(header::LAST_MODIFIED, value);
+    }
     if let Some(value) = tag.and_then(|tag| HeaderValue::from_str(&tag).ok()) {
         headers.insert(header::ETAG, value);
         // A point's state never changes; the tag still lets a signed-out browser's copy go.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
     }
     response
+}
+
+/// An RFC 3339 time as an HTTP date (`Fri, 04 Dec 2026 10:00:00 GMT`).
+fn http_date(rfc3339: &str) -> Option<String> {
+    let time: jiff::Timestamp = rfc3339.parse().ok()?;
+    Some(time.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string())
 }
 
 fn not_modified(tag: &str) -> Response<Body> {
@@ -291,5 +304,9 @@ mod tests {
         assert!(Query::parse(Some("limit=0")).limit(50).is_err());
         assert!(Query::parse(Some("limit=-1")).limit(50).is_err());
         assert!(Query::parse(Some("before=1:2")).cursor("before").is_err());
+        assert_eq!(
+            http_date("2026-12-04T10:00:00.123Z").as_deref(),
+            Some("Fri, 04 Dec 2026 10:00:00 GMT")
+        );
     }
 }

@@ -152,7 +152,17 @@ pub(crate) fn events(
                 },
                 _ = state.heartbeat.tick() => Bytes::from_static(b": heartbeat\n\n"),
                 next = state.subscription.next() => {
-                    let delivery = next.ok()?;
+                    let delivery = match next {
+                        Ok(delivery) => delivery,
+                        // The drain window is over (this stream's own moment came late, on a
+                        // busy machine): come back within the next one, as a WebSocket does.
+                        Err(gitops_hub::CloseReason::Shutdown) => {
+                            state.ended = true;
+                            let retry_ms = crate::ws::jitter(state.live.config.drain.as_millis() as u64);
+                            break Bytes::from(format!("retry: {retry_ms}\n\n"));
+                        }
+                        Err(gitops_hub::CloseReason::Stalled) => return None,
+                    };
                     let mut chunk = BytesMut::from(&sse_event(&delivery)[..]);
                     let mut last_cursor = delivery.cursor;
                     state.live.metrics.observe_sent(delivery.bytes.len());

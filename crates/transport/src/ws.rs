@@ -205,6 +205,9 @@ pub(crate) fn upgrade(
     }
     let on_upgrade = hyper::upgrade::on(&mut request);
     let config = live.config.ws.tungstenite_config();
+    // Taken before the HTTP connection hands the socket over, so a draining server never sees
+    // a moment with neither holding the shutdown signal.
+    let shutdown = live.shutdown_signal();
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
@@ -214,7 +217,7 @@ pub(crate) fn upgrade(
                     Some(config),
                 )
                 .await;
-                run(live, socket, subscription, guard, session_end).await;
+                run(live, socket, subscription, guard, session_end, shutdown).await;
             }
             Err(error) => tracing::debug!(%error, %remote, "upgrade failed"),
         }
@@ -263,10 +266,10 @@ async fn run(
     subscription: Subscription,
     guard: ClientGuard,
     session_end: Option<tokio::time::Instant>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let limits = live.config.ws;
     let (mut sink, mut stream) = socket.split();
-    let mut shutdown = live.shutdown_signal();
     let mut ping = tokio::time::interval_at(
         tokio::time::Instant::now() + limits.ping_interval,
         limits.ping_interval,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::stream;
 use gitops_hub::{Delivery, Next, Subscription};
-use gitops_protocol::Cursor;
+use gitops_protocol::{Cursor, MessageKind};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
@@ -57,23 +57,17 @@ fn open(
     Ok((live.hub.subscribe(since), guard))
 }
 
-/// The `type` of an encoded message: every encoder writes it first, as `{"type":"..."`.
-fn message_type(bytes: &[u8]) -> &str {
-    bytes
-        .strip_prefix(b"{\"type\":\"")
-        .and_then(|rest| rest.iter().position(|b| *b == b'"').map(|end| &rest[..end]))
-        .and_then(|name| std::str::from_utf8(name).ok())
-        .unwrap_or("message")
-}
-
-/// One SSE event: `id:` only on state-bearing messages, so `Last-Event-ID` is always a cursor.
+/// One SSE event: `id:` only on state-bearing messages, so `Last-Event-ID` is always a cursor;
+/// `event:` is the message's kind, which the protocol reads off the encoded bytes' first
+/// characters without parsing them (`message`, SSE's default, for anything else).
 fn sse_event(delivery: &Delivery) -> Bytes {
     let mut out = BytesMut::with_capacity(delivery.bytes.len() + 64);
     if let Some(cursor) = delivery.cursor {
         out.put_slice(format!("id: {cursor}\n").as_bytes());
     }
     out.put_slice(b"event: ");
-    out.put_slice(message_type(&delivery.bytes).as_bytes());
+    let kind = MessageKind::of_encoded(&delivery.bytes).map_or("message", MessageKind::as_str);
+    out.put_slice(kind.as_bytes());
     out.put_slice(b"\ndata: ");
     // Encoded JSON never contains a raw newline, so one data line carries the whole message.
     out.put_slice(&delivery.bytes);
@@ -246,14 +240,30 @@ pub(crate) async fn long_poll(
 
 #[cfg(test)]
 mod tests {
+    use gitops_hub::DeliveryKind;
+    use gitops_protocol::{Epoch, ErrorCode, encode_error, encode_meta};
+
     use super::*;
 
     #[test]
-    fn message_type_is_read_from_the_encoded_prefix() {
-        assert_eq!(
-            message_type(br#"{"type":"repo-status-change","epoch":"x"}"#),
-            "repo-status-change"
-        );
-        assert_eq!(message_type(b"garbage"), "message");
+    fn an_sse_event_is_named_by_the_message_kind() {
+        let cursor = Cursor::new(Epoch(0xab), 7);
+        let meta = encode_meta(cursor, &gitops_diff::Meta::new());
+        let live = Delivery { bytes: meta.clone(), kind: DeliveryKind::Live, cursor: Some(cursor) };
+        let mut want = b"id: 00000000000000ab:7\nevent: health-metrics-update\ndata: ".to_vec();
+        want.extend_from_slice(&meta);
+        want.extend_from_slice(b"\n\n");
+        assert_eq!(sse_event(&live), want);
+
+        let error = encode_error(ErrorCode::BadMessage, "no");
+        let control = Delivery { bytes: error, kind: DeliveryKind::Control, cursor: None };
+        assert!(sse_event(&control).starts_with(b"event: error\ndata: {"));
+
+        let junk = Delivery {
+            bytes: Bytes::from_static(b"{\"n\":1}"),
+            kind: DeliveryKind::Control,
+            cursor: None,
+        };
+        assert_eq!(sse_event(&junk), Bytes::from_static(b"event: message\ndata: {\"n\":1}\n\n"));
     }
 }

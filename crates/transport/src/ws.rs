@@ -8,13 +8,16 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use gitops_hub::{CloseReason, DeliveryKind, Subscription};
-use gitops_protocol::{ClientMessage, Cursor, ErrorCode, Pong, encode_error, encode_pong};
+use gitops_protocol::{
+    ClientMessage, CloseCode, Cursor, ErrorCode, Pong, encode_error, encode_pong,
+    format_retry_reason,
+};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data as OpData, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data as OpData, OpCode};
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes, error::CapacityError};
 
@@ -227,10 +230,16 @@ pub(crate) fn upgrade(
 
 type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
-/// Why a connection loop ended, and what close frame (if any) to send.
+/// Why a connection loop ended, and what close frame (if any) to send: every code the server
+/// sends is one of the protocol's.
 enum End {
     Close(CloseCode, String),
     Gone,
+}
+
+/// The close frame for one of the protocol's codes.
+fn close_frame(code: CloseCode, reason: String) -> CloseFrame {
+    CloseFrame { code: code.code().into(), reason: Utf8Bytes::from(reason) }
 }
 
 /// Counts inbound messages against a rate with a burst allowance.
@@ -297,13 +306,13 @@ async fn run(
                 ending = ending.on_shutdown(planned_end.as_mut(), live.config.drain);
             }
             () = &mut planned_end => break match ending {
-                PlannedEnd::SessionExpired => End::Close(CloseCode::Library(4001), "session expired: sign in again".into()),
+                PlannedEnd::SessionExpired => End::Close(CloseCode::SessionExpired, "session expired: sign in again".into()),
                 PlannedEnd::Drain { retry_ms } => shutdown_close(retry_ms),
             },
             next = subscription.next() => {
                 let first = match next {
                     Ok(delivery) => delivery,
-                    Err(CloseReason::Stalled) => break End::Close(CloseCode::Library(4000), "stalled: resume with your cursor".into()),
+                    Err(CloseReason::Stalled) => break End::Close(CloseCode::Stalled, "stalled: resume with your cursor".into()),
                     // The drain window is over: come back within the next one.
                     Err(CloseReason::Shutdown) => break shutdown_close(jitter(live.config.drain.as_millis() as u64)),
                 };
@@ -330,9 +339,9 @@ async fn run(
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
                     Some(Ok(Message::Close(_))) | None => break End::Gone,
                     Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
-                        break End::Close(CloseCode::Size, "message too large".into());
+                        break End::Close(CloseCode::TooBig, "message too large".into());
                     }
-                    Some(Err(WsError::Capacity(_))) => break End::Close(CloseCode::Size, "frame too large".into()),
+                    Some(Err(WsError::Capacity(_))) => break End::Close(CloseCode::TooBig, "frame too large".into()),
                     Some(Err(error)) => {
                         tracing::debug!(%error, "websocket read failed");
                         break read_error_end(&error);
@@ -352,7 +361,7 @@ async fn run(
         }
     };
     if let End::Close(code, _) = &end
-        && !matches!(code, CloseCode::Away)
+        && *code != CloseCode::GoingAway
     {
         live.metrics.policy_closes.fetch_add(1, Ordering::Relaxed);
     }
@@ -365,8 +374,8 @@ async fn run(
 /// names them; an IO error means the peer is gone.
 fn read_error_end(error: &WsError) -> End {
     match error {
-        WsError::Utf8(_) => End::Close(CloseCode::Invalid, "text is not valid UTF-8".into()),
-        WsError::Protocol(violation) => End::Close(CloseCode::Protocol, violation.to_string()),
+        WsError::Utf8(_) => End::Close(CloseCode::InvalidData, "text is not valid UTF-8".into()),
+        WsError::Protocol(violation) => End::Close(CloseCode::ProtocolError, violation.to_string()),
         _ => End::Gone,
     }
 }
@@ -390,7 +399,7 @@ async fn close(
     end: End,
 ) {
     if let End::Close(code, reason) = end {
-        let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
+        let frame = close_frame(code, reason);
         let sent =
             tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame))))
                 .await;
@@ -421,7 +430,7 @@ async fn close(
 
 /// The close sent on shutdown: 1001 with a reconnect delay (see `Departure`).
 fn shutdown_close(retry_ms: u64) -> End {
-    End::Close(CloseCode::Away, format!("server restarting; retry-ms={retry_ms}"))
+    End::Close(CloseCode::GoingAway, format_retry_reason(retry_ms))
 }
 
 /// A pseudo-random number in `[0, bound)`, good enough to spread reconnects.
@@ -462,10 +471,7 @@ async fn send_batch(
         Ok(Ok(())) => {}
         Ok(Err(end)) => return Err(end),
         Err(_) => {
-            return Err(End::Close(
-                CloseCode::Library(4000),
-                "stalled: resume with your cursor".into(),
-            ));
+            return Err(End::Close(CloseCode::Stalled, "stalled: resume with your cursor".into()));
         }
     }
     for delivery in &batch {
@@ -569,17 +575,14 @@ async fn echo(mut socket: Socket) {
             // next read, then ends the stream, which is the clean closing handshake.
             Ok(_) => continue,
             Err(WsError::Capacity(_)) => {
-                let frame = CloseFrame {
-                    code: CloseCode::Size,
-                    reason: Utf8Bytes::from_static("message too large"),
-                };
+                let frame = close_frame(CloseCode::TooBig, "message too large".into());
                 let _ = socket.send(Message::Close(Some(frame))).await;
                 break;
             }
             // The same codes as `/ws`: 1007 for bad UTF-8, 1002 for a broken frame.
             Err(error) => {
                 if let End::Close(code, reason) = read_error_end(&error) {
-                    let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
+                    let frame = close_frame(code, reason);
                     let _ = socket.send(Message::Close(Some(frame))).await;
                 }
                 break;

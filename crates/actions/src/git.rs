@@ -24,7 +24,7 @@ const READER_GRACE: Duration = Duration::from_secs(2);
 
 /// Configuration given on every git command line; `-c` outranks every config file, the
 /// repository's own included.
-const HARDENING: [&str; 8] = [
+const HARDENING: [&str; 10] = [
     // Never run `ext::` or `fd::` remote helpers, whatever a config file says.
     "protocol.ext.allow=never",
     "protocol.fd.allow=never",
@@ -39,6 +39,9 @@ const HARDENING: [&str; 8] = [
     "submodule.recurse=false",
     // Nothing opens an editor.
     "core.editor=false",
+    // No background maintenance detached from the process group (it would outlive a timeout).
+    "maintenance.auto=false",
+    "gc.auto=0",
 ];
 
 /// Variables that would point git at another repository, inject configuration or run programs.

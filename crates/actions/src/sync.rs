@@ -166,20 +166,23 @@ pub(crate) fn run(
     }
     let workdir = target.existing()?;
     let remote = &tracking.remote;
-    // A repository's config could name another program as the remote's upload or receive side,
-    // which git runs locally for file URLs: pin git's own.
-    let mut args: Vec<OsString> = vec![
-        "-c".into(),
-        format!("remote.{remote}.uploadpack=git-upload-pack").into(),
-        "-c".into(),
-        format!("remote.{remote}.receivepack=git-receive-pack").into(),
-    ];
+    // A repository's config can name another program as the remote's upload or receive side,
+    // which git runs locally (through a shell) for file URLs. `-c remote.<name>.receivepack=`
+    // cannot override it (git keeps the first value it reads, the repository's); the command-line
+    // option does. The value is fixed here, never taken from a request.
+    let mut args: Vec<OsString> = Vec::new();
     let operation = if push {
-        args.extend(["push".into(), "--porcelain".into(), "--".into(), remote.into()]);
+        args.extend([
+            "push".into(),
+            "--porcelain".into(),
+            "--receive-pack=git-receive-pack".into(),
+        ]);
+        args.extend(["--".into(), remote.into()]);
         args.push(format!("{}:{}", tracking.local_ref, tracking.merge_ref).into());
         "push"
     } else {
         args.extend(["pull".into(), "--ff-only".into(), "--no-rebase".into(), "--no-edit".into()]);
+        args.push("--upload-pack=git-upload-pack".into());
         args.extend(["--".into(), remote.into(), tracking.merge_ref.clone().into()]);
         "pull"
     };

@@ -200,9 +200,9 @@ pub enum Error {
         /// The trash folder.
         trash: PathBuf,
     },
-    /// The trash folder given cannot hold this folder (it is the folder, or inside it). Choose
-    /// another trash folder.
-    #[error("the trash {trash} is inside the folder being deleted")]
+    /// The trash folder overlaps what it would hold (it is inside the folder being deleted, or
+    /// the root is inside it). Choose another trash folder.
+    #[error("the trash {trash} overlaps the folders it would hold")]
     TrashInsideTarget {
         /// The trash folder.
         trash: PathBuf,

@@ -241,9 +241,9 @@ impl Actions {
     /// Removes the trash entries deleted more than `older_than` before `now`, skipping any whose
     /// folder has an action running; returns the entries removed.
     pub fn purge_trash(&self, older_than: Duration, now: Timestamp) -> Result<Vec<TrashEntry>> {
+        // The key a restore of the entry would take: the folder it would come back to.
         self.trash.purge(older_than, now, |folder| {
-            let target = self.root.target(folder, folder).ok()?;
-            self.locks.try_lock(&target).ok()
+            self.locks.try_lock_path(folder, &self.root.path().join(folder)).ok()
         })
     }
 }
@@ -271,4 +271,14 @@ fn expected_url(repo: &Repo) -> Result<&str> {
         .or(repo.clone_url.as_deref())
         .filter(|url| !url.is_empty())
         .ok_or_else(|| Error::NoUrl { name: repo.name.clone() })
+}
+
+#[cfg(test)]
+mod tests {
+    fn shared_between_threads<T: Send + Sync>() {}
+
+    #[test]
+    fn actions_can_be_shared_between_request_handlers() {
+        shared_between_threads::<super::Actions>();
+    }
 }

@@ -127,7 +127,8 @@ impl Action {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Preview {
-    /// The changes themselves.
+    /// What [`crate::Actions::changes`] returns, wrapped for an [`crate::ActionRecord`] of a view
+    /// (`result.map(Preview::Changes)`).
     Changes(Changes),
     /// Where a clone would come from and go.
     Clone(ClonePreview),

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use gitops_diff::{Changes, RepoChange, RepoChangeKind, change_between, meta_of};
+use gitops_diff::{Changes, RepoChangeKind, catch_up};
 use gitops_protocol::{Cursor, Epoch, encode_audit_update, encode_catch_up};
 use gitops_report::{Repo, Report};
 
@@ -280,51 +280,15 @@ impl Inner {
 }
 
 /// Merges the deltas of `entries` into one [`Changes`] that takes the state at the first entry's
-/// cursor to `current`: per repository key, a diff between its state before the first entry that
-/// touched it and its state now. Unlike composing patches, this stays as small as one diff however
-/// often a repository flipped meanwhile.
-fn merge<'a>(entries: impl Iterator<Item = &'a Entry>, current: &Report) -> Changes {
-    let mut first_before: Vec<((&str, u32), Option<&Repo>)> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    let mut meta_keys: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
-    for entry in entries {
-        match &entry.delta {
-            Delta::Repo { name, dup, before } => {
-                if seen.insert((name.as_str(), *dup)) {
-                    first_before.push(((name.as_str(), *dup), before.as_deref()));
-                }
-            }
-            Delta::Meta(keys) => meta_keys.extend(keys.iter().map(String::as_str)),
-        }
-    }
-    let now_by_key = index_by_key(&current.repos);
-    let mut repos = Vec::new();
-    let mut removed = Vec::new();
-    for ((name, dup), before) in first_before {
-        let after = now_by_key.get(&(name, dup)).copied();
-        match change_between(name, dup, before, after) {
-            Some(change @ RepoChange { kind: RepoChangeKind::Removed { .. }, .. }) => {
-                removed.push(change)
-            }
-            Some(change) => repos.push(change),
-            None => {}
-        }
-    }
-    // Additions in ascending `dup`, removals in descending `dup`, so each applies to the
-    // occurrence its key names while the others are applied one by one.
-    repos.sort_by(|a, b| (a.name.as_str(), a.dup).cmp(&(b.name.as_str(), b.dup)));
-    removed.sort_by(|a, b| {
-        (a.name.as_str(), std::cmp::Reverse(a.dup))
-            .cmp(&(b.name.as_str(), std::cmp::Reverse(b.dup)))
+/// cursor to `current` (see [`gitops_diff::catch_up`]).
+fn merge<'a>(entries: impl Iterator<Item = &'a Entry> + Clone, current: &Report) -> Changes {
+    let befores = entries.clone().filter_map(|entry| match &entry.delta {
+        Delta::Repo { name, dup, before } => Some(((name.as_str(), *dup), before.as_deref())),
+        Delta::Meta(_) => None,
     });
-    repos.extend(removed);
-    // Every top-level field touched in the range, with its value now (`null` when gone).
-    let meta = (!meta_keys.is_empty()).then(|| {
-        let now = meta_of(current);
-        meta_keys
-            .into_iter()
-            .map(|key| (key.to_owned(), now.get(key).cloned().unwrap_or(serde_json::Value::Null)))
-            .collect()
+    let touched_meta = entries.flat_map(|entry| match &entry.delta {
+        Delta::Repo { .. } => [].iter(),
+        Delta::Meta(keys) => keys.iter(),
     });
-    Changes { repos, meta }
+    catch_up(befores, touched_meta.map(String::as_str), current)
 }

@@ -14,6 +14,8 @@
 //!
 //! The core is synchronous and has no sockets or timers; a [`Subscription`] can be read with
 //! [`Subscription::try_next`] (sync) or [`Subscription::next`] (async, woken by a `Notify`).
+//! The stall deadline is measured with `tokio::time::Instant`, which is the system clock except
+//! under a paused tokio test clock, so tests move time with `tokio::time::advance`.
 //!
 //! This file holds the public types and the publish path; `history` keeps the resume history
 //! and answers cursors (replay, catch-up or snapshot), `slots` keeps the per-subscriber queues.
@@ -26,12 +28,13 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use gitops_diff::{Changes, RepoChangeKind, diff};
 use gitops_protocol::{Cursor, Epoch, encode_meta, encode_repo_change};
 use gitops_report::{Repo, Report};
+use tokio::time::Instant;
 
 use history::{Delta, Entry};
 use slots::{Slot, SlotIdHash};

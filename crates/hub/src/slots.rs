@@ -4,11 +4,11 @@
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use gitops_protocol::Cursor;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use crate::{Answer, AnswerKind, CloseReason, Delivery, DeliveryKind, Hub, HubConfig, Inner, Next};
 

@@ -224,22 +224,27 @@ fn slow_subscriber_is_conflated_and_does_not_hold_others() {
     slow_client.assert_matches(&hub);
 }
 
-#[test]
-fn subscriber_lagging_past_the_deadline_is_closed_as_stalled() {
-    let hub = pinned(&HubConfig {
-        queue_max_bytes: 100,
-        stall_timeout: Duration::ZERO,
-        ..HubConfig::default()
-    });
+#[tokio::test(start_paused = true)]
+async fn subscriber_lagging_past_the_deadline_is_closed_as_stalled() {
+    let stall_timeout = Duration::from_secs(30);
+    let hub = pinned(&HubConfig { queue_max_bytes: 100, stall_timeout, ..HubConfig::default() });
     hub.publish(report(&[("a", Status::Clean)]));
     let stalled = hub.subscribe(None);
     let statuses = [Status::Dirty, Status::Missing, Status::Extra, Status::Clean];
+    let publish = |i: usize| hub.publish(report(&[("a", statuses[i % statuses.len()].clone())]));
+    // The unread snapshot plus a change overflow the queue: the subscriber lags from now on.
     for i in 0..20 {
-        hub.publish(report(&[("a", statuses[i % statuses.len()].clone())]));
-        std::thread::sleep(Duration::from_millis(1));
+        publish(i);
     }
+    assert_eq!(hub.stats().conflations, 1);
+    // At the deadline it is still only lagging; just past it, the next publish closes it.
+    tokio::time::advance(stall_timeout).await;
+    publish(20);
+    assert_eq!(hub.stats().stalls, 0, "closed before its deadline");
+    tokio::time::advance(Duration::from_millis(1)).await;
+    publish(21);
+    assert_eq!(hub.stats().stalls, 1);
     assert_eq!(stalled.try_next(), Next::Closed(CloseReason::Stalled));
-    assert!(hub.stats().stalls >= 1);
 }
 
 #[test]

@@ -18,14 +18,17 @@ use tokio::time::{Instant, Interval, Sleep};
 
 use crate::drain::Departure;
 
-/// What the one planned-end timer of a real-time client stands for (a timer is ~100 bytes of
-/// every idle connection, so session expiry and the drain share one).
+/// Where a session is with shutdown, and what its one planned-end timer stands for (a timer is
+/// ~100 bytes of every idle connection, so session expiry and the drain share one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PlannedEnd {
-    /// The viewer's session expires (or, with no expiry, nothing is planned yet).
-    SessionExpired,
-    /// Shutdown: this client's moment of the drain window, and its reconnect delay.
-    Drain {
+enum Phase {
+    /// Serving; the timer is the viewer's session expiry (or never).
+    Live,
+    /// Shutdown began, but the session expires before this client's moment of the drain
+    /// window: the timer is still the expiry.
+    DrainingExpiresFirst,
+    /// Shutdown began; the timer is this client's moment of the drain window.
+    Leaving {
         /// The reconnect delay to give.
         retry_ms: u64,
     },
@@ -34,8 +37,14 @@ enum PlannedEnd {
 /// Something that happened to a session.
 #[derive(Debug)]
 pub(crate) enum SessionEvent {
-    /// Shutdown began; `departure` is this client's draw of the drain window.
-    ShutdownBegan(Departure),
+    /// Shutdown began; `departure` is this client's draw of the drain window, `planned_end`
+    /// when the planned-end timer fires now.
+    ShutdownBegan {
+        /// This client's draw of the drain window.
+        departure: Departure,
+        /// The planned-end timer's deadline (decades away for "never").
+        planned_end: Instant,
+    },
     /// The planned-end timer fired.
     PlannedEndFired,
     /// The hub has a message for this client.
@@ -167,50 +176,42 @@ impl Fault {
 const STALLED: &str = "stalled: resume with your cursor";
 
 /// The decisions of one real-time session: sync, no IO, no clock of its own (`now` is given).
+/// One word and a tag: it lives in every idle connection.
 #[derive(Debug)]
 pub(crate) struct Session {
-    /// When the planned-end timer fires, if ever.
-    planned_end: Option<Instant>,
-    ending: PlannedEnd,
-    draining: bool,
+    phase: Phase,
 }
 
 impl Session {
-    /// A session that ends at `session_end` (the viewer's session expiry), if it is set.
-    pub(crate) fn new(session_end: Option<Instant>) -> Self {
-        Self { planned_end: session_end, ending: PlannedEnd::SessionExpired, draining: false }
-    }
-
-    /// When the planned-end timer should fire: a moment decades away stands for "never".
-    pub(crate) fn planned_end(&self) -> Instant {
-        self.planned_end.unwrap_or_else(crate::far_future)
+    /// A session just opened.
+    pub(crate) fn new() -> Self {
+        Self { phase: Phase::Live }
     }
 
     /// Whether shutdown has begun for this session.
     pub(crate) fn draining(&self) -> bool {
-        self.draining
+        self.phase != Phase::Live
     }
 
     /// What to do after `event`, which happened at `now`.
     pub(crate) fn on(&mut self, event: SessionEvent, now: Instant) -> Action {
         match event {
-            SessionEvent::ShutdownBegan(_) if self.draining => Action::Wait,
+            SessionEvent::ShutdownBegan { .. } if self.draining() => Action::Wait,
             // The client leaves at its moment of the drain window unless its session ends sooner.
-            SessionEvent::ShutdownBegan(departure) => {
-                self.draining = true;
+            SessionEvent::ShutdownBegan { departure, planned_end } => {
                 let at = now + departure.after;
-                if self.planned_end.is_some_and(|end| end <= at) {
+                if planned_end <= at {
+                    self.phase = Phase::DrainingExpiresFirst;
                     return Action::Wait;
                 }
-                self.planned_end = Some(at);
-                self.ending = PlannedEnd::Drain { retry_ms: departure.retry_ms };
+                self.phase = Phase::Leaving { retry_ms: departure.retry_ms };
                 Action::Rearm(at)
             }
-            SessionEvent::PlannedEndFired => Action::End(match self.ending {
-                PlannedEnd::SessionExpired => {
+            SessionEvent::PlannedEndFired => Action::End(match self.phase {
+                Phase::Live | Phase::DrainingExpiresFirst => {
                     Ending::close(CloseCode::SessionExpired, "session expired: sign in again")
                 }
-                PlannedEnd::Drain { retry_ms } => Ending::going_away(retry_ms),
+                Phase::Leaving { retry_ms } => Ending::going_away(retry_ms),
             }),
             SessionEvent::Delivery(delivery) => Action::Send(delivery),
             SessionEvent::Closed(CloseReason::Stalled, _) => {
@@ -263,17 +264,17 @@ pub(crate) struct Driver<T> {
 }
 
 impl<T: std::ops::DerefMut<Target = Sleep>> Driver<T> {
-    /// A driver over `subscription`; `planned_end` is a timer set to `session.planned_end()`,
-    /// `heartbeat` ticks for heartbeats, `drain` is the drain window.
+    /// A driver over `subscription`; `planned_end` is a timer set to the viewer's session expiry
+    /// (or [`far_future`](crate::far_future)), `heartbeat` ticks for heartbeats, `drain` is the
+    /// drain window.
     pub(crate) fn new(
-        session: Session,
         subscription: Subscription,
         shutdown: watch::Receiver<bool>,
         planned_end: Pin<T>,
         heartbeat: Interval,
         drain: Duration,
     ) -> Self {
-        Self { session, subscription, shutdown, planned_end, heartbeat, drain }
+        Self { session: Session::new(), subscription, shutdown, planned_end, heartbeat, drain }
     }
 
     /// The subscription, for the transport's batching and its answers to client messages.
@@ -290,7 +291,10 @@ impl<T: std::ops::DerefMut<Target = Sleep>> Driver<T> {
             let draining = self.session.draining();
             let event = tokio::select! {
                 _ = crate::stopped(&mut self.shutdown), if !draining => {
-                    SessionEvent::ShutdownBegan(Departure::draw(self.drain))
+                    SessionEvent::ShutdownBegan {
+                        departure: Departure::draw(self.drain),
+                        planned_end: self.planned_end.deadline(),
+                    }
                 }
                 () = self.planned_end.as_mut() => SessionEvent::PlannedEndFired,
                 next = self.subscription.next() => match next {
@@ -328,6 +332,11 @@ mod tests {
     }
 
     /// The 1001 close asking to come back in `retry_ms`, in the form the clients parse.
+    /// Shutdown beginning at a timer set to `planned_end`.
+    fn shutdown(after_ms: u64, retry_ms: u64, planned_end: Instant) -> SessionEvent {
+        SessionEvent::ShutdownBegan { departure: departure(after_ms, retry_ms), planned_end }
+    }
+
     fn going_away(retry_ms: u64) -> Action {
         let reason = format_retry_reason(retry_ms);
         assert_eq!(gitops_protocol::parse_retry_ms(&reason), Some(retry_ms));
@@ -341,8 +350,7 @@ mod tests {
     #[test]
     fn an_expired_session_is_closed_with_4001_and_no_retry() {
         let now = Instant::now();
-        let mut session = Session::new(Some(now + SECOND));
-        assert_eq!(session.planned_end(), now + SECOND);
+        let mut session = Session::new();
         let action = session.on(SessionEvent::PlannedEndFired, now + SECOND);
         assert!(closed_with(CloseCode::SessionExpired)(&action), "{action:?}");
     }
@@ -350,27 +358,20 @@ mod tests {
     #[test]
     fn shutdown_moves_the_timer_to_the_drain_moment_and_closes_with_1001_and_its_retry() {
         let now = Instant::now();
-        let mut session = Session::new(None);
+        let mut session = Session::new();
         let at = now + Duration::from_millis(300);
-        assert_eq!(
-            session.on(SessionEvent::ShutdownBegan(departure(300, 2500)), now),
-            Action::Rearm(at)
-        );
+        assert_eq!(session.on(shutdown(300, 2500, crate::far_future()), now), Action::Rearm(at));
         assert!(session.draining());
-        assert_eq!(session.planned_end(), at);
         assert_eq!(session.on(SessionEvent::PlannedEndFired, at), going_away(2500));
     }
 
     #[test]
     fn a_session_expiring_inside_the_drain_window_still_ends_as_expired() {
         let now = Instant::now();
-        let mut session = Session::new(Some(now + Duration::from_millis(100)));
-        assert_eq!(
-            session.on(SessionEvent::ShutdownBegan(departure(300, 2500)), now),
-            Action::Wait
-        );
+        let mut session = Session::new();
+        let expiry = now + Duration::from_millis(100);
+        assert_eq!(session.on(shutdown(300, 2500, expiry), now), Action::Wait);
         assert!(session.draining());
-        assert_eq!(session.planned_end(), now + Duration::from_millis(100));
         let action = session.on(SessionEvent::PlannedEndFired, now + Duration::from_millis(100));
         assert!(closed_with(CloseCode::SessionExpired)(&action), "{action:?}");
     }
@@ -378,21 +379,18 @@ mod tests {
     #[test]
     fn a_session_expiring_after_the_drain_moment_leaves_with_the_drain() {
         let now = Instant::now();
-        let mut session = Session::new(Some(now + 10 * SECOND));
+        let mut session = Session::new();
         let at = now + Duration::from_millis(300);
-        assert_eq!(
-            session.on(SessionEvent::ShutdownBegan(departure(300, 2500)), now),
-            Action::Rearm(at)
-        );
+        assert_eq!(session.on(shutdown(300, 2500, now + 10 * SECOND), now), Action::Rearm(at));
         assert_eq!(session.on(SessionEvent::PlannedEndFired, at), going_away(2500));
     }
 
     #[test]
     fn a_second_shutdown_signal_changes_nothing() {
         let now = Instant::now();
-        let mut session = Session::new(None);
-        session.on(SessionEvent::ShutdownBegan(departure(300, 2500)), now);
-        assert_eq!(session.on(SessionEvent::ShutdownBegan(departure(10, 7)), now), Action::Wait);
+        let mut session = Session::new();
+        session.on(shutdown(300, 2500, crate::far_future()), now);
+        assert_eq!(session.on(shutdown(10, 7, now + SECOND), now), Action::Wait);
         assert_eq!(session.on(SessionEvent::PlannedEndFired, now + SECOND), going_away(2500));
     }
 
@@ -400,12 +398,12 @@ mod tests {
     fn a_hub_close_at_the_windows_end_asks_to_come_back_within_the_next_window() {
         let now = Instant::now();
         // Before this client saw the shutdown signal (it was writing) and after it.
-        let mut unaware = Session::new(None);
+        let mut unaware = Session::new();
         let action =
             unaware.on(SessionEvent::Closed(CloseReason::Shutdown, departure(0, 900)), now);
         assert_eq!(action, going_away(900));
-        let mut draining = Session::new(None);
-        draining.on(SessionEvent::ShutdownBegan(departure(1500, 2500)), now);
+        let mut draining = Session::new();
+        draining.on(shutdown(1500, 2500, crate::far_future()), now);
         let action =
             draining.on(SessionEvent::Closed(CloseReason::Shutdown, departure(0, 40)), now);
         assert_eq!(action, going_away(40));
@@ -414,10 +412,10 @@ mod tests {
     #[test]
     fn a_stalled_subscription_is_closed_with_4000_also_while_draining() {
         let now = Instant::now();
-        let mut session = Session::new(None);
+        let mut session = Session::new();
         let stalled = || SessionEvent::Closed(CloseReason::Stalled, departure(0, 900));
         assert!(closed_with(CloseCode::Stalled)(&session.on(stalled(), now)));
-        session.on(SessionEvent::ShutdownBegan(departure(300, 2500)), now);
+        session.on(shutdown(300, 2500, crate::far_future()), now);
         assert!(closed_with(CloseCode::Stalled)(&session.on(stalled(), now)));
         // A writer that stopped reading while the server drains: the same close.
         let action = session.on(SessionEvent::Fault(Fault::WriteTimedOut), now);
@@ -427,7 +425,7 @@ mod tests {
     #[test]
     fn deliveries_and_heartbeats_are_sent_and_change_no_state() {
         let now = Instant::now();
-        let mut session = Session::new(Some(now + SECOND));
+        let mut session = Session::new();
         let delivery = Delivery {
             bytes: Bytes::from_static(b"{}"),
             kind: DeliveryKind::Control,
@@ -439,7 +437,6 @@ mod tests {
         );
         assert_eq!(session.on(SessionEvent::HeartbeatDue, now), Action::Heartbeat);
         assert!(!session.draining());
-        assert_eq!(session.planned_end(), now + SECOND);
     }
 
     #[test]
@@ -456,7 +453,7 @@ mod tests {
             (Fault::Broke(Violation::Protocol("bad".into())), Some(CloseCode::ProtocolError), true),
         ];
         for (fault, code, policy) in cases {
-            let mut session = Session::new(None);
+            let mut session = Session::new();
             let Action::End(ending) =
                 session.on(SessionEvent::Fault(fault.clone()), Instant::now())
             else {

@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 
 use crate::http_util::{Body, error, json};
-use crate::session::{Driver, Ending, Inbound, Session, Step};
+use crate::session::{Driver, Ending, Inbound, Step};
 use crate::ws::{refusal_response, since_from_query};
 use crate::{ClientGuard, ClientKind, Live};
 
@@ -102,13 +102,13 @@ pub(crate) fn events(
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let shutdown = live.shutdown_signal();
     // The stream ends when the viewer's session does; the browser's retry then gets a 401.
-    let session = Session::new(session_end);
-    let planned_end = Box::pin(tokio::time::sleep_until(session.planned_end()));
+    let planned_end =
+        Box::pin(tokio::time::sleep_until(session_end.unwrap_or_else(crate::far_future)));
     let drain = live.config.drain;
     let state = SseState {
         live,
         guard,
-        driver: Driver::new(session, subscription, shutdown, planned_end, heartbeat, drain),
+        driver: Driver::new(subscription, shutdown, planned_end, heartbeat, drain),
         preamble: Some(Bytes::from_static(b"retry: 2000\n\n")),
         ended: false,
     };

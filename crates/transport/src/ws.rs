@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes, error::CapacityError};
 
 use crate::http_util::{Body, empty, error, retry_later};
-use crate::session::{Driver, Ending, Fault, Inbound, Session, Step, Violation};
+use crate::session::{Driver, Ending, Fault, Inbound, Step, Violation};
 use crate::{ClientGuard, ClientKind, Live, Refusal, now_rfc3339};
 
 /// WebSocket limits and heartbeats.
@@ -304,12 +304,10 @@ async fn run(
     let silence = tokio::time::sleep(dead_after);
     tokio::pin!(silence);
     let mut bucket = TokenBucket::new(limits.messages_per_second, limits.message_burst);
-    let session = Session::new(session_end);
     // One timer for the planned ends of the connection, inline in this task: see `Session`.
-    let planned_end = tokio::time::sleep_until(session.planned_end());
+    let planned_end = tokio::time::sleep_until(session_end.unwrap_or_else(crate::far_future));
     tokio::pin!(planned_end);
-    let mut driver =
-        Driver::new(session, subscription, shutdown, planned_end, ping, live.config.drain);
+    let mut driver = Driver::new(subscription, shutdown, planned_end, ping, live.config.drain);
 
     let ending = loop {
         // The reads: cancel-safe (`StreamExt::next`), so dropping this whenever another source

@@ -3,11 +3,17 @@
 
 use std::time::Duration;
 
-use crate::ws;
-
 /// A deadline decades away: a timer that stands for "never" until it is reset.
 pub(crate) fn far_future() -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(86_400 * 365 * 30)
+}
+
+/// A pseudo-random number in `[0, bound)`, good enough to spread reconnects.
+pub(crate) fn jitter(bound: u64) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(bound);
+    hasher.finish() % bound.max(1)
 }
 
 /// How a real-time client leaves on shutdown. Each picks a random moment of the drain window to
@@ -15,50 +21,43 @@ pub(crate) fn far_future() -> tokio::time::Instant {
 /// left of this window (until the old server is gone) plus a draw from the next. So a thousand
 /// clients neither leave nor return in the same millisecond, and none knocks on a server that
 /// is still going away.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Departure {
     /// How long after shutdown began this client is closed.
-    after: Duration,
+    pub(crate) after: Duration,
     /// The reconnect delay it is given (`retry-ms=` on a WebSocket, `retry:` on SSE).
-    retry_ms: u64,
+    pub(crate) retry_ms: u64,
 }
 
 impl Departure {
     /// A fresh draw for one client, over `drain`.
     pub(crate) fn draw(drain: Duration) -> Self {
         let window = drain.as_millis() as u64;
-        let delay = ws::jitter(window);
-        Self { after: Duration::from_millis(delay), retry_ms: window - delay + ws::jitter(window) }
+        let delay = jitter(window);
+        Self { after: Duration::from_millis(delay), retry_ms: window - delay + jitter(window) }
+    }
+
+    /// The departure of a client still there when the window is over: at once, and back
+    /// within the next window.
+    pub(crate) fn late(drain: Duration) -> Self {
+        Self { after: Duration::ZERO, retry_ms: jitter(drain.as_millis() as u64) }
     }
 }
 
-/// What the one planned-end timer of a real-time client stands for (a timer is ~100 bytes of
-/// every idle connection, so session expiry and the drain share one).
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum PlannedEnd {
-    /// The viewer's session expires.
-    SessionExpired,
-    /// Shutdown: this client's moment of the drain window, and its reconnect delay.
-    Drain {
-        /// The reconnect delay to give.
-        retry_ms: u64,
-    },
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl PlannedEnd {
-    /// On shutdown: moves `timer` to this client's moment of the drain window unless its session
-    /// ends sooner, and says what the timer then stands for.
-    pub(crate) fn on_shutdown(
-        self,
-        timer: std::pin::Pin<&mut tokio::time::Sleep>,
-        drain: Duration,
-    ) -> PlannedEnd {
-        let departure = Departure::draw(drain);
-        let at = tokio::time::Instant::now() + departure.after;
-        if at < timer.deadline() {
-            timer.reset(at);
-            return PlannedEnd::Drain { retry_ms: departure.retry_ms };
+    #[test]
+    fn a_departure_falls_in_the_window_and_returns_after_it() {
+        let drain = Duration::from_millis(2000);
+        for _ in 0..100 {
+            let departure = Departure::draw(drain);
+            assert!(departure.after < drain, "{departure:?}");
+            let back = departure.after.as_millis() as u64 + departure.retry_ms;
+            assert!((2000..4000).contains(&back), "{departure:?}");
+            let late = Departure::late(drain);
+            assert!(late.after.is_zero() && late.retry_ms < 2000, "{late:?}");
         }
-        self
     }
 }

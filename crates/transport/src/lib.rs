@@ -20,6 +20,7 @@ mod metrics;
 mod routes;
 mod security;
 mod server;
+mod session;
 mod sse;
 mod ws;
 
@@ -34,7 +35,7 @@ pub use clients::{ClientInfo, ClientKind};
 pub use server::{Live, executor, serve, serve_tls};
 
 pub(crate) use clients::{ClientGuard, Refusal};
-pub(crate) use drain::{PlannedEnd, far_future};
+pub(crate) use drain::far_future;
 pub use metrics::Metrics;
 pub use ws::WsLimits;
 #[cfg(feature = "conformance")]

@@ -2,7 +2,8 @@
 //! cursor after a disconnect and reconnect with full-jitter exponential backoff.
 //!
 //! [`LiveState`] is the protocol's client rules as a pure state machine (usable with any
-//! transport); [`Connection`] is one WebSocket; [`Client`] puts them together and never gives up.
+//! transport; it lives in `gitops-protocol` and is re-exported here); [`Connection`] is one
+//! WebSocket; [`Client`] puts them together and never gives up.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), gitops_client::Error> {
@@ -20,12 +21,10 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use gitops_diff::{Changes, apply_in_place, apply_repo_change};
-use gitops_protocol::{ClientMessage, ConnectionStatus, Cursor, ServerMessage};
-use gitops_report::Report;
+pub use gitops_protocol::{Applied, LiveState};
+use gitops_protocol::{ClientMessage, CloseCode, Cursor, ServerMessage, parse_retry_ms};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -36,12 +35,11 @@ pub enum Error {
     /// [`Connection`] should reconnect with their cursor.
     #[error("websocket: {0}")]
     WebSocket(#[from] tungstenite::Error),
-    /// The server sent something that is not a protocol message; report it, it is a server bug.
+    /// The server sent something that is not a protocol message (report it, it is a server
+    /// bug), or a change did not fit the state (`gitops_protocol::Error::Apply`: ask for a
+    /// snapshot, as [`Client`] does).
     #[error("protocol: {0}")]
     Protocol(#[from] gitops_protocol::Error),
-    /// A change could not be applied to the state; the client asks for a snapshot.
-    #[error("cannot apply a change: {0}")]
-    Apply(#[from] gitops_diff::Error),
     /// The URL is not a WebSocket URL.
     #[error("invalid url {0:?}")]
     InvalidUrl(String),
@@ -54,79 +52,6 @@ pub enum Error {
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// What applying one message did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
-    /// The state advanced to this cursor.
-    Advanced(Cursor),
-    /// The message was older than the state and was ignored.
-    Stale,
-    /// The message does not follow the cursor (a gap or another epoch): send `resume`.
-    Gap,
-    /// Not a state-bearing message.
-    NotState,
-}
-
-/// The report as a client sees it, kept by the protocol's client rules.
-#[derive(Debug, Clone, Default)]
-pub struct LiveState {
-    /// The current report, once a snapshot has arrived.
-    pub report: Option<Report>,
-    /// The cursor of the last applied state-bearing message.
-    pub cursor: Option<Cursor>,
-    /// The last `connection-status` received.
-    pub status: Option<ConnectionStatus>,
-}
-
-impl LiveState {
-    /// Applies one server message by the client rules of `docs/protocol.md`.
-    pub fn apply(&mut self, message: ServerMessage) -> Result<Applied> {
-        let Some(cursor) = message.cursor() else {
-            if let ServerMessage::ConnectionStatus { data } = message {
-                self.status = Some(data);
-            }
-            return Ok(Applied::NotState);
-        };
-        if let ServerMessage::AuditUpdate { data, .. } = message {
-            self.report = Some(data);
-            self.cursor = Some(cursor);
-            return Ok(Applied::Advanced(cursor));
-        }
-        let (Some(current), Some(report)) = (self.cursor, self.report.as_mut()) else {
-            return Ok(Applied::Gap);
-        };
-        if current.epoch != cursor.epoch {
-            return Ok(Applied::Gap);
-        }
-        if cursor.seq <= current.seq {
-            return Ok(Applied::Stale);
-        }
-        match message {
-            ServerMessage::RepoStatusChange { data, .. } => {
-                if cursor.seq != current.seq + 1 {
-                    return Ok(Applied::Gap);
-                }
-                apply_repo_change(report, &data)?;
-            }
-            ServerMessage::HealthMetricsUpdate { data, .. } => {
-                if cursor.seq != current.seq + 1 {
-                    return Ok(Applied::Gap);
-                }
-                apply_in_place(report, &Changes { repos: Vec::new(), meta: Some(data) })?;
-            }
-            ServerMessage::CatchUp { data, .. } => {
-                if data.since != current {
-                    return Ok(Applied::Gap);
-                }
-                apply_in_place(report, &data.into_changes())?;
-            }
-            _ => return Ok(Applied::NotState),
-        }
-        self.cursor = Some(cursor);
-        Ok(Applied::Advanced(cursor))
-    }
-}
-
 /// One WebSocket connection speaking the protocol.
 #[derive(Debug)]
 pub struct Connection {
@@ -136,12 +61,19 @@ pub struct Connection {
 /// What ended a connection, as far as the client can tell.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Closed {
-    /// The close code, when the server sent one.
+    /// The close code, when the server sent one (see [`Closed::close_code`]).
     pub code: Option<u16>,
     /// The close reason text.
     pub reason: String,
     /// The delay the server asked for before reconnecting (`retry-ms=N` in the reason).
     pub retry_after: Option<Duration>,
+}
+
+impl Closed {
+    /// The close code as one of the protocol's, when it is one.
+    pub fn close_code(&self) -> Option<CloseCode> {
+        self.code.and_then(CloseCode::from_code)
+    }
 }
 
 /// The headers a connection opens with.
@@ -208,7 +140,7 @@ impl Connection {
                     let (code, reason) = frame.map_or((None, String::new()), |f| {
                         (Some(u16::from(f.code)), f.reason.to_string())
                     });
-                    let retry_after = retry_hint(&reason);
+                    let retry_after = parse_retry_ms(&reason).map(Duration::from_millis);
                     return Ok(Err(Closed { code, reason, retry_after }));
                 }
                 Ok(_) => continue,
@@ -239,20 +171,11 @@ impl Connection {
 
     /// Closes the connection normally.
     pub async fn close(mut self) -> Result<()> {
-        let frame =
-            tungstenite::protocol::CloseFrame { code: CloseCode::Normal, reason: "bye".into() };
+        let code = CloseCode::Normal.code().into();
+        let frame = tungstenite::protocol::CloseFrame { code, reason: "bye".into() };
         self.socket.close(Some(frame)).await?;
         Ok(())
     }
-}
-
-/// The reconnect delay in a close reason: the digits after `retry-ms=`, wherever it appears and
-/// whatever follows them.
-fn retry_hint(reason: &str) -> Option<Duration> {
-    let (_, rest) = reason.split_once("retry-ms=")?;
-    let digits = rest.trim_start();
-    let end = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
-    digits[..end].parse().ok().map(Duration::from_millis)
 }
 
 /// Reconnect timing: full-jitter exponential backoff (a random delay in `[0, min(cap, base·2ⁿ)]`).
@@ -390,7 +313,7 @@ impl Client {
         };
         match connection.recv().await {
             Ok(Ok(message)) => {
-                let kind = message_kind(&message);
+                let kind = message.kind().as_str();
                 match self.state.apply(message.clone()) {
                     Ok(Applied::Advanced(cursor)) => {
                         self.attempt = 0;
@@ -436,18 +359,6 @@ impl Client {
     }
 }
 
-fn message_kind(message: &ServerMessage) -> &'static str {
-    match message {
-        ServerMessage::AuditUpdate { .. } => "audit-update",
-        ServerMessage::RepoStatusChange { .. } => "repo-status-change",
-        ServerMessage::HealthMetricsUpdate { .. } => "health-metrics-update",
-        ServerMessage::CatchUp { .. } => "catch-up",
-        ServerMessage::ConnectionStatus { .. } => "connection-status",
-        ServerMessage::Pong { .. } => "pong",
-        ServerMessage::Error { .. } => "error",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,16 +375,6 @@ mod tests {
         }
         assert_eq!(backoff.delay(0, 0), Duration::ZERO);
         assert_eq!(backoff.delay(3, 800), Duration::from_millis(800));
-    }
-
-    #[test]
-    fn the_retry_hint_is_read_wherever_it_sits_in_the_reason() {
-        let ms = Duration::from_millis;
-        assert_eq!(retry_hint("server restarting; retry-ms=1500"), Some(ms(1500)));
-        assert_eq!(retry_hint("retry-ms=20; then more"), Some(ms(20)));
-        assert_eq!(retry_hint("retry-ms= 7"), Some(ms(7)));
-        assert_eq!(retry_hint("server restarting"), None);
-        assert_eq!(retry_hint("retry-ms=soon"), None);
     }
 
     #[test]

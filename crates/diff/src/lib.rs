@@ -29,7 +29,7 @@ use gitops_report::{Repo, Status};
 use serde::{Deserialize, Serialize};
 
 pub use apply::{apply, apply_in_place, apply_repo_change};
-pub use between::change_between;
+pub use between::{catch_up, change_between};
 pub use compose::compose;
 pub use diff::diff;
 pub use state::{meta_delta, meta_of, same_state};

@@ -14,21 +14,33 @@
 //!
 //! The core is synchronous and has no sockets or timers; a [`Subscription`] can be read with
 //! [`Subscription::try_next`] (sync) or [`Subscription::next`] (async, woken by a `Notify`).
+//! The stall deadline is measured with `tokio::time::Instant`, which is the system clock except
+//! under a paused tokio test clock, so tests move time with `tokio::time::advance`.
+//!
+//! This file holds the public types and the publish path; `history` keeps the resume history
+//! and answers cursors (replay, catch-up or snapshot), `slots` keeps the per-subscriber queues.
 #![warn(missing_docs)]
+
+mod history;
+mod slots;
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use gitops_diff::{Changes, RepoChange, RepoChangeKind, change_between, diff, meta_of};
-use gitops_protocol::{
-    Cursor, Epoch, encode_audit_update, encode_catch_up, encode_meta, encode_repo_change,
-};
+use gitops_diff::{Changes, RepoChangeKind, diff};
+use gitops_protocol::{Cursor, Epoch, encode_meta, encode_repo_change};
 use gitops_report::{Repo, Report};
-use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use history::{Delta, Entry};
+use slots::{Slot, SlotIdHash};
+
+pub use history::{Restore, RestoreError};
+pub use slots::Subscription;
 
 /// Limits and policies of a [`Hub`].
 #[derive(Debug, Clone)]
@@ -104,48 +116,6 @@ pub struct Commit<'a> {
     pub messages: &'a [Bytes],
     /// The state after them.
     pub state: &'a Report,
-}
-
-/// A hub's state as a log kept it, to start a hub where a previous one stopped.
-#[derive(Debug, Clone)]
-pub struct Restore {
-    /// The epoch to continue.
-    pub epoch: Epoch,
-    /// The seq of `base`.
-    pub base_seq: u64,
-    /// The state at `base_seq`: the start of the resume history.
-    pub base: Report,
-    /// The messages after `base_seq`, in seq order and without gaps, as they were sent.
-    pub messages: Vec<Bytes>,
-}
-
-/// Why a [`Restore`] could not be used; the caller should start a fresh epoch instead.
-#[derive(Debug, thiserror::Error)]
-pub enum RestoreError {
-    /// A message could not be read back.
-    #[error("message {seq} cannot be decoded: {reason}")]
-    Undecodable {
-        /// The message's expected seq.
-        seq: u64,
-        /// What was wrong with it.
-        reason: String,
-    },
-    /// A message is not where its seq says, belongs to another epoch, or is not a change.
-    #[error("message {seq} does not continue the log: {reason}")]
-    OutOfOrder {
-        /// The expected seq.
-        seq: u64,
-        /// What was found instead.
-        reason: String,
-    },
-    /// A change does not apply to the state it follows.
-    #[error("message {seq} does not apply: {reason}")]
-    DoesNotApply {
-        /// The seq of the change.
-        seq: u64,
-        /// The diff crate's reason.
-        reason: String,
-    },
 }
 
 /// How a subscriber was brought up to date when it subscribed, resumed or caught up after lagging.
@@ -237,129 +207,6 @@ pub struct HubStats {
     pub conflations: u64,
     /// Subscribers closed for stalling.
     pub stalls: u64,
-}
-
-/// One published message kept for resume.
-#[derive(Debug)]
-struct Entry {
-    seq: u64,
-    bytes: Bytes,
-    delta: Delta,
-    /// What this entry holds in memory, counted against [`HubConfig::history_max_bytes`]: the
-    /// encoded message and the `before` repository it keeps. Counting only the message let a
-    /// repository with one large field, flipping status, grow the history by megabytes per flip
-    /// under a budget that saw a few hundred bytes each.
-    cost: usize,
-}
-
-impl Entry {
-    fn new(seq: u64, bytes: Bytes, delta: Delta) -> Self {
-        let kept = match &delta {
-            Delta::Repo { before: Some(before), .. } => repo_heap_bytes(before),
-            Delta::Repo { before: None, .. } => 0,
-            Delta::Meta(keys) => keys.iter().map(|k| k.capacity() + size_of::<String>()).sum(),
-        };
-        let cost = size_of::<Self>() + bytes.len() + kept;
-        Self { seq, bytes, delta, cost }
-    }
-}
-
-/// Roughly what `repo` holds on the heap: its box, its strings and its JSON values with their
-/// map nodes. An estimate that errs on the high side, so the budget bounds real memory.
-fn repo_heap_bytes(repo: &Repo) -> usize {
-    fn string(s: &str) -> usize {
-        s.len()
-    }
-    fn option(s: Option<&String>) -> usize {
-        s.map_or(0, |s| string(s))
-    }
-    fn value(v: &serde_json::Value) -> usize {
-        size_of::<serde_json::Value>()
-            + match v {
-                serde_json::Value::String(s) => string(s),
-                serde_json::Value::Array(items) => items.iter().map(value).sum(),
-                serde_json::Value::Object(map) => object(map),
-                _ => 0,
-            }
-    }
-    fn object(map: &serde_json::Map<String, serde_json::Value>) -> usize {
-        // A B-tree entry costs its key and value plus a share of its node (~2 words).
-        map.iter().map(|(k, v)| size_of::<String>() + string(k) + value(v) + 16).sum()
-    }
-    let status = match &repo.status {
-        gitops_report::Status::Other(s) => string(s),
-        _ => 0,
-    };
-    let file_status = match &repo.file_status {
-        Some(gitops_report::FileStatus::Other(s)) => string(s),
-        _ => 0,
-    };
-    size_of::<Repo>()
-        + string(&repo.name)
-        + status
-        + file_status
-        + option(repo.clone_url.as_ref())
-        + option(repo.local_path.as_ref())
-        + option(repo.remote_url.as_ref())
-        + option(repo.expected_url.as_ref())
-        + option(repo.dashboard_link.as_ref())
-        + option(repo.mitigation.as_ref())
-        + object(&repo.extra)
-}
-
-/// What one history entry changed, kept so a catch-up can be computed without old states.
-#[derive(Debug)]
-enum Delta {
-    /// A repository changed; `before` is the repository just before this change (`None` when it
-    /// was added). The first `before` of a key within a resume range is its state at the cursor.
-    Repo { name: String, dup: u32, before: Option<Box<Repo>> },
-    /// These top-level fields changed.
-    Meta(Vec<String>),
-}
-
-#[derive(Debug)]
-struct Slot {
-    queue: VecDeque<Delivery>,
-    queued_bytes: usize,
-    /// The seq of the last state-bearing message this subscriber read, in the hub's epoch.
-    consumed: Option<u64>,
-    lagging_since: Option<Instant>,
-    status_pending: bool,
-    control: VecDeque<Bytes>,
-    closed: Option<CloseReason>,
-    notify: Arc<Notify>,
-}
-
-impl Slot {
-    fn new() -> Self {
-        Self {
-            queue: VecDeque::new(),
-            queued_bytes: 0,
-            consumed: None,
-            lagging_since: None,
-            status_pending: false,
-            control: VecDeque::new(),
-            closed: None,
-            notify: Arc::new(Notify::new()),
-        }
-    }
-
-    fn replace_queue(&mut self, answer: &Answer) {
-        self.queue.clear();
-        self.queued_bytes = 0;
-        let n = answer.messages.len();
-        for (i, bytes) in answer.messages.iter().enumerate() {
-            // Each replayed message brings the subscriber one seq further; the last (or only)
-            // message of any answer brings it to the answer's cursor.
-            let cursor = answer.cursor.map(|c| Cursor::new(c.epoch, c.seq - (n - 1 - i) as u64));
-            self.queued_bytes += bytes.len();
-            self.queue.push_back(Delivery {
-                bytes: bytes.clone(),
-                kind: DeliveryKind::Answer(answer.kind),
-                cursor,
-            });
-        }
-    }
 }
 
 #[derive(Debug)]
@@ -611,61 +458,6 @@ impl Hub {
         Published::First { cursor }
     }
 
-    /// A hub that continues where a log left off: `restore`'s epoch, its state and its resume
-    /// history rebuilt by replaying its messages, so a subscriber that brings a cursor from
-    /// before the restart gets what it missed, not a snapshot.
-    pub fn restore(config: &HubConfig, restore: Restore) -> Result<Arc<Self>, RestoreError> {
-        let Restore { epoch, base_seq, base, messages } = restore;
-        let mut state = base;
-        let mut history = VecDeque::with_capacity(messages.len());
-        let mut seq = base_seq;
-        for bytes in messages {
-            seq += 1;
-            let message = gitops_protocol::ServerMessage::decode(&bytes)
-                .map_err(|e| RestoreError::Undecodable { seq, reason: e.to_string() })?;
-            let found = message.cursor();
-            if found != Some(Cursor::new(epoch, seq)) {
-                let reason = format!("found {found:?}");
-                return Err(RestoreError::OutOfOrder { seq, reason });
-            }
-            let delta = match message {
-                gitops_protocol::ServerMessage::RepoStatusChange { data: change, .. } => {
-                    let before = match change.kind {
-                        RepoChangeKind::Added { .. } => None,
-                        _ => index_by_key(&state.repos)
-                            .get(&(change.name.as_str(), change.dup))
-                            .map(|repo| Box::new((*repo).clone())),
-                    };
-                    gitops_diff::apply_repo_change(&mut state, &change)
-                        .map_err(|e| RestoreError::DoesNotApply { seq, reason: e.to_string() })?;
-                    Delta::Repo { name: change.name, dup: change.dup, before }
-                }
-                gitops_protocol::ServerMessage::HealthMetricsUpdate { data: meta, .. } => {
-                    let keys = meta.keys().cloned().collect();
-                    let changes = Changes { repos: Vec::new(), meta: Some(meta) };
-                    gitops_diff::apply_in_place(&mut state, &changes)
-                        .map_err(|e| RestoreError::DoesNotApply { seq, reason: e.to_string() })?;
-                    Delta::Meta(keys)
-                }
-                other => {
-                    let reason = format!("a {other:?} is not a logged change");
-                    return Err(RestoreError::OutOfOrder { seq, reason });
-                }
-            };
-            history.push_back(Entry::new(seq, bytes, delta));
-        }
-        let hub = Self::new(HubConfig { epoch: Some(epoch), ..config.clone() });
-        let mut inner = hub.lock();
-        inner.seq = seq;
-        inner.base_seq = base_seq;
-        inner.history_bytes = history.iter().map(|e| e.cost).sum();
-        inner.history = history;
-        inner.state = Some(Arc::new(state));
-        inner.trim_history(&hub.config);
-        drop(inner);
-        Ok(hub)
-    }
-
     /// Sets the `connection-status` message; every subscriber gets the latest one once.
     pub fn set_status(&self, status: Bytes) {
         let mut inner = self.lock();
@@ -719,225 +511,7 @@ impl Hub {
     }
 }
 
-impl Inner {
-    fn snapshot_bytes(&mut self) -> Option<Bytes> {
-        if self.snapshot.is_none() {
-            let state = self.state.as_ref()?;
-            self.snapshot = Some(encode_audit_update(Cursor::new(self.epoch, self.seq), state));
-        }
-        self.snapshot.clone()
-    }
-
-    fn answer(&mut self, since: Option<Cursor>, config: &HubConfig) -> Answer {
-        let epoch = self.epoch;
-        let now = Cursor::new(epoch, self.seq);
-        if self.state.is_none() {
-            return Answer { kind: AnswerKind::Waiting, messages: Vec::new(), cursor: None };
-        }
-        let resumable =
-            since.filter(|c| c.epoch == epoch && c.seq >= self.base_seq && c.seq <= self.seq);
-        let Some(since) = resumable else {
-            self.stats.answers_snapshot += 1;
-            return self.snapshot_answer();
-        };
-        if since.seq == self.seq {
-            self.stats.answers_up_to_date += 1;
-            return Answer { kind: AnswerKind::UpToDate, messages: Vec::new(), cursor: Some(now) };
-        }
-        if let Some(cached) = self.answers.get(&since.seq) {
-            let cached = cached.clone();
-            self.count(cached.kind);
-            return cached;
-        }
-        let first_index = self.history.len() - (self.seq - since.seq) as usize;
-        let replay_bytes: usize = self.history.range(first_index..).map(|e| e.bytes.len()).sum();
-        let replay = |history: &VecDeque<Entry>| Answer {
-            kind: AnswerKind::Replay,
-            messages: history.range(first_index..).map(|e| e.bytes.clone()).collect(),
-            cursor: Some(now),
-        };
-        let answer = if replay_bytes <= config.replay_max_bytes {
-            replay(&self.history)
-        } else {
-            let snapshot_len = self.snapshot_bytes().map_or(usize::MAX, |s| s.len());
-            let current = self.state.clone().expect("checked above: a report is loaded");
-            let merged = merge(self.history.range(first_index..), &current);
-            let catch_up = encode_catch_up(now, since, &merged);
-            if catch_up.len() < replay_bytes && catch_up.len() <= snapshot_len {
-                Answer { kind: AnswerKind::CatchUp, messages: vec![catch_up], cursor: Some(now) }
-            } else if replay_bytes <= snapshot_len {
-                replay(&self.history)
-            } else {
-                self.snapshot_answer()
-            }
-        };
-        self.count(answer.kind);
-        self.answers.insert(since.seq, answer.clone());
-        answer
-    }
-
-    fn count(&mut self, kind: AnswerKind) {
-        match kind {
-            AnswerKind::UpToDate => self.stats.answers_up_to_date += 1,
-            AnswerKind::Replay => self.stats.answers_replay += 1,
-            AnswerKind::CatchUp => self.stats.answers_catch_up += 1,
-            AnswerKind::Snapshot => self.stats.answers_snapshot += 1,
-            AnswerKind::Waiting => {}
-        }
-    }
-
-    fn snapshot_answer(&mut self) -> Answer {
-        let cursor = Cursor::new(self.epoch, self.seq);
-        match self.snapshot_bytes() {
-            Some(bytes) => {
-                Answer { kind: AnswerKind::Snapshot, messages: vec![bytes], cursor: Some(cursor) }
-            }
-            None => Answer { kind: AnswerKind::Waiting, messages: Vec::new(), cursor: None },
-        }
-    }
-
-    fn trim_history(&mut self, config: &HubConfig) {
-        while self.history.len() > config.history_max_messages
-            || self.history_bytes > config.history_max_bytes
-        {
-            let Some(evicted) = self.history.pop_front() else { break };
-            self.history_bytes -= evicted.cost;
-            self.base_seq = evicted.seq;
-        }
-        // Resume points inside a publish are fine; the answer cache holds only starts still covered.
-        let base = self.base_seq;
-        self.answers.retain(|since, _| *since >= base);
-    }
-
-    fn next_for(&mut self, id: u64, config: &HubConfig) -> Next {
-        let epoch = self.epoch;
-        let Inner { slots, status, .. } = self;
-        let Some(slot) = slots.get_mut(&id) else {
-            return Next::Closed(CloseReason::Shutdown);
-        };
-        if let Some(reason) = slot.closed {
-            return Next::Closed(reason);
-        }
-        if let Some(bytes) = slot.control.pop_front() {
-            return Next::Message(Delivery { bytes, kind: DeliveryKind::Control, cursor: None });
-        }
-        if slot.status_pending {
-            slot.status_pending = false;
-            if let Some(bytes) = status.clone() {
-                return Next::Message(Delivery { bytes, kind: DeliveryKind::Status, cursor: None });
-            }
-        }
-        if slot.lagging_since.is_some() {
-            let since = slot.consumed.map(|seq| Cursor::new(epoch, seq));
-            let answer = self.answer(since, config);
-            let Some(slot) = self.slots.get_mut(&id) else {
-                return Next::Closed(CloseReason::Shutdown);
-            };
-            slot.lagging_since = None;
-            slot.replace_queue(&answer);
-        }
-        let Some(slot) = self.slots.get_mut(&id) else {
-            return Next::Closed(CloseReason::Shutdown);
-        };
-        match slot.queue.pop_front() {
-            Some(delivery) => {
-                slot.queued_bytes -= delivery.bytes.len();
-                if let Some(cursor) = delivery.cursor {
-                    slot.consumed = Some(cursor.seq);
-                }
-                Next::Message(delivery)
-            }
-            None => Next::Empty,
-        }
-    }
-}
-
-/// Merges the deltas of `entries` into one [`Changes`] that takes the state at the first entry's
-/// cursor to `current`: per repository key, a diff between its state before the first entry that
-/// touched it and its state now. Unlike composing patches, this stays as small as one diff however
-/// often a repository flipped meanwhile.
-fn merge<'a>(entries: impl Iterator<Item = &'a Entry>, current: &Report) -> Changes {
-    let mut first_before: Vec<((&str, u32), Option<&Repo>)> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    let mut meta_keys: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
-    for entry in entries {
-        match &entry.delta {
-            Delta::Repo { name, dup, before } => {
-                if seen.insert((name.as_str(), *dup)) {
-                    first_before.push(((name.as_str(), *dup), before.as_deref()));
-                }
-            }
-            Delta::Meta(keys) => meta_keys.extend(keys.iter().map(String::as_str)),
-        }
-    }
-    let now_by_key = index_by_key(&current.repos);
-    let mut repos = Vec::new();
-    let mut removed = Vec::new();
-    for ((name, dup), before) in first_before {
-        let after = now_by_key.get(&(name, dup)).copied();
-        match change_between(name, dup, before, after) {
-            Some(change @ RepoChange { kind: RepoChangeKind::Removed { .. }, .. }) => {
-                removed.push(change)
-            }
-            Some(change) => repos.push(change),
-            None => {}
-        }
-    }
-    // Additions in ascending `dup`, removals in descending `dup`, so each applies to the
-    // occurrence its key names while the others are applied one by one.
-    repos.sort_by(|a, b| (a.name.as_str(), a.dup).cmp(&(b.name.as_str(), b.dup)));
-    removed.sort_by(|a, b| {
-        (a.name.as_str(), std::cmp::Reverse(a.dup))
-            .cmp(&(b.name.as_str(), std::cmp::Reverse(b.dup)))
-    });
-    repos.extend(removed);
-    // Every top-level field touched in the range, with its value now (`null` when gone).
-    let meta = (!meta_keys.is_empty()).then(|| {
-        let now = meta_of(current);
-        meta_keys
-            .into_iter()
-            .map(|key| (key.to_owned(), now.get(key).cloned().unwrap_or(serde_json::Value::Null)))
-            .collect()
-    });
-    Changes { repos, meta }
-}
-
 /// Every repository by `(name, dup)`, `dup` counting earlier repositories of the same name.
-/// Hashes subscriber ids (consecutive numbers) with one multiplication instead of SipHash: the
-/// map is looked up once per delivered message, under the hub's lock. The multiplier (2^64 / φ)
-/// spreads consecutive ids over the high bits too, which hashbrown uses to tag its slots.
-#[derive(Debug, Default, Clone, Copy)]
-struct SlotIdHash;
-
-impl BuildHasher for SlotIdHash {
-    type Hasher = SlotIdHasher;
-
-    fn build_hasher(&self) -> SlotIdHasher {
-        SlotIdHasher(0)
-    }
-}
-
-/// The hasher of [`SlotIdHash`].
-#[derive(Debug, Default)]
-struct SlotIdHasher(u64);
-
-impl Hasher for SlotIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only u64 keys are hashed; this fallback keeps any other key correct.
-        for &byte in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-
-    fn write_u64(&mut self, id: u64) {
-        self.0 = id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
 fn index_by_key(repos: &[Repo]) -> HashMap<(&str, u32), &Repo> {
     let mut seen: HashMap<&str, u32> = HashMap::with_capacity(repos.len());
     let mut by_key = HashMap::with_capacity(repos.len());
@@ -947,126 +521,6 @@ fn index_by_key(repos: &[Repo]) -> HashMap<(&str, u32), &Repo> {
         *dup += 1;
     }
     by_key
-}
-
-/// A subscriber's end: read messages in order with [`try_next`](Self::try_next) or
-/// [`next`](Self::next). Dropping it unsubscribes.
-#[derive(Debug)]
-pub struct Subscription {
-    hub: Arc<Hub>,
-    id: u64,
-    notify: Arc<Notify>,
-}
-
-impl Subscription {
-    /// The next message, if one is ready.
-    pub fn try_next(&self) -> Next {
-        let mut inner = self.hub.lock();
-        inner.next_for(self.id, &self.hub.config)
-    }
-
-    /// Moves up to `max` queued messages into `out` under one lock (a writer batching what is
-    /// ready); returns how many it moved. Stops early when the queue runs dry or the
-    /// subscription is closed (which [`Subscription::next`] then reports).
-    pub fn take_ready(&self, out: &mut Vec<Delivery>, max: usize) -> usize {
-        let mut inner = self.hub.lock();
-        let mut taken = 0;
-        while taken < max {
-            match inner.next_for(self.id, &self.hub.config) {
-                Next::Message(delivery) => {
-                    out.push(delivery);
-                    taken += 1;
-                }
-                Next::Empty | Next::Closed(_) => break,
-            }
-        }
-        taken
-    }
-
-    /// Waits for the next message; returns the close reason when the hub closed this subscription.
-    pub async fn next(&self) -> Result<Delivery, CloseReason> {
-        loop {
-            match self.try_next() {
-                Next::Message(delivery) => return Ok(delivery),
-                Next::Closed(reason) => return Err(reason),
-                // `notify_one` stores a permit when nobody waits, so a wake-up between
-                // `try_next` and here is not lost.
-                Next::Empty => self.notify.notified().await,
-            }
-        }
-    }
-
-    /// Replaces whatever is queued with the answer from `since` (a client's `resume`).
-    pub fn resume(&self, since: Option<Cursor>) -> AnswerKind {
-        let mut inner = self.hub.lock();
-        let answer = inner.answer(since, &self.hub.config);
-        let epoch = inner.epoch;
-        let seq = inner.seq;
-        let Some(slot) = inner.slots.get_mut(&self.id) else {
-            return answer.kind;
-        };
-        slot.lagging_since = None;
-        slot.consumed = since.filter(|c| c.epoch == epoch && c.seq <= seq).map(|c| c.seq);
-        if answer.kind == AnswerKind::Waiting {
-            slot.queue.clear();
-            slot.queued_bytes = 0;
-        } else {
-            slot.replace_queue(&answer);
-        }
-        slot.notify.notify_one();
-        answer.kind
-    }
-
-    /// Queues a snapshot of the current state (a client's `request-update`), replacing the queue.
-    pub fn request_snapshot(&self) {
-        let mut inner = self.hub.lock();
-        let answer = inner.snapshot_answer();
-        let Some(slot) = inner.slots.get_mut(&self.id) else { return };
-        if answer.kind == AnswerKind::Snapshot {
-            slot.lagging_since = None;
-            slot.replace_queue(&answer);
-        }
-        slot.notify.notify_one();
-    }
-
-    /// Queues a control message (a `pong` or an `error`) ahead of state messages; past
-    /// [`HubConfig::control_queue_max`] the oldest is dropped.
-    pub fn push_control(&self, bytes: Bytes) {
-        let mut inner = self.hub.lock();
-        let max = self.hub.config.control_queue_max;
-        let Some(slot) = inner.slots.get_mut(&self.id) else { return };
-        if slot.control.len() >= max {
-            slot.control.pop_front();
-        }
-        slot.control.push_back(bytes);
-        slot.notify.notify_one();
-    }
-
-    /// Queues the current `connection-status` again (a client's `get-status`).
-    pub fn request_status(&self) {
-        let mut inner = self.hub.lock();
-        let Some(slot) = inner.slots.get_mut(&self.id) else { return };
-        slot.status_pending = true;
-        slot.notify.notify_one();
-    }
-
-    /// Bytes queued for this subscriber now.
-    pub fn queued_bytes(&self) -> usize {
-        let inner = self.hub.lock();
-        inner.slots.get(&self.id).map_or(0, |slot| slot.queued_bytes)
-    }
-
-    /// The hub this subscription reads from.
-    pub fn hub(&self) -> &Arc<Hub> {
-        &self.hub
-    }
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        let mut inner = self.hub.lock();
-        inner.slots.remove(&self.id);
-    }
 }
 
 fn random_epoch() -> Epoch {

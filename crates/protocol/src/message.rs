@@ -68,6 +68,19 @@ pub enum ServerMessage {
 }
 
 impl ServerMessage {
+    /// The message's `type`.
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Self::AuditUpdate { .. } => MessageKind::AuditUpdate,
+            Self::RepoStatusChange { .. } => MessageKind::RepoStatusChange,
+            Self::HealthMetricsUpdate { .. } => MessageKind::HealthMetricsUpdate,
+            Self::CatchUp { .. } => MessageKind::CatchUp,
+            Self::ConnectionStatus { .. } => MessageKind::ConnectionStatus,
+            Self::Pong { .. } => MessageKind::Pong,
+            Self::Error { .. } => MessageKind::Error,
+        }
+    }
+
     /// Decodes one server message.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         Ok(serde_json::from_slice(bytes)?)
@@ -84,6 +97,103 @@ impl ServerMessage {
         }
     }
 }
+
+/// The `type` of a server message: also its SSE `event:` name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// `audit-update`: the whole report.
+    AuditUpdate,
+    /// `repo-status-change`: one repository added, removed or changed.
+    RepoStatusChange,
+    /// `health-metrics-update`: the top-level fields that changed.
+    HealthMetricsUpdate,
+    /// `catch-up`: several changes merged.
+    CatchUp,
+    /// `connection-status`: the server's view of itself and of the report source.
+    ConnectionStatus,
+    /// `pong`: the answer to a `ping`.
+    Pong,
+    /// `error`: a problem with something the client sent.
+    Error,
+}
+
+impl MessageKind {
+    /// Every kind: the state-bearing ones first, in the order of [`ServerMessage`].
+    pub const ALL: [MessageKind; 7] = [
+        Self::AuditUpdate,
+        Self::RepoStatusChange,
+        Self::HealthMetricsUpdate,
+        Self::CatchUp,
+        Self::ConnectionStatus,
+        Self::Pong,
+        Self::Error,
+    ];
+
+    /// The name on the wire (the JSON `type`, the SSE `event:`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AuditUpdate => "audit-update",
+            Self::RepoStatusChange => "repo-status-change",
+            Self::HealthMetricsUpdate => "health-metrics-update",
+            Self::CatchUp => "catch-up",
+            Self::ConnectionStatus => "connection-status",
+            Self::Pong => "pong",
+            Self::Error => "error",
+        }
+    }
+
+    /// Whether messages of this kind carry a cursor and change the state.
+    pub const fn is_state(self) -> bool {
+        matches!(
+            self,
+            Self::AuditUpdate | Self::RepoStatusChange | Self::HealthMetricsUpdate | Self::CatchUp
+        )
+    }
+
+    /// The kind of a message made by this crate's `encode_*` functions, read from the first
+    /// bytes, which every encoder writes as `{"type":"<kind>"`: no JSON is parsed, so this is
+    /// cheap enough for every message sent. `None` for bytes that do not start that way.
+    pub fn of_encoded(bytes: &[u8]) -> Option<Self> {
+        let rest = bytes.strip_prefix(TYPE_PREFIX)?;
+        // The first letter picks one kind or, for `c`, two; the full name and its closing quote
+        // are then checked, so any other text is refused.
+        let candidates: &[Self] = match rest.first()? {
+            b'a' => &[Self::AuditUpdate],
+            b'r' => &[Self::RepoStatusChange],
+            b'h' => &[Self::HealthMetricsUpdate],
+            b'c' => &[Self::CatchUp, Self::ConnectionStatus],
+            b'p' => &[Self::Pong],
+            b'e' => &[Self::Error],
+            _ => return None,
+        };
+        candidates.iter().copied().find(|kind| {
+            rest.strip_prefix(kind.as_str().as_bytes())
+                .is_some_and(|after| after.first() == Some(&b'"'))
+        })
+    }
+
+    /// The key of this kind in the TypeScript `MESSAGE_TYPES` object.
+    pub(crate) const fn ts_name(self) -> &'static str {
+        match self {
+            Self::AuditUpdate => "auditUpdate",
+            Self::RepoStatusChange => "repoStatusChange",
+            Self::HealthMetricsUpdate => "healthMetricsUpdate",
+            Self::CatchUp => "catchUp",
+            Self::ConnectionStatus => "connectionStatus",
+            Self::Pong => "pong",
+            Self::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for MessageKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How every encoded message starts: the `type` field comes first (see the envelopes below).
+const TYPE_PREFIX: &[u8] = b"{\"type\":\"";
 
 /// The data of a `catch-up` message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -322,6 +432,9 @@ impl ClientMessage {
 }
 
 /// A state-bearing message built from borrowed data, so encoding clones nothing.
+///
+/// `kind` is the first field, so the encoded bytes start with [`TYPE_PREFIX`] and
+/// [`MessageKind::of_encoded`] can name them without parsing.
 #[derive(Serialize)]
 struct StateEnvelope<'a, T: Serialize> {
     #[serde(rename = "type")]
@@ -331,7 +444,7 @@ struct StateEnvelope<'a, T: Serialize> {
     data: &'a T,
 }
 
-/// A message without a cursor, built from borrowed data.
+/// A message without a cursor, built from borrowed data; `kind` first, as in [`StateEnvelope`].
 #[derive(Serialize)]
 struct PlainEnvelope<'a, T: Serialize> {
     #[serde(rename = "type")]
@@ -345,23 +458,28 @@ fn to_vec<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("protocol messages always serialise")
 }
 
-fn state_message<T: Serialize>(kind: &'static str, cursor: Cursor, data: &T) -> Bytes {
+fn state_message<T: Serialize>(kind: MessageKind, cursor: Cursor, data: &T) -> Bytes {
+    let kind = kind.as_str();
     Bytes::from(to_vec(&StateEnvelope { kind, epoch: cursor.epoch, seq: cursor.seq, data }))
+}
+
+fn plain_message<T: Serialize>(kind: MessageKind, data: &T) -> Bytes {
+    Bytes::from(to_vec(&PlainEnvelope { kind: kind.as_str(), data }))
 }
 
 /// Encodes an `audit-update` (the whole report at `cursor`).
 pub fn encode_audit_update(cursor: Cursor, report: &Report) -> Bytes {
-    state_message("audit-update", cursor, report)
+    state_message(MessageKind::AuditUpdate, cursor, report)
 }
 
 /// Encodes a `repo-status-change`.
 pub fn encode_repo_change(cursor: Cursor, change: &RepoChange) -> Bytes {
-    state_message("repo-status-change", cursor, change)
+    state_message(MessageKind::RepoStatusChange, cursor, change)
 }
 
 /// Encodes a `health-metrics-update` with the top-level fields that changed.
 pub fn encode_meta(cursor: Cursor, meta: &Meta) -> Bytes {
-    state_message("health-metrics-update", cursor, meta)
+    state_message(MessageKind::HealthMetricsUpdate, cursor, meta)
 }
 
 /// Encodes a `catch-up` taking a client from `since` to `cursor`.
@@ -373,21 +491,125 @@ pub fn encode_catch_up(cursor: Cursor, since: Cursor, changes: &Changes) -> Byte
         meta: Option<&'a Meta>,
     }
     let data = CatchUpRef { since, repos: &changes.repos, meta: changes.meta.as_ref() };
-    state_message("catch-up", cursor, &data)
+    state_message(MessageKind::CatchUp, cursor, &data)
 }
 
 /// Encodes a `connection-status`.
 pub fn encode_connection_status(status: &ConnectionStatus) -> Bytes {
-    Bytes::from(to_vec(&PlainEnvelope { kind: "connection-status", data: status }))
+    plain_message(MessageKind::ConnectionStatus, status)
 }
 
 /// Encodes a `pong`.
 pub fn encode_pong(pong: &Pong) -> Bytes {
-    Bytes::from(to_vec(&PlainEnvelope { kind: "pong", data: pong }))
+    plain_message(MessageKind::Pong, pong)
 }
 
 /// Encodes an `error`.
 pub fn encode_error(code: ErrorCode, message: &str) -> Bytes {
     let body = ErrorBody { code, message: message.to_owned() };
-    Bytes::from(to_vec(&PlainEnvelope { kind: "error", data: &body }))
+    plain_message(MessageKind::Error, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use gitops_diff::RepoChangeKind;
+    use gitops_report::Status;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// One encoded message of every kind, from the encoders the server uses.
+    fn one_of_each() -> Vec<Bytes> {
+        let cursor = Cursor::new(Epoch(7), 3);
+        let change = RepoChange {
+            name: "halo".into(),
+            dup: 0,
+            kind: RepoChangeKind::Removed { old_status: Status::Dirty },
+        };
+        let mut meta = Meta::new();
+        meta.insert("health_status".into(), "red".into());
+        let status = ConnectionStatus {
+            server_time: "t".into(),
+            uptime_s: 1,
+            realtime: true,
+            clients: ClientsByTransport::default(),
+            cursor: Some(cursor),
+            report: ReportSource {
+                path: "/x".into(),
+                state: ReportState::Ok,
+                last_loaded: None,
+                last_error: None,
+                watch: WatchState::Watching,
+                watch_note: None,
+            },
+            log: None,
+        };
+        vec![
+            encode_audit_update(cursor, &Report::default()),
+            encode_repo_change(cursor, &change),
+            encode_meta(cursor, &meta),
+            encode_catch_up(cursor, Cursor::new(Epoch(7), 1), &Changes::default()),
+            encode_connection_status(&status),
+            encode_pong(&Pong { ts: None, server_time: "t".into() }),
+            encode_error(ErrorCode::NotReady, "wait"),
+        ]
+    }
+
+    #[test]
+    fn every_encoded_message_is_named_by_its_first_bytes() {
+        let encoded = one_of_each();
+        let kinds: Vec<MessageKind> = encoded
+            .iter()
+            .map(|bytes| MessageKind::of_encoded(bytes).expect("an encoder's output is named"))
+            .collect();
+        assert_eq!(kinds, MessageKind::ALL, "one of each, in order");
+        for (bytes, kind) in encoded.iter().zip(kinds) {
+            let message = ServerMessage::decode(bytes).expect("decodes");
+            assert_eq!(message.kind(), kind);
+            assert_eq!(message.cursor().is_some(), kind.is_state());
+            let json: serde_json::Value = serde_json::from_slice(bytes).expect("json");
+            assert_eq!(json["type"], kind.as_str(), "serde's tag and the kind's name agree");
+        }
+    }
+
+    #[test]
+    fn bytes_that_are_not_an_encoded_message_have_no_kind() {
+        for bytes in [
+            &b""[..],
+            b"garbage",
+            b"{\"type\":\"",
+            b"{\"type\":\"c\"}",
+            b"{\"type\":\"catch-upx\"}",
+            b"{\"type\":\"pongs\"}",
+            b"{\"type\":\"pong",
+            b"{ \"type\":\"pong\"}",
+            b"{\"type\":\"resume\"}",
+            b"{\"data\":{},\"type\":\"pong\"}",
+        ] {
+            assert_eq!(MessageKind::of_encoded(bytes), None, "{}", String::from_utf8_lossy(bytes));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_have_a_kind_only_when_they_start_with_its_type(
+            bytes in prop::collection::vec(any::<u8>(), 0..40),
+        ) {
+            if let Some(kind) = MessageKind::of_encoded(&bytes) {
+                let prefix = format!("{{\"type\":\"{kind}\"");
+                prop_assert!(bytes.starts_with(prefix.as_bytes()));
+            }
+        }
+
+        #[test]
+        fn a_known_prefix_is_named_whatever_follows(
+            index in 0..MessageKind::ALL.len(),
+            tail in prop::collection::vec(any::<u8>(), 0..20),
+        ) {
+            let kind = MessageKind::ALL[index];
+            let mut bytes = format!("{{\"type\":\"{kind}\"").into_bytes();
+            bytes.extend_from_slice(&tail);
+            prop_assert_eq!(MessageKind::of_encoded(&bytes), Some(kind));
+        }
+    }
 }

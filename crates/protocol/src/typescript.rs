@@ -7,6 +7,8 @@
 
 use std::fmt::Write as _;
 
+use crate::{CloseCode, MAX_RETRY_MS, MessageKind, RETRY_MS_KEY};
+
 /// One field of an interface.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Field {
@@ -31,6 +33,13 @@ pub(crate) enum Decl {
     },
     /// `export const name = value;`
     Const { name: &'static str, doc: &'static str, value: &'static str },
+    /// `export type name = ts();`, the type built from Rust values (the message kinds).
+    BuiltAlias { name: &'static str, doc: &'static str, ts: fn() -> String },
+    /// `export const name = value();`, the value built from Rust values (codes, names).
+    BuiltConst { name: &'static str, doc: &'static str, value: fn() -> String },
+    /// `export function name(...) {...}`: `ts` is the function after its name, the TypeScript
+    /// twin of a Rust function of this crate.
+    Function { name: &'static str, doc: &'static str, ts: &'static str },
 }
 
 pub(crate) const fn f(name: &'static str, ts: &'static str, doc: &'static str) -> Field {
@@ -275,35 +284,60 @@ pub(crate) const DECLS: &[Decl] = &[
             f("message", "string", ""),
         ],
     },
-    Decl::Alias {
+    Decl::BuiltAlias {
         name: "StateMessage",
         doc: "A state-bearing message: it has a cursor.",
-        ts: "\n  | { type: 'audit-update'; epoch: string; seq: number; data: Report }\n  | { type: 'repo-status-change'; epoch: string; seq: number; data: RepoChange }\n  | { type: 'health-metrics-update'; epoch: string; seq: number; data: ReportMeta }\n  | { type: 'catch-up'; epoch: string; seq: number; data: CatchUp }",
+        ts: state_message_union,
     },
-    Decl::Alias {
+    Decl::BuiltAlias {
         name: "ServerMessage",
         doc: "Every message the server sends.",
-        ts: "\n  | StateMessage\n  | { type: 'connection-status'; data: ConnectionStatus }\n  | { type: 'pong'; data: Pong }\n  | { type: 'error'; data: ErrorBody }",
+        ts: server_message_union,
     },
     Decl::Alias {
         name: "ClientMessage",
         doc: "Every message a client may send over the WebSocket.",
         ts: "\n  | { type: 'resume'; since: CursorText }\n  | { type: 'ping'; ts?: number }\n  | { type: 'request-update' }\n  | { type: 'get-status' }",
     },
-    Decl::Const {
+    Decl::BuiltConst {
+        name: "MESSAGE_TYPES",
+        doc: "Every server message type name, by a name for code (also the SSE `event:` names).",
+        value: message_types,
+    },
+    Decl::BuiltConst {
         name: "STATE_MESSAGE_TYPES",
         doc: "The type names of state-bearing messages.",
-        value: "['audit-update', 'repo-status-change', 'health-metrics-update', 'catch-up'] as const",
+        value: state_message_types,
     },
-    Decl::Const {
+    Decl::BuiltConst {
         name: "SERVER_MESSAGE_TYPES",
         doc: "Every server message type name (also the SSE `event:` names).",
-        value: "[...STATE_MESSAGE_TYPES, 'connection-status', 'pong', 'error'] as const",
+        value: server_message_types,
     },
-    Decl::Const {
+    Decl::BuiltConst {
         name: "CLOSE_CODES",
-        doc: "WebSocket close codes the server uses.",
-        value: "{\n  goingAway: 1001,\n  policy: 1008,\n  tooBig: 1009,\n  internalError: 1011,\n  stalled: 4000,\n  sessionExpired: 4001,\n} as const",
+        doc: "WebSocket close codes of the protocol (docs/protocol.md says what a client does on each).",
+        value: close_codes,
+    },
+    Decl::BuiltConst {
+        name: "RETRY_MS_KEY",
+        doc: "The key that names the reconnect delay, in milliseconds, in a close reason (`retry-ms=N`).",
+        value: retry_ms_key,
+    },
+    Decl::BuiltConst {
+        name: "MAX_RETRY_MS",
+        doc: "The largest delay `parseRetryMs` accepts (Number.MAX_SAFE_INTEGER, as in Rust).",
+        value: max_retry_ms,
+    },
+    Decl::Function {
+        name: "formatRetryReason",
+        doc: "The reason of the 1001 close the server sends on shutdown. Twin of Rust `gitops_protocol::format_retry_reason`.",
+        ts: RETRY_REASON_TS,
+    },
+    Decl::Function {
+        name: "parseRetryMs",
+        doc: "The reconnect delay a close reason asks for: the digits right after the first `retry-ms=`, wherever it sits; null when there are none or the number is over MAX_RETRY_MS. Twin of Rust `gitops_protocol::parse_retry_ms`, with the same answers.",
+        ts: PARSE_RETRY_MS_TS,
     },
     Decl::Const {
         name: "PROTOCOL_VERSION",
@@ -311,6 +345,100 @@ pub(crate) const DECLS: &[Decl] = &[
         value: "1",
     },
 ];
+
+/// The TypeScript data type of each message kind.
+fn data_type(kind: MessageKind) -> &'static str {
+    match kind {
+        MessageKind::AuditUpdate => "Report",
+        MessageKind::RepoStatusChange => "RepoChange",
+        MessageKind::HealthMetricsUpdate => "ReportMeta",
+        MessageKind::CatchUp => "CatchUp",
+        MessageKind::ConnectionStatus => "ConnectionStatus",
+        MessageKind::Pong => "Pong",
+        MessageKind::Error => "ErrorBody",
+    }
+}
+
+fn state_kinds() -> impl Iterator<Item = MessageKind> {
+    MessageKind::ALL.into_iter().filter(|kind| kind.is_state())
+}
+
+fn other_kinds() -> impl Iterator<Item = MessageKind> {
+    MessageKind::ALL.into_iter().filter(|kind| !kind.is_state())
+}
+
+fn state_message_union() -> String {
+    state_kinds()
+        .map(|kind| {
+            format!(
+                "\n  | {{ type: '{kind}'; epoch: string; seq: number; data: {} }}",
+                data_type(kind)
+            )
+        })
+        .collect()
+}
+
+fn server_message_union() -> String {
+    let mut out = String::from("\n  | StateMessage");
+    for kind in other_kinds() {
+        let _ = write!(out, "\n  | {{ type: '{kind}'; data: {} }}", data_type(kind));
+    }
+    out
+}
+
+fn quoted_list(kinds: impl Iterator<Item = MessageKind>) -> String {
+    kinds.map(|kind| format!("'{kind}'")).collect::<Vec<_>>().join(", ")
+}
+
+fn message_types() -> String {
+    let mut out = String::from("{\n");
+    for kind in MessageKind::ALL {
+        let _ = writeln!(out, "  {}: '{kind}',", kind.ts_name());
+    }
+    out.push_str("} as const");
+    out
+}
+
+fn state_message_types() -> String {
+    format!("[{}] as const", quoted_list(state_kinds()))
+}
+
+fn server_message_types() -> String {
+    format!("[...STATE_MESSAGE_TYPES, {}] as const", quoted_list(other_kinds()))
+}
+
+fn close_codes() -> String {
+    let mut out = String::from("{\n");
+    for close in CloseCode::ALL {
+        let _ = writeln!(out, "  {}: {},", close.ts_name(), close.code());
+    }
+    out.push_str("} as const");
+    out
+}
+
+fn retry_ms_key() -> String {
+    format!("'{RETRY_MS_KEY}'")
+}
+
+fn max_retry_ms() -> String {
+    MAX_RETRY_MS.to_string()
+}
+
+/// `formatRetryReason`; the test below checks that its text is [`crate::close::RESTARTING`].
+const RETRY_REASON_TS: &str = "(ms: number): string {
+  return `server restarting; ${RETRY_MS_KEY}${ms}`;
+}";
+
+/// `parseRetryMs`, read as [`crate::parse_retry_ms`] reads: the first key, then digits only.
+const PARSE_RETRY_MS_TS: &str = "(reason: string | null | undefined): number | null {
+  if (!reason) return null;
+  const at = reason.indexOf(RETRY_MS_KEY);
+  if (at < 0) return null;
+  const digits = /^[0-9]+/.exec(reason.slice(at + RETRY_MS_KEY.length));
+  if (!digits) return null;
+  const ms = Number(digits[0]);
+  return ms <= MAX_RETRY_MS ? ms : null;
+}";
 
 /// The TypeScript declarations of every protocol type, as the dashboard imports them.
 pub fn typescript() -> String {
@@ -326,8 +454,19 @@ pub fn typescript() -> String {
                 let separator = if ts.starts_with('\n') { "" } else { " " };
                 let _ = writeln!(out, "/** {doc} */\nexport type {name} ={separator}{ts};");
             }
+            Decl::BuiltAlias { name, doc, ts } => {
+                let ts = ts();
+                let separator = if ts.starts_with('\n') { "" } else { " " };
+                let _ = writeln!(out, "/** {doc} */\nexport type {name} ={separator}{ts};");
+            }
             Decl::Const { name, doc, value } => {
                 let _ = writeln!(out, "/** {doc} */\nexport const {name} = {value};");
+            }
+            Decl::BuiltConst { name, doc, value } => {
+                let _ = writeln!(out, "/** {doc} */\nexport const {name} = {};", value());
+            }
+            Decl::Function { name, doc, ts } => {
+                let _ = writeln!(out, "/** {doc} */\nexport function {name}{ts}");
             }
             Decl::Interface { name, doc, extends, fields, open } => {
                 let _ = write!(out, "/** {doc} */\nexport interface {name}");
@@ -522,6 +661,27 @@ pub(crate) mod tests {
             "ErrorBody",
             &to_value(&ErrorBody { code: ErrorCode::BadCursor, message: "m".into() }),
         );
+    }
+
+    #[test]
+    fn the_wire_constants_are_rendered_from_the_rust_values() {
+        let text = typescript();
+        for close in CloseCode::ALL {
+            let entry = format!("\n  {}: {},\n", close.ts_name(), close.code());
+            assert!(text.contains(&entry), "{close:?} missing from CLOSE_CODES");
+        }
+        for kind in MessageKind::ALL {
+            let entry = format!("\n  {}: '{kind}',\n", kind.ts_name());
+            assert!(text.contains(&entry), "{kind} missing from MESSAGE_TYPES");
+        }
+        assert!(text.contains(&format!("export const RETRY_MS_KEY = '{RETRY_MS_KEY}';")));
+        assert!(text.contains(&format!("export const MAX_RETRY_MS = {MAX_RETRY_MS};")));
+        assert_eq!(MAX_RETRY_MS, 9_007_199_254_740_991, "JavaScript's Number.MAX_SAFE_INTEGER");
+        // The TypeScript reason is the Rust one: the same text before the key.
+        let template = format!("`{}${{RETRY_MS_KEY}}${{ms}}`", crate::close::RESTARTING);
+        assert!(RETRY_REASON_TS.contains(&template), "{RETRY_REASON_TS}");
+        assert!(text.contains("export function formatRetryReason(ms: number): string {"));
+        assert!(text.contains("export function parseRetryMs(reason: string | null | undefined)"));
     }
 
     #[test]

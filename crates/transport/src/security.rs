@@ -196,10 +196,11 @@ impl HostPolicy {
     ///
     /// Browsers send `Origin` on every WebSocket handshake and cross-origin POST; a request
     /// without one comes from a non-browser client, which the same-origin policy does not
-    /// concern. An origin passes when it is one of the configured origins (scheme included), or
-    /// when its scheme is this server's, its port is this server's and its name passes the Host
-    /// check: the page came from this very server under a name the operator allows. The
-    /// request's own `Host` is never the reference (a rebinding page controls both).
+    /// concern. An origin passes when it is one of the configured origins (scheme included);
+    /// or when its name passes the Host allowlist and it is either the origin the request was
+    /// sent to (its name and port equal the request's `Host`, which has passed the allowlist
+    /// before routing: a rebinding page never gets this far) or this server's own scheme and
+    /// listening port.
     pub(crate) fn origin_allowed(&self, headers: &HeaderMap, port: Option<u16>) -> bool {
         let mut values = headers.get_all(header::ORIGIN).iter();
         let Some(origin) = values.next() else { return true };
@@ -211,11 +212,28 @@ impl HostPolicy {
         if self.origins.contains(&normalised) {
             return true;
         }
+        if !self.allows(&host) {
+            return false;
+        }
+        // The page came from the name and port this request was sent to: the same origin as
+        // the browser sees it, through a port mapping or a TCP proxy too (the server cannot know
+        // the port it is published on). Safe because `Host` itself has passed the allowlist, so
+        // a rebinding name never gets here.
+        let origin_port =
+            host.port.unwrap_or(if normalised.starts_with("https:") { 443 } else { 80 });
+        let request_host =
+            headers.get(header::HOST).and_then(|h| h.to_str().ok()).and_then(HostName::parse);
+        if let Some(request_host) = request_host
+            && request_host.name == host.name
+            && request_host.port.unwrap_or(origin_port) == origin_port
+        {
+            return true;
+        }
+        // Or from this server's own scheme and listening port under an allowed name.
         let default_port = if self.scheme == "https" { 443 } else { 80 };
         normalised.starts_with(self.scheme)
             && normalised.as_bytes().get(self.scheme.len()) == Some(&b':')
             && port.is_some_and(|p| host.port.unwrap_or(default_port) == p)
-            && self.allows(&host)
     }
 }
 
@@ -382,6 +400,17 @@ mod tests {
         assert!(!ok("null"));
         assert!(!ok("http://a.com.evil.org:3070"));
         assert!(!ok("ftp://127.0.0.1:3070"));
+        // Through a port mapping (published on 8080, listening on 3070): the origin the request
+        // was sent to, by its allowed Host, passes; another port of that host does not.
+        let mapped = |origin: &'static str| {
+            policy.origin_allowed(
+                &headers(&[("host", "127.0.0.1:8080"), ("origin", origin)]),
+                Some(3070),
+            )
+        };
+        assert!(mapped("http://127.0.0.1:8080"));
+        assert!(!mapped("http://127.0.0.1:9090"));
+        assert!(!mapped("http://localhost:8080"), "another name is another origin");
         let tls = HostPolicy::new(&[], &[], true);
         assert!(tls.origin_allowed(&headers(&[("origin", "https://localhost:8443")]), Some(8443)));
         assert!(!tls.origin_allowed(&headers(&[("origin", "http://localhost:8443")]), Some(8443)));

@@ -7,14 +7,15 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::stream;
 use gitops_hub::{Delivery, Next, Subscription};
-use gitops_protocol::Cursor;
+use gitops_protocol::{Cursor, MessageKind};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 
 use crate::http_util::{Body, error, json};
+use crate::session::{Driver, Ending, Inbound, Step};
 use crate::ws::{refusal_response, since_from_query};
-use crate::{ClientGuard, ClientKind, Live, PlannedEnd};
+use crate::{ClientGuard, ClientKind, Live};
 
 /// The cursor a fallback client brings: `Last-Event-ID` (SSE reconnects) or `?since=`.
 #[expect(
@@ -57,23 +58,17 @@ fn open(
     Ok((live.hub.subscribe(since), guard))
 }
 
-/// The `type` of an encoded message: every encoder writes it first, as `{"type":"..."`.
-fn message_type(bytes: &[u8]) -> &str {
-    bytes
-        .strip_prefix(b"{\"type\":\"")
-        .and_then(|rest| rest.iter().position(|b| *b == b'"').map(|end| &rest[..end]))
-        .and_then(|name| std::str::from_utf8(name).ok())
-        .unwrap_or("message")
-}
-
-/// One SSE event: `id:` only on state-bearing messages, so `Last-Event-ID` is always a cursor.
+/// One SSE event: `id:` only on state-bearing messages, so `Last-Event-ID` is always a cursor;
+/// `event:` is the message's kind, which the protocol reads off the encoded bytes' first
+/// characters without parsing them (`message`, SSE's default, for anything else).
 fn sse_event(delivery: &Delivery) -> Bytes {
     let mut out = BytesMut::with_capacity(delivery.bytes.len() + 64);
     if let Some(cursor) = delivery.cursor {
         out.put_slice(format!("id: {cursor}\n").as_bytes());
     }
     out.put_slice(b"event: ");
-    out.put_slice(message_type(&delivery.bytes).as_bytes());
+    let kind = MessageKind::of_encoded(&delivery.bytes).map_or("message", MessageKind::as_str);
+    out.put_slice(kind.as_bytes());
     out.put_slice(b"\ndata: ");
     // Encoded JSON never contains a raw newline, so one data line carries the whole message.
     out.put_slice(&delivery.bytes);
@@ -83,15 +78,9 @@ fn sse_event(delivery: &Delivery) -> Bytes {
 
 struct SseState {
     live: Arc<Live>,
-    subscription: Subscription,
     guard: ClientGuard,
-    heartbeat: tokio::time::Interval,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-    /// When the stream ends on purpose: the viewer's session expiring, or on shutdown this
-    /// stream's moment of the drain window; `ending` says which.
-    planned_end: std::pin::Pin<Box<tokio::time::Sleep>>,
-    ending: PlannedEnd,
-    draining: bool,
+    /// The session loop; its planned-end timer is boxed, as this state moves with every poll.
+    driver: Driver<Box<tokio::time::Sleep>>,
     preamble: Option<Bytes>,
     ended: bool,
 }
@@ -112,18 +101,14 @@ pub(crate) fn events(
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let shutdown = live.shutdown_signal();
+    // The stream ends when the viewer's session does; the browser's retry then gets a 401.
+    let planned_end =
+        Box::pin(tokio::time::sleep_until(session_end.unwrap_or_else(crate::far_future)));
+    let drain = live.config.drain;
     let state = SseState {
         live,
-        subscription,
         guard,
-        heartbeat,
-        shutdown,
-        // The stream ends when the viewer's session does; the browser's retry then gets a 401.
-        planned_end: Box::pin(tokio::time::sleep_until(
-            session_end.unwrap_or_else(crate::far_future),
-        )),
-        ending: PlannedEnd::SessionExpired,
-        draining: false,
+        driver: Driver::new(subscription, shutdown, planned_end, heartbeat, drain),
         preamble: Some(Bytes::from_static(b"retry: 2000\n\n")),
         ended: false,
     };
@@ -134,42 +119,18 @@ pub(crate) fn events(
         if state.ended {
             return None;
         }
-        let chunk = loop {
-            break tokio::select! {
-                _ = crate::stopped(&mut state.shutdown), if !state.draining => {
-                    state.draining = true;
-                    state.ending = state.ending.on_shutdown(state.planned_end.as_mut(), state.live.config.drain);
-                    continue;
-                }
-                () = &mut state.planned_end => match state.ending {
-                    PlannedEnd::SessionExpired => return None,
-                    // The browser's EventSource waits `retry` before reconnecting: the same
-                    // spread reconnect delay the WebSocket's close reason carries.
-                    PlannedEnd::Drain { retry_ms } => {
-                        state.ended = true;
-                        Bytes::from(format!("retry: {retry_ms}\n\n"))
-                    }
-                },
-                _ = state.heartbeat.tick() => Bytes::from_static(b": heartbeat\n\n"),
-                next = state.subscription.next() => {
-                    let delivery = next.ok()?;
-                    let mut chunk = BytesMut::from(&sse_event(&delivery)[..]);
-                    let mut last_cursor = delivery.cursor;
-                    state.live.metrics.observe_sent(delivery.bytes.len());
-                    // Everything else already queued goes out in the same chunk.
-                    let mut more = Vec::new();
-                    state.subscription.take_ready(&mut more, 256);
-                    for more in more {
-                        chunk.put_slice(&sse_event(&more));
-                        state.live.metrics.observe_sent(more.bytes.len());
-                        last_cursor = more.cursor.or(last_cursor);
-                    }
-                    if let Some(cursor) = last_cursor {
-                        state.guard.set_cursor(cursor);
-                    }
-                    chunk.freeze()
-                }
-            };
+        let inbound = std::future::pending::<Inbound<std::convert::Infallible>>();
+        let chunk = match state.driver.next(inbound).await {
+            Step::Send(first) => state.batch(&first),
+            Step::Heartbeat => Bytes::from_static(b": heartbeat\n\n"),
+            // The browser's EventSource waits `retry` before reconnecting: the same spread
+            // reconnect delay the WebSocket's close reason carries.
+            Step::End(Ending::Close { retry_ms: Some(retry_ms), .. }) => {
+                state.ended = true;
+                Bytes::from(format!("retry: {retry_ms}\n\n"))
+            }
+            Step::End(_) => return None,
+            Step::Received(never) => match never {},
         };
         Some((Ok::<_, std::convert::Infallible>(Frame::data(chunk)), state))
     });
@@ -180,6 +141,26 @@ pub(crate) fn events(
     // Stops nginx from buffering the stream.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
+}
+
+impl SseState {
+    /// `first` and everything else already queued, as one chunk.
+    fn batch(&self, first: &Delivery) -> Bytes {
+        let mut chunk = BytesMut::from(&sse_event(first)[..]);
+        let mut last_cursor = first.cursor;
+        self.live.metrics.observe_sent(first.bytes.len());
+        let mut more = Vec::new();
+        self.driver.subscription().take_ready(&mut more, 256);
+        for more in more {
+            chunk.put_slice(&sse_event(&more));
+            self.live.metrics.observe_sent(more.bytes.len());
+            last_cursor = more.cursor.or(last_cursor);
+        }
+        if let Some(cursor) = last_cursor {
+            self.guard.set_cursor(cursor);
+        }
+        chunk.freeze()
+    }
 }
 
 /// `GET /api/updates?since=<cursor>`: held until there is something newer than the cursor (or
@@ -236,14 +217,30 @@ pub(crate) async fn long_poll(
 
 #[cfg(test)]
 mod tests {
+    use gitops_hub::DeliveryKind;
+    use gitops_protocol::{Epoch, ErrorCode, encode_error, encode_meta};
+
     use super::*;
 
     #[test]
-    fn message_type_is_read_from_the_encoded_prefix() {
-        assert_eq!(
-            message_type(br#"{"type":"repo-status-change","epoch":"x"}"#),
-            "repo-status-change"
-        );
-        assert_eq!(message_type(b"garbage"), "message");
+    fn an_sse_event_is_named_by_the_message_kind() {
+        let cursor = Cursor::new(Epoch(0xab), 7);
+        let meta = encode_meta(cursor, &gitops_diff::Meta::new());
+        let live = Delivery { bytes: meta.clone(), kind: DeliveryKind::Live, cursor: Some(cursor) };
+        let mut want = b"id: 00000000000000ab:7\nevent: health-metrics-update\ndata: ".to_vec();
+        want.extend_from_slice(&meta);
+        want.extend_from_slice(b"\n\n");
+        assert_eq!(sse_event(&live), want);
+
+        let error = encode_error(ErrorCode::BadMessage, "no");
+        let control = Delivery { bytes: error, kind: DeliveryKind::Control, cursor: None };
+        assert!(sse_event(&control).starts_with(b"event: error\ndata: {"));
+
+        let junk = Delivery {
+            bytes: Bytes::from_static(b"{\"n\":1}"),
+            kind: DeliveryKind::Control,
+            cursor: None,
+        };
+        assert_eq!(sse_event(&junk), Bytes::from_static(b"event: message\ndata: {\"n\":1}\n\n"));
     }
 }

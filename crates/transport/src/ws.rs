@@ -7,19 +7,22 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use gitops_hub::{CloseReason, DeliveryKind, Subscription};
-use gitops_protocol::{ClientMessage, Cursor, ErrorCode, Pong, encode_error, encode_pong};
+use gitops_hub::{DeliveryKind, Subscription};
+use gitops_protocol::{
+    ClientMessage, CloseCode, Cursor, ErrorCode, Pong, encode_error, encode_pong,
+};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data as OpData, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data as OpData, OpCode};
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes, error::CapacityError};
 
 use crate::http_util::{Body, empty, error, retry_later};
-use crate::{ClientGuard, ClientKind, Live, PlannedEnd, Refusal, now_rfc3339};
+use crate::session::{Driver, Ending, Fault, Inbound, Step, Violation};
+use crate::{ClientGuard, ClientKind, Live, Refusal, now_rfc3339};
 
 /// WebSocket limits and heartbeats.
 #[derive(Debug, Clone, Copy)]
@@ -205,6 +208,9 @@ pub(crate) fn upgrade(
     }
     let on_upgrade = hyper::upgrade::on(&mut request);
     let config = live.config.ws.tungstenite_config();
+    // Taken before the HTTP connection hands the socket over, so a draining server never sees
+    // a moment with neither holding the shutdown signal.
+    let shutdown = live.shutdown_signal();
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
@@ -214,7 +220,7 @@ pub(crate) fn upgrade(
                     Some(config),
                 )
                 .await;
-                run(live, socket, subscription, guard, session_end).await;
+                run(live, socket, subscription, guard, session_end, shutdown).await;
             }
             Err(error) => tracing::debug!(%error, %remote, "upgrade failed"),
         }
@@ -224,10 +230,9 @@ pub(crate) fn upgrade(
 
 type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
-/// Why a connection loop ended, and what close frame (if any) to send.
-enum End {
-    Close(CloseCode, String),
-    Gone,
+/// The close frame for one of the protocol's codes.
+fn close_frame(code: CloseCode, reason: String) -> CloseFrame {
+    CloseFrame { code: code.code().into(), reason: Utf8Bytes::from(reason) }
 }
 
 /// Counts inbound messages against a rate with a burst allowance.
@@ -257,16 +262,37 @@ impl TokenBucket {
     }
 }
 
+/// A client's message, handed back by the session loop for this transport to answer.
+enum Received {
+    Text(Utf8Bytes),
+    Binary,
+}
+
+/// What one read from the peer means: a message to answer, a fault that ends the session, or
+/// nothing (control frames, which only prove the peer alive).
+fn classify(read: Option<Result<Message, WsError>>) -> Option<Inbound<Received>> {
+    Some(match read {
+        Some(Ok(Message::Text(text))) => Inbound::Message(Received::Text(text)),
+        Some(Ok(Message::Binary(_))) => Inbound::Message(Received::Binary),
+        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => return None,
+        Some(Ok(Message::Close(_))) | None => Inbound::Event(Fault::PeerClosed),
+        Some(Err(error)) => {
+            tracing::debug!(%error, "websocket read failed");
+            Inbound::Event(read_fault(&error))
+        }
+    })
+}
+
 async fn run(
     live: Arc<Live>,
     socket: Socket,
     subscription: Subscription,
     guard: ClientGuard,
     session_end: Option<tokio::time::Instant>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let limits = live.config.ws;
     let (mut sink, mut stream) = socket.split();
-    let mut shutdown = live.shutdown_signal();
     let mut ping = tokio::time::interval_at(
         tokio::time::Instant::now() + limits.ping_interval,
         limits.ping_interval,
@@ -278,93 +304,82 @@ async fn run(
     let silence = tokio::time::sleep(dead_after);
     tokio::pin!(silence);
     let mut bucket = TokenBucket::new(limits.messages_per_second, limits.message_burst);
-    // One timer for the planned ends of the connection (a timer is ~100 bytes of every idle
-    // connection): the session's expiry, and on shutdown the moment of the drain window this
-    // connection picks to close at, so the disconnects (and the reconnects after them) are
-    // spread out rather than all at once. Whichever comes first ends the connection.
+    // One timer for the planned ends of the connection, inline in this task: see `Session`.
     let planned_end = tokio::time::sleep_until(session_end.unwrap_or_else(crate::far_future));
     tokio::pin!(planned_end);
-    let mut ending = PlannedEnd::SessionExpired;
-    let mut draining = false;
+    let mut driver = Driver::new(subscription, shutdown, planned_end, ping, live.config.drain);
 
-    let end = loop {
-        tokio::select! {
-            _ = crate::stopped(&mut shutdown), if !draining => {
-                draining = true;
-                ending = ending.on_shutdown(planned_end.as_mut(), live.config.drain);
-            }
-            () = &mut planned_end => break match ending {
-                PlannedEnd::SessionExpired => End::Close(CloseCode::Library(4001), "session expired: sign in again".into()),
-                PlannedEnd::Drain { retry_ms } => shutdown_close(retry_ms),
-            },
-            next = subscription.next() => {
-                let first = match next {
-                    Ok(delivery) => delivery,
-                    Err(CloseReason::Stalled) => break End::Close(CloseCode::Library(4000), "stalled: resume with your cursor".into()),
-                    // The drain window is over: come back within the next one.
-                    Err(CloseReason::Shutdown) => break shutdown_close(jitter(live.config.drain.as_millis() as u64)),
-                };
-                match send_batch(&live, &mut sink, &subscription, &guard, first).await {
-                    Ok(()) => {}
-                    Err(end) => break end,
+    let ending = loop {
+        // The reads: cancel-safe (`StreamExt::next`), so dropping this whenever another source
+        // wins loses nothing.
+        let inbound = async {
+            loop {
+                tokio::select! {
+                    read = stream.next() => {
+                        silence.as_mut().reset(tokio::time::Instant::now() + dead_after);
+                        if let Some(inbound) = classify(read) {
+                            return inbound;
+                        }
+                    }
+                    () = silence.as_mut() => return Inbound::Event(Fault::PeerSilent),
                 }
             }
-            inbound = stream.next() => {
-                silence.as_mut().reset(tokio::time::Instant::now() + dead_after);
-                match inbound {
-                    Some(Ok(Message::Text(text))) => {
-                        if !bucket.take() {
-                            break End::Close(CloseCode::Policy, "too many messages".into());
-                        }
-                        handle_client_message(&live, &subscription, text.as_bytes());
-                    }
-                    Some(Ok(Message::Binary(_))) => {
-                        if !bucket.take() {
-                            break End::Close(CloseCode::Policy, "too many messages".into());
-                        }
-                        subscription.push_control(encode_error(ErrorCode::BadMessage, "binary messages are not part of the protocol"));
-                    }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
-                    Some(Ok(Message::Close(_))) | None => break End::Gone,
-                    Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
-                        break End::Close(CloseCode::Size, "message too large".into());
-                    }
-                    Some(Err(WsError::Capacity(_))) => break End::Close(CloseCode::Size, "frame too large".into()),
-                    Some(Err(error)) => {
-                        tracing::debug!(%error, "websocket read failed");
-                        break read_error_end(&error);
-                    }
+        };
+        match driver.next(inbound).await {
+            Step::Send(first) => {
+                if let Err(fault) =
+                    send_batch(&live, &mut sink, driver.subscription(), &guard, first).await
+                {
+                    break fault.ending();
                 }
             }
-            () = &mut silence => {
-                live.metrics.policy_closes.fetch_add(1, Ordering::Relaxed);
-                break End::Gone;
-            }
-            _ = ping.tick() => {
-                let sent = tokio::time::timeout(limits.send_timeout, sink.send(Message::Ping(Bytes::new()))).await;
+            Step::Heartbeat => {
+                let sent = tokio::time::timeout(
+                    limits.send_timeout,
+                    sink.send(Message::Ping(Bytes::new())),
+                )
+                .await;
                 if !matches!(sent, Ok(Ok(()))) {
-                    break End::Gone;
+                    break Fault::WriteFailed.ending();
                 }
             }
+            Step::Received(message) => {
+                if !bucket.take() {
+                    break Fault::Broke(Violation::TooManyMessages).ending();
+                }
+                match message {
+                    Received::Text(text) => {
+                        handle_client_message(&live, driver.subscription(), text.as_bytes());
+                    }
+                    Received::Binary => driver.subscription().push_control(encode_error(
+                        ErrorCode::BadMessage,
+                        "binary messages are not part of the protocol",
+                    )),
+                }
+            }
+            Step::End(ending) => break ending,
         }
     };
-    if let End::Close(code, _) = &end
-        && !matches!(code, CloseCode::Away)
-    {
+    if ending.is_policy_close() {
         live.metrics.policy_closes.fetch_add(1, Ordering::Relaxed);
     }
-    close(sink, stream, end).await;
+    close(sink, stream, ending).await;
+    drop(driver);
     drop(guard);
 }
 
-/// The close code for a read that failed: 1007 for text that is not UTF-8, 1002 for a broken
-/// frame (reserved bits, an unmasked client frame, a bad opcode or length), as RFC 6455 §7.4.1
-/// names them; an IO error means the peer is gone.
-fn read_error_end(error: &WsError) -> End {
+/// The fault of a read that failed: 1007 for text that is not UTF-8, 1002 for a broken frame
+/// (reserved bits, an unmasked client frame, a bad opcode or length), as RFC 6455 §7.4.1 names
+/// them, 1009 for a message or frame over the limits; an IO error means the peer is gone.
+fn read_fault(error: &WsError) -> Fault {
     match error {
-        WsError::Utf8(_) => End::Close(CloseCode::Invalid, "text is not valid UTF-8".into()),
-        WsError::Protocol(violation) => End::Close(CloseCode::Protocol, violation.to_string()),
-        _ => End::Gone,
+        WsError::Capacity(CapacityError::MessageTooLong { .. }) => {
+            Fault::Broke(Violation::MessageTooLarge)
+        }
+        WsError::Capacity(_) => Fault::Broke(Violation::FrameTooLarge),
+        WsError::Utf8(_) => Fault::Broke(Violation::InvalidUtf8),
+        WsError::Protocol(violation) => Fault::Broke(Violation::Protocol(violation.to_string())),
+        _ => Fault::PeerClosed,
     }
 }
 
@@ -384,10 +399,10 @@ const CLOSE_LINGER_BYTES: usize = 1 << 20;
 async fn close(
     mut sink: futures_util::stream::SplitSink<Socket, Message>,
     mut stream: futures_util::stream::SplitStream<Socket>,
-    end: End,
+    ending: Ending,
 ) {
-    if let End::Close(code, reason) = end {
-        let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
+    if let Ending::Close { code, reason, .. } = ending {
+        let frame = close_frame(code, reason);
         let sent =
             tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame))))
                 .await;
@@ -416,19 +431,6 @@ async fn close(
     }
 }
 
-/// The close sent on shutdown: 1001 with a reconnect delay (see `Departure`).
-fn shutdown_close(retry_ms: u64) -> End {
-    End::Close(CloseCode::Away, format!("server restarting; retry-ms={retry_ms}"))
-}
-
-/// A pseudo-random number in `[0, bound)`, good enough to spread reconnects.
-pub(crate) fn jitter(bound: u64) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(bound);
-    hasher.finish() % bound.max(1)
-}
-
 /// Writes `first` and everything else already queued, then flushes once, within the send timeout.
 async fn send_batch(
     live: &Live,
@@ -436,7 +438,7 @@ async fn send_batch(
     subscription: &Subscription,
     guard: &ClientGuard,
     first: gitops_hub::Delivery,
-) -> Result<(), End> {
+) -> Result<(), Fault> {
     let deadline = tokio::time::Instant::now() + live.config.ws.send_timeout;
     let mut batch = Vec::with_capacity(4);
     batch.push(first);
@@ -446,24 +448,20 @@ async fn send_batch(
         for delivery in &batch {
             if delivery.bytes.len() > FRAGMENT_BYTES {
                 for frame in fragments(&delivery.bytes) {
-                    sink.feed(Message::Frame(frame)).await.map_err(|_| End::Gone)?;
+                    sink.feed(Message::Frame(frame)).await.map_err(|_| Fault::WriteFailed)?;
                 }
             } else {
-                let text = Utf8Bytes::try_from(delivery.bytes.clone()).map_err(|_| End::Gone)?;
-                sink.feed(Message::Text(text)).await.map_err(|_| End::Gone)?;
+                let text =
+                    Utf8Bytes::try_from(delivery.bytes.clone()).map_err(|_| Fault::WriteFailed)?;
+                sink.feed(Message::Text(text)).await.map_err(|_| Fault::WriteFailed)?;
             }
         }
-        sink.flush().await.map_err(|_| End::Gone)
+        sink.flush().await.map_err(|_| Fault::WriteFailed)
     };
     match tokio::time::timeout_at(deadline, write).await {
         Ok(Ok(())) => {}
-        Ok(Err(end)) => return Err(end),
-        Err(_) => {
-            return Err(End::Close(
-                CloseCode::Library(4000),
-                "stalled: resume with your cursor".into(),
-            ));
-        }
+        Ok(Err(fault)) => return Err(fault),
+        Err(_) => return Err(Fault::WriteTimedOut),
     }
     for delivery in &batch {
         live.metrics.observe_sent(delivery.bytes.len());
@@ -565,18 +563,11 @@ async fn echo(mut socket: Socket) {
             // Keep reading after a close: tungstenite queues the close reply and sends it on the
             // next read, then ends the stream, which is the clean closing handshake.
             Ok(_) => continue,
-            Err(WsError::Capacity(_)) => {
-                let frame = CloseFrame {
-                    code: CloseCode::Size,
-                    reason: Utf8Bytes::from_static("message too large"),
-                };
-                let _ = socket.send(Message::Close(Some(frame))).await;
-                break;
-            }
-            // The same codes as `/ws`: 1007 for bad UTF-8, 1002 for a broken frame.
+            // The same codes as `/ws`: 1009 over the limits, 1007 for bad UTF-8, 1002 for a
+            // broken frame.
             Err(error) => {
-                if let End::Close(code, reason) = read_error_end(&error) {
-                    let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
+                if let Ending::Close { code, reason, .. } = read_fault(&error).ending() {
+                    let frame = close_frame(code, reason);
                     let _ = socket.send(Message::Close(Some(frame))).await;
                 }
                 break;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffCeiling, backoffDelay, DEFAULT_BACKOFF, retryDelayFromReason, seededRandom } from './backoff';
+import { backoffCeiling, backoffDelay, DEFAULT_BACKOFF, seededRandom } from './backoff';
 
 describe('backoff', () => {
   it('doubles the ceiling per failure up to the cap', () => {
@@ -36,11 +36,5 @@ describe('backoff', () => {
   it('maps the random extremes to the ends of the range', () => {
     expect(backoffDelay(3, () => 0)).toBe(250);
     expect(backoffDelay(3, () => 0.999999)).toBe(7999);
-  });
-
-  it('reads retry-ms from a close reason', () => {
-    expect(retryDelayFromReason('shutting down; retry-ms=1500')).toBe(1500);
-    expect(retryDelayFromReason('bye')).toBeNull();
-    expect(retryDelayFromReason(undefined)).toBeNull();
   });
 });

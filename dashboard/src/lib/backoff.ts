@@ -38,10 +38,3 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
-
-/** Reads the server's requested delay from a 1001 close reason (`retry-ms=N`). */
-export function retryDelayFromReason(reason: string | undefined): number | null {
-  if (!reason) return null;
-  const match = /retry-ms=(\d+)/.exec(reason);
-  return match ? Number(match[1]) : null;
-}

@@ -13,6 +13,7 @@ import {
   scriptedFetch,
 } from '../test/fakes';
 import type { ConnectionStatus, Report, ServerMessage } from '../types/protocol';
+import { CLOSE_CODES, formatRetryReason } from '../types/protocol';
 
 const BASE = 'http://dash.test:3070/';
 
@@ -379,14 +380,14 @@ describe('reconnect', () => {
   it('waits the delay a 1001 close asks for', async () => {
     const h = harness();
     const socket = await startLive(h);
-    socket.drop(1001, 'server shutting down; retry-ms=4321');
+    socket.drop(CLOSE_CODES.goingAway, formatRetryReason(4321));
     expect((h.store.getSnapshot().retryAt as number) - Date.now()).toBe(4321);
   });
 
   it('reconnects at once after a 4000 (stalled) close', async () => {
     const h = harness();
     const socket = await startLive(h);
-    socket.drop(4000, 'stalled');
+    socket.drop(CLOSE_CODES.stalled, 'stalled: resume with your cursor');
     vi.advanceTimersByTime(0);
     expect(h.sockets.sockets).toHaveLength(2);
   });

@@ -34,7 +34,7 @@ import {
   type WebSocketLike,
   type EventSourceLike,
 } from './transports';
-import { CLOSE_CODES } from '../types/protocol';
+import { CLOSE_CODES, MESSAGE_TYPES, STATE_MESSAGE_TYPES } from '../types/protocol';
 import type { ClientMessage, ConnectionStatus, CursorText, Report, ServerMessage, Session, StateMessage } from '../types/protocol';
 
 /** Polling intervals offered to people, in seconds. */
@@ -223,13 +223,10 @@ function loadSaved(storage: LiveStoreDeps['storage']): SavedState | null {
   }
 }
 
+const STATE_TYPES: ReadonlySet<string> = new Set(STATE_MESSAGE_TYPES);
+
 function isStateMessage(message: ServerMessage): message is StateMessage {
-  return (
-    message.type === 'audit-update' ||
-    message.type === 'repo-status-change' ||
-    message.type === 'health-metrics-update' ||
-    message.type === 'catch-up'
-  );
+  return STATE_TYPES.has(message.type);
 }
 
 /** Makes the store. Nothing happens until `start()`. */
@@ -360,14 +357,14 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
     if (via === 'websocket') socketDelivered = true;
     if (isStateMessage(message)) return handleState(message, via);
     switch (message.type) {
-      case 'connection-status':
+      case MESSAGE_TYPES.connectionStatus:
         return handleStatus(message.data);
-      case 'pong': {
+      case MESSAGE_TYPES.pong: {
         const ts = message.data?.ts;
         if (typeof ts === 'number') update({ rttMs: Math.max(0, deps.now() - ts) });
         return;
       }
-      case 'error':
+      case MESSAGE_TYPES.error:
         update({ lastError: `${message.data?.code ?? 'error'}: ${message.data?.message ?? ''}` });
         return;
       default:
@@ -393,7 +390,7 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
   function handleState(message: StateMessage, via: TransportKind) {
     const incoming = parseCursor(`${message.epoch}:${message.seq}`);
     if (!incoming) return;
-    if (message.type === 'audit-update') {
+    if (message.type === MESSAGE_TYPES.auditUpdate) {
       if (!isReport(message.data)) return;
       // An older snapshot of this same run (a slow HTTP answer overtaken by the socket) would
       // take the state back in time: keep the newer one.
@@ -414,16 +411,17 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
       return;
     }
     const current = parseCursor(snapshot.cursor);
-    const base = message.type === 'catch-up' ? parseCursor(message.data?.since) : { epoch: incoming.epoch, seq: incoming.seq - 1 };
+    const base =
+      message.type === MESSAGE_TYPES.catchUp ? parseCursor(message.data?.since) : { epoch: incoming.epoch, seq: incoming.seq - 1 };
     const ordering = snapshot.report ? orderingOf(current, incoming, base) : 'gap';
     if (ordering === 'already-applied') return;
     if (ordering === 'gap') return resync(via, 'resume');
     const report = snapshot.report as Report;
     try {
       const applied =
-        message.type === 'repo-status-change'
+        message.type === MESSAGE_TYPES.repoStatusChange
           ? applyRepoChanges(report, [message.data])
-          : message.type === 'health-metrics-update'
+          : message.type === MESSAGE_TYPES.healthMetricsUpdate
             ? { report: applyMeta(report, message.data), statusChanges: [], touched: [] }
             : applyCatchUp(report, message.data);
       resumeSentAt = null;
@@ -589,7 +587,9 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
     // ended session: ask the server before trying again.
     if (!info.wasUp || info.code === CLOSE_CODES.sessionExpired || info.unauthorized) checkSession('transport');
     const failures = snapshot.failures + 1;
-    const delay = info.retryAfterMs ?? (info.code === 4000 && failures === 1 ? 0 : backoffDelay(failures - 1, deps.random, config.backoff));
+    const delay =
+      info.retryAfterMs ??
+      (info.code === CLOSE_CODES.stalled && failures === 1 ? 0 : backoffDelay(failures - 1, deps.random, config.backoff));
     snapshot = { ...snapshot, failures };
     if (!fallback && failures >= config.failuresBeforeFallback) {
       whenAllowed(() => {
@@ -727,7 +727,7 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
         if (response.status === 401 && mine === generation) checkSession('transport');
         if (response.ok && mine === generation) {
           const body = (await response.json()) as { type?: string; data?: ConnectionStatus } & Partial<ConnectionStatus>;
-          const status = body.type === 'connection-status' && body.data ? body.data : (body as ConnectionStatus);
+          const status = body.type === MESSAGE_TYPES.connectionStatus && body.data ? body.data : (body as ConnectionStatus);
           if (status && typeof status === 'object' && status.report) handleStatus(status);
         }
       } catch {

@@ -1,9 +1,8 @@
 // The four ways to reach the server, behind one small interface: WebSocket, Server-Sent Events,
 // long-poll and plain polling with ETag. Each only moves messages; the store decides what they mean.
 // Browser classes are injected as factories so tests drive fake ones.
-import { retryDelayFromReason } from './backoff';
 import type { ClientMessage, ServerMessage } from '../types/protocol';
-import { SERVER_MESSAGE_TYPES } from '../types/protocol';
+import { CLOSE_CODES, parseRetryMs, SERVER_MESSAGE_TYPES } from '../types/protocol';
 import { parseCursor } from './cursor';
 
 /** Which transport carries the data. */
@@ -118,7 +117,7 @@ export function openWebSocket(url: string, handlers: TransportHandlers, create: 
   }
   socket.onopen = () => {
     if (closed) {
-      socket.close(1000, 'not needed');
+      socket.close(CLOSE_CODES.normal, 'not needed');
       return;
     }
     wasUp = true;
@@ -132,7 +131,7 @@ export function openWebSocket(url: string, handlers: TransportHandlers, create: 
   socket.onclose = (event) => {
     if (closed) return;
     closed = true;
-    const retryAfterMs = retryDelayFromReason(event.reason);
+    const retryAfterMs = parseRetryMs(event.reason);
     handlers.down({
       terminal: true,
       wasUp,
@@ -156,7 +155,7 @@ export function openWebSocket(url: string, handlers: TransportHandlers, create: 
       closed = true;
       // Closing a socket that is still connecting makes the browser log an error; let it open
       // and close it then (onopen above).
-      if (socket.readyState !== WS_CONNECTING) socket.close(1000, 'client closing');
+      if (socket.readyState !== WS_CONNECTING) socket.close(CLOSE_CODES.normal, 'client closing');
     },
   };
 }

@@ -979,7 +979,7 @@ async fn until_closed(url: String, ready: Arc<AtomicUsize>) -> (Closed, Instant)
 
 /// SIGTERM under a thousand raw connections and a thousand clients: each is closed with 1001
 /// and a `retry-ms` hint drawn over the drain window, the process exits 0, and the clients,
-/// waiting what they were told, all come back to the restarted server.
+/// waiting what they were told, all come back to the restarted server and resume with deltas.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_shutdown_spreads_disconnects_and_reconnects_over_the_drain_window_and_every_client_returns()
  {
@@ -994,7 +994,12 @@ async fn a_graceful_shutdown_spreads_disconnects_and_reconnects_over_the_drain_w
     let mut file = ReportFile::new(&report.to_json_bytes());
     let bind: SocketAddr = format!("127.0.0.1:{}", free_fixed_port()).parse().expect("an address");
     let path = file.path_str();
-    let env = [("GITOPS_ADMIN_TOKEN", ADMIN_TOKEN)];
+    // The state directory outlives the restart: the clients resume with deltas.
+    let state_dir = tempfile::tempdir().expect("a state directory");
+    let env = [
+        ("GITOPS_ADMIN_TOKEN", ADMIN_TOKEN),
+        ("GITOPS_STATE_DIR", state_dir.path().to_str().expect("utf-8")),
+    ];
     // 2,000 connections from one address: above the default per-address cap (a tenth of 20,000).
     let args = ["serve", "--report", &path, "--drain-window", "2s", "--max-clients-per-ip", "5000"];
     let launch = Launch { wrapper: &[], args: &args, env: &env, bind };
@@ -1064,6 +1069,14 @@ async fn a_graceful_shutdown_spreads_disconnects_and_reconnects_over_the_drain_w
         fleet.retries.load(Ordering::Relaxed)
     );
     until(Duration::from_secs(10), || ws_count_is(server.addr, N_CLIENTS as u64)).await;
+    let snapshots = metric(server.addr, "gitops_live_resume_total{kind=\"snapshot\"}");
+    eprintln!(
+        "resumes after SIGTERM: replay {}, catch-up {}, up to date {}, snapshot {snapshots}",
+        metric(server.addr, "gitops_live_resume_total{kind=\"replay\"}"),
+        metric(server.addr, "gitops_live_resume_total{kind=\"catch_up\"}"),
+        metric(server.addr, "gitops_live_resume_total{kind=\"up_to_date\"}"),
+    );
+    assert_eq!(snapshots, 0, "no client needed a snapshot after the restart");
 
     // Each client waited the delay its close asked for: the delays spread like the hints.
     let mut honoured = Vec::new();

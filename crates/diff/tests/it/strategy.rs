@@ -347,3 +347,15 @@ pub(crate) fn three_reports() -> impl Strategy<Value = (Report, Report, Report)>
         (a, b, c)
     })
 }
+
+/// Two to seven related reports, each the one before edited: a history of publishes.
+pub(crate) fn report_sequence() -> impl Strategy<Value = Vec<Report>> {
+    (report(), vec(edits(), 1..=6)).prop_map(|(first, steps)| {
+        let mut reports = vec![first];
+        for edits in &steps {
+            let next = edited(reports.last().expect("starts with one report"), edits);
+            reports.push(next);
+        }
+        reports
+    })
+}

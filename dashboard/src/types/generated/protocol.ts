@@ -189,21 +189,57 @@ export type ClientMessage =
   | { type: 'request-update' }
   | { type: 'get-status' };
 
+/** Every server message type name, by a name for code (also the SSE `event:` names). */
+export const MESSAGE_TYPES = {
+  auditUpdate: 'audit-update',
+  repoStatusChange: 'repo-status-change',
+  healthMetricsUpdate: 'health-metrics-update',
+  catchUp: 'catch-up',
+  connectionStatus: 'connection-status',
+  pong: 'pong',
+  error: 'error',
+} as const;
+
 /** The type names of state-bearing messages. */
 export const STATE_MESSAGE_TYPES = ['audit-update', 'repo-status-change', 'health-metrics-update', 'catch-up'] as const;
 
 /** Every server message type name (also the SSE `event:` names). */
 export const SERVER_MESSAGE_TYPES = [...STATE_MESSAGE_TYPES, 'connection-status', 'pong', 'error'] as const;
 
-/** WebSocket close codes the server uses. */
+/** WebSocket close codes of the protocol (docs/protocol.md says what a client does on each). */
 export const CLOSE_CODES = {
+  normal: 1000,
   goingAway: 1001,
+  protocolError: 1002,
+  invalidData: 1007,
   policy: 1008,
   tooBig: 1009,
   internalError: 1011,
   stalled: 4000,
   sessionExpired: 4001,
 } as const;
+
+/** The key that names the reconnect delay, in milliseconds, in a close reason (`retry-ms=N`). */
+export const RETRY_MS_KEY = 'retry-ms=';
+
+/** The largest delay `parseRetryMs` accepts (Number.MAX_SAFE_INTEGER, as in Rust). */
+export const MAX_RETRY_MS = 9007199254740991;
+
+/** The reason of the 1001 close the server sends on shutdown. Twin of Rust `gitops_protocol::format_retry_reason`. */
+export function formatRetryReason(ms: number): string {
+  return `server restarting; ${RETRY_MS_KEY}${ms}`;
+}
+
+/** The reconnect delay a close reason asks for: the digits right after the first `retry-ms=`, wherever it sits; null when there are none or the number is over MAX_RETRY_MS. Twin of Rust `gitops_protocol::parse_retry_ms`, with the same answers. */
+export function parseRetryMs(reason: string | null | undefined): number | null {
+  if (!reason) return null;
+  const at = reason.indexOf(RETRY_MS_KEY);
+  if (at < 0) return null;
+  const digits = /^[0-9]+/.exec(reason.slice(at + RETRY_MS_KEY.length));
+  if (!digits) return null;
+  const ms = Number(digits[0]);
+  return ms <= MAX_RETRY_MS ? ms : null;
+}
 
 /** The protocol version these types describe. */
 export const PROTOCOL_VERSION = 1;

@@ -1,0 +1,258 @@
+//! The subscribers' side: one bounded queue per subscriber (a [`Slot`]), what a read takes from
+//! it (conflation answered lazily, control and status first), and the [`Subscription`] handle.
+
+use std::collections::VecDeque;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use gitops_protocol::Cursor;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::{Answer, AnswerKind, CloseReason, Delivery, DeliveryKind, Hub, HubConfig, Inner, Next};
+
+/// One subscriber's queue and read state, kept by the hub under its lock.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub(crate) queue: VecDeque<Delivery>,
+    pub(crate) queued_bytes: usize,
+    /// The seq of the last state-bearing message this subscriber read, in the hub's epoch.
+    pub(crate) consumed: Option<u64>,
+    pub(crate) lagging_since: Option<Instant>,
+    pub(crate) status_pending: bool,
+    pub(crate) control: VecDeque<Bytes>,
+    pub(crate) closed: Option<CloseReason>,
+    pub(crate) notify: Arc<Notify>,
+}
+
+impl Slot {
+    pub(crate) fn new() -> Self {
+        Self {
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            consumed: None,
+            lagging_since: None,
+            status_pending: false,
+            control: VecDeque::new(),
+            closed: None,
+            notify: Arc::new(Notify::new()),
+        }
+    }
+
+    pub(crate) fn replace_queue(&mut self, answer: &Answer) {
+        self.queue.clear();
+        self.queued_bytes = 0;
+        let n = answer.messages.len();
+        for (i, bytes) in answer.messages.iter().enumerate() {
+            // Each replayed message brings the subscriber one seq further; the last (or only)
+            // message of any answer brings it to the answer's cursor.
+            let cursor = answer.cursor.map(|c| Cursor::new(c.epoch, c.seq - (n - 1 - i) as u64));
+            self.queued_bytes += bytes.len();
+            self.queue.push_back(Delivery {
+                bytes: bytes.clone(),
+                kind: DeliveryKind::Answer(answer.kind),
+                cursor,
+            });
+        }
+    }
+}
+
+impl Inner {
+    pub(crate) fn next_for(&mut self, id: u64, config: &HubConfig) -> Next {
+        let epoch = self.epoch;
+        let Inner { slots, status, .. } = self;
+        let Some(slot) = slots.get_mut(&id) else {
+            return Next::Closed(CloseReason::Shutdown);
+        };
+        if let Some(reason) = slot.closed {
+            return Next::Closed(reason);
+        }
+        if let Some(bytes) = slot.control.pop_front() {
+            return Next::Message(Delivery { bytes, kind: DeliveryKind::Control, cursor: None });
+        }
+        if slot.status_pending {
+            slot.status_pending = false;
+            if let Some(bytes) = status.clone() {
+                return Next::Message(Delivery { bytes, kind: DeliveryKind::Status, cursor: None });
+            }
+        }
+        if slot.lagging_since.is_some() {
+            let since = slot.consumed.map(|seq| Cursor::new(epoch, seq));
+            let answer = self.answer(since, config);
+            let Some(slot) = self.slots.get_mut(&id) else {
+                return Next::Closed(CloseReason::Shutdown);
+            };
+            slot.lagging_since = None;
+            slot.replace_queue(&answer);
+        }
+        let Some(slot) = self.slots.get_mut(&id) else {
+            return Next::Closed(CloseReason::Shutdown);
+        };
+        match slot.queue.pop_front() {
+            Some(delivery) => {
+                slot.queued_bytes -= delivery.bytes.len();
+                if let Some(cursor) = delivery.cursor {
+                    slot.consumed = Some(cursor.seq);
+                }
+                Next::Message(delivery)
+            }
+            None => Next::Empty,
+        }
+    }
+}
+
+/// Hashes subscriber ids (consecutive numbers) with one multiplication instead of SipHash: the
+/// map is looked up once per delivered message, under the hub's lock. The multiplier (2^64 / φ)
+/// spreads consecutive ids over the high bits too, which hashbrown uses to tag its slots.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct SlotIdHash;
+
+impl BuildHasher for SlotIdHash {
+    type Hasher = SlotIdHasher;
+
+    fn build_hasher(&self) -> SlotIdHasher {
+        SlotIdHasher(0)
+    }
+}
+
+/// The hasher of [`SlotIdHash`].
+#[derive(Debug, Default)]
+pub(crate) struct SlotIdHasher(u64);
+
+impl Hasher for SlotIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed; this fallback keeps any other key correct.
+        for &byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// A subscriber's end: read messages in order with [`try_next`](Self::try_next) or
+/// [`next`](Self::next). Dropping it unsubscribes.
+#[derive(Debug)]
+pub struct Subscription {
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) id: u64,
+    pub(crate) notify: Arc<Notify>,
+}
+
+impl Subscription {
+    /// The next message, if one is ready.
+    pub fn try_next(&self) -> Next {
+        let mut inner = self.hub.lock();
+        inner.next_for(self.id, &self.hub.config)
+    }
+
+    /// Moves up to `max` queued messages into `out` under one lock (a writer batching what is
+    /// ready); returns how many it moved. Stops early when the queue runs dry or the
+    /// subscription is closed (which [`Subscription::next`] then reports).
+    pub fn take_ready(&self, out: &mut Vec<Delivery>, max: usize) -> usize {
+        let mut inner = self.hub.lock();
+        let mut taken = 0;
+        while taken < max {
+            match inner.next_for(self.id, &self.hub.config) {
+                Next::Message(delivery) => {
+                    out.push(delivery);
+                    taken += 1;
+                }
+                Next::Empty | Next::Closed(_) => break,
+            }
+        }
+        taken
+    }
+
+    /// Waits for the next message; returns the close reason when the hub closed this subscription.
+    pub async fn next(&self) -> Result<Delivery, CloseReason> {
+        loop {
+            match self.try_next() {
+                Next::Message(delivery) => return Ok(delivery),
+                Next::Closed(reason) => return Err(reason),
+                // `notify_one` stores a permit when nobody waits, so a wake-up between
+                // `try_next` and here is not lost.
+                Next::Empty => self.notify.notified().await,
+            }
+        }
+    }
+
+    /// Replaces whatever is queued with the answer from `since` (a client's `resume`).
+    pub fn resume(&self, since: Option<Cursor>) -> AnswerKind {
+        let mut inner = self.hub.lock();
+        let answer = inner.answer(since, &self.hub.config);
+        let epoch = inner.epoch;
+        let seq = inner.seq;
+        let Some(slot) = inner.slots.get_mut(&self.id) else {
+            return answer.kind;
+        };
+        slot.lagging_since = None;
+        slot.consumed = since.filter(|c| c.epoch == epoch && c.seq <= seq).map(|c| c.seq);
+        if answer.kind == AnswerKind::Waiting {
+            slot.queue.clear();
+            slot.queued_bytes = 0;
+        } else {
+            slot.replace_queue(&answer);
+        }
+        slot.notify.notify_one();
+        answer.kind
+    }
+
+    /// Queues a snapshot of the current state (a client's `request-update`), replacing the queue.
+    pub fn request_snapshot(&self) {
+        let mut inner = self.hub.lock();
+        let answer = inner.snapshot_answer();
+        let Some(slot) = inner.slots.get_mut(&self.id) else { return };
+        if answer.kind == AnswerKind::Snapshot {
+            slot.lagging_since = None;
+            slot.replace_queue(&answer);
+        }
+        slot.notify.notify_one();
+    }
+
+    /// Queues a control message (a `pong` or an `error`) ahead of state messages; past
+    /// [`HubConfig::control_queue_max`] the oldest is dropped.
+    pub fn push_control(&self, bytes: Bytes) {
+        let mut inner = self.hub.lock();
+        let max = self.hub.config.control_queue_max;
+        let Some(slot) = inner.slots.get_mut(&self.id) else { return };
+        if slot.control.len() >= max {
+            slot.control.pop_front();
+        }
+        slot.control.push_back(bytes);
+        slot.notify.notify_one();
+    }
+
+    /// Queues the current `connection-status` again (a client's `get-status`).
+    pub fn request_status(&self) {
+        let mut inner = self.hub.lock();
+        let Some(slot) = inner.slots.get_mut(&self.id) else { return };
+        slot.status_pending = true;
+        slot.notify.notify_one();
+    }
+
+    /// Bytes queued for this subscriber now.
+    pub fn queued_bytes(&self) -> usize {
+        let inner = self.hub.lock();
+        inner.slots.get(&self.id).map_or(0, |slot| slot.queued_bytes)
+    }
+
+    /// The hub this subscription reads from.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut inner = self.hub.lock();
+        inner.slots.remove(&self.id);
+    }
+}

@@ -1,0 +1,478 @@
+//! One real-time session, WebSocket or SSE: [`Session`] decides what happens next and how a
+//! session ends (a pure state machine over plain values), [`Driver`] waits for the next event
+//! and asks it. Both transports run the same driver and only write what it returns.
+//!
+//! The driver is pulled, not pushed: [`Driver::next`] returns one [`Step`] at a time, so the
+//! WebSocket task loops over it and the SSE body (a `Stream` hyper polls) turns each step into a
+//! chunk, with no extra task or channel per client.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures_util::FutureExt as _;
+use gitops_hub::{CloseReason, Delivery, Subscription};
+use gitops_protocol::{CloseCode, format_retry_reason};
+use tokio::sync::watch;
+use tokio::time::{Instant, Interval, Sleep};
+
+use crate::drain::Departure;
+
+/// Where a session is with shutdown, and what its one planned-end timer stands for (a timer is
+/// ~100 bytes of every idle connection, so session expiry and the drain share one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Serving; the timer is the viewer's session expiry (or never).
+    Live,
+    /// Shutdown began, but the session expires before this client's moment of the drain
+    /// window: the timer is still the expiry.
+    DrainingExpiresFirst,
+    /// Shutdown began; the timer is this client's moment of the drain window.
+    Leaving {
+        /// The reconnect delay to give.
+        retry_ms: u64,
+    },
+}
+
+/// Something that happened to a session.
+#[derive(Debug)]
+pub(crate) enum SessionEvent {
+    /// Shutdown began; `departure` is this client's draw of the drain window, `planned_end`
+    /// when the planned-end timer fires now.
+    ShutdownBegan {
+        /// This client's draw of the drain window.
+        departure: Departure,
+        /// The planned-end timer's deadline (decades away for "never").
+        planned_end: Instant,
+    },
+    /// The planned-end timer fired.
+    PlannedEndFired,
+    /// The hub has a message for this client.
+    Delivery(Delivery),
+    /// The hub closed the subscription. `late` is the departure of a client closed at the end
+    /// of the drain window (used when `reason` is shutdown).
+    Closed(CloseReason, Departure),
+    /// The heartbeat interval ticked.
+    HeartbeatDue,
+    /// Something that ends the session whatever its state.
+    Fault(Fault),
+}
+
+/// What ends a session whatever its state: the peer or the socket failing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// The peer closed (a close frame, or end of stream) or its socket failed on read.
+    PeerClosed,
+    /// The peer sent nothing for a ping interval plus the pong timeout.
+    PeerSilent,
+    /// A write failed.
+    WriteFailed,
+    /// A batch of writes took longer than the send timeout (a client that stopped reading).
+    WriteTimedOut,
+    /// The peer broke a rule of the protocol.
+    Broke(Violation),
+}
+
+/// A rule of the inbound protocol a WebSocket peer broke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Violation {
+    /// More messages than the rate limit allows.
+    TooManyMessages,
+    /// A message over the size limit.
+    MessageTooLarge,
+    /// A frame over the size limit.
+    FrameTooLarge,
+    /// Text that is not UTF-8.
+    InvalidUtf8,
+    /// A broken frame (reserved bits, an unmasked client frame, a bad opcode or length).
+    Protocol(String),
+}
+
+/// What a session does next.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Nothing to write; keep waiting.
+    Wait,
+    /// Nothing to write; move the planned-end timer to this moment and keep waiting.
+    Rearm(Instant),
+    /// Send this message (and whatever else is ready with it).
+    Send(Delivery),
+    /// Send a heartbeat (a WebSocket ping, an SSE comment).
+    Heartbeat,
+    /// End the session.
+    End(Ending),
+}
+
+/// How a session ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// Ended on purpose: a WebSocket sends a close frame with `code` and `reason`; an SSE stream
+    /// ends, after a `retry:` field when `retry_ms` is set.
+    Close {
+        /// The close code, always one of the protocol's.
+        code: CloseCode,
+        /// The close frame's reason.
+        reason: String,
+        /// The reconnect delay the client is given (shutdown only).
+        retry_ms: Option<u64>,
+    },
+    /// The peer is gone or cannot be written to: nothing more is sent.
+    Gone {
+        /// Whether it was found dead by the silence deadline (a policy close in the metrics).
+        silent: bool,
+    },
+}
+
+impl Ending {
+    /// The close on shutdown: 1001 with a reconnect delay (see [`Departure`]).
+    fn going_away(retry_ms: u64) -> Self {
+        Ending::Close {
+            code: CloseCode::GoingAway,
+            reason: format_retry_reason(retry_ms),
+            retry_ms: Some(retry_ms),
+        }
+    }
+
+    fn close(code: CloseCode, reason: impl Into<String>) -> Self {
+        Ending::Close { code, reason: reason.into(), retry_ms: None }
+    }
+
+    /// Whether the server ended the session for the client's own doing (counted as a policy
+    /// close): every close but the shutdown's, and a peer found dead.
+    pub(crate) fn is_policy_close(&self) -> bool {
+        match self {
+            Ending::Close { code, .. } => *code != CloseCode::GoingAway,
+            Ending::Gone { silent } => *silent,
+        }
+    }
+}
+
+impl Fault {
+    /// How a session ends on this fault.
+    pub(crate) fn ending(self) -> Ending {
+        match self {
+            Fault::PeerClosed | Fault::WriteFailed => Ending::Gone { silent: false },
+            Fault::PeerSilent => Ending::Gone { silent: true },
+            Fault::WriteTimedOut => Ending::close(CloseCode::Stalled, STALLED),
+            Fault::Broke(Violation::TooManyMessages) => {
+                Ending::close(CloseCode::Policy, "too many messages")
+            }
+            Fault::Broke(Violation::MessageTooLarge) => {
+                Ending::close(CloseCode::TooBig, "message too large")
+            }
+            Fault::Broke(Violation::FrameTooLarge) => {
+                Ending::close(CloseCode::TooBig, "frame too large")
+            }
+            Fault::Broke(Violation::InvalidUtf8) => {
+                Ending::close(CloseCode::InvalidData, "text is not valid UTF-8")
+            }
+            Fault::Broke(Violation::Protocol(what)) => {
+                Ending::close(CloseCode::ProtocolError, what)
+            }
+        }
+    }
+}
+
+const STALLED: &str = "stalled: resume with your cursor";
+
+/// The decisions of one real-time session: sync, no IO, no clock of its own (`now` is given).
+/// One word and a tag: it lives in every idle connection.
+#[derive(Debug)]
+pub(crate) struct Session {
+    phase: Phase,
+}
+
+impl Session {
+    /// A session just opened.
+    pub(crate) fn new() -> Self {
+        Self { phase: Phase::Live }
+    }
+
+    /// Whether shutdown has begun for this session.
+    pub(crate) fn draining(&self) -> bool {
+        self.phase != Phase::Live
+    }
+
+    /// What to do after `event`, which happened at `now`.
+    pub(crate) fn on(&mut self, event: SessionEvent, now: Instant) -> Action {
+        match event {
+            SessionEvent::ShutdownBegan { .. } if self.draining() => Action::Wait,
+            // The client leaves at its moment of the drain window unless its session ends sooner.
+            SessionEvent::ShutdownBegan { departure, planned_end } => {
+                let at = now + departure.after;
+                if planned_end <= at {
+                    self.phase = Phase::DrainingExpiresFirst;
+                    return Action::Wait;
+                }
+                self.phase = Phase::Leaving { retry_ms: departure.retry_ms };
+                Action::Rearm(at)
+            }
+            SessionEvent::PlannedEndFired => Action::End(match self.phase {
+                Phase::Live | Phase::DrainingExpiresFirst => {
+                    Ending::close(CloseCode::SessionExpired, "session expired: sign in again")
+                }
+                Phase::Leaving { retry_ms } => Ending::going_away(retry_ms),
+            }),
+            SessionEvent::Delivery(delivery) => Action::Send(delivery),
+            SessionEvent::Closed(CloseReason::Stalled, _) => {
+                Action::End(Ending::close(CloseCode::Stalled, STALLED))
+            }
+            // The drain window is over (this client's own moment came late, on a busy machine,
+            // or shutdown reached it while it was writing): come back within the next one.
+            SessionEvent::Closed(CloseReason::Shutdown, late) => {
+                Action::End(Ending::going_away(late.retry_ms))
+            }
+            SessionEvent::HeartbeatDue => Action::Heartbeat,
+            SessionEvent::Fault(fault) => Action::End(fault.ending()),
+        }
+    }
+}
+
+/// What a transport writes next.
+#[derive(Debug)]
+pub(crate) enum Step<M> {
+    /// Send this message and whatever else is ready ([`Subscription::take_ready`]).
+    Send(Delivery),
+    /// Send a heartbeat.
+    Heartbeat,
+    /// The transport's own inbound message (a WebSocket's text or binary message) to handle.
+    Received(M),
+    /// End the session this way.
+    End(Ending),
+}
+
+/// What a transport's inbound source yields: a message to hand back, or an event for the session.
+#[derive(Debug)]
+pub(crate) enum Inbound<M> {
+    /// A message for the transport to handle.
+    Message(M),
+    /// Something the session decides on (the peer closing, falling silent or breaking a rule).
+    Event(Fault),
+}
+
+/// The one loop of a real-time session: waits on shutdown, the planned-end timer, the
+/// subscription, the heartbeat and the transport's own inbound source, and asks [`Session`]
+/// what to do. `T` owns or borrows the pinned planned-end timer (inline in a WebSocket task,
+/// boxed in an SSE body).
+pub(crate) struct Driver<T> {
+    session: Session,
+    subscription: Subscription,
+    shutdown: watch::Receiver<bool>,
+    planned_end: Pin<T>,
+    heartbeat: Interval,
+    drain: Duration,
+}
+
+impl<T: std::ops::DerefMut<Target = Sleep>> Driver<T> {
+    /// A driver over `subscription`; `planned_end` is a timer set to the viewer's session expiry
+    /// (or [`far_future`](crate::far_future)), `heartbeat` ticks for heartbeats, `drain` is the
+    /// drain window.
+    pub(crate) fn new(
+        subscription: Subscription,
+        shutdown: watch::Receiver<bool>,
+        planned_end: Pin<T>,
+        heartbeat: Interval,
+        drain: Duration,
+    ) -> Self {
+        Self { session: Session::new(), subscription, shutdown, planned_end, heartbeat, drain }
+    }
+
+    /// The subscription, for the transport's batching and its answers to client messages.
+    pub(crate) fn subscription(&self) -> &Subscription {
+        &self.subscription
+    }
+
+    /// Waits for the next thing to write. `inbound` is the transport's own source (a
+    /// WebSocket's reads; SSE has none and passes a future that never resolves); it must be
+    /// cancel-safe, as it is dropped whenever another source is ready first.
+    pub(crate) async fn next<M>(&mut self, inbound: impl Future<Output = Inbound<M>>) -> Step<M> {
+        let mut inbound = std::pin::pin!(inbound.fuse());
+        loop {
+            let draining = self.session.draining();
+            let event = tokio::select! {
+                _ = crate::stopped(&mut self.shutdown), if !draining => {
+                    SessionEvent::ShutdownBegan {
+                        departure: Departure::draw(self.drain),
+                        planned_end: self.planned_end.deadline(),
+                    }
+                }
+                () = self.planned_end.as_mut() => SessionEvent::PlannedEndFired,
+                next = self.subscription.next() => match next {
+                    Ok(delivery) => SessionEvent::Delivery(delivery),
+                    Err(reason) => SessionEvent::Closed(reason, Departure::late(self.drain)),
+                },
+                _ = self.heartbeat.tick() => SessionEvent::HeartbeatDue,
+                received = &mut inbound => match received {
+                    Inbound::Message(message) => return Step::Received(message),
+                    Inbound::Event(fault) => SessionEvent::Fault(fault),
+                },
+            };
+            match self.session.on(event, Instant::now()) {
+                Action::Wait => {}
+                Action::Rearm(at) => self.planned_end.as_mut().reset(at),
+                Action::Send(delivery) => return Step::Send(delivery),
+                Action::Heartbeat => return Step::Heartbeat,
+                Action::End(ending) => return Step::End(ending),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use gitops_hub::DeliveryKind;
+
+    use super::*;
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    fn departure(after_ms: u64, retry_ms: u64) -> Departure {
+        Departure { after: Duration::from_millis(after_ms), retry_ms }
+    }
+
+    /// The 1001 close asking to come back in `retry_ms`, in the form the clients parse.
+    /// Shutdown beginning at a timer set to `planned_end`.
+    fn shutdown(after_ms: u64, retry_ms: u64, planned_end: Instant) -> SessionEvent {
+        SessionEvent::ShutdownBegan { departure: departure(after_ms, retry_ms), planned_end }
+    }
+
+    fn going_away(retry_ms: u64) -> Action {
+        let reason = format_retry_reason(retry_ms);
+        assert_eq!(gitops_protocol::parse_retry_ms(&reason), Some(retry_ms));
+        Action::End(Ending::Close { code: CloseCode::GoingAway, reason, retry_ms: Some(retry_ms) })
+    }
+
+    fn closed_with(code: CloseCode) -> impl Fn(&Action) -> bool {
+        move |action| matches!(action, Action::End(Ending::Close { code: c, retry_ms: None, .. }) if *c == code)
+    }
+
+    #[test]
+    fn an_expired_session_is_closed_with_4001_and_no_retry() {
+        let now = Instant::now();
+        let mut session = Session::new();
+        let action = session.on(SessionEvent::PlannedEndFired, now + SECOND);
+        assert!(closed_with(CloseCode::SessionExpired)(&action), "{action:?}");
+    }
+
+    #[test]
+    fn shutdown_moves_the_timer_to_the_drain_moment_and_closes_with_1001_and_its_retry() {
+        let now = Instant::now();
+        let mut session = Session::new();
+        let at = now + Duration::from_millis(300);
+        assert_eq!(session.on(shutdown(300, 2500, crate::far_future()), now), Action::Rearm(at));
+        assert!(session.draining());
+        assert_eq!(session.on(SessionEvent::PlannedEndFired, at), going_away(2500));
+    }
+
+    #[test]
+    fn a_session_expiring_inside_the_drain_window_still_ends_as_expired() {
+        let now = Instant::now();
+        let mut session = Session::new();
+        let expiry = now + Duration::from_millis(100);
+        assert_eq!(session.on(shutdown(300, 2500, expiry), now), Action::Wait);
+        assert!(session.draining());
+        let action = session.on(SessionEvent::PlannedEndFired, now + Duration::from_millis(100));
+        assert!(closed_with(CloseCode::SessionExpired)(&action), "{action:?}");
+    }
+
+    #[test]
+    fn a_session_expiring_after_the_drain_moment_leaves_with_the_drain() {
+        let now = Instant::now();
+        let mut session = Session::new();
+        let at = now + Duration::from_millis(300);
+        assert_eq!(session.on(shutdown(300, 2500, now + 10 * SECOND), now), Action::Rearm(at));
+        assert_eq!(session.on(SessionEvent::PlannedEndFired, at), going_away(2500));
+    }
+
+    #[test]
+    fn a_second_shutdown_signal_changes_nothing() {
+        let now = Instant::now();
+        let mut session = Session::new();
+        session.on(shutdown(300, 2500, crate::far_future()), now);
+        assert_eq!(session.on(shutdown(10, 7, now + SECOND), now), Action::Wait);
+        assert_eq!(session.on(SessionEvent::PlannedEndFired, now + SECOND), going_away(2500));
+    }
+
+    #[test]
+    fn a_hub_close_at_the_windows_end_asks_to_come_back_within_the_next_window() {
+        let now = Instant::now();
+        // Before this client saw the shutdown signal (it was writing) and after it.
+        let mut unaware = Session::new();
+        let action =
+            unaware.on(SessionEvent::Closed(CloseReason::Shutdown, departure(0, 900)), now);
+        assert_eq!(action, going_away(900));
+        let mut draining = Session::new();
+        draining.on(shutdown(1500, 2500, crate::far_future()), now);
+        let action =
+            draining.on(SessionEvent::Closed(CloseReason::Shutdown, departure(0, 40)), now);
+        assert_eq!(action, going_away(40));
+    }
+
+    #[test]
+    fn a_stalled_subscription_is_closed_with_4000_also_while_draining() {
+        let now = Instant::now();
+        let mut session = Session::new();
+        let stalled = || SessionEvent::Closed(CloseReason::Stalled, departure(0, 900));
+        assert!(closed_with(CloseCode::Stalled)(&session.on(stalled(), now)));
+        session.on(shutdown(300, 2500, crate::far_future()), now);
+        assert!(closed_with(CloseCode::Stalled)(&session.on(stalled(), now)));
+        // A writer that stopped reading while the server drains: the same close.
+        let action = session.on(SessionEvent::Fault(Fault::WriteTimedOut), now);
+        assert!(closed_with(CloseCode::Stalled)(&action));
+    }
+
+    #[test]
+    fn deliveries_and_heartbeats_are_sent_and_change_no_state() {
+        let now = Instant::now();
+        let mut session = Session::new();
+        let delivery = Delivery {
+            bytes: Bytes::from_static(b"{}"),
+            kind: DeliveryKind::Control,
+            cursor: None,
+        };
+        assert_eq!(
+            session.on(SessionEvent::Delivery(delivery.clone()), now),
+            Action::Send(delivery)
+        );
+        assert_eq!(session.on(SessionEvent::HeartbeatDue, now), Action::Heartbeat);
+        assert!(!session.draining());
+    }
+
+    #[test]
+    fn every_fault_ends_with_its_own_close() {
+        let cases = [
+            (Fault::PeerClosed, None, false),
+            (Fault::WriteFailed, None, false),
+            (Fault::PeerSilent, None, true),
+            (Fault::WriteTimedOut, Some(CloseCode::Stalled), true),
+            (Fault::Broke(Violation::TooManyMessages), Some(CloseCode::Policy), true),
+            (Fault::Broke(Violation::MessageTooLarge), Some(CloseCode::TooBig), true),
+            (Fault::Broke(Violation::FrameTooLarge), Some(CloseCode::TooBig), true),
+            (Fault::Broke(Violation::InvalidUtf8), Some(CloseCode::InvalidData), true),
+            (Fault::Broke(Violation::Protocol("bad".into())), Some(CloseCode::ProtocolError), true),
+        ];
+        for (fault, code, policy) in cases {
+            let mut session = Session::new();
+            let Action::End(ending) =
+                session.on(SessionEvent::Fault(fault.clone()), Instant::now())
+            else {
+                panic!("{fault:?} must end the session");
+            };
+            assert_eq!(ending.is_policy_close(), policy, "{fault:?}");
+            match (&ending, code) {
+                (Ending::Close { code: got, retry_ms: None, .. }, Some(want)) => {
+                    assert_eq!(*got, want, "{fault:?}");
+                }
+                (Ending::Gone { .. }, None) => {}
+                _ => panic!("{fault:?} ended as {ending:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn only_the_shutdown_close_is_not_a_policy_close() {
+        assert!(!Ending::going_away(5).is_policy_close());
+        assert!(Ending::close(CloseCode::SessionExpired, "x").is_policy_close());
+    }
+}

@@ -264,67 +264,77 @@ export function HistoryView() {
           {points.length === 0 ? (
             <p className="empty">No change has been kept yet.</p>
           ) : (
-            <ol className="points__list">
-              {points.map((point, index) => {
-                const time = new Date(pointTime(point));
-                const previous = points[index + 1];
-                return (
-                  <li
-                    key={point.cursor}
-                    className={`point${marks.includes(point.cursor) ? ' point--marked' : ''}`}
-                    data-cursor={point.cursor}
-                  >
-                    <div className="point__pick">
-                      <label title="Compare from this point">
-                        <input
-                          type="radio"
-                          name="from"
-                          value={point.cursor}
-                          checked={pick.from === point.cursor}
-                          onChange={() => setPick((p) => ({ ...p, from: point.cursor }))}
-                        />
-                        <span className="visually-hidden">From {formatDateTime(time)}</span>
-                      </label>
-                      <label title="Compare to this point">
-                        <input
-                          type="radio"
-                          name="to"
-                          value={point.cursor}
-                          checked={pick.to === point.cursor}
-                          onChange={() => setPick((p) => ({ ...p, to: point.cursor }))}
-                        />
-                        <span className="visually-hidden">To {formatDateTime(time)}</span>
-                      </label>
-                    </div>
-                    <div className="point__when">
-                      <time dateTime={point.time}>{formatDateTime(time)}</time>
-                      {point.health_status && <StatusIndicator kind="health" value={point.health_status} />}
-                    </div>
-                    <div className="point__what">
-                      <Transitions point={point} />
-                    </div>
-                    <div className="point__actions">
-                      <Link
-                        href={pastHref(point.cursor)}
-                        className="button button--ghost"
-                        aria-label={`View the dashboard as of ${formatDateTime(time)}`}
-                      >
-                        <Eye aria-hidden="true" size={15} /> View
-                      </Link>
-                      {previous && (
+            <>
+              <div className="points__header" aria-hidden="true">
+                <span className="point__pick">
+                  <span>From</span>
+                  <span>To</span>
+                </span>
+                <span>When</span>
+                <span>What changed</span>
+              </div>
+              <ol className="points__list">
+                {points.map((point, index) => {
+                  const time = new Date(pointTime(point));
+                  const previous = points[index + 1];
+                  return (
+                    <li
+                      key={point.cursor}
+                      className={`point${marks.includes(point.cursor) ? ' point--marked' : ''}`}
+                      data-cursor={point.cursor}
+                    >
+                      <div className="point__pick">
+                        <label title="Compare from this point">
+                          <input
+                            type="radio"
+                            name="from"
+                            value={point.cursor}
+                            checked={pick.from === point.cursor}
+                            onChange={() => setPick((p) => ({ ...p, from: point.cursor }))}
+                          />
+                          <span className="visually-hidden">From {formatDateTime(time)}</span>
+                        </label>
+                        <label title="Compare to this point">
+                          <input
+                            type="radio"
+                            name="to"
+                            value={point.cursor}
+                            checked={pick.to === point.cursor}
+                            onChange={() => setPick((p) => ({ ...p, to: point.cursor }))}
+                          />
+                          <span className="visually-hidden">To {formatDateTime(time)}</span>
+                        </label>
+                      </div>
+                      <div className="point__when">
+                        <time dateTime={point.time}>{formatDateTime(time)}</time>
+                        {point.health_status && <StatusIndicator kind="health" value={point.health_status} />}
+                      </div>
+                      <div className="point__what">
+                        <Transitions point={point} />
+                      </div>
+                      <div className="point__actions">
                         <Link
-                          href={compareHref(previous.cursor, point.cursor, params.status)}
+                          href={pastHref(point.cursor)}
                           className="button button--ghost"
-                          aria-label={`What changed at ${formatDateTime(time)}`}
+                          aria-label={`View the dashboard as of ${formatDateTime(time)}`}
                         >
-                          <GitCompareArrows aria-hidden="true" size={15} /> Diff
+                          <Eye aria-hidden="true" size={15} /> View
                         </Link>
-                      )}
-                    </div>
-                  </li>
-                );
-              })}
-            </ol>
+                        {previous && (
+                          <Link
+                            href={compareHref(previous.cursor, point.cursor, params.status)}
+                            className="button button--ghost"
+                            aria-label={`What changed at ${formatDateTime(time)}`}
+                          >
+                            <GitCompareArrows aria-hidden="true" size={15} /> Diff
+                          </Link>
+                        )}
+                      </div>
+                    </li>
+                  );
+                })}
+              </ol>
+            </>
           )}
           {pages.next && (
             <button type="button" className="button points__more" disabled={loadingMore} onClick={() => void loadOlder()}>

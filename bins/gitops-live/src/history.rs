@@ -69,6 +69,24 @@ impl History for StoreHistory {
         handle.state_at(seq).map_err(|error| not_kept(cursor, error))
     }
 
+    fn states_at(&self, a: Cursor, b: Cursor) -> Result<(Report, Report), HistoryError> {
+        let handle = self.handle();
+        let epochs = handle.epochs().map_err(unavailable)?;
+        let (seq_a, seq_b) = (check_named(&epochs, a)?, check_named(&epochs, b)?);
+        let (older, newer) = if seq_a <= seq_b { (a, b) } else { (b, a) };
+        let base = handle.state_at(older.seq).map_err(|error| not_kept(older, error))?;
+        let carried = if newer.seq - older.seq <= CARRY_MAX {
+            carry(&handle, base.clone(), older.seq, newer.seq)?
+        } else {
+            None
+        };
+        let later = match carried {
+            Some(state) => state,
+            None => handle.state_at(newer.seq).map_err(|error| not_kept(newer, error))?,
+        };
+        Ok(if seq_a <= seq_b { (base, later) } else { (later, base) })
+    }
+
     fn repo_timeline(
         &self,
         name: &str,
@@ -120,6 +138,56 @@ impl History for StoreHistory {
         }
         Ok(names)
     }
+}
+
+/// The most messages [`History::states_at`] replays to carry a state forward; farther points
+/// are rebuilt from their own checkpoint.
+const CARRY_MAX: u64 = 2_000;
+
+/// `state` (at `from`) carried forward to `to` by applying the messages between them, or `None`
+/// when they are not all there (a snapshot's gap lies between).
+fn carry(
+    handle: &Handle,
+    mut state: Report,
+    from: u64,
+    to: u64,
+) -> Result<Option<Report>, HistoryError> {
+    if from == to {
+        return Ok(Some(state));
+    }
+    let span = usize::try_from(to - from).unwrap_or(usize::MAX);
+    let messages = handle.messages(from, span).map_err(unavailable)?;
+    let contiguous = messages.len() == span
+        && messages.iter().zip(from + 1..).all(|(message, seq)| message.seq == seq);
+    if !contiguous {
+        return Ok(None);
+    }
+    let changes = decode_changes(&messages)?;
+    gitops_diff::apply_in_place(&mut state, &changes).map_err(|error| {
+        HistoryError::Unavailable(format!("the log cannot be replayed up to {to}: {error}"))
+    })?;
+    Ok(Some(state))
+}
+
+/// The messages as one [`Changes`]: repository changes in order, top-level changes merged.
+fn decode_changes(messages: &[gitops_store::StoredMessage]) -> Result<Changes, HistoryError> {
+    let mut changes = Changes::default();
+    for message in messages {
+        match ServerMessage::decode(&message.bytes) {
+            Ok(ServerMessage::RepoStatusChange { data, .. }) => changes.repos.push(data),
+            Ok(ServerMessage::HealthMetricsUpdate { data, .. }) => {
+                // Shallow merge patches compose key by key.
+                changes.meta.get_or_insert_with(Default::default).extend(data);
+            }
+            Ok(_) | Err(_) => {
+                return Err(HistoryError::Unavailable(format!(
+                    "message {} of the log cannot be read back",
+                    message.seq
+                )));
+            }
+        }
+    }
+    Ok(changes)
 }
 
 /// The name the old API would have given a snapshot written at `time`, as producers name them:
@@ -221,25 +289,13 @@ fn walk(
                     state = handle.state_at(publish.last_seq).map_err(unavailable)?;
                 }
                 PublishKind::Changes => {
-                    let mut changes = Changes::default();
+                    let mut own = Vec::new();
                     while let Some(message) =
                         messages.next_if(|message| message.seq <= publish.last_seq)
                     {
-                        match ServerMessage::decode(&message.bytes) {
-                            Ok(ServerMessage::RepoStatusChange { data, .. }) => {
-                                changes.repos.push(data)
-                            }
-                            Ok(ServerMessage::HealthMetricsUpdate { data, .. }) => {
-                                changes.meta = Some(data)
-                            }
-                            Ok(_) | Err(_) => {
-                                return Err(HistoryError::Unavailable(format!(
-                                    "message {} of the log cannot be read back",
-                                    message.seq
-                                )));
-                            }
-                        }
+                        own.push(message);
                     }
+                    let changes = decode_changes(&own)?;
                     gitops_diff::apply_in_place(&mut state, &changes).map_err(|error| {
                         HistoryError::Unavailable(format!(
                             "the log cannot be replayed at {}: {error}",

@@ -32,6 +32,12 @@ pub trait History: Send + Sync {
     /// The whole state at `cursor`, if the log names and keeps that point.
     fn state_at(&self, cursor: Cursor) -> Result<Report, HistoryError>;
 
+    /// The states at `a` and at `b`. The default rebuilds each; a log that can should rebuild
+    /// the older one and carry it forward to the newer when they are close.
+    fn states_at(&self, a: Cursor, b: Cursor) -> Result<(Report, Report), HistoryError> {
+        Ok((self.state_at(a)?, self.state_at(b)?))
+    }
+
     /// Up to `limit` changes of the repositories named `name` older than `before`, newest first.
     fn repo_timeline(
         &self,
@@ -109,21 +115,30 @@ impl Feed {
     /// other rebuilt by the log.
     pub fn state_at(&self, cursor: Cursor) -> Result<Arc<Report>, HistoryError> {
         let history = self.history()?;
+        if let Some(report) = self.known_state(cursor) {
+            return Ok(report);
+        }
+        Ok(self.remember(cursor, history.state_at(cursor)?))
+    }
+
+    /// The state at `cursor` without reading the log: the current one, or a recent one.
+    fn known_state(&self, cursor: Cursor) -> Option<Arc<Report>> {
         if let Some((current, report)) = self.hub.current()
             && current == cursor
         {
-            return Ok(report);
+            return Some(report);
         }
-        if let Some(report) = self.recent_state(cursor) {
-            return Ok(report);
-        }
-        let report = Arc::new(history.state_at(cursor)?);
+        self.recent_state(cursor)
+    }
+
+    fn remember(&self, cursor: Cursor, report: Report) -> Arc<Report> {
+        let report = Arc::new(report);
         let mut states = lock(&self.history.states);
         states.push_back((cursor, report.clone()));
         while states.len() > STATES_KEPT {
             states.pop_front();
         }
-        Ok(report)
+        report
     }
 
     fn recent_state(&self, cursor: Cursor) -> Option<Arc<Report>> {
@@ -139,8 +154,16 @@ impl Feed {
     /// The changes that take the state at `from` to the state at `to` (either may be the older),
     /// as the live stream would send them: `apply(diff, state_at(from)) == state_at(to)`.
     pub fn history_diff(&self, from: Cursor, to: Cursor) -> Result<HistoryDiff, HistoryError> {
-        let old = self.state_at(from)?;
-        let new = self.state_at(to)?;
+        let history = self.history()?;
+        let (old, new) = match (self.known_state(from), self.known_state(to)) {
+            (Some(old), Some(new)) => (old, new),
+            (Some(old), None) => (old, self.state_at(to)?),
+            (None, Some(new)) => (self.state_at(from)?, new),
+            (None, None) => {
+                let (old, new) = history.states_at(from, to)?;
+                (self.remember(from, old), self.remember(to, new))
+            }
+        };
         let changes = gitops_diff::diff(&old, &new);
         Ok(HistoryDiff { from, to, repos: changes.repos, meta: changes.meta })
     }

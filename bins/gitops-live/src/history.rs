@@ -348,3 +348,95 @@ fn transition(touched: TouchedRepo) -> RepoTransition {
         new_status: touched.new_status,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use gitops_hub::{Hub, HubConfig};
+    use gitops_protocol::Epoch;
+    use gitops_report::{Status, generate_report};
+    use gitops_store::{Store, StoreConfig};
+
+    use super::*;
+
+    /// Publishes `report` through `hub` into `store` (a snapshot first, changes after), as the
+    /// binary's log does; returns the cursor after it.
+    fn publish(hub: &Hub, store: &mut Store, report: Report) -> Cursor {
+        let time = SystemTime::now();
+        hub.publish_with(report, |commit| {
+            let result = if commit.epoch != store.epoch() {
+                let last = commit.first_seq + (commit.messages.len() as u64).saturating_sub(1);
+                store.begin_epoch(commit.epoch, time, last, commit.state)
+            } else if commit.messages.is_empty() {
+                store.append(&gitops_store::Batch::snapshot(time, commit.first_seq, commit.state))
+            } else {
+                store.append(&gitops_store::Batch::changes(time, commit.messages, commit.state))
+            };
+            result.is_ok()
+        });
+        hub.cursor().expect("published")
+    }
+
+    /// `report` with repository `index` in `status` and a new path: always a change.
+    fn flip(report: &Report, index: usize, status: Status) -> Report {
+        let mut next = report.clone();
+        next.repos[index].status = status;
+        next.repos[index].local_path = Some(format!("/srv/git/moved-{index}"));
+        next
+    }
+
+    #[test]
+    fn points_of_every_epoch_keep_their_cursors_and_other_epochs_are_refused_with_a_reason() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let mut store = Store::open(dir.path(), StoreConfig::default()).expect("open").store;
+        let first_epoch = store.epoch();
+        let hub = Hub::new(HubConfig { epoch: Some(first_epoch), ..HubConfig::default() });
+        let r0 = generate_report(5, 3);
+        let r1 = flip(&r0, 0, Status::Missing);
+        let a0 = publish(&hub, &mut store, r0.clone());
+        let a1 = publish(&hub, &mut store, r1.clone());
+        // A server that served on under a new epoch (its log failed, say) and whose log followed.
+        let second_epoch = Epoch(first_epoch.0 ^ 0x55);
+        let hub = Hub::new(HubConfig {
+            epoch: Some(second_epoch),
+            start_seq: a1.seq + 3,
+            ..HubConfig::default()
+        });
+        let r2 = flip(&r1, 1, Status::Dirty);
+        let r3 = flip(&r2, 2, Status::Extra);
+        let b0 = publish(&hub, &mut store, r2.clone());
+        let b1 = publish(&hub, &mut store, r3.clone());
+        assert_eq!(b0.epoch, second_epoch);
+
+        let history = StoreHistory::new(store.handle().expect("a handle"));
+        let page = history.points(None, 10).expect("a page");
+        let cursors: Vec<Cursor> = page.points.iter().map(|p| p.cursor).collect();
+        assert_eq!(cursors, [b1, b0, a1, a0], "each point named by the epoch that wrote it");
+        assert_eq!(page.points[1].kind, PointKind::Snapshot, "the new epoch starts whole");
+        for (cursor, expected) in [(a0, &r0), (a1, &r1), (b0, &r2), (b1, &r3)] {
+            let state = history.state_at(cursor).expect("kept");
+            assert!(gitops_diff::same_state(&state, expected), "{cursor}");
+            assert!(history.time_of(cursor).expect("a time").is_some());
+        }
+        let (old, new) = history.states_at(b1, a0).expect("both");
+        assert!(gitops_diff::same_state(&old, &r3) && gitops_diff::same_state(&new, &r0));
+
+        let refused = |cursor: Cursor| match history.state_at(cursor) {
+            Err(HistoryError::NotRetained { reason, .. }) => reason,
+            other => panic!("{cursor}: {other:?}"),
+        };
+        assert!(refused(Cursor::new(second_epoch, a1.seq)).contains("belongs to epoch"));
+        assert!(refused(Cursor::new(first_epoch, b1.seq)).contains("belongs to epoch"));
+        assert!(refused(Cursor::new(Epoch(7), a0.seq)).contains("no epoch"));
+        // The seqs the new epoch skipped (served while the log could not keep up) are not kept.
+        let gap = Cursor::new(first_epoch, a1.seq + 1);
+        assert!(refused(gap).contains("could not keep up"), "{}", refused(gap));
+        // Paging by cursor crosses the epochs.
+        let older = history.points(Some(b0), 10).expect("a page");
+        assert_eq!(older.points.iter().map(|p| p.cursor).collect::<Vec<_>>(), [a1, a0]);
+        assert_eq!(history.points(Some(b1), 1).expect("a page").next, Some(b0));
+        let names = history.snapshot_names(10).expect("names");
+        assert!(!names.is_empty() && names.len() <= 4, "{names:?}");
+    }
+}

@@ -29,14 +29,21 @@ pub(crate) struct ImportFrom {
 }
 
 impl ImportFrom {
-    /// `--history-import DIR` when given, else the `audit-history` folder beside the report when
-    /// there is one.
+    /// `--history-import DIR` when given, else the old producers' `audit-history` folder: beside
+    /// the report (`/srv/audit/GitRepoReport.json` and `/srv/audit/audit-history/`), or the
+    /// report's own folder when it is one (`audit-history/latest.json`, as `gitops-live audit
+    /// --history` writes it).
     pub(crate) fn choose(explicit: Option<&Path>, report: &Path) -> Option<Self> {
         if let Some(dir) = explicit {
             return Some(Self { dir: dir.to_owned(), explicit: true });
         }
-        let beside = report.parent()?.join("audit-history");
-        beside.is_dir().then_some(Self { dir: beside, explicit: false })
+        let parent = report.parent()?;
+        let beside = parent.join("audit-history");
+        if beside.is_dir() {
+            return Some(Self { dir: beside, explicit: false });
+        }
+        (parent.file_name()? == "audit-history" && parent.is_dir())
+            .then(|| Self { dir: parent.to_owned(), explicit: false })
     }
 }
 
@@ -182,4 +189,27 @@ fn read_snapshot(path: &Path, parse: &ParseOptions) -> Result<(Report, SystemTim
     let bytes = std::fs::read(path).map_err(|error| error.to_string())?;
     let parsed = gitops_report::parse_with(&bytes, parse).map_err(|error| error.to_string())?;
     Ok((parsed.report, metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_are_looked_for_beside_the_report_or_in_its_own_audit_history_folder() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let root = dir.path();
+        let report = root.join("GitRepoReport.json");
+        assert_eq!(ImportFrom::choose(None, &report), None, "no folder, no import");
+        std::fs::create_dir(root.join("audit-history")).expect("mkdir");
+        let beside = ImportFrom { dir: root.join("audit-history"), explicit: false };
+        assert_eq!(ImportFrom::choose(None, &report), Some(beside.clone()));
+        let inside = root.join("audit-history").join("latest.json");
+        assert_eq!(ImportFrom::choose(None, &inside), Some(beside));
+        let named = Path::new("/srv/old");
+        assert_eq!(
+            ImportFrom::choose(Some(named), &report),
+            Some(ImportFrom { dir: named.to_owned(), explicit: true })
+        );
+    }
 }

@@ -256,7 +256,7 @@ fn measure(child: &mut Child, args: &Args, log: &Log) -> anyhow::Result<()> {
     };
     let n = args.requests;
     let states: Vec<String> = (0..n).map(|_| format!("/api/history/{}", cursor(pick()))).collect();
-    run("`/api/history/<cursor>`", states.clone(), false)?;
+    run("`/api/history/<cursor>`", states, false)?;
     let states: Vec<String> = (0..n).map(|_| format!("/api/history/{}", cursor(pick()))).collect();
     run("`/api/history/<cursor>`, gzip/br accepted", states, true)?;
     let diffs: Vec<String> = (0..n)

@@ -223,7 +223,7 @@ fn check_named(epochs: &Epochs, cursor: Cursor) -> Result<u64, HistoryError> {
     Err(HistoryError::NotRetained { cursor, reason })
 }
 
-fn unavailable(error: gitops_store::Error) -> HistoryError {
+fn unavailable(error: impl std::fmt::Display) -> HistoryError {
     HistoryError::Unavailable(error.to_string())
 }
 

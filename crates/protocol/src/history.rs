@@ -325,9 +325,8 @@ mod tests {
             skipped: vec![SkippedSnapshot { file: "x.json".into(), error: "line 1".into() }],
             error: None,
         };
-        let page =
-            HistoryPage { points: vec![point.clone()], next: Some(cursor), import: Some(import) };
-        let page = serde_json::to_value(&page).unwrap();
+        let page = HistoryPage { points: vec![point], next: Some(cursor), import: Some(import) };
+        let page = serde_json::to_value(&page).expect("serialises");
         assert_conforms("HistoryPage", &page);
         assert_conforms("HistoryPoint", &page["points"][0]);
         assert_conforms("RepoTransition", &page["points"][0]["repos"][0]);
@@ -342,7 +341,7 @@ mod tests {
             old_status: None,
             ..transition()
         };
-        let added = serde_json::to_value(&added).unwrap();
+        let added = serde_json::to_value(&added).expect("serialises");
         assert_eq!(
             added,
             json!({"name": "halo", "change": "added", "old_status": null, "new_status": "clean"})
@@ -353,7 +352,7 @@ mod tests {
             events: vec![RepoEvent { cursor, time: "t".into(), transition: transition() }],
             next: None,
         };
-        let timeline = serde_json::to_value(&timeline).unwrap();
+        let timeline = serde_json::to_value(&timeline).expect("serialises");
         assert_conforms("RepoTimeline", &timeline);
         assert_conforms("RepoEvent", &timeline["events"][0]);
 
@@ -368,9 +367,9 @@ mod tests {
             }],
             meta: Some(serde_json::Map::from_iter([("github_user".to_owned(), Value::Null)])),
         };
-        let diff = serde_json::to_value(&diff).unwrap();
+        let diff = serde_json::to_value(&diff).expect("serialises");
         assert_conforms("HistoryDiff", &diff);
-        let back: HistoryDiff = serde_json::from_value(diff).unwrap();
+        let back: HistoryDiff = serde_json::from_value(diff).expect("serialises");
         assert_eq!(back.into_changes().repos.len(), 1);
     }
 }

@@ -260,23 +260,37 @@ impl Query {
     }
 
     /// `name=<cursor>`: `None` when absent, 400 when unreadable.
-    fn cursor(&self, name: &str) -> Result<Option<Cursor>, Response<Body>> {
+    fn cursor(&self, name: &str) -> Result<Option<Cursor>, BadRequest> {
         let Some(text) = self.get(name) else { return Ok(None) };
-        text.parse().map(Some).map_err(|_| {
-            bad_request(
-                "bad-cursor",
-                &format!("{name}={text:?} is not a cursor <16 hex digits>:<seq>"),
-            )
+        text.parse().map(Some).map_err(|_| BadRequest {
+            code: "bad-cursor",
+            message: format!("{name}={text:?} is not a cursor <16 hex digits>:<seq>"),
         })
     }
 
     /// `limit=N`: the default when absent, 400 unless a positive whole number (the feed caps it).
-    fn limit(&self, default: usize) -> Result<usize, Response<Body>> {
+    fn limit(&self, default: usize) -> Result<usize, BadRequest> {
         let Some(text) = self.get("limit") else { return Ok(default) };
         match text.parse::<usize>() {
             Ok(limit) if limit > 0 => Ok(limit),
-            _ => Err(bad_request("bad-limit", &format!("limit={text:?} is not a positive number"))),
+            _ => Err(BadRequest {
+                code: "bad-limit",
+                message: format!("limit={text:?} is not a positive number"),
+            }),
         }
+    }
+}
+
+/// A query parameter that cannot be read: answered 400 with `code` and `message`.
+#[derive(Debug)]
+struct BadRequest {
+    code: &'static str,
+    message: String,
+}
+
+impl From<BadRequest> for Response<Body> {
+    fn from(refusal: BadRequest) -> Self {
+        bad_request(refusal.code, &refusal.message)
     }
 }
 

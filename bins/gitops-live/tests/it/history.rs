@@ -86,7 +86,7 @@ fn next_report(report: &Report, round: usize) -> Report {
         }
         _ => {}
     }
-    if round % 3 == 0 {
+    if round.is_multiple_of(3) {
         next.github_user = Some(format!("user-{round}"));
         next.health_status = Some(next.computed_health());
     }

@@ -116,11 +116,27 @@ async fn ask(
     Err(error(StatusCode::NOT_FOUND, "not-found", "no such path"))
 }
 
-/// Runs `question` on a blocking thread; its error becomes the response that says so.
+/// How many history questions run at once. The log answers one at a time on its connection
+/// anyway; the rest wait here, on the runtime, instead of each holding a blocking thread.
+static RUNNING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// How long a question waits for its turn before the answer is "busy, try again".
+const WAIT_FOR_TURN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs `question` on a blocking thread, when its turn comes; its error becomes the response
+/// that says so.
 async fn blocking(
     feed: Arc<Feed>,
     question: impl FnOnce(&Feed) -> Result<Reply, HistoryError> + Send + 'static,
 ) -> Result<Reply, Response<Body>> {
+    let Ok(Ok(_turn)) = tokio::time::timeout(WAIT_FOR_TURN, RUNNING.acquire()).await else {
+        return Err(retry_later(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "history-busy",
+            "too many history questions at once; try again",
+            2,
+        ));
+    };
     match tokio::task::spawn_blocking(move || question(&feed)).await {
         Ok(Ok(reply)) => Ok(reply),
         Ok(Err(history_error)) => Err(history_response(&history_error)),

@@ -1,7 +1,7 @@
 // The History view: repositories by status over time, the list of changes (time, repositories,
 // old → new), a time picker that opens the dashboard as of then, and two points compared. The
 // compared pair and the status filter live in the URL (`/history?from=…&to=…&status=…`).
-import { lazy, Suspense, useCallback, useEffect, useId, useMemo, useState } from 'react';
+import { lazy, Suspense, useCallback, useEffect, useId, useMemo, useRef, useState } from 'react';
 import { ArrowRight, CalendarClock, Eye, GitCompareArrows } from 'lucide-react';
 import { Link } from '../../components/Link';
 import { StatusIndicator } from '../../components/StatusIndicator';
@@ -17,6 +17,10 @@ const HistoryChart = lazy(() => import('./HistoryChart'));
 
 /** Points asked for per page. */
 const PAGE = 200;
+/** Points asked for when refreshing after a live change. */
+const REFRESH_PAGE = 50;
+/** The shortest time between two refreshes. */
+const REFRESH_MS = 3_000;
 /** Pages the time picker may load to reach an older time. */
 const PICKER_PAGES = 20;
 
@@ -116,28 +120,40 @@ export function HistoryView() {
   const [pick, setPick] = useState<{ from: CursorText | null; to: CursorText | null }>({ from: params.from, to: params.to });
   useEffect(() => setPick({ from: params.from, to: params.to }), [params.from, params.to]);
 
-  // The first page, again whenever the live state moves on (a new point).
+  // The first page, then the newest points again whenever the live state moves on, at most
+  // every REFRESH_MS (each page costs the server one rebuild of a past state).
+  const lastFetch = useRef(0);
   useEffect(() => {
     const abort = new AbortController();
-    void fetchHistoryPage({ limit: PAGE, signal: abort.signal }).then((result) => {
-      if (abort.signal.aborted) return;
-      if (!result.ok) {
-        setPages({ status: 'error', failure: result.failure });
-        return;
-      }
-      const fresh = result.value;
-      setPages((previous) => {
-        // New points go on top of the pages already loaded, as long as they join up with them;
-        // otherwise (a gap of more than a page) the list starts again from the fresh page.
-        if (previous.status !== 'ok') return { status: 'ok', points: fresh.points, next: fresh.next, import: fresh.import };
-        const known = new Set(previous.points.map((point) => point.cursor));
-        const joins = fresh.next === null || fresh.points.some((point) => known.has(point.cursor));
-        if (!joins) return { status: 'ok', points: fresh.points, next: fresh.next, import: fresh.import };
-        const added = fresh.points.filter((point) => !known.has(point.cursor));
-        return { status: 'ok', points: [...added, ...previous.points], next: previous.next, import: fresh.import };
+    const first = lastFetch.current === 0;
+    const wait = Math.max(0, lastFetch.current + REFRESH_MS - Date.now());
+    const refresh = (limit: number) =>
+      fetchHistoryPage({ limit, signal: abort.signal }).then((result) => {
+        if (abort.signal.aborted) return;
+        if (!result.ok) {
+          setPages({ status: 'error', failure: result.failure });
+          return;
+        }
+        const fresh = result.value;
+        setPages((previous) => {
+          // New points go on top of the pages already loaded, as long as they join up with them;
+          // otherwise (a gap of more than a page) the list starts again from the fresh page.
+          if (previous.status !== 'ok') return { status: 'ok', points: fresh.points, next: fresh.next, import: fresh.import };
+          const known = new Set(previous.points.map((point) => point.cursor));
+          const joins = fresh.next === null || fresh.points.some((point) => known.has(point.cursor));
+          if (!joins) return { status: 'ok', points: fresh.points, next: fresh.next, import: fresh.import };
+          const added = fresh.points.filter((point) => !known.has(point.cursor));
+          return { status: 'ok', points: [...added, ...previous.points], next: previous.next, import: fresh.import };
+        });
       });
-    });
-    return () => abort.abort();
+    const timer = setTimeout(() => {
+      lastFetch.current = Date.now();
+      void refresh(first ? PAGE : REFRESH_PAGE);
+    }, wait);
+    return () => {
+      clearTimeout(timer);
+      abort.abort();
+    };
   }, [live]);
 
   const loadOlder = useCallback(async (): Promise<HistoryPoint[] | null> => {

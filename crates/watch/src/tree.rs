@@ -127,25 +127,23 @@ pub struct TreeWatcher {
 /// missing runtime.
 pub fn watch_tree(config: TreeConfig) -> Result<TreeWatcher> {
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
-    if config.watcher_retry_interval.is_zero() {
+    let TreeConfig { root, skip, skip_hidden, quiet, max_delay, watcher_retry_interval } = config;
+    if watcher_retry_interval.is_zero() {
         return Err(Error::ZeroInterval { field: "watcher_retry_interval" });
     }
-    let root = if config.root.is_absolute() {
-        config.root.clone()
+    let root = if root.is_absolute() {
+        root
     } else {
         let current_dir = std::env::current_dir()
-            .map_err(|source| Error::CurrentDir { path: config.root.clone(), source })?;
-        current_dir.join(&config.root)
+            .map_err(|source| Error::CurrentDir { path: root.clone(), source })?;
+        current_dir.join(root)
     };
     let counters = Arc::new(Counters::default());
     let (events_tx, events) = mpsc::channel(EVENT_CAPACITY);
-    let filter =
-        inbox::Filter { root: root.clone(), skip: config.skip.clone(), skip_hidden: config.skip_hidden };
-    let timing = inbox::Timing { quiet: config.quiet, max_delay: config.max_delay };
     let task = task::TreeTask::start(task::TreeTaskConfig {
-        filter,
-        timing,
-        retry_interval: config.watcher_retry_interval,
+        filter: inbox::Filter { root: root.clone(), skip, skip_hidden },
+        timing: inbox::Timing { quiet, max_delay },
+        retry_interval: watcher_retry_interval,
         counters: Arc::clone(&counters),
         events: events_tx,
     });

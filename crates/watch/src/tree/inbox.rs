@@ -311,7 +311,10 @@ mod tests {
         assert_eq!(filter.classify(&event(created, &["/srv/git/gamma"])), vec![new("gamma")]);
         assert_eq!(filter.classify(&event(renamed_in, &["/srv/git/gamma"])), vec![new("gamma")]);
         // Deeper folders are watched by the clone's recursive watch already.
-        assert_eq!(filter.classify(&event(created, &["/srv/git/gamma/src"])), vec![touched("gamma")]);
+        assert_eq!(
+            filter.classify(&event(created, &["/srv/git/gamma/src"])),
+            vec![touched("gamma")]
+        );
         assert_eq!(filter.classify(&event(created, &["/srv/git/.hidden"])), vec![]);
         assert_eq!(filter.classify(&event(created, &["/srv/git/tmp"])), vec![]);
     }

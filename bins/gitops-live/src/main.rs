@@ -9,6 +9,8 @@ mod audit_cmd;
 mod check;
 mod cli;
 mod demo;
+mod history;
+mod import;
 mod live_audit;
 mod serve;
 mod state;

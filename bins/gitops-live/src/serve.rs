@@ -119,6 +119,12 @@ pub(crate) struct ServeArgs {
     /// in memory only. [default: $XDG_STATE_HOME/gitops-live, else ~/.local/state/gitops-live]
     #[arg(long, env = "GITOPS_STATE_DIR", value_name = "DIR|none")]
     pub(crate) state_dir: Option<String>,
+    /// A folder of old report snapshots (`*.json`, the old producers' `audit-history/`) to import
+    /// into a new log, oldest first, so the history starts with them. Without it, an
+    /// `audit-history` folder beside --report is imported. Only a new (empty) log is imported
+    /// into, so this happens once.
+    #[arg(long, env = "GITOPS_HISTORY_IMPORT", value_name = "DIR")]
+    pub(crate) history_import: Option<PathBuf>,
     /// Quiet time after the last change before the report is read (trailing edge only, so the
     /// final state of a burst is always read), e.g. 5ms; 0s reads at once.
     #[arg(long, env = "GITOPS_DEBOUNCE", value_name = "DURATION", default_value = "5ms", value_parser = cli::duration)]
@@ -171,7 +177,9 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<std::process::ExitCode> {
             parse: gitops_report::ParseOptions { max_bytes: args.max_report_bytes },
         };
         let state_dir = crate::state::StateDir::from_arg(args.state_dir.as_deref())?;
-        let server = start(&args.server, feed, &state_dir).await?;
+        let import =
+            crate::import::ImportFrom::choose(args.history_import.as_deref(), &args.report);
+        let server = start(&args.server, feed, &state_dir, import.as_ref()).await?;
         let source = match audit {
             Some(config) => tokio::spawn(crate::live_audit::run(
                 server.feed.clone(),
@@ -211,6 +219,7 @@ pub(crate) async fn start(
     args: &ServerArgs,
     feed: FeedConfig,
     state_dir: &crate::state::StateDir,
+    import: Option<&crate::import::ImportFrom>,
 ) -> anyhow::Result<Server> {
     let admin_token = token_from(
         args.admin_token_file.as_deref(),
@@ -260,7 +269,7 @@ pub(crate) async fn start(
         }
         _ => None,
     };
-    let opened = crate::state::open_feed(state_dir, feed)?;
+    let opened = crate::state::open_feed(state_dir, feed, import)?;
     let feed = opened.feed.clone();
     let live = Live::new(feed.clone(), config, Arc::new(EmbeddedDashboard));
     let listener = tokio::net::TcpListener::bind(args.bind)

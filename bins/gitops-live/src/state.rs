@@ -16,6 +16,8 @@ use gitops_feed::{Feed, FeedConfig, Log};
 use gitops_hub::{Commit, Hub, HubConfig, Restore};
 use gitops_store::{Batch, HistoryLimit, RetentionPolicy, Store, StoreConfig};
 
+use crate::history::StoreHistory;
+
 /// The kind of source event that names what the log is of (the report's path or the audit root).
 const SERVING: &str = "serving";
 
@@ -60,8 +62,13 @@ pub(crate) struct Opened {
     _pruner: Option<Pruner>,
 }
 
-/// Builds the feed for `dir`: in memory, or continuing the log kept there.
-pub(crate) fn open_feed(dir: &StateDir, config: FeedConfig) -> anyhow::Result<Opened> {
+/// Builds the feed for `dir`: in memory, or continuing the log kept there (into which, when it
+/// is new, the old snapshots of `import` are imported first).
+pub(crate) fn open_feed(
+    dir: &StateDir,
+    config: FeedConfig,
+    import: Option<&crate::import::ImportFrom>,
+) -> anyhow::Result<Opened> {
     let hub_config = HubConfig::default();
     let StateDir::Dir(dir) = dir else {
         return Ok(Opened { feed: Feed::new(Hub::new(hub_config), config), _pruner: None });
@@ -98,6 +105,10 @@ pub(crate) fn open_feed(dir: &StateDir, config: FeedConfig) -> anyhow::Result<Op
         store
             .record_source_event(SystemTime::now(), SERVING, &config.path)
             .context("recording the source in the log")?;
+    }
+    if let Some(from) = import.filter(|_| other_source.is_none()) {
+        let max_age = RetentionPolicy::default().max_age;
+        crate::import::import(&mut store, from, &config.parse, max_age, SystemTime::now());
     }
     let limit = HistoryLimit {
         messages: hub_config.history_max_messages,
@@ -143,9 +154,12 @@ pub(crate) fn open_feed(dir: &StateDir, config: FeedConfig) -> anyhow::Result<Op
         }),
     };
     let pruner = Pruner::start(store.handle().context("a second connection for pruning")?);
+    let history = StoreHistory::new(store.handle().context("a connection for history")?);
     let log = StoreLog { store, needs_snapshot: false };
     let notice = (!alarming.is_empty()).then(|| alarming.join("; "));
-    Ok(Opened { feed: Feed::with_log(hub, config, Box::new(log), notice), _pruner: Some(pruner) })
+    let feed = Feed::with_log(hub, config, Box::new(log), notice);
+    feed.set_history(Arc::new(history));
+    Ok(Opened { feed, _pruner: Some(pruner) })
 }
 
 /// The store as the feed's log.

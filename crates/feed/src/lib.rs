@@ -12,6 +12,10 @@
 //! touches a socket, a timer or the filesystem.
 #![warn(missing_docs)]
 
+mod history;
+
+pub use history::{History, HistoryError, NAMES_MAX, POINTS_MAX, TIMELINE_MAX};
+
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -76,6 +80,7 @@ pub struct Feed {
     trigger: Notify,
     load_errors: AtomicU64,
     publishes: AtomicU64,
+    history: history::HistoryState,
 }
 
 impl std::fmt::Debug for Feed {
@@ -124,6 +129,7 @@ impl Feed {
             trigger: Notify::new(),
             load_errors: AtomicU64::new(0),
             publishes: AtomicU64::new(0),
+            history: history::HistoryState::default(),
         })
     }
 

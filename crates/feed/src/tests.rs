@@ -186,3 +186,82 @@ fn a_failing_log_is_shown_counted_and_recovers_while_serving_goes_on() {
     assert_eq!(feed.log_status().expect("a log").state, LogState::Ok);
     assert_eq!(kept.lock().expect("lock").last().copied(), feed.hub().cursor().map(|c| c.seq));
 }
+
+/// A log's read side over states kept in memory, counting the rebuilds it is asked for.
+#[derive(Default)]
+struct StatesHistory {
+    states: Mutex<Vec<(gitops_protocol::Cursor, gitops_report::Report)>>,
+    rebuilds: AtomicU64,
+}
+
+impl History for StatesHistory {
+    fn points(
+        &self,
+        _before: Option<gitops_protocol::Cursor>,
+        _limit: usize,
+    ) -> Result<gitops_protocol::HistoryPage, HistoryError> {
+        Ok(gitops_protocol::HistoryPage { points: Vec::new(), next: None, import: None })
+    }
+
+    fn state_at(
+        &self,
+        cursor: gitops_protocol::Cursor,
+    ) -> Result<gitops_report::Report, HistoryError> {
+        self.rebuilds.fetch_add(1, Ordering::Relaxed);
+        let states = lock(&self.states);
+        let found = states.iter().find(|(kept, _)| *kept == cursor);
+        found
+            .map(|(_, report)| report.clone())
+            .ok_or_else(|| HistoryError::NotRetained { cursor, reason: "not in memory".into() })
+    }
+
+    fn repo_timeline(
+        &self,
+        name: &str,
+        _before: Option<gitops_protocol::Cursor>,
+        _limit: usize,
+    ) -> Result<gitops_protocol::RepoTimeline, HistoryError> {
+        Ok(gitops_protocol::RepoTimeline { name: name.to_owned(), events: Vec::new(), next: None })
+    }
+
+    fn snapshot_names(&self, _limit: usize) -> Result<Vec<String>, HistoryError> {
+        Ok(Vec::new())
+    }
+
+    fn time_of(&self, _cursor: gitops_protocol::Cursor) -> Result<Option<String>, HistoryError> {
+        Ok(None)
+    }
+}
+
+#[test]
+fn a_feed_without_history_says_so_and_one_with_history_diffs_either_way() {
+    let feed = feed();
+    let some = gitops_protocol::Cursor::new(feed.hub().epoch(), 1);
+    assert_eq!(feed.state_at(some).map(|_| ()), Err(HistoryError::Off));
+    assert!(!feed.has_history());
+
+    let history = Arc::new(StatesHistory::default());
+    feed.set_history(history.clone());
+    let mut cursors = Vec::new();
+    for seed in 1..=3 {
+        let report = generate_report(8, seed);
+        feed.publish(report.clone(), Instant::now());
+        let cursor = feed.hub().cursor().expect("published");
+        lock(&history.states).push((cursor, report));
+        cursors.push(cursor);
+    }
+    let (first, now) = (cursors[0], cursors[2]);
+    // The live state comes from the hub; the log is asked only for the past one.
+    let forward = feed.history_diff(first, now).expect("a diff");
+    assert_eq!(history.rebuilds.load(Ordering::Relaxed), 1);
+    let backward = feed.history_diff(now, first).expect("a diff");
+    assert_eq!(history.rebuilds.load(Ordering::Relaxed), 1, "the past state was kept");
+    let old = feed.state_at(first).expect("kept");
+    let new = feed.state_at(now).expect("live");
+    let applied = gitops_diff::apply(&forward.into_changes(), &old).expect("applies");
+    assert!(gitops_diff::same_state(&applied, &new));
+    let applied = gitops_diff::apply(&backward.into_changes(), &new).expect("applies");
+    assert!(gitops_diff::same_state(&applied, &old));
+    let gone = gitops_protocol::Cursor::new(first.epoch, 99);
+    assert!(matches!(feed.history_diff(gone, now), Err(HistoryError::NotRetained { .. })));
+}

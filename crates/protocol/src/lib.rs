@@ -13,12 +13,17 @@
 
 mod close;
 mod cursor;
+mod history;
 mod live_state;
 mod message;
 mod typescript;
 
 pub use close::{CloseCode, MAX_RETRY_MS, RETRY_MS_KEY, format_retry_reason, parse_retry_ms};
 pub use cursor::{Cursor, Epoch};
+pub use history::{
+    HistoryDiff, HistoryImport, HistoryPage, HistoryPoint, PointKind, RepoEvent, RepoTimeline,
+    RepoTransition, SkippedSnapshot, TRANSITIONS_PER_POINT, TransitionKind,
+};
 pub use live_state::{Applied, LiveState};
 pub use message::{
     CatchUp, ClientMessage, ClientsByTransport, ConnectionStatus, ErrorBody, ErrorCode, LastError,

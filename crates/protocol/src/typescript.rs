@@ -42,11 +42,11 @@ pub(crate) enum Decl {
     Function { name: &'static str, doc: &'static str, ts: &'static str },
 }
 
-const fn f(name: &'static str, ts: &'static str, doc: &'static str) -> Field {
+pub(crate) const fn f(name: &'static str, ts: &'static str, doc: &'static str) -> Field {
     Field { name, ts, optional: false, doc }
 }
 
-const fn opt(name: &'static str, ts: &'static str, doc: &'static str) -> Field {
+pub(crate) const fn opt(name: &'static str, ts: &'static str, doc: &'static str) -> Field {
     Field { name, ts, optional: true, doc }
 }
 
@@ -446,7 +446,7 @@ pub fn typescript() -> String {
         "// Generated from the Rust crate gitops-protocol by `cargo xtask types`. Do not edit:\n\
          // `cargo xtask ci` fails when this file differs from what the Rust types generate.\n",
     );
-    for decl in DECLS {
+    for decl in DECLS.iter().chain(crate::history::DECLS) {
         out.push('\n');
         match decl {
             Decl::Alias { name, doc, ts } => {
@@ -497,7 +497,7 @@ pub fn typescript() -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeSet;
 
     use gitops_diff::{Changes, RepoChange, RepoChangeKind};
@@ -514,6 +514,7 @@ mod tests {
     fn interface(name: &str) -> (&'static [Field], bool, Option<&'static str>) {
         DECLS
             .iter()
+            .chain(crate::history::DECLS)
             .find_map(|decl| match decl {
                 Decl::Interface { name: n, fields, open, extends, .. } if *n == name => {
                     Some((*fields, *open, *extends))
@@ -524,7 +525,7 @@ mod tests {
     }
 
     /// Every key of `value` is declared (unless the interface is open), and every required field is present.
-    fn assert_conforms(name: &str, value: &Value) {
+    pub(crate) fn assert_conforms(name: &str, value: &Value) {
         let (mut fields, open, extends) = interface(name);
         let mut all: Vec<Field> = fields.to_vec();
         if let Some(parent) = extends {

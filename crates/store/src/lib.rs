@@ -50,6 +50,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod append;
+mod epochs;
 mod error;
 mod lock;
 mod open;
@@ -68,6 +69,7 @@ use gitops_report::Report;
 use rusqlite::Connection;
 
 pub use append::{Appended, Batch};
+pub use epochs::{EpochStart, Epochs};
 pub use error::{Error, Result};
 pub use read::{
     ChangeKind, HistoryLimit, MessageKind, Publish, PublishKind, RepoEvent, Restored, SourceEvent,

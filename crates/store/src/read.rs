@@ -14,10 +14,13 @@ use crate::replay::{apply_messages, decode_checkpoint};
 use crate::time::from_unix_ms;
 
 /// The log's last sequence number as an SQL expression. Pruning may remove every publish row
-/// but never the latest checkpoint, so both tables are asked.
+/// but never the latest checkpoint, so both tables are asked. Publishes follow one another
+/// without overlapping, so the last one (by its indexed first seq) ends the highest: looking it
+/// up is one index step, where `MAX(last_seq)` would read every row.
 macro_rules! last_seq_sql {
     () => {
-        "(SELECT MAX(s) FROM (SELECT MAX(last_seq) AS s FROM publishes
+        "(SELECT MAX(s) FROM (SELECT * FROM (SELECT last_seq AS s FROM publishes
+                                             ORDER BY first_seq DESC LIMIT 1)
                               UNION ALL SELECT MAX(seq) FROM checkpoints))"
     };
 }
@@ -301,8 +304,10 @@ impl Db {
                     "SELECT ",
                     last_seq_sql!(),
                     ", (SELECT MIN(seq) FROM checkpoints), ",
-                    "EXISTS (SELECT 1 FROM publishes WHERE kind = 'snapshot'
-                             AND first_seq <= ?1 AND last_seq > ?1)"
+                    // Only the publish that starts last at or before `seq` can hold it.
+                    "EXISTS (SELECT 1 FROM (SELECT kind, last_seq FROM publishes
+                                            WHERE first_seq <= ?1 ORDER BY first_seq DESC LIMIT 1)
+                             WHERE kind = 'snapshot' AND last_seq > ?1)"
                 ),
                 params![seq],
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),

@@ -14,6 +14,7 @@
 mod auth;
 mod clients;
 mod drain;
+mod history;
 mod http_util;
 mod io;
 mod metrics;

@@ -42,7 +42,9 @@ pub(crate) async fn route(
     // limits count it. Whether to trust the proxy's headers is decided by `peer`.
     let remote = live.gate.client_address(request.headers(), peer);
     let path = request.uri().path().to_owned();
+    let history = crate::history::is_data_path(&path, &request);
     let is_api = path.starts_with("/api/")
+        || history
         || matches!(path.as_str(), "/audit" | "/ws" | "/healthz" | "/readyz" | "/metrics");
     // Browsers send Origin on every cross-origin request that changes something.
     let changes_state = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
@@ -53,10 +55,11 @@ pub(crate) async fn route(
         add_security_headers(response.headers_mut(), true);
         return response;
     }
-    let reads_data = matches!(
-        path.as_str(),
-        "/ws" | "/api/events" | "/api/updates" | "/api/audit" | "/audit" | "/api/ws/status"
-    );
+    let reads_data = history
+        || matches!(
+            path.as_str(),
+            "/ws" | "/api/events" | "/api/updates" | "/api/audit" | "/audit" | "/api/ws/status"
+        );
     let viewer = if reads_data && live.gate.required() {
         match live.gate.viewer(request.headers(), peer) {
             Some(viewer) => Some(viewer),
@@ -85,6 +88,7 @@ pub(crate) async fn route(
         (Method::DELETE, "/api/session") => auth::sign_out(&live, &request, peer),
         (Method::POST, "/api/ws/trigger-update") => admin(&live, &request, trigger_update),
         (Method::GET, "/api/ws/clients") => admin(&live, &request, clients),
+        (Method::GET, _) if history => crate::history::answer(&live, &request, &path).await,
         (Method::GET | Method::HEAD, _) if !is_api => asset(&live, &request, &path),
         (_, _) if is_api => {
             error(StatusCode::METHOD_NOT_ALLOWED, "method", "method not allowed here")
@@ -229,13 +233,13 @@ fn audit_message(live: &Live, request: &Request<Incoming>) -> Response<Body> {
 
 /// A content coding the server can send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Coding {
+pub(crate) enum Coding {
     Brotli,
     Gzip,
 }
 
 impl Coding {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Brotli => "br",
             Self::Gzip => "gzip",
@@ -259,8 +263,18 @@ fn accepts(request: &Request<Incoming>, wanted: &str) -> bool {
         })
 }
 
+/// Whether the request asks for HTML (a browser navigating), as opposed to an API client.
+pub(crate) fn accepts_html(request: &Request<Incoming>) -> bool {
+    request
+        .headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.to_ascii_lowercase().contains("text/html"))
+}
+
 /// Brotli when the client accepts it (smaller), else gzip, else none.
-fn preferred_coding(request: &Request<Incoming>) -> Option<Coding> {
+pub(crate) fn preferred_coding(request: &Request<Incoming>) -> Option<Coding> {
     if accepts(request, "br") {
         Some(Coding::Brotli)
     } else if accepts(request, "gzip") {
@@ -282,6 +296,13 @@ fn compressed_cached(live: &Live, cursor: Cursor, bytes: &Bytes, coding: Coding)
     {
         return compressed.clone();
     }
+    let Some(compressed) = compress(bytes, coding) else { return bytes.clone() };
+    *slot = Some((cursor, compressed.clone()));
+    compressed
+}
+
+/// `bytes` compressed with `coding`, `None` if that failed.
+pub(crate) fn compress(bytes: &[u8], coding: Coding) -> Option<Bytes> {
     let compressed = match coding {
         Coding::Gzip => {
             // A fast level: the snapshot is JSON, so even level 3 shrinks it several times over.
@@ -299,9 +320,7 @@ fn compressed_cached(live: &Live, cursor: Cursor, bytes: &Bytes, coding: Coding)
             brotli::BrotliCompress(&mut &bytes[..], &mut out, &params).map(|_| out)
         }
     };
-    let Ok(compressed) = compressed.map(Bytes::from) else { return bytes.clone() };
-    *slot = Some((cursor, compressed.clone()));
-    compressed
+    compressed.map(Bytes::from).ok()
 }
 
 fn set_etag(response: &mut Response<Body>, cursor: Cursor) {

@@ -1,5 +1,6 @@
-// The app shell: header (brand, connection, update mode, notifications), server banners, the
-// routed page and the toasts. Features are composed here; they do not import each other.
+// The app shell: header (brand, pages, connection, update mode, notifications), server banners,
+// the routed page and the toasts. Features are composed here; they do not import each other.
+// `?at=<cursor>` on the dashboard's routes shows that past point read-only under a banner.
 import { useEffect, useMemo, useRef } from 'react';
 import { Activity } from 'lucide-react';
 import { ConnectionStatus } from '../components/ConnectionStatus';
@@ -7,11 +8,16 @@ import { RealTimeToggle } from '../components/RealTimeToggle';
 import { ServerBanner } from '../components/ServerBanner';
 import { Link } from '../components/Link';
 import { Dashboard } from '../features/dashboard/Dashboard';
+import { HistoryView } from '../features/history/HistoryView';
+import { PastBanner } from '../features/history/PastBanner';
+import { RepoTimeline } from '../features/history/RepoTimeline';
+import { usePastState } from '../features/history/usePastState';
 import { NotificationToggle, Toasts, useStatusNotifications, type NotificationApi } from '../features/notifications/Notifications';
 import { SessionMenu, SignIn } from '../features/session/SignIn';
 import { useCssHeight } from '../hooks/useCssHeight';
 import { useLocation } from '../hooks/useLocation';
 import { useLiveAudit } from '../hooks/useWebSocket';
+import { readHistoryParams, writeHistoryParams } from '../lib/historyState';
 import { parseRoute } from '../lib/routes';
 import { countByStatus, effectiveHealth, isAuditSource } from '../lib/status';
 
@@ -54,6 +60,8 @@ export function App({ notificationApi }: { notificationApi: NotificationApi | nu
   const signingIn = access === 'signed-out' || access === 'session-ended';
   const location = useLocation();
   const route = useMemo(() => parseRoute(location.pathname, location.search), [location.pathname, location.search]);
+  const at = route.kind === 'overview' || route.kind === 'repo' ? readHistoryParams(location.search).at : null;
+  const past = usePastState(at);
   const notifications = useStatusNotifications(notificationApi);
   const topbar = useRef<HTMLElement>(null);
   useCssHeight(topbar, '--topbar-height', signingIn);
@@ -96,6 +104,14 @@ export function App({ notificationApi }: { notificationApi: NotificationApi | nu
           <Activity aria-hidden="true" size={20} />
           <span>gitops-live</span>
         </Link>
+        <nav className="topbar__nav" aria-label="Pages">
+          <Link href="/" className="topbar__link" aria-current={route.kind === 'history' ? undefined : 'page'}>
+            Dashboard
+          </Link>
+          <Link href="/history" className="topbar__link" aria-current={route.kind === 'history' ? 'page' : undefined}>
+            History
+          </Link>
+        </nav>
         <div className="topbar__controls">
           <ConnectionStatus />
           <RealTimeToggle />
@@ -114,8 +130,24 @@ export function App({ notificationApi }: { notificationApi: NotificationApi | nu
       <main id="main" tabIndex={-1}>
         {route.kind === 'not-found' ? (
           <NotFound />
+        ) : route.kind === 'history' ? (
+          <HistoryView />
+        ) : at && past ? (
+          <>
+            <PastBanner cursor={at} load={past} liveHref={`${location.pathname}${writeHistoryParams(location.search, { at: null })}`} />
+            {past.status === 'ok' && (
+              <Dashboard
+                focus={route.kind === 'repo' ? { name: route.name, action: route.action } : null}
+                past={{ report: past.past.report, cursor: past.past.cursor }}
+                aside={route.kind === 'repo' ? <RepoTimeline name={route.name} /> : null}
+              />
+            )}
+          </>
         ) : report ? (
-          <Dashboard focus={route.kind === 'repo' ? { name: route.name, action: route.action } : null} />
+          <Dashboard
+            focus={route.kind === 'repo' ? { name: route.name, action: route.action } : null}
+            aside={route.kind === 'repo' ? <RepoTimeline name={route.name} /> : null}
+          />
         ) : (
           <Waiting />
         )}

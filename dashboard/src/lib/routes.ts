@@ -1,11 +1,14 @@
-// The dashboard's routes: `/` and `/audit/:repo` (the report's `dashboard_link`, `?action=...`).
+// The dashboard's routes: `/`, `/audit/:repo` (the report's `dashboard_link`, `?action=...`) and
+// `/history`.
 
 /** What the page shows. */
-export type Route = { kind: 'overview' } | { kind: 'repo'; name: string; action: string | null } | { kind: 'not-found' };
+export type Route =
+  { kind: 'overview' } | { kind: 'repo'; name: string; action: string | null } | { kind: 'history' } | { kind: 'not-found' };
 
 /** Reads the route from a path and query. */
 export function parseRoute(pathname: string, search: URLSearchParams): Route {
   if (pathname === '/' || pathname === '' || pathname === '/index.html') return { kind: 'overview' };
+  if (pathname === '/history' || pathname === '/history/') return { kind: 'history' };
   const match = /^\/audit\/(.+?)\/?$/.exec(pathname);
   if (match?.[1]) {
     let name: string;

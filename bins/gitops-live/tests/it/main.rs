@@ -6,6 +6,7 @@ mod audit_live;
 mod check;
 mod faults;
 mod first_hour;
+mod history;
 mod live;
 mod restart;
 mod support;

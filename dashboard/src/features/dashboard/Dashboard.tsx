@@ -3,7 +3,7 @@
 // disagrees) and the git states that need attention, charts by status, search and filters, and the
 // repositories as cards or as a dense, sortable, virtualised table. The view, sort, filters and
 // search live in the URL. On `/audit/:repo` it highlights that repository and scrolls to it.
-import { lazy, startTransition, Suspense, useCallback, useDeferredValue, useEffect, useId, useMemo, useState } from 'react';
+import { lazy, startTransition, Suspense, useCallback, useDeferredValue, useEffect, useId, useMemo, useState, type ReactNode } from 'react';
 import { ArrowLeft, Clock, GitBranch, LayoutGrid, Rows3, Search, TriangleExclamationPoint } from 'lucide-react';
 import { useLiveAudit } from '../../hooks/useWebSocket';
 import { useNow } from '../../hooks/useNow';
@@ -24,7 +24,7 @@ import {
 } from '../../lib/status';
 import { formatAgo, formatDateTime, formatReportAge, parseTimestamp } from '../../lib/time';
 import type { View } from '../../lib/viewState';
-import type { ConnectionStatus, Report } from '../../types/protocol';
+import type { ConnectionStatus, CursorText, Report } from '../../types/protocol';
 import { RepoTable } from './RepoTable';
 import { selectRepos } from './selectRepos';
 // The chart library is most of the bundle: load it after the first data is on screen.
@@ -46,6 +46,15 @@ export const TABLE_BY_DEFAULT_ABOVE = 200;
 const STALE_AFTER_MS = 26 * 3_600_000;
 
 const DAY_MS = 86_400_000;
+
+/** The overview's link, keeping the view and the past point. */
+function allHref(view: View | null, at: CursorText | null): string {
+  const query = new URLSearchParams();
+  if (view) query.set('view', view);
+  if (at) query.set('at', at);
+  const text = query.toString();
+  return text ? `/?${text}` : '/';
+}
 
 function ReportTime({ report, serverStatus }: { report: Report; serverStatus: ConnectionStatus | null }) {
   const now = useNow(1000);
@@ -257,9 +266,24 @@ function ViewSwitch({ view, onView }: { view: View; onView: (view: View) => void
   );
 }
 
-/** The main screen. */
-export function Dashboard({ focus }: { focus: Focus | null }) {
-  const { report, changedAt, serverStatus } = useLiveAudit();
+/** A past state shown instead of the live one: read-only, no live highlights. */
+export interface Past {
+  report: Report;
+  cursor: CursorText;
+}
+
+const NO_CHANGES: Readonly<Record<string, number>> = {};
+
+/**
+ * The main screen: the live report, or `past` when given. `aside` (a repository's timeline, say)
+ * goes under the repository bar.
+ */
+export function Dashboard({ focus, past = null, aside = null }: { focus: Focus | null; past?: Past | null; aside?: ReactNode }) {
+  const live = useLiveAudit();
+  const report = past ? past.report : live.report;
+  const changedAt = past ? NO_CHANGES : live.changedAt;
+  // The past has no "last audit": its own timestamp says when it was.
+  const serverStatus = past ? null : live.serverStatus;
   const [state, setState] = useViewState();
   const statusId = useId();
   const flagId = useId();
@@ -325,7 +349,7 @@ export function Dashboard({ focus }: { focus: Focus | null }) {
 
       {focus && (
         <nav className="focusbar panel" aria-label="Repository">
-          <Link href={state.view ? `/?view=${state.view}` : '/'} className="button button--ghost">
+          <Link href={allHref(state.view, past?.cursor ?? null)} className="button button--ghost">
             <ArrowLeft aria-hidden="true" size={16} /> All repositories
           </Link>
           {focused.length > 0 ? (
@@ -345,6 +369,7 @@ export function Dashboard({ focus }: { focus: Focus | null }) {
           )}
         </nav>
       )}
+      {aside}
       {/* In the table view, the linked repository's card stands above the summary, where the page scrolls to. */}
       {focus && view === 'table' && focused.length > 0 && <div className="grid grid--focus">{focused.map(card)}</div>}
 

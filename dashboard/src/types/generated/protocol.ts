@@ -243,3 +243,97 @@ export function parseRetryMs(reason: string | null | undefined): number | null {
 
 /** The protocol version these types describe. */
 export const PROTOCOL_VERSION = 1;
+
+/** `changes`, or `snapshot`: a whole state with no changes listed. */
+export type PointKind = 'changes' | 'snapshot';
+
+/** What happened to one repository at one point of history. */
+export interface RepoTransition {
+  name: string;
+  /** Which repository of that name, from 0; absent when 0. */
+  dup?: number;
+  change: 'added' | 'removed' | 'changed';
+  /** Absent (null) when added. */
+  old_status: RepoStatus | null;
+  /** Absent (null) when removed. */
+  new_status: RepoStatus | null;
+}
+
+/** One point of history (`GET /api/history`): a publish and the state after it. */
+export interface HistoryPoint {
+  /** The state after this publish. */
+  cursor: CursorText;
+  /** When it was published (imported: the snapshot's time), RFC 3339 UTC with ms. */
+  time: string;
+  kind: PointKind;
+  /** The report's own `timestamp`. */
+  timestamp: string | null;
+  /** As the producer wrote it. */
+  health_status: HealthStatus | null;
+  /** As the producer wrote it. */
+  summary: Summary | null;
+  /** Repositories by status, counted from the list. */
+  counts: Record<string, number>;
+  /** What this publish did, at most 100. */
+  repos: RepoTransition[];
+  /** How many repositories it changed in all. */
+  repos_changed: number;
+  /** Whether top-level fields changed. */
+  meta_changed: boolean;
+}
+
+/** A snapshot file the import skipped. */
+export interface SkippedSnapshot {
+  file: string;
+  error: string;
+}
+
+/** How old `audit-history/*.json` snapshots were imported when the log was new. */
+export interface HistoryImport {
+  /** The folder read. */
+  from: string;
+  /** When the import ran, RFC 3339. */
+  time: string;
+  /** Snapshots that became points. */
+  imported: number;
+  /** Snapshots equal to the one before them. */
+  unchanged: number;
+  /** Snapshots older than the log's retention. */
+  too_old: number;
+  /** Files that could not be read or parsed. */
+  skipped: SkippedSnapshot[];
+  /** Why the import stopped early, if it did. */
+  error: string | null;
+}
+
+/** `GET /api/history`: points newest first. */
+export interface HistoryPage {
+  points: HistoryPoint[];
+  /** Pass as `before` for the next, older page. */
+  next: CursorText | null;
+  import: HistoryImport | null;
+}
+
+/** `GET /api/history/diff`: apply `repos` in order to the state at `from`, then merge `meta`, to get the state at `to`. */
+export interface HistoryDiff {
+  from: CursorText;
+  to: CursorText;
+  repos: RepoChange[];
+  meta: ReportMeta | null;
+}
+
+/** One change of one repository (`GET /api/repos/<name>/history`). */
+export interface RepoEvent extends RepoTransition {
+  /** The state right after the change. */
+  cursor: CursorText;
+  /** RFC 3339 UTC with ms. */
+  time: string;
+}
+
+/** `GET /api/repos/<name>/history`: one repository's changes, newest first. */
+export interface RepoTimeline {
+  name: string;
+  events: RepoEvent[];
+  /** Pass as `before` for older events. */
+  next: CursorText | null;
+}

@@ -2,20 +2,20 @@
 //! start and every `--audit-interval`; between runs, a change inside one clone (a commit, a new
 //! untracked file) re-audits just that repository and publishes it within a second. The report
 //! file is still written after every change, for other readers.
+//!
+//! The clones are watched by `gitops_watch::watch_tree`, which yields a clone's name once its
+//! writes have gone quiet; when it cannot watch, or lost events, the next full audit (at once,
+//! or at the interval) covers what it missed.
 
-use std::collections::HashMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gitops_audit::{AuditConfig, Expected, ExpectedList, GithubAccount};
 use gitops_feed::Feed;
+use gitops_protocol::WatchState;
 use gitops_report::{Repo, Report, Timestamp};
-use notify::Watcher as _;
-use tokio::sync::mpsc;
-
-/// How long a clone must be quiet before it is re-audited: git writes several files per command.
-const QUIET: Duration = Duration::from_millis(150);
+use gitops_watch::{TreeConfig, TreeEvent, TreeWatcher};
 
 /// Runs audits forever, publishing every result to `feed` and writing it to `out`.
 pub(crate) async fn run(feed: Arc<Feed>, config: AuditConfig, out: PathBuf, interval: Duration) {
@@ -24,31 +24,7 @@ pub(crate) async fn run(feed: Arc<Feed>, config: AuditConfig, out: PathBuf, inte
     {
         tracing::warn!(%error, folder = %parent.display(), "cannot create the report's folder");
     }
-    let (events_tx, mut events) = mpsc::channel::<String>(1024);
-    let root = config.root.clone();
-    let skip = config.skip.clone();
-    // The OS watcher runs on notify's thread; it only maps paths to clone names and never blocks
-    // (a full channel drops the event: the next full audit covers it).
-    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let Ok(event) = event else { return };
-        for path in &event.paths {
-            if let Some(name) = clone_name(&root, path, &skip) {
-                let _ = events_tx.try_send(name);
-            }
-        }
-    });
-    let mut watcher = match watcher {
-        Ok(watcher) => Some(watcher),
-        Err(error) => {
-            tracing::warn!(%error, "cannot watch the clones; changes show at the next full audit");
-            None
-        }
-    };
-    if let Some(watcher) = watcher.as_mut()
-        && let Err(error) = watcher.watch(&config.root, notify::RecursiveMode::Recursive)
-    {
-        tracing::warn!(%error, "cannot watch the clones; changes show at the next full audit");
-    }
+    let mut clones = watch_clones(&feed, &config);
 
     let source = describe_expected(&config.expected);
     tracing::info!(
@@ -73,49 +49,75 @@ pub(crate) async fn run(feed: Arc<Feed>, config: AuditConfig, out: PathBuf, inte
             Err(message) => feed.source_failed(&message),
         }
         let next_full = tokio::time::Instant::now() + interval;
-        let mut pending: HashMap<String, Instant> = HashMap::new();
         loop {
-            let tick = tokio::time::sleep(Duration::from_millis(50));
-            tokio::select! {
+            let (name, first_event) = tokio::select! {
                 () = tokio::time::sleep_until(next_full) => break,
                 () = feed.triggered() => break,
-                Some(name) = events.recv() => {
-                    pending.insert(name, Instant::now());
-                    continue;
-                }
-                () = tick => {}
-            }
-            let due: Vec<String> = pending
-                .iter()
-                .filter(|(_, at)| at.elapsed() >= QUIET)
-                .map(|(name, _)| name.clone())
-                .collect();
-            for name in due {
-                let Some(first_event) = pending.remove(&name) else { continue };
-                let Some(report) = current.as_mut() else { continue };
-                match audit_one(&config, &name, &expected).await {
-                    Ok(repo) => {
-                        if replace_repo(report, &name, repo) {
-                            publish(&feed, &out, report.clone(), first_event).await;
-                        } else {
-                            // Nothing changed, but the audit ran: "last audit" stays true.
-                            feed.confirm();
-                        }
+                event = next_clone_event(&mut clones) => match event {
+                    Some(TreeEvent::Changed { name, first_event }) => (name, first_event),
+                    // Events were lost, or the watch is back after missing some: only a full
+                    // audit knows what changed meanwhile.
+                    Some(TreeEvent::Rescan { .. }) => break,
+                    Some(TreeEvent::Watching) => {
+                        feed.set_watch(WatchState::Auditing, None);
+                        break;
                     }
-                    Err(message) => feed.source_failed(&message),
+                    Some(TreeEvent::Unavailable { reason }) => {
+                        feed.set_watch(WatchState::Auditing, Some(unwatched_note(&reason)));
+                        continue;
+                    }
+                    None => {
+                        clones = None;
+                        let note = unwatched_note("the clone watch stopped");
+                        feed.set_watch(WatchState::Auditing, Some(note));
+                        continue;
+                    }
+                },
+            };
+            let Some(report) = current.as_mut() else { continue };
+            match audit_one(&config, &name, &expected).await {
+                Ok(repo) => {
+                    if replace_repo(report, &name, repo) {
+                        publish(&feed, &out, report.clone(), first_event).await;
+                    } else {
+                        // Nothing changed, but the audit ran: "last audit" stays true.
+                        feed.confirm();
+                    }
                 }
+                Err(message) => feed.source_failed(&message),
             }
         }
     }
 }
 
-/// The top-level clone folder `path` is in, unless it is skipped.
-fn clone_name(root: &Path, path: &Path, skip: &[String]) -> Option<String> {
-    let relative = path.strip_prefix(root).ok()?;
-    let Some(Component::Normal(first)) = relative.components().next() else { return None };
-    let name = first.to_str()?;
-    let skipped = name.starts_with('.') || skip.iter().any(|s| s.eq_ignore_ascii_case(name));
-    (!skipped).then(|| name.to_owned())
+/// Starts watching the clones the auditor audits (same root, same skipped folders). A watch
+/// that cannot start leaves the full audits to find every change.
+fn watch_clones(feed: &Feed, config: &AuditConfig) -> Option<TreeWatcher> {
+    let tree = TreeConfig {
+        skip: config.skip.clone(),
+        skip_hidden: config.skip_hidden,
+        ..TreeConfig::new(&config.root)
+    };
+    match gitops_watch::watch_tree(tree) {
+        Ok(clones) => Some(clones),
+        Err(error) => {
+            feed.set_watch(WatchState::Auditing, Some(unwatched_note(&error.to_string())));
+            None
+        }
+    }
+}
+
+/// The next event of the clone watch; never, when there is none.
+async fn next_clone_event(clones: &mut Option<TreeWatcher>) -> Option<TreeEvent> {
+    match clones {
+        Some(clones) => clones.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What the status says while changes inside the clones are not seen as they happen.
+fn unwatched_note(reason: &str) -> String {
+    format!("cannot watch the clones ({reason}); changes show at the next full audit")
 }
 
 async fn full_audit(config: &AuditConfig) -> Result<(ExpectedList, Report), String> {
@@ -246,27 +248,5 @@ fn log_first_audit(
             "no clones found in {}: is it the folder that holds them (each clone a folder of its own)?",
             config.root.display()
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn events_map_to_their_clone_unless_skipped() {
-        let root = Path::new("/srv/git");
-        let skip = vec!["tmp".to_owned()];
-        assert_eq!(
-            clone_name(root, Path::new("/srv/git/halo/.git/index"), &skip).as_deref(),
-            Some("halo")
-        );
-        assert_eq!(
-            clone_name(root, Path::new("/srv/git/halo/src/new.rs"), &skip).as_deref(),
-            Some("halo")
-        );
-        assert_eq!(clone_name(root, Path::new("/srv/git/tmp/x"), &skip), None);
-        assert_eq!(clone_name(root, Path::new("/srv/git/.cache/x"), &skip), None);
-        assert_eq!(clone_name(root, Path::new("/elsewhere/x"), &skip), None);
     }
 }

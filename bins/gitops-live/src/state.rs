@@ -201,8 +201,8 @@ impl Log for StoreLog {
 /// How often the log is pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
-/// A thread that prunes the log by the default retention policy every [`PRUNE_EVERY`], starting
-/// a minute after start; it ends when this is dropped.
+/// A thread that prunes the log by the default retention policy every [`PRUNE_EVERY`], the first
+/// time one period after start (not during a start's reconnect storm); it ends when dropped.
 struct Pruner {
     stop: Option<mpsc::Sender<()>>,
 }

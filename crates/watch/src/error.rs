@@ -1,11 +1,12 @@
 //! The one error type of this crate: why a watch could not be started.
 //!
 //! Once a watch runs it never fails: read errors and a broken OS watcher become events
-//! ([`crate::WatchEvent::Unreadable`], [`crate::WatchEvent::Mode`]), not errors.
+//! ([`crate::WatchEvent::Unreadable`], [`crate::WatchEvent::Mode`],
+//! [`crate::TreeEvent::Unavailable`]), not errors.
 
 use std::path::PathBuf;
 
-/// Why [`crate::watch`] refused to start.
+/// Why [`crate::watch`] or [`crate::watch_tree`] refused to start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -18,7 +19,8 @@ pub enum Error {
         path: PathBuf,
     },
 
-    /// A relative path was given and the current directory could not be read to anchor it.
+    /// A relative path (or tree root) was given and the current directory could not be read to
+    /// anchor it.
     ///
     /// Pass an absolute path, or fix the process's current directory.
     #[error("cannot resolve relative path {path:?}: current directory is unreadable")]
@@ -35,11 +37,11 @@ pub enum Error {
     /// Use a positive interval; the defaults are 1 s and 30 s.
     #[error("{field} must be greater than zero")]
     ZeroInterval {
-        /// The name of the offending [`crate::WatchConfig`] field.
+        /// The name of the offending [`crate::WatchConfig`] or [`crate::TreeConfig`] field.
         field: &'static str,
     },
 
-    /// [`crate::watch`] was called outside a tokio runtime, so there is nowhere to run the watch.
+    /// [`crate::watch`] or [`crate::watch_tree`] was called outside a tokio runtime, so there is nowhere to run the watch.
     ///
     /// Call it from within a tokio runtime (for example inside `#[tokio::main]`).
     #[error("no tokio runtime to run the watch on")]

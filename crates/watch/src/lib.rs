@@ -1,4 +1,6 @@
 //! Watches one file and yields "its bytes changed" events; knows nothing of what the bytes mean.
+//! Also watches a folder of clones and yields the names of those that changed ([`watch_tree`],
+//! described in its own section below).
 //!
 //! Built for a report file that other programs rewrite in any of three ways, all of which must be
 //! seen every time:
@@ -63,12 +65,47 @@
 //! A torn read would need a writer stopped inside that kernel moment for the whole fence round
 //! trip (or a third process opening the directory just then); the writer's close would still
 //! bring the complete file right after.
+//!
+//! # A folder of clones
+//!
+//! The root's top-level folders are the clones (`/srv/git/halo`, `/srv/git/kitshn`). Every
+//! change inside one (a commit, a checkout, a new untracked file, the folder created, renamed or
+//! removed) becomes one [`TreeEvent::Changed`] with the folder's name, on the trailing edge:
+//! after [`TreeConfig::quiet`] without events in that clone, so a git command that writes a
+//! dozen files yields one event. A clone written to without pause (a database or a log kept
+//! inside it) is still reported [`TreeConfig::max_delay`] after its first unreported event.
+//!
+//! Only changes count: opens and reads are ignored, so whoever audits a clone after an event
+//! does not cause the next one. Skipped and hidden folders are not watched at all, and files
+//! directly in the root are not clones.
+//!
+//! When changes may have been missed the watch says so instead of going quiet:
+//! [`TreeEvent::Rescan`] when events were lost (the kernel's queue or ours overflowed),
+//! [`TreeEvent::Unavailable`] when the OS watcher cannot be set up, fails, or cannot watch part
+//! of the tree, and [`TreeEvent::Watching`] once a retry has every clone watched again.
+//!
+//! ```no_run
+//! # async fn run() -> gitops_watch::Result<()> {
+//! use gitops_watch::{TreeConfig, TreeEvent, watch_tree};
+//!
+//! let mut clones = watch_tree(TreeConfig::new("/srv/git"))?;
+//! while let Some(event) = clones.next().await {
+//!     match event {
+//!         TreeEvent::Changed { name, .. } => println!("re-audit {name}"),
+//!         TreeEvent::Rescan { .. } | TreeEvent::Watching => println!("audit every clone"),
+//!         TreeEvent::Unavailable { reason } => println!("changes show at the next full audit: {reason}"),
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
 #![warn(missing_docs)]
 
 mod error;
 mod inbox;
 mod resolve;
 mod task;
+mod tree;
 
 use std::fmt;
 use std::io;
@@ -81,6 +118,7 @@ use tokio::sync::{Notify, mpsc};
 
 pub use error::{Error, Result};
 pub use inbox::WatchStats;
+pub use tree::{TreeConfig, TreeEvent, TreeStats, TreeWatcher, watch_tree};
 
 use inbox::Inbox;
 

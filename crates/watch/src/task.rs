@@ -92,7 +92,7 @@ fn os_watcher(inbox: &Arc<Mutex<Inbox>>, wake: &Arc<Notify>) -> notify::Result<R
     })
 }
 
-fn is_not_found(error: &notify::Error) -> bool {
+pub(crate) fn is_not_found(error: &notify::Error) -> bool {
     match &error.kind {
         notify::ErrorKind::PathNotFound => true,
         notify::ErrorKind::Io(error) => error.kind() == io::ErrorKind::NotFound,

@@ -531,8 +531,13 @@ async fn forced_polling_still_delivers_changes_and_says_so() {
     ]);
     let mut connection = Connection::open(&server.ws_url(), None, None).await.expect("connect");
     let mut state = LiveState::default();
-    read_until(&mut connection, &mut state, Duration::from_secs(10), |s| has_report(s, &report))
-        .await;
+    // The status follows the watcher's mode as its own message, which may come just after the
+    // report: wait for both (bounded).
+    read_until(&mut connection, &mut state, Duration::from_secs(10), |s| {
+        has_report(s, &report)
+            && s.status.as_ref().is_some_and(|status| status.report.watch == WatchState::Polling)
+    })
+    .await;
     let status = state.status.clone().expect("a status");
     assert_eq!(status.report.watch, WatchState::Polling);
     assert!(status.report.watch_note.is_some_and(|note| note.contains("requested")));

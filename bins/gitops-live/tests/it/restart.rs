@@ -259,3 +259,36 @@ async fn a_full_disk_keeps_serving_says_so_and_the_log_catches_up_when_space_ret
     assert_eq!(cursor, served, "the log followed the server into the epoch it served on in");
     drop(server);
 }
+
+#[test]
+fn a_damaged_log_is_set_aside_loudly_and_a_bad_state_dir_is_refused_with_a_reason() {
+    let state_dir = tempfile::tempdir().expect("a state dir");
+    std::fs::write(state_dir.path().join("gitops-live.db"), b"this is not a database, at all")
+        .expect("write");
+    let file = ReportFile::new(&generate_report(5, 3).to_json_bytes());
+    let server = start(&file, state_dir.path().to_str().expect("utf-8"));
+    eventually(Duration::from_secs(10), || server_cursor(&server));
+    let body = http(server.addr, "GET", "/api/ws/status", &[]).body;
+    let status: serde_json::Value = serde_json::from_slice(&body).expect("status JSON");
+    let notice = status["log"]["notice"].as_str().unwrap_or_default().to_owned();
+    assert!(notice.contains("moved"), "the status says the log was set aside: {status}");
+    let moved = std::fs::read_dir(state_dir.path())
+        .expect("the state dir")
+        .filter_map(Result::ok)
+        .any(|entry| entry.file_name().to_string_lossy().contains("corrupt"));
+    assert!(moved, "the damaged file is kept beside the new one");
+    drop(server);
+
+    // A path that is a file is refused at start with what is wrong (a read-only directory and a
+    // newer schema are the store's own tests).
+    let not_a_dir = state_dir.path().join("a-file");
+    std::fs::write(&not_a_dir, b"x").expect("write");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_gitops-live"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--report", &file.path_str()])
+        .args(["--state-dir", not_a_dir.to_str().expect("utf-8")])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("state directory") && stderr.contains("a-file"), "{stderr}");
+}

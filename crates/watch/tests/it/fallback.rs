@@ -7,46 +7,15 @@ use std::time::Duration;
 use gitops_watch::{PollingReason, WatchConfig, WatchEvent, WatchMode, Watcher, watch};
 
 use crate::support::{
-    OnTheWay, Scene, config, exclusive_inotify, expect_bytes, expect_mode, next_event, version,
-    write_atomically,
+    INSTANCES, LoweredLimit, OnTheWay, Scene, config, exclusive_inotify, expect_bytes, expect_mode,
+    next_event, version, write_atomically,
 };
-
-const LIMIT: &str = "/proc/sys/fs/inotify/max_user_instances";
-
-/// Sets the inotify instance limit to 0 and puts the old value back when dropped, panicking
-/// or not.
-struct LoweredInstanceLimit {
-    original: String,
-}
-
-impl LoweredInstanceLimit {
-    /// `None` when this process may not change the limit (not root): the test cannot run here.
-    fn lower() -> Option<LoweredInstanceLimit> {
-        let original = std::fs::read_to_string(LIMIT).unwrap();
-        match std::fs::write(LIMIT, "0") {
-            Ok(()) => Some(LoweredInstanceLimit { original }),
-            Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => None,
-            Err(error) => panic!("cannot lower {LIMIT}: {error}"),
-        }
-    }
-}
-
-impl Drop for LoweredInstanceLimit {
-    fn drop(&mut self) {
-        if let Err(error) = std::fs::write(LIMIT, self.original.trim()) {
-            eprintln!("could not restore {LIMIT} to {}: {error}", self.original.trim());
-        }
-    }
-}
 
 /// Starts a watch while no new inotify instance can be created. The limit is lowered only for
 /// the moment the watch is set up, and no other test creates a watcher meanwhile.
 fn start_without_inotify(config: WatchConfig) -> Option<Watcher> {
     let _exclusive = exclusive_inotify();
-    let Some(lowered) = LoweredInstanceLimit::lower() else {
-        eprintln!("skipped: {LIMIT} is not writable (needs root)");
-        return None;
-    };
+    let lowered = LoweredLimit::lower(INSTANCES, 0)?;
     let watcher = watch(config);
     drop(lowered);
     Some(watcher.unwrap())

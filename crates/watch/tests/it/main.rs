@@ -8,3 +8,4 @@ mod polling;
 mod producers;
 mod support;
 mod symlink;
+mod tree;

@@ -22,6 +22,42 @@ pub(crate) fn exclusive_inotify() -> RwLockWriteGuard<'static, ()> {
     INOTIFY_LIMIT.write().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The inotify instance limit per user.
+pub(crate) const INSTANCES: &str = "/proc/sys/fs/inotify/max_user_instances";
+/// The size of the event queue of inotify instances created from now on.
+pub(crate) const QUEUED_EVENTS: &str = "/proc/sys/fs/inotify/max_queued_events";
+
+/// An inotify limit lowered for a moment (take [`exclusive_inotify`] first); the old value is
+/// put back when dropped, panicking or not.
+pub(crate) struct LoweredLimit {
+    file: &'static str,
+    original: String,
+}
+
+impl LoweredLimit {
+    /// `None` when this process may not change the limit (not root): the test cannot run here,
+    /// and says so.
+    pub(crate) fn lower(file: &'static str, value: u32) -> Option<LoweredLimit> {
+        let original = std::fs::read_to_string(file).unwrap();
+        match std::fs::write(file, value.to_string()) {
+            Ok(()) => Some(LoweredLimit { file, original }),
+            Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
+                eprintln!("skipped: {file} is not writable (needs root)");
+                None
+            }
+            Err(error) => panic!("cannot lower {file}: {error}"),
+        }
+    }
+}
+
+impl Drop for LoweredLimit {
+    fn drop(&mut self) {
+        if let Err(error) = std::fs::write(self.file, self.original.trim()) {
+            eprintln!("could not restore {} to {}: {error}", self.file, self.original.trim());
+        }
+    }
+}
+
 /// A temp directory, canonicalised so paths compare with the ones the watch reports.
 pub(crate) struct Scene {
     _dir: tempfile::TempDir,

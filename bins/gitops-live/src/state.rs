@@ -88,7 +88,8 @@ pub(crate) fn open_feed(
     // A log of another report (or audit root) is not continued: its state would be served until
     // the first read and its history mixed with this one's.
     let previous_source = store
-        .source_events(None, 100)
+        // Health events come in between; retention keeps at most 10,000 of them.
+        .source_events(None, 10_000)
         .context("reading the log's source events")?
         .into_iter()
         .find(|event| event.kind == SERVING)
@@ -173,6 +174,12 @@ struct StoreLog {
 impl Log for StoreLog {
     fn location(&self) -> String {
         self.store.path().display().to_string()
+    }
+
+    fn record_source_event(&mut self, kind: &str, message: &str) {
+        if let Err(error) = self.store.record_source_event(SystemTime::now(), kind, message) {
+            tracing::debug!(%error, "the log cannot keep a source event");
+        }
     }
 
     fn commit(&mut self, commit: &Commit<'_>) -> Result<(), String> {

@@ -47,6 +47,12 @@ pub trait Log: Send {
     /// under a new epoch (see [`Hub::publish_with`]) and reports the log as failing until a
     /// later commit succeeds; the next commit is then the first state of that epoch.
     fn commit(&mut self, commit: &Commit<'_>) -> Result<(), String>;
+
+    /// Keeps an event of the source's health (`failed`, `recovered`, `watch`), for the record.
+    /// Best effort: a log that cannot keep it says so in its own way; the feed goes on.
+    fn record_source_event(&mut self, kind: &str, message: &str) {
+        let _ = (kind, message);
+    }
 }
 
 /// Counters for metrics.
@@ -186,15 +192,25 @@ impl Feed {
         let mut source = lock(&self.source);
         source.last_loaded = Some(now_rfc3339());
         if source.state != ReportState::Ok || source.last_error.is_some() {
+            let recovered = source.last_error.take().map(|error| error.message);
             if source.state == ReportState::Error {
                 tracing::info!(path = %source.path, "the report source recovered");
             }
             source.state = ReportState::Ok;
-            source.last_error = None;
             drop(source);
+            if let Some(failure) = recovered {
+                self.record_source_event("recovered", &format!("recovered from: {failure}"));
+            }
             self.source_changed();
         }
         published
+    }
+
+    /// Hands a source-health event to the log, if there is one.
+    fn record_source_event(&self, kind: &str, message: &str) {
+        if let Some(log) = lock(&self.log).as_mut() {
+            log.record_source_event(kind, message);
+        }
     }
 
     /// Publishes through the log, when there is one, and keeps its health.
@@ -263,12 +279,16 @@ impl Feed {
         }
         let since = source.last_error.as_ref().map_or_else(now_rfc3339, |e| e.since.clone());
         let repeated = source.last_error.as_ref().is_some_and(|e| e.message == message);
+        let event = (!repeated).then(|| message.clone());
         if !repeated {
             tracing::warn!(source = %source.path, "{message}");
         }
         source.last_error = Some(LastError { message, since });
         let state_changed = state_before != source.state;
         drop(source);
+        if let Some(event) = event {
+            self.record_source_event("failed", &event);
+        }
         if !repeated || state_changed {
             self.source_changed();
         }
@@ -299,9 +319,14 @@ impl Feed {
         if let Some(reason) = &note {
             tracing::warn!(%reason, ?watch, "the report source changed how it watches");
         }
+        let event = match &note {
+            Some(reason) => format!("{watch:?}: {reason}"),
+            None => format!("{watch:?}"),
+        };
         source.watch = watch;
         source.watch_note = note;
         drop(source);
+        self.record_source_event("watch", &event.to_lowercase());
         self.source_changed();
     }
 

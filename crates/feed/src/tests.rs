@@ -131,11 +131,16 @@ async fn triggers_coalesce_and_wake_the_source() {
 struct SharedLog {
     kept: Arc<Mutex<Vec<u64>>>,
     failing: Arc<std::sync::atomic::AtomicBool>,
+    events: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl Log for SharedLog {
     fn location(&self) -> String {
         "memory".into()
+    }
+
+    fn record_source_event(&mut self, kind: &str, message: &str) {
+        self.events.lock().expect("lock").push((kind.to_owned(), message.to_owned()));
     }
 
     fn commit(&mut self, commit: &Commit<'_>) -> Result<(), String> {
@@ -152,7 +157,8 @@ impl Log for SharedLog {
 fn a_failing_log_is_shown_counted_and_recovers_while_serving_goes_on() {
     let kept = Arc::new(Mutex::new(Vec::new()));
     let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let log = SharedLog { kept: kept.clone(), failing: failing.clone() };
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let log = SharedLog { kept: kept.clone(), failing: failing.clone(), events: events.clone() };
     let feed = Feed::with_log(
         Hub::new(HubConfig::default()),
         FeedConfig {
@@ -184,6 +190,17 @@ fn a_failing_log_is_shown_counted_and_recovers_while_serving_goes_on() {
     failing.store(false, Ordering::Relaxed);
     feed.publish(generate_report(5, 4), Instant::now());
     assert_eq!(feed.log_status().expect("a log").state, LogState::Ok);
+
+    // The source's health events reach the log once each: a failure (not its repeats), the
+    // recovery, a change of watch mode.
+    feed.source_failed("the report is missing");
+    feed.source_failed("the report is missing");
+    feed.publish(generate_report(5, 5), Instant::now());
+    feed.set_watch(WatchState::Polling, Some("inotify limit reached".into()));
+    let events = events.lock().expect("lock").clone();
+    let kinds: Vec<&str> = events.iter().map(|(kind, _)| kind.as_str()).collect();
+    assert_eq!(kinds, ["failed", "recovered", "watch"], "{events:?}");
+    assert!(events[0].1.contains("missing") && events[1].1.contains("missing"), "{events:?}");
     assert_eq!(kept.lock().expect("lock").last().copied(), feed.hub().cursor().map(|c| c.seq));
 }
 

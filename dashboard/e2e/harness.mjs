@@ -221,7 +221,10 @@ export async function startServer(report, options = {}) {
       ? [
           bin,
           [
-            ...(process.env.GITOPS_LIVE_ARGS ?? 'serve --report {report} --bind 127.0.0.1:{port} --state-dir {dir}/state').split(' ').filter(Boolean).map(fill),
+            ...(process.env.GITOPS_LIVE_ARGS ?? 'serve --report {report} --bind 127.0.0.1:{port} --state-dir {dir}/state')
+              .split(' ')
+              .filter(Boolean)
+              .map(fill),
             ...(options.args ?? []).map(fill),
           ],
         ]
@@ -303,7 +306,10 @@ export async function startServer(report, options = {}) {
   };
 }
 
-/** Launches chromium with a fresh profile; collects console errors and CSP violations per page. */
+/**
+ * Launches chromium with a fresh profile; collects console errors and CSP violations per page.
+ * `options.args` adds flags to the standard set (e.g. `--host-resolver-rules`).
+ */
 export async function launchBrowser(options = {}) {
   const profile = await mkdtemp(join(tmpdir(), 'gitops-live-chromium-'));
   let context;
@@ -330,6 +336,7 @@ function launchChromium(profile, options) {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      ...(options.args ?? []),
     ],
     viewport: options.viewport ?? { width: 1280, height: 900 },
     colorScheme: options.colorScheme ?? 'light',

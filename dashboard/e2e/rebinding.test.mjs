@@ -12,8 +12,7 @@ import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { freePort, sampleReport } from './harness.mjs';
+import { freePort, launchBrowser, sampleReport } from './harness.mjs';
 
 const BIN = process.env.GITOPS_LIVE_BIN;
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
@@ -107,29 +106,15 @@ test('a page under a rebound name cannot read the report or open a socket; the r
   const report = await sampleReport();
   const secretName = report.repos[0].name;
   const dir = await mkdtemp(join(tmpdir(), 'gitops-live-rebinding-'));
-  const profile = await mkdtemp(join(tmpdir(), 'gitops-live-chromium-'));
   const reportPath = join(dir, 'GitRepoReport.json');
   await writeFile(reportPath, JSON.stringify(report));
   const port = await freePort();
   let stopAttacker = await attackerServer(port);
   let server;
-  let context;
+  let browser;
   try {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        `--host-resolver-rules=MAP ${NAME} 127.0.0.1`,
-      ],
-    });
+    browser = await launchBrowser({ args: [`--host-resolver-rules=MAP ${NAME} 127.0.0.1`] });
+    const { context } = browser;
     const page = await context.newPage();
     const landed = await page.goto(`http://${NAME}:${port}/`);
     assert.equal(landed.status(), 200);
@@ -138,9 +123,13 @@ test('a page under a rebound name cannot read the report or open a socket; the r
     // The name now points at gitops-live: the attacker's server is gone, ours has its port.
     await stopAttacker();
     stopAttacker = null;
-    server = spawn(BIN, ['serve', '--bind', `127.0.0.1:${port}`, '--report', reportPath, '--state-dir', join(dir, 'state'), '--log', 'warn'], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    server = spawn(
+      BIN,
+      ['serve', '--bind', `127.0.0.1:${port}`, '--report', reportPath, '--state-dir', join(dir, 'state'), '--log', 'warn'],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
     await waitForReady(port);
 
     const seen = await page.evaluate(probe());
@@ -163,12 +152,11 @@ test('a page under a rebound name cannot read the report or open a socket; the r
     assert.equal(ownSeen.sse.data, true);
   } finally {
     if (stopAttacker) await stopAttacker();
-    if (context) await context.close().catch(() => {});
+    if (browser) await browser.close().catch(() => {});
     if (server) {
       server.kill('SIGKILL');
       await new Promise((resolve) => (server.exitCode !== null ? resolve() : server.once('exit', resolve)));
     }
     await rm(dir, { recursive: true, force: true });
-    await rm(profile, { recursive: true, force: true });
   }
 });

@@ -11,6 +11,7 @@
 //! runtime: the crate is data and functions over data.
 #![warn(missing_docs)]
 
+mod actions;
 mod close;
 mod cursor;
 mod history;
@@ -18,6 +19,9 @@ mod live_state;
 mod message;
 mod typescript;
 
+pub use actions::{
+    ActionAccepted, ActionLogEntry, ActionLogPage, ActionState, ActionStatus, OperatorInfo,
+};
 pub use close::{CloseCode, MAX_RETRY_MS, RETRY_MS_KEY, format_retry_reason, parse_retry_ms};
 pub use cursor::{Cursor, Epoch};
 pub use history::{
@@ -29,7 +33,7 @@ pub use message::{
     CatchUp, ClientMessage, ClientsByTransport, ConnectionStatus, ErrorBody, ErrorCode, LastError,
     LogState, LogStatus, MessageKind, Pong, ReportSource, ReportState, ServerMessage, Session,
     SignInMethod, WatchState, encode_audit_update, encode_catch_up, encode_connection_status,
-    encode_error, encode_meta, encode_pong, encode_repo_change,
+    encode_action_status, encode_error, encode_meta, encode_pong, encode_repo_change,
 };
 
 pub use bytes::Bytes;

@@ -5,7 +5,7 @@ use gitops_diff::{Changes, Meta, RepoChange};
 use gitops_report::Report;
 use serde::{Deserialize, Serialize};
 
-use crate::{Cursor, Epoch, Result};
+use crate::{ActionStatus, Cursor, Epoch, OperatorInfo, Result};
 
 /// Every message the server sends, as a client decodes it.
 ///
@@ -65,6 +65,11 @@ pub enum ServerMessage {
         /// What went wrong.
         data: ErrorBody,
     },
+    /// An operator's action on a repository started or ended.
+    ActionStatus {
+        /// The action and where it is.
+        data: ActionStatus,
+    },
 }
 
 impl ServerMessage {
@@ -78,6 +83,7 @@ impl ServerMessage {
             Self::ConnectionStatus { .. } => MessageKind::ConnectionStatus,
             Self::Pong { .. } => MessageKind::Pong,
             Self::Error { .. } => MessageKind::Error,
+            Self::ActionStatus { .. } => MessageKind::ActionStatus,
         }
     }
 
@@ -93,7 +99,10 @@ impl ServerMessage {
             | Self::RepoStatusChange { epoch, seq, .. }
             | Self::HealthMetricsUpdate { epoch, seq, .. }
             | Self::CatchUp { epoch, seq, .. } => Some(Cursor::new(*epoch, *seq)),
-            Self::ConnectionStatus { .. } | Self::Pong { .. } | Self::Error { .. } => None,
+            Self::ConnectionStatus { .. }
+            | Self::Pong { .. }
+            | Self::Error { .. }
+            | Self::ActionStatus { .. } => None,
         }
     }
 }
@@ -115,11 +124,13 @@ pub enum MessageKind {
     Pong,
     /// `error`: a problem with something the client sent.
     Error,
+    /// `action-status`: an operator's action on a repository started or ended.
+    ActionStatus,
 }
 
 impl MessageKind {
     /// Every kind: the state-bearing ones first, in the order of [`ServerMessage`].
-    pub const ALL: [MessageKind; 7] = [
+    pub const ALL: [MessageKind; 8] = [
         Self::AuditUpdate,
         Self::RepoStatusChange,
         Self::HealthMetricsUpdate,
@@ -127,6 +138,7 @@ impl MessageKind {
         Self::ConnectionStatus,
         Self::Pong,
         Self::Error,
+        Self::ActionStatus,
     ];
 
     /// The name on the wire (the JSON `type`, the SSE `event:`).
@@ -139,6 +151,7 @@ impl MessageKind {
             Self::ConnectionStatus => "connection-status",
             Self::Pong => "pong",
             Self::Error => "error",
+            Self::ActionStatus => "action-status",
         }
     }
 
@@ -158,7 +171,7 @@ impl MessageKind {
         // The first letter picks one kind or, for `c`, two; the full name and its closing quote
         // are then checked, so any other text is refused.
         let candidates: &[Self] = match rest.first()? {
-            b'a' => &[Self::AuditUpdate],
+            b'a' => &[Self::AuditUpdate, Self::ActionStatus],
             b'r' => &[Self::RepoStatusChange],
             b'h' => &[Self::HealthMetricsUpdate],
             b'c' => &[Self::CatchUp, Self::ConnectionStatus],
@@ -182,6 +195,7 @@ impl MessageKind {
             Self::ConnectionStatus => "connectionStatus",
             Self::Pong => "pong",
             Self::Error => "error",
+            Self::ActionStatus => "actionStatus",
         }
     }
 }
@@ -284,6 +298,9 @@ pub struct Session {
     pub user: Option<String>,
     /// When the session cookie expires (RFC 3339), when signed in with one.
     pub expires_at: Option<String>,
+    /// Whether this server can act on repositories and whether this request is the operator.
+    #[serde(default)]
+    pub operator: OperatorInfo,
 }
 
 /// Connected clients by transport.
@@ -504,6 +521,11 @@ pub fn encode_pong(pong: &Pong) -> Bytes {
     plain_message(MessageKind::Pong, pong)
 }
 
+/// Encodes an `action-status`.
+pub fn encode_action_status(status: &ActionStatus) -> Bytes {
+    plain_message(MessageKind::ActionStatus, status)
+}
+
 /// Encodes an `error`.
 pub fn encode_error(code: ErrorCode, message: &str) -> Bytes {
     let body = ErrorBody { code, message: message.to_owned() };
@@ -552,6 +574,15 @@ mod tests {
             encode_connection_status(&status),
             encode_pong(&Pong { ts: None, server_time: "t".into() }),
             encode_error(ErrorCode::NotReady, "wait"),
+            encode_action_status(&ActionStatus {
+                id: 1,
+                action: "commit".into(),
+                repo: "halo".into(),
+                who: "operator token".into(),
+                state: crate::ActionState::Running,
+                summary: String::new(),
+                at: "t".into(),
+            }),
         ]
     }
 

@@ -258,6 +258,7 @@ pub(crate) const DECLS: &[Decl] = &[
             ),
             f("user", "string | null", "The user a trusted reverse proxy named."),
             f("expires_at", "string | null", "When the session cookie expires, RFC 3339."),
+            f("operator", "OperatorInfo", "Whether this server can act, and whether this request is the operator."),
         ],
     },
     Decl::Interface {
@@ -356,6 +357,7 @@ fn data_type(kind: MessageKind) -> &'static str {
         MessageKind::ConnectionStatus => "ConnectionStatus",
         MessageKind::Pong => "Pong",
         MessageKind::Error => "ErrorBody",
+        MessageKind::ActionStatus => "ActionStatus",
     }
 }
 
@@ -446,7 +448,7 @@ pub fn typescript() -> String {
         "// Generated from the Rust crate gitops-protocol by `cargo xtask types`. Do not edit:\n\
          // `cargo xtask ci` fails when this file differs from what the Rust types generate.\n",
     );
-    for decl in DECLS.iter().chain(crate::history::DECLS) {
+    for decl in DECLS.iter().chain(crate::history::DECLS).chain(crate::actions::DECLS) {
         out.push('\n');
         match decl {
             Decl::Alias { name, doc, ts } => {
@@ -515,6 +517,7 @@ pub(crate) mod tests {
         DECLS
             .iter()
             .chain(crate::history::DECLS)
+            .chain(crate::actions::DECLS)
             .find_map(|decl| match decl {
                 Decl::Interface { name: n, fields, open, extends, .. } if *n == name => {
                     Some((*fields, *open, *extends))
@@ -653,6 +656,7 @@ pub(crate) mod tests {
             authenticated: true,
             user: Some("alice".into()),
             expires_at: Some("2026-11-26T10:00:00Z".into()),
+            operator: crate::OperatorInfo::default(),
         };
         assert_conforms("Session", &to_value(&session));
         assert_eq!(to_value(&session.methods), json!(["token", "proxy"]));
@@ -695,6 +699,7 @@ pub(crate) mod tests {
             "connection-status",
             "pong",
             "error",
+            "action-status",
         ] {
             assert!(text.contains(&format!("type: '{kind}'")), "{kind} missing");
         }

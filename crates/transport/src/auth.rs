@@ -286,6 +286,7 @@ impl Gate {
             authenticated: viewer.is_some(),
             user: viewer.and_then(|v| v.user.clone()),
             expires_at: viewer.and_then(|v| v.expires).and_then(rfc3339),
+            operator: gitops_protocol::OperatorInfo::default(),
         }
     }
 

@@ -102,6 +102,7 @@ fn without_a_session_data_is_refused_and_the_page_and_probes_are_not() {
             authenticated: false,
             user: None,
             expires_at: None,
+            operator: gitops_protocol::OperatorInfo::default(),
         }
     );
     // A token in the URL is never looked at.

@@ -153,6 +153,8 @@ export interface Session {
   user: string | null;
   /** When the session cookie expires, RFC 3339. */
   expires_at: string | null;
+  /** Whether this server can act, and whether this request is the operator. */
+  operator: OperatorInfo;
 }
 
 /** `pong` data. */
@@ -180,7 +182,8 @@ export type ServerMessage =
   | StateMessage
   | { type: 'connection-status'; data: ConnectionStatus }
   | { type: 'pong'; data: Pong }
-  | { type: 'error'; data: ErrorBody };
+  | { type: 'error'; data: ErrorBody }
+  | { type: 'action-status'; data: ActionStatus };
 
 /** Every message a client may send over the WebSocket. */
 export type ClientMessage =
@@ -198,13 +201,14 @@ export const MESSAGE_TYPES = {
   connectionStatus: 'connection-status',
   pong: 'pong',
   error: 'error',
+  actionStatus: 'action-status',
 } as const;
 
 /** The type names of state-bearing messages. */
 export const STATE_MESSAGE_TYPES = ['audit-update', 'repo-status-change', 'health-metrics-update', 'catch-up'] as const;
 
 /** Every server message type name (also the SSE `event:` names). */
-export const SERVER_MESSAGE_TYPES = [...STATE_MESSAGE_TYPES, 'connection-status', 'pong', 'error'] as const;
+export const SERVER_MESSAGE_TYPES = [...STATE_MESSAGE_TYPES, 'connection-status', 'pong', 'error', 'action-status'] as const;
 
 /** WebSocket close codes of the protocol (docs/protocol.md says what a client does on each). */
 export const CLOSE_CODES = {
@@ -336,4 +340,71 @@ export interface RepoTimeline {
   events: RepoEvent[];
   /** Pass as `before` for older events. */
   next: CursorText | null;
+}
+
+/** Where an action is. */
+export type ActionState = 'running' | 'done' | 'refused' | 'failed' | 'interrupted';
+
+/** `action-status` data: an operator's action started or ended. Previews are not broadcast. */
+export interface ActionStatus {
+  /** The action's id in the action log. */
+  id: number;
+  /** `clone`, `commit`, `discard`, `fix-remote`, `delete`, `restore`, `push`, `pull` or `audit`. */
+  action: string;
+  /** The repository; empty for `audit`. */
+  repo: string;
+  /** Who acted. */
+  who: string;
+  state: ActionState;
+  /** What it did or why not; empty while running. */
+  summary: string;
+  /** When this state was entered, RFC 3339. */
+  at: string;
+}
+
+/** 202 to an action request: its end comes as an `action-status` with this id. */
+export interface ActionAccepted {
+  id: number;
+  action: string;
+  repo: string;
+  state: ActionState;
+}
+
+/** One entry of the action log (`GET /api/actions`). */
+export interface ActionLogEntry {
+  id: number;
+  who: string;
+  /** `changes` for a look at the diff. */
+  action: string;
+  repo: string;
+  /** Only a preview. */
+  dry_run: boolean;
+  result: 'running' | 'previewed' | 'done' | 'refused' | 'failed' | 'interrupted' | (string & {});
+  /** For a refusal or failure: `busy`, `not-found`, ... */
+  error_class: string | null;
+  summary: string;
+  /** git's output, credentials redacted. */
+  output: string;
+  started_at: string;
+  /** Null while running. */
+  ended_at: string | null;
+}
+
+/** `GET /api/actions`: newest first. */
+export interface ActionLogPage {
+  actions: ActionLogEntry[];
+  /** Pass as `before` for the next, older page. */
+  next: number | null;
+}
+
+/** What `GET /api/session` says about acting on repositories. */
+export interface OperatorInfo {
+  /** Whether this server can act at all. */
+  available: boolean;
+  /** Why not, when not. */
+  reason: string | null;
+  /** Whether this request is signed in as the operator. */
+  signed_in: boolean;
+  /** When the operator session cookie expires. */
+  expires_at: string | null;
 }

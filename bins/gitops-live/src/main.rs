@@ -4,6 +4,7 @@
 //! and push every change to browsers, or audit clones in-process), `check` (read a report and
 //! print what is wrong with it) and `audit` (scan clones and write a report).
 
+mod action_log;
 mod assets;
 mod audit_cmd;
 mod check;

@@ -176,13 +176,14 @@ pub(crate) fn open_feed(
     };
     let pruner = Pruner::start(store.handle().context("a second connection for pruning")?);
     let history = StoreHistory::new(store.handle().context("a connection for history")?);
+    let action_log: Arc<dyn gitops_transport::ActionLog> =
+        Arc::new(crate::action_log::StoreActionLog::new(
+            store.handle().context("a connection for the action log")?,
+        ));
     let log = StoreLog { store, needs_snapshot: false };
     let notice = (!alarming.is_empty()).then(|| alarming.join("; "));
     let feed = Feed::with_log(hub, config, Box::new(log), notice);
     feed.set_history(Arc::new(history));
-    // TODO(actionlog): the store's action table once it lands.
-    let action_log: Arc<dyn gitops_transport::ActionLog> =
-        Arc::new(gitops_transport::MemoryActionLog::new());
     Ok(Opened { feed, _pruner: Some(pruner), action_log })
 }
 
@@ -247,7 +248,11 @@ impl Pruner {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(wait) {
                     match handle.prune(&RetentionPolicy::default(), SystemTime::now()) {
                         Ok(report)
-                            if report.messages + report.checkpoints + report.source_events > 0 =>
+                            if report.messages
+                                + report.checkpoints
+                                + report.source_events
+                                + report.actions
+                                > 0 =>
                         {
                             tracing::info!(?report, "pruned the log")
                         }

@@ -2,6 +2,7 @@
 //! real files written the ways producers write them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod actions;
 mod audit_live;
 mod check;
 mod faults;

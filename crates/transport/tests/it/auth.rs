@@ -102,7 +102,16 @@ fn without_a_session_data_is_refused_and_the_page_and_probes_are_not() {
             authenticated: false,
             user: None,
             expires_at: None,
-            operator: gitops_protocol::OperatorInfo::default(),
+            operator: gitops_protocol::OperatorInfo {
+                available: false,
+                reason: Some(
+                    "actions are off: no operator token is configured (start the server with \
+                     --operator-token-file)"
+                        .to_owned()
+                ),
+                signed_in: false,
+                expires_at: None,
+            },
         }
     );
     // A token in the URL is never looked at.

@@ -167,6 +167,12 @@ pub(crate) struct ServeArgs {
     /// clones are re-audited as soon as they change.
     #[arg(long, env = "GITOPS_AUDIT_INTERVAL", value_name = "DURATION", default_value = "5m", value_parser = cli::positive_duration)]
     pub(crate) audit_interval: Duration,
+    /// How often a new report is expected (e.g. 24h): when none arrives for longer, the
+    /// dashboard, /api/ws/status and /metrics say the source is stale (the audit job may have
+    /// stopped). With --audit-root it is twice --audit-interval unless given. Without either, no
+    /// expectation.
+    #[arg(long, env = "GITOPS_EXPECT_REPORT_EVERY", value_name = "DURATION", value_parser = cli::positive_duration)]
+    pub(crate) expect_report_every: Option<Duration>,
     #[command(flatten)]
     pub(crate) actions: crate::remediate::ActionArgs,
     #[command(flatten)]
@@ -199,6 +205,13 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<std::process::ExitCode> {
         let import =
             crate::import::ImportFrom::choose(args.history_import.as_deref(), &args.report);
         let server = start(&args.server, feed, &state_dir, import.as_ref()).await?;
+        let expect_every = args
+            .expect_report_every
+            .or_else(|| audit.as_ref().map(|_| args.audit_interval.saturating_mul(2)));
+        if let Some(every) = expect_every {
+            server.feed.expect_reports_every(every);
+            tokio::spawn(watchdog(server.feed.clone(), every));
+        }
         let source = match audit {
             Some(config) => {
                 let (auditor, requests) = crate::live_audit::LiveAuditor::new();
@@ -227,6 +240,18 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<std::process::ExitCode> {
     // A blocking task still running (an audit waiting on GitHub) must not hold the exit up.
     runtime.shutdown_timeout(result.as_ref().map_or(SHUTDOWN_GRACE, |stop| stop.grace()));
     result.map(|_| std::process::ExitCode::SUCCESS)
+}
+
+/// Checks the source for staleness often enough to notice within a twentieth of `every` (at
+/// least every second, at most every minute).
+pub(crate) async fn watchdog(feed: Arc<Feed>, every: Duration) {
+    let check = (every / 20).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let mut ticks = tokio::time::interval(check);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        feed.check_staleness();
+    }
 }
 
 /// How long stopping waits for blocking work (reads, audits) still in flight after the server
@@ -569,5 +594,35 @@ pub(crate) async fn watch_source(feed: Arc<Feed>, config: WatchConfig) {
                 feed.set_watch(WatchState::Polling, Some(reason.to_string()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_watchdog_marks_a_silent_source_stale_without_waiting_in_real_time() {
+        let feed = Feed::new(
+            gitops_hub::Hub::new(gitops_hub::HubConfig::default()),
+            FeedConfig {
+                path: "/srv/audit/GitRepoReport.json".into(),
+                watch: WatchState::Watching,
+                parse: gitops_report::ParseOptions::default(),
+            },
+        );
+        let every = Duration::from_secs(24 * 3600);
+        feed.expect_reports_every(every);
+        feed.publish(gitops_report::generate_report(3, 1), std::time::Instant::now());
+        let dog = tokio::spawn(watchdog(feed.clone(), every));
+        tokio::time::sleep(Duration::from_secs(23 * 3600)).await;
+        assert!(feed.source().stale.is_none(), "23 h of a daily report is fine");
+        // One check interval (a minute) past the day, it is stale.
+        tokio::time::sleep(Duration::from_secs(3600 + 61)).await;
+        let stale = feed.source().stale.expect("stale after a day and a minute");
+        assert_eq!(stale.expected_every_s, 86_400);
+        feed.publish(gitops_report::generate_report(3, 2), std::time::Instant::now());
+        assert!(feed.source().stale.is_none(), "the next report clears it");
+        dog.abort();
     }
 }

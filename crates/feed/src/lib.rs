@@ -19,10 +19,12 @@ pub use history::{History, HistoryError, NAMES_MAX, POINTS_MAX, TIMELINE_MAX};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use gitops_hub::{Commit, Hub, Published};
-use gitops_protocol::{LastError, LogState, LogStatus, ReportSource, ReportState, WatchState};
+use gitops_protocol::{
+    LastError, LogState, LogStatus, ReportSource, ReportState, Staleness, WatchState,
+};
 use gitops_report::{ParseOptions, Report};
 use tokio::sync::{Notify, watch};
 
@@ -87,6 +89,19 @@ pub struct Feed {
     load_errors: AtomicU64,
     publishes: AtomicU64,
     history: history::HistoryState,
+    watchdog: Mutex<Watchdog>,
+}
+
+/// When the source last produced a report, and how often it is expected to.
+#[derive(Debug)]
+struct Watchdog {
+    /// How often a report is expected; `None`: no expectation.
+    every: Option<Duration>,
+    /// The last arrival (publish or confirm), or the feed's creation; tokio's clock, so tests
+    /// can pause it.
+    last: tokio::time::Instant,
+    /// The same moment on the wall clock, RFC 3339.
+    last_wall: String,
 }
 
 impl std::fmt::Debug for Feed {
@@ -122,6 +137,7 @@ impl Feed {
             last_error: None,
             watch: config.watch,
             watch_note: None,
+            stale: None,
         };
         Arc::new(Self {
             hub,
@@ -136,7 +152,73 @@ impl Feed {
             load_errors: AtomicU64::new(0),
             publishes: AtomicU64::new(0),
             history: history::HistoryState::default(),
+            watchdog: Mutex::new(Watchdog {
+                every: None,
+                last: tokio::time::Instant::now(),
+                last_wall: now_rfc3339(),
+            }),
         })
+    }
+
+    /// Expects a report (a publish or a confirmation) at least every `every`; once none has
+    /// come for longer, [`Feed::check_staleness`] marks the source stale. The clock starts at
+    /// the last arrival, or now if none came yet.
+    pub fn expect_reports_every(&self, every: Duration) {
+        lock(&self.watchdog).every = Some(every);
+    }
+
+    /// Marks the source stale when no report has arrived for longer than expected (and says so
+    /// once: a log line, a source event, a `connection-status`), and returns the staleness. The
+    /// caller calls it on a timer; the feed keeps no timer of its own.
+    pub fn check_staleness(&self) -> Option<Staleness> {
+        let watchdog = lock(&self.watchdog);
+        let every = watchdog.every?;
+        if watchdog.last.elapsed() <= every {
+            return None;
+        }
+        let stale = Staleness {
+            since: watchdog.last_wall.clone(),
+            expected_every_s: every.as_secs().max(1),
+        };
+        drop(watchdog);
+        let mut source = lock(&self.source);
+        if source.stale.is_none() {
+            source.stale = Some(stale.clone());
+            let path = source.path.clone();
+            drop(source);
+            let message = format!(
+                "no new report since {} (one is expected every {} s): is the audit job running?",
+                stale.since, stale.expected_every_s
+            );
+            tracing::warn!(source = %path, "{message}");
+            self.record_source_event("stale", &message);
+            self.source_changed();
+        }
+        Some(stale)
+    }
+
+    /// How long since the source last produced a report (or since the feed was made).
+    pub fn since_last_report(&self) -> Duration {
+        lock(&self.watchdog).last.elapsed()
+    }
+
+    /// Notes that the source produced a report now; a stale source is fresh again.
+    fn arrived(&self) {
+        {
+            let mut watchdog = lock(&self.watchdog);
+            watchdog.last = tokio::time::Instant::now();
+            watchdog.last_wall = now_rfc3339();
+        }
+        let mut source = lock(&self.source);
+        if let Some(stale) = source.stale.take() {
+            drop(source);
+            tracing::info!("a new report arrived; the source is no longer stale");
+            self.record_source_event(
+                "fresh",
+                &format!("a new report after none since {}", stale.since),
+            );
+            self.source_changed();
+        }
     }
 
     /// The hub this feed publishes to.
@@ -181,6 +263,7 @@ impl Feed {
     /// want it.
     pub fn publish(&self, report: Report, changed_at: Instant) -> Published {
         let published = self.publish_logged(report);
+        self.arrived();
         if let Published::Changed { cursor, .. } | Published::First { cursor } = published {
             self.publishes.fetch_add(1, Ordering::Relaxed);
             let mut times = lock(&self.change_times);
@@ -300,6 +383,7 @@ impl Feed {
         if self.hub.cursor().is_none() {
             return;
         }
+        self.arrived();
         let mut source = lock(&self.source);
         source.last_loaded = Some(now_rfc3339());
         if source.state != ReportState::Ok || source.last_error.is_some() {

@@ -84,6 +84,34 @@ fn publishing_while_healthy_updates_the_load_time_without_telling_clients() {
     assert_eq!(feed.stats().publishes, 2, "the unchanged publish is not counted");
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_source_that_stops_producing_is_stale_once_and_fresh_with_the_next_report() {
+    let feed = feed();
+    assert_eq!(feed.check_staleness(), None, "nothing is expected yet");
+    feed.expect_reports_every(std::time::Duration::from_secs(3600));
+    feed.publish(generate_report(5, 1), Instant::now());
+    let mut changes = feed.subscribe_source();
+    changes.mark_unchanged();
+    tokio::time::advance(std::time::Duration::from_secs(3599)).await;
+    assert_eq!(feed.check_staleness(), None, "within the hour");
+    assert!(feed.source().stale.is_none());
+    tokio::time::advance(std::time::Duration::from_secs(2)).await;
+    let stale = feed.check_staleness().expect("stale after the hour");
+    assert_eq!(stale.expected_every_s, 3600);
+    assert_eq!(Some(stale.since.clone()), feed.source().last_loaded, "since the last report");
+    assert_eq!(feed.source().stale, Some(stale));
+    assert!(changes.has_changed().expect("open"), "clients are told");
+    changes.mark_unchanged();
+    tokio::time::advance(std::time::Duration::from_secs(600)).await;
+    assert!(feed.check_staleness().is_some());
+    assert!(!changes.has_changed().expect("open"), "told once, not on every check");
+    // A confirmation (an audit that found nothing new) is a report too.
+    feed.confirm();
+    assert!(feed.source().stale.is_none());
+    assert!(changes.has_changed().expect("open"), "fresh again is news");
+    assert_eq!(feed.check_staleness(), None);
+}
+
 #[test]
 fn watch_mode_changes_are_told_once() {
     let feed = feed();

@@ -220,6 +220,7 @@ mod tests {
                 last_error: None,
                 watch: WatchState::Watching,
                 watch_note: None,
+                stale: None,
             },
             log: None,
         };

@@ -329,6 +329,19 @@ pub struct ReportSource {
     pub watch: WatchState,
     /// Why the watch is in its mode, when it is not the normal one.
     pub watch_note: Option<String>,
+    /// Set while no new report has arrived for longer than expected (`--expect-report-every`):
+    /// the audit job may have stopped. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale: Option<Staleness>,
+}
+
+/// The report source has produced nothing new for longer than expected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Staleness {
+    /// When the last report arrived (or the server started, if none has), RFC 3339.
+    pub since: String,
+    /// How often a report is expected, in seconds.
+    pub expected_every_s: u64,
 }
 
 /// Whether a good report is being served.
@@ -563,6 +576,7 @@ mod tests {
                 last_error: None,
                 watch: WatchState::Watching,
                 watch_note: None,
+                stale: None,
             },
             log: None,
         };

@@ -193,6 +193,21 @@ pub(crate) const DECLS: &[Decl] = &[
             f("last_error", "LastError | null", ""),
             f("watch", "WatchState", ""),
             f("watch_note", "string | null", ""),
+            opt(
+                "stale",
+                "Staleness",
+                "Set while no new report has arrived for longer than expected (the audit job may have stopped).",
+            ),
+        ],
+    },
+    Decl::Interface {
+        name: "Staleness",
+        doc: "The report source has produced nothing new for longer than expected.",
+        extends: None,
+        open: false,
+        fields: &[
+            f("since", "string", "When the last report arrived (or the server started), RFC 3339."),
+            f("expected_every_s", "number", "How often a report is expected, in seconds."),
         ],
     },
     Decl::Interface {
@@ -634,8 +649,10 @@ pub(crate) mod tests {
             last_error: Some(LastError { message: "m".into(), since: "t".into() }),
             watch: WatchState::Polling,
             watch_note: None,
+            stale: Some(crate::Staleness { since: "t".into(), expected_every_s: 86_400 }),
         };
         assert_conforms("ReportSource", &to_value(&source));
+        assert_conforms("Staleness", &to_value(source.stale.as_ref().expect("stale")));
         assert_conforms("LastError", &to_value(source.last_error.as_ref().expect("error")));
         let status = ConnectionStatus {
             server_time: "t".into(),

@@ -13,6 +13,7 @@
 
 mod actions;
 mod auth;
+mod badge;
 mod clients;
 mod drain;
 mod export;
@@ -20,6 +21,7 @@ mod history;
 mod http_util;
 mod io;
 mod metrics;
+mod repo_metrics;
 mod routes;
 mod security;
 mod server;

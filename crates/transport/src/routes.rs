@@ -44,7 +44,7 @@ pub(crate) async fn route(
     let path = request.uri().path().to_owned();
     let history = crate::history::is_data_path(&path, &request);
     let acting = crate::actions::is_action_path(&path);
-    let export = crate::export::is_export_path(&path);
+    let export = crate::export::is_export_path(&path) || crate::badge::is_badge_path(&path);
     let is_api = path.starts_with("/api/")
         || history
         || export
@@ -93,6 +93,9 @@ pub(crate) async fn route(
         (Method::POST, "/api/ws/trigger-update") => admin(&live, &request, trigger_update),
         (Method::GET, "/api/ws/clients") => admin(&live, &request, clients),
         (Method::GET, _) if history => crate::history::answer(&live, &request, &path).await,
+        (Method::GET, _) if crate::badge::is_badge_path(&path) => {
+            crate::badge::answer(&live, &path)
+        }
         (Method::GET, _) if export => crate::export::answer(&live, &request, &path),
         (_, _) if acting => crate::actions::answer(live, request, peer, remote).await,
         (Method::GET | Method::HEAD, _) if !is_api => asset(&live, &request, &path),
@@ -159,8 +162,13 @@ fn readyz(live: &Live) -> Response<Body> {
 
 fn metrics(live: &Live) -> Response<Body> {
     let clients = live.registry().counts;
-    let text =
+    let mut text =
         live.metrics.render(clients, &live.hub.stats(), &live.feed.stats(), live.started.elapsed());
+    let source = live.feed.source();
+    crate::repo_metrics::render_source(&mut text, &source, live.feed.since_last_report().as_secs());
+    if let Some((_, report)) = live.hub.current() {
+        crate::repo_metrics::render_repos(&mut text, &report, crate::repo_metrics::MAX_REPO_SERIES);
+    }
     respond(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", text)
 }
 

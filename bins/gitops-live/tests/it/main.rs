@@ -7,6 +7,7 @@ mod audit_live;
 mod check;
 mod faults;
 mod first_hour;
+mod glance;
 mod history;
 mod live;
 mod restart;

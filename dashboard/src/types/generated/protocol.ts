@@ -105,6 +105,16 @@ export interface ReportSource {
   last_error: LastError | null;
   watch: WatchState;
   watch_note: string | null;
+  /** Set while no new report has arrived for longer than expected (the audit job may have stopped). */
+  stale?: Staleness;
+}
+
+/** The report source has produced nothing new for longer than expected. */
+export interface Staleness {
+  /** When the last report arrived (or the server started), RFC 3339. */
+  since: string;
+  /** How often a report is expected, in seconds. */
+  expected_every_s: number;
 }
 
 /** Connected real-time clients by transport. */

@@ -1,0 +1,82 @@
+//! What other tools read: the watchdog on a report that stops changing, per-repository metrics,
+//! badges and the summary for dashboards like Homepage.
+
+use std::time::Duration;
+
+use crate::support::{ReportFile, Server, Style, eventually, http};
+
+fn report(statuses: &[(&str, &str)]) -> Vec<u8> {
+    let repos: Vec<serde_json::Value> = statuses
+        .iter()
+        .map(|(name, status)| serde_json::json!({ "name": name, "status": status, "ahead": 2 }))
+        .collect();
+    serde_json::json!({ "repos": repos }).to_string().into_bytes()
+}
+
+#[test]
+fn a_report_that_stops_arriving_is_stale_until_the_next_one() {
+    let mut file = ReportFile::new(&report(&[("halo", "clean")]));
+    let path = file.path_str();
+    let server = Server::start(&["serve", "--report", &path, "--expect-report-every", "1s"]);
+    let addr = server.addr;
+    let stale = eventually(Duration::from_secs(20), || {
+        let status = http(addr, "GET", "/api/ws/status", &[]).json();
+        status["report"]["stale"].is_object().then_some(status)
+    });
+    assert_eq!(stale["report"]["stale"]["expected_every_s"], 1);
+    let metrics = String::from_utf8(http(addr, "GET", "/metrics", &[]).body).expect("text");
+    assert!(metrics.contains("\ngitops_report_stale 1\n"), "{metrics}");
+    file.write(&report(&[("halo", "dirty")]), Style::AtomicRename);
+    eventually(Duration::from_secs(10), || {
+        let status = http(addr, "GET", "/api/ws/status", &[]).json();
+        status["report"].get("stale").is_none().then_some(())
+    });
+}
+
+#[test]
+fn metrics_badges_and_the_summary_show_each_repository() {
+    let file =
+        ReportFile::new(&report(&[("halo", "dirty"), ("<b>x</b>", "missing"), ("nova", "clean")]));
+    let path = file.path_str();
+    let server = Server::start(&["serve", "--report", &path]);
+    let addr = server.addr;
+    eventually(Duration::from_secs(20), || {
+        (http(addr, "GET", "/readyz", &[]).status == 200).then_some(())
+    });
+    let metrics = String::from_utf8(http(addr, "GET", "/metrics", &[]).body).expect("text");
+    assert!(
+        metrics.contains("gitops_repo_status{repo=\"halo\",status=\"dirty\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("gitops_repo_status{repo=\"halo\",status=\"clean\"} 0\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("gitops_repo_ahead_commits{repo=\"nova\"} 2\n"), "{metrics}");
+    assert!(metrics.contains("gitops_report_age_seconds "), "{metrics}");
+    assert!(metrics.contains("\ngitops_report_stale 0\n"), "no expectation, never stale");
+
+    let badge = http(addr, "GET", "/api/badge/halo.svg", &[]);
+    assert_eq!(badge.status, 200);
+    assert_eq!(badge.header("content-type"), Some("image/svg+xml"));
+    let svg = String::from_utf8(badge.body).expect("text");
+    assert!(svg.contains(">halo<") && svg.contains(">dirty<"), "{svg}");
+    let hostile =
+        String::from_utf8(http(addr, "GET", "/api/badge/%3Cb%3Ex%3C%2Fb%3E.svg", &[]).body)
+            .expect("text");
+    assert!(hostile.contains("&lt;b&gt;x&lt;/b&gt;") && !hostile.contains("<b>"), "{hostile}");
+    let shields = http(addr, "GET", "/api/badge/nova.json", &[]).json();
+    assert_eq!(shields["schemaVersion"], 1);
+    assert_eq!(
+        (shields["label"].clone(), shields["message"].clone()),
+        ("nova".into(), "clean".into())
+    );
+    assert_eq!(http(addr, "GET", "/api/badge/absent.svg", &[]).status, 404);
+    let overall = String::from_utf8(http(addr, "GET", "/api/badge.svg", &[]).body).expect("text");
+    assert!(overall.contains(">red<"), "a missing repository makes the report red: {overall}");
+    let summary = http(addr, "GET", "/api/summary", &[]).json();
+    assert_eq!(summary["total"], 3);
+    assert_eq!((summary["dirty"].clone(), summary["missing"].clone()), (1.into(), 1.into()));
+    assert_eq!(summary["needs_attention"], 2);
+    assert_eq!(summary["stale"], false);
+}

@@ -9,6 +9,7 @@ mod assets;
 mod audit_cmd;
 mod check;
 mod cli;
+mod config;
 mod demo;
 mod history;
 mod import;
@@ -17,6 +18,7 @@ mod remediate;
 mod serve;
 mod state;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +30,11 @@ struct Cli {
     /// Log filter, e.g. `info`, `debug`, `gitops_transport=debug`.
     #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
     log: String,
+    /// A TOML file of settings for serve, demo and audit (flags and environment variables
+    /// override it; `none` reads none). [default: the first that exists of
+    /// $XDG_CONFIG_HOME/gitops-live/config.toml and /etc/gitops-live/config.toml]
+    #[arg(long, env = "GITOPS_CONFIG", global = true, value_name = "FILE|none")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -43,6 +50,21 @@ enum Command {
     Check(check::CheckArgs),
     /// Scan a folder of git repositories, compare it with the expected list and write a report.
     Audit(Box<audit_cmd::AuditArgs>),
+    /// Work with the config file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Check a config file: every key known, every value valid (exit 1 with each problem and
+    /// its line and column otherwise).
+    Check {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Print where the config file is looked for, and which one would be read.
+    Where,
 }
 
 /// Whether the log is coloured: only on a terminal, and never when `NO_COLOR` is set to
@@ -52,8 +74,31 @@ fn log_colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> b
     stderr_is_terminal && no_color.is_none_or(std::ffi::OsStr::is_empty)
 }
 
+/// `gitops-live config check FILE`.
+fn config_check(file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let parsed = config::read(file)?;
+    let problems = config::check(&parsed.settings, &<Cli as clap::CommandFactory>::command());
+    if problems.is_empty() {
+        println!("{}: {} settings, all valid", file.display(), parsed.settings.len());
+        return Ok(ExitCode::SUCCESS);
+    }
+    for problem in &problems {
+        println!("{}:{problem}", file.display());
+    }
+    Ok(ExitCode::FAILURE)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let (args, config_file) = match config::expand(args, &<Cli as clap::CommandFactory>::command())
+    {
+        Ok(expanded) => expanded,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let colour = log_colour(
@@ -65,11 +110,29 @@ fn main() -> ExitCode {
         .with_ansi(colour)
         .with_writer(std::io::stderr)
         .init();
+    if let Some(path) = &config_file {
+        tracing::info!("settings from {}", path.display());
+    }
     let result = match &cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run(args),
         Command::Audit(args) => audit_cmd::run(args),
+        Command::Config(ConfigCommand::Check { file }) => config_check(file),
+        Command::Config(ConfigCommand::Where) => {
+            for path in config::default_paths() {
+                let found = if path.is_file() { "  (exists)" } else { "" };
+                println!("{}{found}", path.display());
+            }
+            let given = cli.config.iter().map(|path| path.clone().into_os_string());
+            let args: Vec<std::ffi::OsString> =
+                given.flat_map(|path| [std::ffi::OsString::from("--config"), path]).collect();
+            match config::locate(&args) {
+                Some(path) => println!("reads {}", path.display()),
+                None => println!("reads none"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

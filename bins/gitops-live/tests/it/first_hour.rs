@@ -224,3 +224,62 @@ fn the_history_folder_keeps_the_newest_snapshots() {
     assert_eq!(names[0], "2020-01-03T00-00-00Z.json", "the newest old one is kept: {names:?}");
     assert_eq!(names[2], "latest.json");
 }
+
+#[test]
+fn a_config_file_sets_what_flags_leave_open_and_a_bad_one_is_refused_with_where() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let report = dir.path().join("report.json");
+    std::fs::write(&report, r#"{"repos":[{"name":"halo","status":"clean"}]}"#).expect("write");
+    let config = dir.path().join("config.toml");
+    let text = format!(
+        "report = {:?}\nexpect-report-every = \"1h\"\n\n[drain]\nwindow = \"0s\"\n",
+        report.display().to_string()
+    );
+    std::fs::write(&config, text).expect("write");
+    let config_arg = config.display().to_string();
+    // The report comes from the file: no --report on the command line.
+    let server = Server::start(&["serve", "--config", &config_arg]);
+    let status = eventually(Duration::from_secs(20), || {
+        let body = http(server.addr, "GET", "/api/ws/status", &[]).json();
+        (body["report"]["state"] == "ok").then_some(body)
+    });
+    assert_eq!(status["report"]["path"], report.display().to_string());
+    drop(server);
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "report = \"/x.json\"\n\n[audit]\nrot = \"/srv/git\"\nmax-clients = \"lots\"\n",
+    )
+    .expect("write");
+    let bad_arg = bad.display().to_string();
+    let checked = Command::new(env!("CARGO_BIN_EXE_gitops-live"))
+        .args(["config", "check", &bad_arg])
+        .env("GITOPS_CONFIG", "none")
+        .output()
+        .expect("runs");
+    assert_eq!(checked.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&checked.stdout);
+    assert!(
+        out.contains(&format!(
+            "{bad_arg}:4:1: unknown key `audit-rot` (did you mean `audit-root`?)"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{bad_arg}:5:1: `audit-max-clients`")) || out.contains("5:1"),
+        "{out}"
+    );
+    let refused = Command::new(env!("CARGO_BIN_EXE_gitops-live"))
+        .args(["serve", "--config", &bad_arg])
+        .output()
+        .expect("runs");
+    assert_eq!(refused.status.code(), Some(2), "refused before starting");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("unknown key `audit-rot`") && err.contains("4:1"), "{err}");
+    let good = Command::new(env!("CARGO_BIN_EXE_gitops-live"))
+        .args(["config", "check", &config_arg])
+        .output()
+        .expect("runs");
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stdout));
+}

@@ -53,6 +53,8 @@ impl Server {
         command.args(args).args(["--bind", "127.0.0.1:0"]).env("RUST_LOG", "warn");
         // Each server its own log, so tests running side by side never share one.
         command.env("GITOPS_STATE_DIR", state.path());
+        // No config file from the machine running the tests.
+        command.env("GITOPS_CONFIG", "none");
         for (key, value) in env {
             command.env(key, value);
         }

@@ -391,25 +391,39 @@ fn clients(live: &Live) -> Response<Body> {
     json(StatusCode::OK, body.to_string())
 }
 
-fn asset(live: &Live, request: &Request<Incoming>, path: &str) -> Response<Body> {
-    let relative = path.strip_prefix('/').unwrap_or(path);
-    // Assets are looked up by exact name in an embedded map, so nothing can escape it; these
-    // shapes are refused outright so no fallback ever answers them with the page either.
-    let hostile = relative.split('/').any(|s| s == ".." || s == ".")
-        || relative.contains(['\\', '\0', '%'])
-        || relative.starts_with('/');
-    if hostile {
-        return error(StatusCode::NOT_FOUND, "not-found", "no such file");
+/// What a GET outside the API asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum PageOrAsset<'a> {
+    /// A file of the dashboard, by its name in the embedded map.
+    Asset(&'a str),
+    /// One of the dashboard's own addresses: the page, whatever the name in it holds (`%`, `.`,
+    /// any script), since the page reads the address itself.
+    Page,
+    /// Neither.
+    NotFound,
+}
+
+/// The rule: the dashboard's routes (`/`, `/history`, `/actions`, `/audit/<anything>`) are the
+/// page; any other path is a file if the embedded map has it (exact name; nothing can escape a
+/// map), else not found. Nothing is decided by the shape of a repository's name.
+pub(crate) fn page_or_asset<'a>(path: &'a str, has: impl Fn(&str) -> bool) -> PageOrAsset<'a> {
+    const PAGES: [&str; 4] = ["/", "/index.html", "/history", "/actions"];
+    let trimmed = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+    if PAGES.contains(&trimmed) || path.strip_prefix("/audit/").is_some_and(|rest| !rest.is_empty())
+    {
+        return PageOrAsset::Page;
     }
-    let name = if relative.is_empty() { "index.html" } else { relative };
-    let last_segment = name.rsplit('/').next().unwrap_or(name);
-    let found = match live.assets.get(name) {
-        Some(asset) => Some(asset),
-        // Client-side routes such as /audit/halo get the page; missing files stay 404.
-        None if !last_segment.contains('.') => live.assets.get("index.html"),
-        None => None,
+    let name = path.strip_prefix('/').unwrap_or(path);
+    if !name.is_empty() && has(name) { PageOrAsset::Asset(name) } else { PageOrAsset::NotFound }
+}
+
+fn asset(live: &Live, request: &Request<Incoming>, path: &str) -> Response<Body> {
+    let name = match page_or_asset(path, |name| live.assets.get(name).is_some()) {
+        PageOrAsset::Page => "index.html",
+        PageOrAsset::Asset(name) => name,
+        PageOrAsset::NotFound => return error(StatusCode::NOT_FOUND, "not-found", "no such file"),
     };
-    let Some(asset) = found else {
+    let Some(asset) = live.assets.get(name) else {
         return error(StatusCode::NOT_FOUND, "not-found", "no such file");
     };
     let has_gzip = asset.gzip.is_some();
@@ -426,4 +440,39 @@ fn asset(live: &Live, request: &Request<Incoming>, path: &str) -> Response<Body>
     let cache = if asset.immutable { "public, max-age=31536000, immutable" } else { "no-cache" };
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dashboards_routes_are_the_page_and_files_are_found_by_exact_name() {
+        let has = |name: &str| matches!(name, "index.html" | "assets/app-1a2b.js" | "favicon.svg");
+        for page in [
+            "/",
+            "/index.html",
+            "/history",
+            "/history/",
+            "/actions",
+            "/audit/halo",
+            "/audit/caf%C3%A9-%E3%83%84%E3%83%BC%E3%83%AB",
+            "/audit/café-ツール",
+            "/audit/v1.2.3",
+            "/audit/a%2Fb",
+            "/audit/100%",
+            "/audit/..%2F..%2Fetc",
+            "/audit/x/",
+        ] {
+            assert_eq!(page_or_asset(page, has), PageOrAsset::Page, "{page}");
+        }
+        assert_eq!(
+            page_or_asset("/assets/app-1a2b.js", has),
+            PageOrAsset::Asset("assets/app-1a2b.js")
+        );
+        assert_eq!(page_or_asset("/favicon.svg", has), PageOrAsset::Asset("favicon.svg"));
+        for missing in ["/assets/gone.js", "/audit", "/audit/", "/../etc/passwd", "/x", "//"] {
+            assert_eq!(page_or_asset(missing, has), PageOrAsset::NotFound, "{missing}");
+        }
+    }
 }

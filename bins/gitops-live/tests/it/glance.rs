@@ -80,3 +80,24 @@ fn metrics_badges_and_the_summary_show_each_repository() {
     assert_eq!(summary["needs_attention"], 2);
     assert_eq!(summary["stale"], false);
 }
+
+#[test]
+fn every_repository_address_loads_the_dashboard_cold() {
+    let file = ReportFile::new(&report(&[("café-ツール", "dirty"), ("v1.2.3", "clean")]));
+    let path = file.path_str();
+    let server = Server::start(&["serve", "--report", &path]);
+    let addr = server.addr;
+    let html = [("Accept", "text/html")];
+    let page = http(addr, "GET", "/", &html);
+    for address in [
+        "/audit/caf%C3%A9-%E3%83%84%E3%83%BC%E3%83%AB",
+        "/audit/v1.2.3?action=view",
+        "/audit/100%25",
+        "/audit/a%2Fb",
+        "/history",
+    ] {
+        let response = http(addr, "GET", address, &html);
+        assert_eq!((response.status, &response.body), (page.status, &page.body), "{address}");
+    }
+    assert_eq!(http(addr, "GET", "/assets/no-such-file.js", &[]).status, 404);
+}

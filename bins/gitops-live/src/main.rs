@@ -2,7 +2,8 @@
 //!
 //! Subcommands: `demo` (serve a bundled sample that changes by itself), `serve` (watch a report
 //! and push every change to browsers, or audit clones in-process), `check` (read a report and
-//! print what is wrong with it) and `audit` (scan clones and write a report).
+//! print what is wrong with it), `audit` (scan clones and write a report), `status` (a running
+//! server's health, for scripts) and `config` (check the config file).
 
 mod action_log;
 mod assets;
@@ -17,6 +18,7 @@ mod live_audit;
 mod remediate;
 mod serve;
 mod state;
+mod status_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +52,9 @@ enum Command {
     Check(check::CheckArgs),
     /// Scan a folder of git repositories, compare it with the expected list and write a report.
     Audit(Box<audit_cmd::AuditArgs>),
+    /// Print the report's health and what needs attention, from a running server; exit 0
+    /// green, 1 yellow, 2 red, 3 unreachable or not signed in (for scripts and cron).
+    Status(status_cmd::StatusArgs),
     /// Work with the config file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -118,6 +123,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run(args),
         Command::Audit(args) => audit_cmd::run(args),
+        Command::Status(args) => status_cmd::run(args),
         Command::Config(ConfigCommand::Check { file }) => config_check(file),
         Command::Config(ConfigCommand::Where) => {
             for path in config::default_paths() {

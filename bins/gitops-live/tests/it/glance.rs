@@ -101,3 +101,60 @@ fn every_repository_address_loads_the_dashboard_cold() {
     }
     assert_eq!(http(addr, "GET", "/assets/no-such-file.js", &[]).status, 404);
 }
+
+#[test]
+fn status_prints_the_health_and_exits_with_it_for_scripts() {
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_gitops-live"))
+            .args(args)
+            .env("GITOPS_CONFIG", "none")
+            .env_remove("GITOPS_VIEWER_TOKEN")
+            .output()
+            .expect("runs");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let mut file = ReportFile::new(&report(&[("halo", "clean"), ("nova", "clean")]));
+    let path = file.path_str();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let viewer = dir.path().join("viewer");
+    std::fs::write(&viewer, "viewer-token-0123456789ab").expect("write");
+    let viewer_arg = viewer.display().to_string();
+    let server = Server::start(&["serve", "--report", &path, "--viewer-token-file", &viewer_arg]);
+    let url = format!("http://{}", server.addr);
+    eventually(Duration::from_secs(20), || {
+        (http(server.addr, "GET", "/readyz", &[]).status == 200).then_some(())
+    });
+
+    let (code, _, err) = run(&["status", &url]);
+    assert_eq!(code, Some(3), "not signed in");
+    assert!(err.contains("viewer token"), "{err}");
+    let signed = ["status", &url, "--viewer-token-file", &viewer_arg];
+    let (code, out, _) = run(&signed);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("green: 2 repositories"), "{out}");
+    file.write(&report(&[("halo", "dirty"), ("nova", "clean")]), Style::AtomicRename);
+    let (code, out) = eventually(Duration::from_secs(10), || {
+        let (code, out, _) = run(&signed);
+        (code == Some(1)).then_some((code, out))
+    });
+    assert_eq!(code, Some(1));
+    assert!(out.contains("dirty: halo"), "{out}");
+    file.write(&report(&[("halo", "missing"), ("nova", "clean")]), Style::AtomicRename);
+    let out = eventually(Duration::from_secs(10), || {
+        let (code, out, _) = run(&signed);
+        (code == Some(2)).then_some(out)
+    });
+    assert!(out.contains("missing: halo"), "{out}");
+    let mut json_args = signed.to_vec();
+    json_args.push("--json");
+    let (_, json, _) = run(&json_args);
+    let parsed: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(parsed["repos"][0]["name"], "halo");
+    drop(server);
+    let (code, _, err) = run(&signed);
+    assert_eq!(code, Some(3), "unreachable: {err}");
+}

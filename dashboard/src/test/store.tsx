@@ -7,7 +7,7 @@ import type { LiveSnapshot, LiveStore, Mode } from '../lib/liveStore';
 import type { StatusChange } from '../lib/report';
 import type { SignInResult, SignOutResult } from '../lib/session';
 import type { ConnectionStatus, Session } from '../types/protocol';
-import { EPOCH, sampleReport } from './fakes';
+import { EPOCH, NO_OPERATOR, sampleReport } from './fakes';
 
 /** A store whose snapshot the test sets. */
 export interface ManualStore extends LiveStore {
@@ -102,10 +102,18 @@ export function serverStatus(report: Partial<ConnectionStatus['report']> = {}): 
 
 /** A token session, signed in. */
 export function signedInSession(patch: Partial<Session> = {}): Session {
-  return { required: true, methods: ['token'], authenticated: true, user: null, expires_at: '2026-01-01T12:00:00Z', ...patch };
+  return {
+    required: true,
+    methods: ['token'],
+    authenticated: true,
+    user: null,
+    expires_at: '2026-01-01T12:00:00Z',
+    operator: NO_OPERATOR,
+    ...patch,
+  };
 }
 
 /** A server that asks for the token, and a viewer who has not given it. */
 export function signedOutSession(patch: Partial<Session> = {}): Session {
-  return { required: true, methods: ['token'], authenticated: false, user: null, expires_at: null, ...patch };
+  return { required: true, methods: ['token'], authenticated: false, user: null, expires_at: null, operator: NO_OPERATOR, ...patch };
 }

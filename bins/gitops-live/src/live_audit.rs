@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use gitops_audit::{AuditConfig, Expected, ExpectedList, GithubAccount};
@@ -16,9 +17,65 @@ use gitops_feed::Feed;
 use gitops_protocol::WatchState;
 use gitops_report::{Repo, Report, Timestamp};
 use gitops_watch::{TreeConfig, TreeEvent, TreeWatcher};
+use tokio::sync::{mpsc, oneshot};
+
+/// What the server asks of the auditor (after an action, or `POST /api/audit/run`).
+#[derive(Debug)]
+pub(crate) enum AuditRequest {
+    /// Re-audit one repository (a report name or clone folder) now.
+    One(String),
+    /// Run the whole audit; the sender gets its summary or error.
+    All(oneshot::Sender<Result<String, String>>),
+}
+
+/// The server's handle on the auditor: implements [`gitops_transport::Auditor`].
+#[derive(Debug, Clone)]
+pub(crate) struct LiveAuditor {
+    requests: mpsc::UnboundedSender<AuditRequest>,
+    /// True while a full audit runs.
+    running: Arc<AtomicBool>,
+}
+
+impl LiveAuditor {
+    /// The handle and the receiving end for [`run`].
+    pub(crate) fn new() -> (Self, Requests) {
+        let (requests, receiver) = mpsc::unbounded_channel();
+        let running = Arc::new(AtomicBool::new(false));
+        (Self { requests, running: running.clone() }, Requests { receiver, running, closed: false })
+    }
+}
+
+impl gitops_transport::Auditor for LiveAuditor {
+    fn reaudit(&self, name: &str) {
+        let _ = self.requests.send(AuditRequest::One(name.to_owned()));
+    }
+
+    fn audit_all(&self) -> gitops_transport::AuditTicket {
+        let (sender, done) = oneshot::channel();
+        let queued = self.running.load(Ordering::Relaxed);
+        let _ = self.requests.send(AuditRequest::All(sender));
+        gitops_transport::AuditTicket { queued, done }
+    }
+}
+
+/// The auditor's end of [`LiveAuditor`]. Requests are bounded by the server: one per action
+/// ended (one action per repository at a time) and one per `POST /api/audit/run`, each of which
+/// the auditor answers within one audit.
+#[derive(Debug)]
+pub(crate) struct Requests {
+    receiver: mpsc::UnboundedReceiver<AuditRequest>,
+    running: Arc<AtomicBool>,
+    closed: bool,
+}
 
 /// Runs audits forever, publishing every result to `feed` and writing it to `out`.
-pub(crate) async fn run(feed: Arc<Feed>, config: AuditConfig, out: PathBuf, interval: Duration) {
+pub(crate) async fn run(
+    feed: Arc<Feed>,
+    config: AuditConfig,
+    out: PathBuf,
+    interval: Duration,
+    mut requests: Requests,
+) {
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty())
         && let Err(error) = std::fs::create_dir_all(parent)
     {
@@ -35,24 +92,46 @@ pub(crate) async fn run(feed: Arc<Feed>, config: AuditConfig, out: PathBuf, inte
     );
     let mut expected = ExpectedList::default();
     let mut current: Option<Report> = None;
+    // Who asked for the next full audit and waits for its end.
+    let mut waiting: Vec<oneshot::Sender<Result<String, String>>> = Vec::new();
     loop {
+        // Everyone who asked before this audit starts is answered by it.
+        drain_requests(&mut requests.receiver, &mut waiting);
         let started = Instant::now();
-        match full_audit(&config).await {
+        requests.running.store(true, Ordering::Relaxed);
+        let result = full_audit(&config).await;
+        requests.running.store(false, Ordering::Relaxed);
+        let answer = match result {
             Ok((list, report)) => {
                 if current.is_none() {
                     log_first_audit(&config, &source, &list, &report, &out, started);
                 }
+                let answer = Ok(describe_audit(&report, started));
                 expected = list;
                 publish(&feed, &out, report.clone(), started).await;
                 current = Some(report);
+                answer
             }
-            Err(message) => feed.source_failed(&message),
+            Err(message) => {
+                feed.source_failed(&message);
+                Err(message)
+            }
+        };
+        for sender in waiting.drain(..) {
+            let _ = sender.send(answer.clone());
         }
         let next_full = tokio::time::Instant::now() + interval;
         loop {
             let (name, first_event) = tokio::select! {
                 () = tokio::time::sleep_until(next_full) => break,
                 () = feed.triggered() => break,
+                request = next_request(&mut requests) => match request {
+                    AuditRequest::One(name) => (name, Instant::now()),
+                    AuditRequest::All(sender) => {
+                        waiting.push(sender);
+                        break;
+                    }
+                },
                 event = next_clone_event(&mut clones) => match event {
                     Some(TreeEvent::Changed { name, first_event }) => (name, first_event),
                     // Events were lost, or the watch is back after missing some: only a full
@@ -88,6 +167,45 @@ pub(crate) async fn run(feed: Arc<Feed>, config: AuditConfig, out: PathBuf, inte
             }
         }
     }
+}
+
+/// The server's next request; never, once the server is gone (audits go on at the interval).
+async fn next_request(requests: &mut Requests) -> AuditRequest {
+    if !requests.closed
+        && let Some(request) = requests.receiver.recv().await
+    {
+        return request;
+    }
+    requests.closed = true;
+    std::future::pending().await
+}
+
+/// Takes every request already sent: full-audit waiters join `waiting`; single re-audits are
+/// covered by the full audit about to run.
+fn drain_requests(
+    receiver: &mut mpsc::UnboundedReceiver<AuditRequest>,
+    waiting: &mut Vec<oneshot::Sender<Result<String, String>>>,
+) {
+    while let Ok(request) = receiver.try_recv() {
+        if let AuditRequest::All(sender) = request {
+            waiting.push(sender);
+        }
+    }
+}
+
+/// One line on a full audit: what it found, and how long it took.
+fn describe_audit(report: &Report, started: Instant) -> String {
+    let summary = report.computed_summary();
+    format!(
+        "audited {} repositories in {:.1} s: {} missing, {} extra, {} dirty, {} mismatched, {} clean",
+        report.repos.len(),
+        started.elapsed().as_secs_f64(),
+        summary.missing,
+        summary.extra,
+        summary.dirty,
+        summary.mismatched.unwrap_or(0),
+        summary.clean,
+    )
 }
 
 /// Starts watching the clones the auditor audits (same root, same skipped folders). A watch

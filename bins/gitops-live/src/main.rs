@@ -12,6 +12,7 @@ mod demo;
 mod history;
 mod import;
 mod live_audit;
+mod remediate;
 mod serve;
 mod state;
 

@@ -37,6 +37,23 @@ pub(crate) struct ServerArgs {
     /// The viewer token itself (prefer --viewer-token-file). Never logged.
     #[arg(long = "viewer-token", env = "GITOPS_VIEWER_TOKEN", hide_env_values = true, hide = true)]
     pub(crate) viewer_token: Option<String>,
+    /// File holding the operator token: who signs in with it (in the dashboard, or as
+    /// `Authorization: Bearer` from tools) may act on the clones of `serve --audit-root`: clone,
+    /// commit, discard, fix remotes, delete to the trash. Without it, nobody can. At least 16
+    /// characters, and not the viewer token.
+    #[arg(long, env = "GITOPS_OPERATOR_TOKEN_FILE")]
+    pub(crate) operator_token_file: Option<PathBuf>,
+    /// The operator token itself (prefer --operator-token-file). Never logged.
+    #[arg(
+        long = "operator-token",
+        env = "GITOPS_OPERATOR_TOKEN",
+        hide_env_values = true,
+        hide = true
+    )]
+    pub(crate) operator_token: Option<String>,
+    /// How long an operator's session cookie lasts (e.g. 1h, 8h; more than zero).
+    #[arg(long, env = "GITOPS_OPERATOR_SESSION_TTL", value_name = "DURATION", default_value = "8h", value_parser = cli::positive_duration)]
+    pub(crate) operator_session_ttl: Duration,
     /// How long a viewer's session cookie lasts (e.g. 30m, 12h; more than zero).
     #[arg(long, env = "GITOPS_VIEWER_SESSION_TTL", value_name = "DURATION", default_value = "12h", value_parser = cli::positive_duration)]
     pub(crate) viewer_session_ttl: Duration,
@@ -151,6 +168,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "GITOPS_AUDIT_INTERVAL", value_name = "DURATION", default_value = "5m", value_parser = cli::positive_duration)]
     pub(crate) audit_interval: Duration,
     #[command(flatten)]
+    pub(crate) actions: crate::remediate::ActionArgs,
+    #[command(flatten)]
     pub(crate) server: ServerArgs,
 }
 
@@ -181,12 +200,24 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<std::process::ExitCode> {
             crate::import::ImportFrom::choose(args.history_import.as_deref(), &args.report);
         let server = start(&args.server, feed, &state_dir, import.as_ref()).await?;
         let source = match audit {
-            Some(config) => tokio::spawn(crate::live_audit::run(
-                server.feed.clone(),
-                config,
-                args.report.clone(),
-                args.audit_interval,
-            )),
+            Some(config) => {
+                let (auditor, requests) = crate::live_audit::LiveAuditor::new();
+                crate::remediate::enable(
+                    &server.live,
+                    &args.actions,
+                    &config.root,
+                    state_dir.path(),
+                    server.action_log(),
+                    Arc::new(auditor),
+                )?;
+                tokio::spawn(crate::live_audit::run(
+                    server.feed.clone(),
+                    config,
+                    args.report.clone(),
+                    args.audit_interval,
+                    requests,
+                ))
+            }
             None => tokio::spawn(watch_source(server.feed.clone(), watch)),
         };
         let stop = server.run_until_signal().await;
@@ -231,6 +262,19 @@ pub(crate) async fn start(
         args.viewer_token.as_deref(),
         "GITOPS_VIEWER_TOKEN",
     )?;
+    let operator_token = token_from(
+        args.operator_token_file.as_deref(),
+        args.operator_token.as_deref(),
+        "GITOPS_OPERATOR_TOKEN",
+    )?;
+    if let (Some(operator), Some(viewer)) = (&operator_token, &viewer_token)
+        && operator == viewer
+    {
+        anyhow::bail!(
+            "the operator token is the viewer token: give the operator a token of its own, or \
+             every viewer could act on the clones"
+        );
+    }
     let proxy_header = args
         .viewer_proxy_header
         .as_deref()
@@ -247,6 +291,10 @@ pub(crate) async fn start(
             proxy_header,
             trusted_proxies: args.trusted_proxies.clone(),
             secure_cookies: args.secure_cookies,
+        },
+        operator: gitops_transport::OperatorAuth {
+            token: operator_token,
+            session_ttl: args.operator_session_ttl,
         },
         allowed_origins: args.allowed_origins.clone(),
         allowed_hosts: allowed_hosts(args),
@@ -332,6 +380,11 @@ impl Stop {
 }
 
 impl Server {
+    /// Where actions are logged: the store in the state directory, or memory.
+    pub(crate) fn action_log(&self) -> Arc<dyn gitops_transport::ActionLog> {
+        self._state.action_log()
+    }
+
     /// Waits for SIGINT or SIGTERM, then shuts down: gracefully over the drain window on
     /// SIGTERM, at once on SIGINT (and on a SIGINT that arrives during the drain). Either way
     /// every real-time client is closed with 1001 and a reconnect delay.

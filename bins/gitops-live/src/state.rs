@@ -31,6 +31,14 @@ pub(crate) enum StateDir {
 }
 
 impl StateDir {
+    /// The directory, unless the state is kept in memory.
+    pub(crate) fn path(&self) -> Option<&Path> {
+        match self {
+            Self::Memory => None,
+            Self::Dir(dir) => Some(dir),
+        }
+    }
+
     /// `none`, a path, or (when not given) the per-user default: `$XDG_STATE_HOME/gitops-live`,
     /// else `~/.local/state/gitops-live`.
     pub(crate) fn from_arg(arg: Option<&str>) -> anyhow::Result<Self> {
@@ -60,6 +68,14 @@ fn default_dir() -> Option<PathBuf> {
 pub(crate) struct Opened {
     pub(crate) feed: Arc<Feed>,
     _pruner: Option<Pruner>,
+    action_log: Arc<dyn gitops_transport::ActionLog>,
+}
+
+impl Opened {
+    /// Where actions are logged: the store, or memory with `--state-dir none`.
+    pub(crate) fn action_log(&self) -> Arc<dyn gitops_transport::ActionLog> {
+        self.action_log.clone()
+    }
 }
 
 /// Builds the feed for `dir`: in memory, or continuing the log kept there (into which, when it
@@ -71,7 +87,11 @@ pub(crate) fn open_feed(
 ) -> anyhow::Result<Opened> {
     let hub_config = HubConfig::default();
     let StateDir::Dir(dir) = dir else {
-        return Ok(Opened { feed: Feed::new(Hub::new(hub_config), config), _pruner: None });
+        return Ok(Opened {
+            feed: Feed::new(Hub::new(hub_config), config),
+            _pruner: None,
+            action_log: Arc::new(gitops_transport::MemoryActionLog::new()),
+        });
     };
     let opened = Store::open(dir, StoreConfig::default())
         .with_context(|| format!("opening the state directory {}", dir.display()))?;
@@ -160,7 +180,10 @@ pub(crate) fn open_feed(
     let notice = (!alarming.is_empty()).then(|| alarming.join("; "));
     let feed = Feed::with_log(hub, config, Box::new(log), notice);
     feed.set_history(Arc::new(history));
-    Ok(Opened { feed, _pruner: Some(pruner) })
+    // TODO(actionlog): the store's action table once it lands.
+    let action_log: Arc<dyn gitops_transport::ActionLog> =
+        Arc::new(gitops_transport::MemoryActionLog::new());
+    Ok(Opened { feed, _pruner: Some(pruner), action_log })
 }
 
 /// The store as the feed's log.

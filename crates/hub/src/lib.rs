@@ -468,6 +468,21 @@ impl Hub {
         }
     }
 
+    /// Queues a control message (an `action-status`, say) to every subscriber, ahead of state
+    /// messages; a subscriber with [`HubConfig::control_queue_max`] control messages waiting
+    /// loses its oldest. Not kept: a subscriber that joins later does not get it.
+    pub fn broadcast_control(&self, bytes: &Bytes) {
+        let mut inner = self.lock();
+        let max = self.config.control_queue_max;
+        for slot in inner.slots.values_mut() {
+            if slot.control.len() >= max {
+                slot.control.pop_front();
+            }
+            slot.control.push_back(bytes.clone());
+            slot.notify.notify_one();
+        }
+    }
+
     /// The messages that take a client at `since` to the current state, without subscribing
     /// (long-poll and SSE use it through [`Hub::subscribe`]; tests and tools may call it directly).
     pub fn answer(&self, since: Option<Cursor>) -> Answer {

@@ -269,6 +269,30 @@ fn control_and_status_messages_come_first_and_are_bounded() {
 }
 
 #[test]
+fn a_broadcast_control_message_reaches_every_subscriber_once_and_is_not_kept() {
+    let hub = pinned(&HubConfig { control_queue_max: 2, ..HubConfig::default() });
+    hub.publish(report(&[("a", Status::Clean)]));
+    let (first, second) = (hub.subscribe(None), hub.subscribe(None));
+    for i in 0..3 {
+        hub.broadcast_control(&Bytes::from(format!("{{\"action\":{i}}}")));
+    }
+    for sub in [&first, &second] {
+        let mut controls = Vec::new();
+        while let Next::Message(delivery) = sub.try_next() {
+            if delivery.kind == DeliveryKind::Control {
+                controls.push(delivery.bytes);
+            }
+        }
+        // Bounded: the oldest went; the two newest arrive, in order, once.
+        assert_eq!(controls, [Bytes::from("{\"action\":1}"), Bytes::from("{\"action\":2}")]);
+    }
+    let late = hub.subscribe(None);
+    while let Next::Message(delivery) = late.try_next() {
+        assert_ne!(delivery.kind, DeliveryKind::Control, "a late subscriber gets no old broadcast");
+    }
+}
+
+#[test]
 fn dropping_a_subscription_unsubscribes() {
     let hub = pinned(&HubConfig::default());
     let sub = hub.subscribe(None);

@@ -258,12 +258,9 @@ mod tests {
 
     #[test]
     fn only_running_is_not_final() {
-        for state in [
-            ActionState::Done,
-            ActionState::Refused,
-            ActionState::Failed,
-            ActionState::Interrupted,
-        ] {
+        for state in
+            [ActionState::Done, ActionState::Refused, ActionState::Failed, ActionState::Interrupted]
+        {
             assert!(state.is_final(), "{state:?}");
         }
         assert!(!ActionState::Running.is_final());

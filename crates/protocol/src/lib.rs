@@ -32,8 +32,8 @@ pub use live_state::{Applied, LiveState};
 pub use message::{
     CatchUp, ClientMessage, ClientsByTransport, ConnectionStatus, ErrorBody, ErrorCode, LastError,
     LogState, LogStatus, MessageKind, Pong, ReportSource, ReportState, ServerMessage, Session,
-    SignInMethod, WatchState, encode_audit_update, encode_catch_up, encode_connection_status,
-    encode_action_status, encode_error, encode_meta, encode_pong, encode_repo_change,
+    SignInMethod, WatchState, encode_action_status, encode_audit_update, encode_catch_up,
+    encode_connection_status, encode_error, encode_meta, encode_pong, encode_repo_change,
 };
 
 pub use bytes::Bytes;

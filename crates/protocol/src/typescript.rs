@@ -258,7 +258,11 @@ pub(crate) const DECLS: &[Decl] = &[
             ),
             f("user", "string | null", "The user a trusted reverse proxy named."),
             f("expires_at", "string | null", "When the session cookie expires, RFC 3339."),
-            f("operator", "OperatorInfo", "Whether this server can act, and whether this request is the operator."),
+            f(
+                "operator",
+                "OperatorInfo",
+                "Whether this server can act, and whether this request is the operator.",
+            ),
         ],
     },
     Decl::Interface {

@@ -121,6 +121,22 @@ pub enum Error {
         /// Why.
         detail: String,
     },
+    /// The action log has no action with this id: it was not returned by `begin_action` on this
+    /// log (or the state directory was replaced since). Nothing was written. Log the end as a
+    /// one-shot record with `record_action` instead.
+    #[error("the action log has no action {id}")]
+    NoSuchAction {
+        /// The id given.
+        id: u64,
+    },
+    /// The action has ended already: finished before, or marked interrupted when the store was
+    /// opened after the process that began it stopped. Nothing was written; finish an action
+    /// once.
+    #[error("action {id} has ended already")]
+    ActionFinished {
+        /// The id given.
+        id: u64,
+    },
     /// A file operation in the state directory failed. Check the directory and retry.
     #[error("{path}: {source}")]
     Io {

@@ -1,5 +1,5 @@
 //! The durable log of gitops-live on SQLite: the epoch, every published change, checkpoints of
-//! the state, and the report source's health, kept across restarts.
+//! the state, the report source's health, and the action log, kept across restarts.
 //!
 //! A [`Store`] owns one state directory (`gitops-live.db` in WAL mode, and a lock file naming
 //! the process that holds it). The publishing thread appends each publish as one [`Batch`]: the
@@ -22,6 +22,11 @@
 //!   sending; once appends work again, append a [`Batch::snapshot`] at the current sequence
 //!   number and carry on.
 //! - Every few minutes, from another thread, [`Handle::prune`].
+//!
+//! Remediation actions are logged from any thread through a [`Handle`]: [`Handle::begin_action`]
+//! before acting and [`Handle::finish_action`] after, or [`Handle::record_action`] for a preview
+//! or a refusal. An action that was running when the process stopped is marked interrupted on
+//! the next open ([`Notice::ActionsInterrupted`]).
 //!
 //! ```
 //! # fn main() -> Result<(), gitops_store::Error> {
@@ -49,6 +54,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod actions;
 mod append;
 mod epochs;
 mod error;
@@ -68,6 +74,10 @@ use gitops_protocol::{Cursor, Epoch};
 use gitops_report::Report;
 use rusqlite::Connection;
 
+pub use actions::{
+    ACTION_INTERRUPTED, ACTION_RUNNING, ActionEnd, INTERRUPTED_SUMMARY, MAX_ACTION_TEXT_BYTES,
+    NewAction, StoredAction, TRUNCATED_MARKER,
+};
 pub use append::{Appended, Batch};
 pub use epochs::{EpochStart, Epochs};
 pub use error::{Error, Result};
@@ -194,6 +204,13 @@ pub enum Notice {
         /// Its process id.
         pid: u32,
     },
+    /// Actions were running when the previous holder stopped (a crash or kill -9); they were
+    /// marked [`ACTION_INTERRUPTED`]. The repositories they acted on may be half-changed: show
+    /// this loudly, so that an operator looks at them.
+    ActionsInterrupted {
+        /// How many.
+        count: u64,
+    },
     /// A new epoch was started, so every client gets one snapshot instead of a wrong catch-up.
     NewEpoch {
         /// The new epoch.
@@ -223,6 +240,14 @@ impl std::fmt::Display for Notice {
                 f,
                 "the previous server (pid {pid}) stopped without closing the log; nothing committed was lost"
             ),
+            Self::ActionsInterrupted { count: 1 } => write!(
+                f,
+                "1 action was running when the previous server stopped; it is marked interrupted in the action log: check its repository"
+            ),
+            Self::ActionsInterrupted { count } => write!(
+                f,
+                "{count} actions were running when the previous server stopped; they are marked interrupted in the action log: check their repositories"
+            ),
             Self::NewEpoch { epoch, reason: NewEpochReason::Behind { served, log } } => write!(
                 f,
                 "the log ends at {log} but clients were sent up to {served} (an older copy restored?): new epoch {epoch}, every client gets one snapshot"
@@ -237,9 +262,15 @@ impl std::fmt::Display for Notice {
 
 impl Notice {
     /// Whether this should be shown loudly (a warning, and the status page): data was lost or
-    /// set aside.
+    /// set aside, or a repository may have been left half-changed.
     pub fn is_alarming(&self) -> bool {
-        matches!(self, Self::MovedAside { .. } | Self::LogLost { .. } | Self::NewEpoch { .. })
+        matches!(
+            self,
+            Self::MovedAside { .. }
+                | Self::LogLost { .. }
+                | Self::NewEpoch { .. }
+                | Self::ActionsInterrupted { .. }
+        )
     }
 }
 
@@ -299,8 +330,13 @@ struct SinceCheckpoint {
     checkpoint_size: u64,
 }
 
-/// A second connection to a store's database, for another thread: every query, and
-/// [`Handle::prune`]. It keeps the state directory locked while it lives.
+/// A second connection to a store's database, for another thread: every query,
+/// [`Handle::prune`], and the action log's writes. It keeps the state directory locked while
+/// it lives.
+///
+/// `Handle` is `Send` but not `Sync` (one SQLite connection is used by one thread at a time):
+/// threads that log actions concurrently each take a handle of their own, or share one behind a
+/// `Mutex`. Writes from all of a process's connections take turns on the store's write gate.
 #[derive(Debug)]
 pub struct Handle {
     db: Db,
@@ -427,6 +463,36 @@ impl Store {
         self.db.source_events(before_id, limit)
     }
 
+    /// See [`Handle::begin_action`].
+    pub fn begin_action(&self, action: &NewAction) -> Result<u64> {
+        self.db.begin_action(action)
+    }
+
+    /// See [`Handle::finish_action`].
+    pub fn finish_action(&self, id: u64, end: &ActionEnd) -> Result<()> {
+        self.db.finish_action(id, end)
+    }
+
+    /// See [`Handle::record_action`].
+    pub fn record_action(&self, action: &NewAction, end: &ActionEnd) -> Result<u64> {
+        self.db.record_action(action, end)
+    }
+
+    /// See [`Handle::actions`].
+    pub fn actions(
+        &self,
+        before_id: Option<u64>,
+        limit: usize,
+        repo: Option<&str>,
+    ) -> Result<Vec<StoredAction>> {
+        self.db.actions(before_id, limit, repo)
+    }
+
+    /// See [`Handle::action`].
+    pub fn action(&self, id: u64) -> Result<Option<StoredAction>> {
+        self.db.action(id)
+    }
+
     /// See [`Handle::stats`].
     pub fn stats(&self) -> Result<StoreStats> {
         self.db.stats()
@@ -484,6 +550,44 @@ impl Handle {
     /// Up to `limit` source events with an id below `before_id` (all when `None`), newest first.
     pub fn source_events(&self, before_id: Option<u64>, limit: usize) -> Result<Vec<SourceEvent>> {
         self.db.source_events(before_id, limit)
+    }
+
+    /// Logs an action as it starts, before anything is done, and returns its id for
+    /// [`Handle::finish_action`]. The row reads [`ACTION_RUNNING`] until then; if the process
+    /// stops first, the next open marks it [`ACTION_INTERRUPTED`]. Texts longer than
+    /// [`MAX_ACTION_TEXT_BYTES`] are cut.
+    pub fn begin_action(&self, action: &NewAction) -> Result<u64> {
+        self.db.begin_action(action)
+    }
+
+    /// Records how the action `id` (from [`Handle::begin_action`], on any connection) ended.
+    /// [`Error::NoSuchAction`] when the log has no such action, [`Error::ActionFinished`] when
+    /// it has ended already (or was marked interrupted on open); nothing is written then. Output
+    /// and detail longer than [`MAX_ACTION_TEXT_BYTES`] are cut.
+    pub fn finish_action(&self, id: u64, end: &ActionEnd) -> Result<()> {
+        self.db.finish_action(id, end)
+    }
+
+    /// Logs an action that starts and ends at once (a preview, a refusal) in one write, and
+    /// returns its id.
+    pub fn record_action(&self, action: &NewAction, end: &ActionEnd) -> Result<u64> {
+        self.db.record_action(action, end)
+    }
+
+    /// Up to `limit` actions with an id below `before_id` (all when `None`), newest first; only
+    /// those on `repo` when given (an exact match).
+    pub fn actions(
+        &self,
+        before_id: Option<u64>,
+        limit: usize,
+        repo: Option<&str>,
+    ) -> Result<Vec<StoredAction>> {
+        self.db.actions(before_id, limit, repo)
+    }
+
+    /// The action `id`, if the log still has it.
+    pub fn action(&self, id: u64) -> Result<Option<StoredAction>> {
+        self.db.action(id)
     }
 
     /// Counts and sizes, for metrics and the status page.

@@ -1,5 +1,5 @@
 //! Opening a state directory: check the directory, take the lock, open or recover the database,
-//! migrate the schema, and decide the epoch.
+//! migrate the schema, decide the epoch, and mark the actions a previous process left running.
 
 use std::ffi::OsString;
 use std::hash::{BuildHasher, Hasher};
@@ -89,6 +89,11 @@ pub(crate) fn open(dir: &Path, config: StoreConfig) -> Result<Opened> {
             }
         }
     };
+    // The directory is locked: an action still running can only be a previous process's.
+    let interrupted = crate::actions::interrupt_running(&conn, now).map_err(sqlite)?;
+    if interrupted > 0 {
+        notices.push(Notice::ActionsInterrupted { count: interrupted });
+    }
     lock.claim(last_seq.map(|seq| Cursor::new(epoch, seq)))?;
 
     let since_checkpoint = since_checkpoint(&conn).map_err(sqlite)?;

@@ -193,6 +193,8 @@ pub struct StoreStats {
     pub payload_bytes: u64,
     /// Source events kept.
     pub source_events: u64,
+    /// Rows of the action log kept.
+    pub actions: u64,
     /// The size of the database file.
     pub db_file_bytes: u64,
     /// The size of its write-ahead log.
@@ -478,7 +480,8 @@ impl Db {
                         (SELECT COUNT(*) FROM checkpoints),
                         (SELECT COALESCE(SUM(bytes), 0) FROM publishes)
                           + (SELECT COALESCE(SUM(size), 0) FROM checkpoints),
-                        (SELECT COUNT(*) FROM source_events)"
+                        (SELECT COUNT(*) FROM source_events),
+                        (SELECT COUNT(*) FROM actions)"
                 ),
                 [],
                 |row| {
@@ -490,6 +493,7 @@ impl Db {
                         checkpoints: row.get(3)?,
                         payload_bytes: row.get(4)?,
                         source_events: row.get(5)?,
+                        actions: row.get(6)?,
                         db_file_bytes: 0,
                         wal_file_bytes: 0,
                     })

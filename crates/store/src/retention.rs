@@ -1,5 +1,5 @@
 //! Retention: dropping old history by age and by total size, at checkpoint boundaries, in short
-//! transactions.
+//! transactions; and keeping the source events and the action log bounded.
 //!
 //! History is cut at a checkpoint, the new oldest point: everything before it goes, it and
 //! everything after it stay, so every point kept can still be rebuilt. The cut never passes the
@@ -9,7 +9,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use crate::Db;
 use crate::error::Result;
@@ -26,6 +26,10 @@ pub struct RetentionPolicy {
     /// Keep at most this many source events (they are also dropped after `max_age`).
     /// Default 10,000.
     pub max_source_events: Option<u64>,
+    /// Keep at most this many rows of the action log, the newest (they are also dropped after
+    /// `max_age`, by their start). A running action is never dropped, so the log can hold more
+    /// while old ones still run. Default 10,000.
+    pub max_actions: Option<u64>,
 }
 
 impl Default for RetentionPolicy {
@@ -34,6 +38,7 @@ impl Default for RetentionPolicy {
             max_age: Some(Duration::from_secs(30 * 24 * 3600)),
             max_bytes: Some(256 << 20),
             max_source_events: Some(10_000),
+            max_actions: Some(10_000),
         }
     }
 }
@@ -51,6 +56,8 @@ pub struct PruneReport {
     pub bytes: u64,
     /// Source events removed.
     pub source_events: u64,
+    /// Actions removed from the action log.
+    pub actions: u64,
 }
 
 /// Rows deleted per transaction: small enough that an append waits a few milliseconds at most.
@@ -101,6 +108,7 @@ impl Db {
             report.messages = self.delete_below(floor)?;
         }
         report.source_events = self.prune_source_events(policy, now)?;
+        report.actions = self.prune_actions(policy, now)?;
         // Give the freed pages back to the filesystem, a chunk at a time.
         loop {
             let freed: i64 = self
@@ -200,6 +208,50 @@ impl Db {
         }
         Ok(deleted)
     }
+
+    /// Drops finished actions older than the age limit or beyond the newest `max_actions`, a
+    /// chunk per transaction (a row can hold a few hundred KiB of output and detail).
+    fn prune_actions(&self, policy: &RetentionPolicy, now: SystemTime) -> Result<u64> {
+        let sqlite = |e| self.sqlite(e);
+        if policy.max_age.is_none() && policy.max_actions.is_none() {
+            return Ok(0);
+        }
+        let cutoff = policy.max_age.map_or(i64::MIN, |max_age| {
+            unix_ms(now.checked_sub(max_age).unwrap_or(SystemTime::UNIX_EPOCH))
+        });
+        // Rows at or below this id are beyond the count; rows added meanwhile are above it.
+        let floor: i64 = match policy.max_actions {
+            Some(max) => self
+                .conn
+                .query_row(
+                    "SELECT id FROM actions ORDER BY id DESC LIMIT 1 OFFSET ?1",
+                    params![i64::try_from(max).unwrap_or(i64::MAX)],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(sqlite)?
+                .unwrap_or(0),
+            None => 0,
+        };
+        let mut deleted = 0u64;
+        loop {
+            let _gate = self.gate();
+            let n = self
+                .conn
+                .prepare_cached(
+                    "DELETE FROM actions WHERE id IN (
+                         SELECT id FROM actions
+                         WHERE ended_ms IS NOT NULL AND (id <= ?1 OR started_ms < ?2)
+                         ORDER BY id LIMIT ?3)",
+                )
+                .and_then(|mut statement| statement.execute(params![floor, cutoff, CHUNK]))
+                .map_err(sqlite)? as u64;
+            deleted += n;
+            if n < CHUNK {
+                return Ok(deleted);
+            }
+        }
+    }
 }
 
 /// The index of the checkpoint to cut history at (everything before it goes), or `None` to keep
@@ -256,6 +308,7 @@ mod tests {
             max_age: Some(Duration::from_millis(1500)),
             max_bytes: None,
             max_source_events: None,
+            max_actions: None,
         };
         assert_eq!(cut(&points, &policy, 2600, 0), Some(1));
         assert_eq!(cut(&points, &policy, 1000, 0), None);
@@ -265,8 +318,12 @@ mod tests {
     #[test]
     fn size_keeps_the_most_recent_checkpoints_that_fit() {
         let points = [point(1, 0, 10, 0), point(5, 0, 10, 40), point(9, 0, 10, 40)];
-        let policy =
-            RetentionPolicy { max_age: None, max_bytes: Some(65), max_source_events: None };
+        let policy = RetentionPolicy {
+            max_age: None,
+            max_bytes: Some(65),
+            max_source_events: None,
+            max_actions: None,
+        };
         // Cut at 2 keeps 10 + tail 5 = 15; at 1 keeps 15 + 40 + 10 = 65; at 0 would keep 115.
         assert_eq!(cut(&points, &policy, 0, 5), Some(1));
         let tight = RetentionPolicy { max_bytes: Some(1), ..policy };

@@ -16,6 +16,13 @@
 //! - `checkpoints`: the whole state (report JSON) at some sequence numbers; the state at any
 //!   point is the nearest checkpoint at or before it plus the messages after it.
 //! - `source_events`: the report source's health over time.
+//!
+//! Version 2 adds:
+//! - `actions`: the action log, one row per remediation action (a preview, a refusal, a run),
+//!   newest first by `id`, and by repository through `actions_by_repo`. A row with `ended_ms`
+//!   NULL is running (`actions_unfinished` finds those on open, to mark them interrupted). `id`
+//!   is `AUTOINCREMENT` so that an id is never given twice, even after retention removed the
+//!   newest rows: a link to an action never comes to name another one.
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -23,7 +30,7 @@ use rusqlite::{Connection, TransactionBehavior};
 pub(crate) const CURRENT: u32 = MIGRATIONS.len() as u32;
 
 /// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 const V1: &str = "
 CREATE TABLE store_meta (
@@ -74,6 +81,25 @@ CREATE TABLE source_events (
     message TEXT NOT NULL
 );
 CREATE INDEX source_events_by_time ON source_events (time_ms);
+";
+
+const V2: &str = "
+CREATE TABLE actions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_ms INTEGER NOT NULL,
+    ended_ms INTEGER,
+    who TEXT NOT NULL,
+    action TEXT NOT NULL,
+    repo TEXT NOT NULL,
+    dry_run INTEGER NOT NULL,
+    result TEXT NOT NULL,
+    error_class TEXT,
+    summary TEXT NOT NULL,
+    output TEXT NOT NULL,
+    detail TEXT
+);
+CREATE INDEX actions_by_repo ON actions (repo, id);
+CREATE INDEX actions_unfinished ON actions (id) WHERE ended_ms IS NULL;
 ";
 
 /// Makes a new, empty database give freed pages back to the filesystem when asked

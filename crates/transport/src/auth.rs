@@ -10,6 +10,11 @@
 //! there is no session store, sessions survive a restart, and changing the token signs everyone
 //! out. The cookie is `HttpOnly` (scripts never see it), `SameSite=Strict` (other sites' pages
 //! never send it) and `Secure` when served over TLS or when configured.
+//!
+//! The operator (who may act on repositories) signs in the same way with the operator token, at
+//! the same endpoint, and gets a second cookie ([`OPERATOR_COOKIE`]) under a key derived from
+//! that token; it names a random session id, so the action log can tell sessions apart. An
+//! operator is a viewer too.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -19,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use gitops_protocol::{Session, SignInMethod};
+use gitops_protocol::{OperatorInfo, Session, SignInMethod};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
@@ -31,6 +36,9 @@ use crate::{Live, lock};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "gitops_live_session";
+
+/// The operator session cookie's name.
+pub const OPERATOR_COOKIE: &str = "gitops_live_operator";
 
 /// A secret string (a token) whose `Debug` output never shows it.
 #[derive(Clone, PartialEq, Eq)]
@@ -164,6 +172,31 @@ impl ViewerAuth {
     }
 }
 
+/// Who may act on repositories. Off (no token) by default.
+#[derive(Debug, Clone)]
+pub struct OperatorAuth {
+    /// The operator token: exchanged for an operator session cookie at `POST /api/session`, or
+    /// sent by tools as `Authorization: Bearer <token>`. `None` turns every action off.
+    pub token: Option<Secret>,
+    /// How long an operator session cookie lasts.
+    pub session_ttl: Duration,
+}
+
+impl Default for OperatorAuth {
+    fn default() -> Self {
+        Self { token: None, session_ttl: Duration::from_secs(8 * 3600) }
+    }
+}
+
+/// A request signed in as the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Operator {
+    /// How the action log names it: `operator token` or `operator session <id>`.
+    pub(crate) who: String,
+    /// When its session cookie expires (Unix seconds), when signed in with one.
+    pub(crate) expires: Option<u64>,
+}
+
 /// A signed-in request.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Viewer {
@@ -194,19 +227,65 @@ const MAX_SIGN_IN_BYTES: usize = 4096;
 pub(crate) struct Gate {
     config: ViewerAuth,
     key: Option<hmac::Key>,
+    operator: OperatorAuth,
+    operator_key: Option<hmac::Key>,
     failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
 }
 
+/// A key derived from `token` for `purpose`: a cookie cannot be turned back into the token, and a
+/// new token invalidates every cookie made under the old one.
+fn derived_key(token: &Secret, purpose: &[u8]) -> hmac::Key {
+    let root = hmac::Key::new(hmac::HMAC_SHA256, token.expose().as_bytes());
+    let derived = hmac::sign(&root, purpose);
+    hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref())
+}
+
 impl Gate {
-    pub(crate) fn new(config: ViewerAuth) -> Self {
-        let key = config.token.as_ref().map(|token| {
-            // A key derived from the token: a cookie cannot be turned back into the token, and a
-            // new token invalidates every cookie made under the old one.
-            let root = hmac::Key::new(hmac::HMAC_SHA256, token.expose().as_bytes());
-            let derived = hmac::sign(&root, b"gitops-live viewer session key v1");
-            hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref())
-        });
-        Self { config, key, failures: Mutex::new(HashMap::new()) }
+    pub(crate) fn new(config: ViewerAuth, operator: OperatorAuth) -> Self {
+        let key = config
+            .token
+            .as_ref()
+            .map(|token| derived_key(token, b"gitops-live viewer session key v1"));
+        let operator_key = operator
+            .token
+            .as_ref()
+            .map(|token| derived_key(token, b"gitops-live operator session key v1"));
+        Self { config, key, operator, operator_key, failures: Mutex::new(HashMap::new()) }
+    }
+
+    /// Whether an operator token is configured.
+    pub(crate) fn has_operator(&self) -> bool {
+        self.operator.token.is_some()
+    }
+
+    /// The operator making this request, if it is signed in as one (bearer token or cookie).
+    pub(crate) fn operator(&self, headers: &HeaderMap) -> Option<Operator> {
+        let token = self.operator.token.as_ref()?;
+        if crate::security::bearer_matches(headers, token.expose()) {
+            return Some(Operator { who: "operator token".to_owned(), expires: None });
+        }
+        cookie_values(headers, OPERATOR_COOKIE).find_map(|value| self.verify_operator_cookie(value))
+    }
+
+    /// An operator cookie value valid until `expires` for session `id`: `<expires>.<id>.<hex HMAC>`.
+    fn make_operator_cookie(&self, expires: u64, id: &str) -> Option<String> {
+        let key = self.operator_key.as_ref()?;
+        let tag = hmac::sign(key, format!("op1:{expires}:{id}").as_bytes());
+        Some(format!("{expires}.{id}.{}", hex(tag.as_ref())))
+    }
+
+    fn verify_operator_cookie(&self, value: &str) -> Option<Operator> {
+        let key = self.operator_key.as_ref()?;
+        let mut parts = value.splitn(3, '.');
+        let (expires, id, tag) = (parts.next()?, parts.next()?, parts.next()?);
+        let expires: u64 = expires.parse().ok()?;
+        if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let tag = unhex(tag)?;
+        hmac::verify(key, format!("op1:{expires}:{id}").as_bytes(), &tag).ok()?;
+        (expires > unix_now())
+            .then(|| Operator { who: format!("operator session {id}"), expires: Some(expires) })
     }
 
     pub(crate) fn required(&self) -> bool {
@@ -223,11 +302,15 @@ impl Gate {
         if let Some(user) = self.proxy_user(headers, remote) {
             return Some(Viewer { user: Some(user), expires: None });
         }
+        if let Some(operator) = self.operator(headers) {
+            return Some(Viewer { user: None, expires: operator.expires });
+        }
         let token = self.config.token.as_ref()?;
         if crate::security::bearer_matches(headers, token.expose()) {
             return Some(Viewer::default());
         }
-        let expires = cookie_values(headers).find_map(|value| self.verify_cookie(value))?;
+        let expires =
+            cookie_values(headers, SESSION_COOKIE).find_map(|value| self.verify_cookie(value))?;
         Some(Viewer { user: None, expires: Some(expires) })
     }
 
@@ -279,14 +362,14 @@ impl Gate {
         (expires > unix_now()).then_some(expires)
     }
 
-    fn session(&self, viewer: Option<&Viewer>) -> Session {
+    fn session(&self, viewer: Option<&Viewer>, operator: OperatorInfo) -> Session {
         Session {
             required: self.required(),
             methods: self.config.methods(),
             authenticated: viewer.is_some(),
             user: viewer.and_then(|v| v.user.clone()),
             expires_at: viewer.and_then(|v| v.expires).and_then(rfc3339),
-            operator: gitops_protocol::OperatorInfo::default(),
+            operator,
         }
     }
 
@@ -319,23 +402,29 @@ impl Gate {
         lock(&self.failures).remove(&ip);
     }
 
-    fn cookie_header(&self, value: &str, max_age: u64, tls: bool) -> Option<HeaderValue> {
+    fn cookie_header(
+        &self,
+        name: &str,
+        value: &str,
+        max_age: u64,
+        tls: bool,
+    ) -> Option<HeaderValue> {
         let secure = if tls || self.config.secure_cookies { "; Secure" } else { "" };
         HeaderValue::from_str(&format!(
-            "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+            "{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
         ))
         .ok()
     }
 }
 
-/// The values of every session cookie the request carries.
-fn cookie_values(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+/// The values of every cookie called `name` the request carries.
+fn cookie_values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().strip_prefix(SESSION_COOKIE)?.strip_prefix('='))
+        .filter_map(move |pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
 }
 
 /// The answer to a data request without a signed-in viewer.
@@ -352,7 +441,8 @@ pub(crate) fn session_info(
     peer: SocketAddr,
 ) -> Response<Body> {
     let viewer = live.gate.viewer(request.headers(), peer);
-    session_response(&live.gate.session(viewer.as_ref()), None)
+    let operator = live.operator_info(live.gate.operator(request.headers()).as_ref());
+    session_response(&live.gate.session(viewer.as_ref(), operator), &[])
 }
 
 /// `POST /api/session` with `{"token": "..."}`: checks the token and sets the session cookie.
@@ -364,13 +454,13 @@ pub(crate) async fn sign_in(
     let gate = &live.gate;
     // Failures are counted per client, the one behind a trusted proxy when there is one.
     let remote = gate.client_address(request.headers(), peer);
-    let Some(token) = &gate.config.token else {
+    if gate.config.token.is_none() && gate.operator.token.is_none() {
         return error(
             StatusCode::NOT_FOUND,
             "token-sign-in-off",
-            "this server has no viewer token; nothing to sign in with",
+            "this server has no viewer or operator token; nothing to sign in with",
         );
-    };
+    }
     if let Some(wait) = gate.blocked(remote.ip()) {
         return retry_later(
             StatusCode::TOO_MANY_REQUESTS,
@@ -398,22 +488,56 @@ pub(crate) async fn sign_in(
         return error(
             StatusCode::BAD_REQUEST,
             "bad-request",
-            r#"send {"token": "<viewer token>"}"#,
+            r#"send {"token": "<viewer or operator token>"}"#,
         );
     };
-    if !constant_time_eq(sign_in.token.trim().as_bytes(), token.expose().as_bytes()) {
+    let given = sign_in.token.trim().as_bytes();
+    let matches = |token: &Option<Secret>| {
+        token.as_ref().is_some_and(|token| constant_time_eq(given, token.expose().as_bytes()))
+    };
+    // Both are compared, whichever matches, so the time taken says nothing about which it was.
+    let (is_operator, is_viewer) = (matches(&gate.operator.token), matches(&gate.config.token));
+    if !is_operator && !is_viewer {
         gate.record_failure(remote.ip());
         live.metrics.sign_in_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::info!(%remote, "a viewer sign-in failed");
+        tracing::info!(%remote, "a sign-in failed");
         return error(StatusCode::UNAUTHORIZED, "bad-token", "that token was not accepted");
     }
     gate.forget_failures(remote.ip());
+    let tls = live.config.tls;
+    if is_operator {
+        let ttl = gate.operator.session_ttl.as_secs().max(1);
+        let expires = unix_now() + ttl;
+        let id = session_id();
+        tracing::info!(%remote, session = %id, "the operator signed in");
+        let cookie = gate
+            .make_operator_cookie(expires, &id)
+            .and_then(|v| gate.cookie_header(OPERATOR_COOKIE, &v, ttl, tls));
+        let operator = Operator { who: format!("operator session {id}"), expires: Some(expires) };
+        let viewer = Viewer { user: None, expires: Some(expires) };
+        let info = live.operator_info(Some(&operator));
+        return session_response(&gate.session(Some(&viewer), info), &[cookie]);
+    }
     let ttl = gate.config.session_ttl.as_secs().max(1);
     let expires = unix_now() + ttl;
     let viewer = Viewer { user: None, expires: Some(expires) };
     let cookie =
-        gate.make_cookie(expires).and_then(|v| gate.cookie_header(&v, ttl, live.config.tls));
-    session_response(&gate.session(Some(&viewer)), cookie)
+        gate.make_cookie(expires).and_then(|v| gate.cookie_header(SESSION_COOKIE, &v, ttl, tls));
+    // Signing in as a viewer ends an operator session in this browser.
+    let ended = gate.cookie_header(OPERATOR_COOKIE, "", 0, tls);
+    let info = live.operator_info(None);
+    session_response(&gate.session(Some(&viewer), info), &[cookie, ended])
+}
+
+/// A random operator session id: 8 hex digits, enough to tell sessions apart in the log.
+fn session_id() -> String {
+    let mut bytes = [0u8; 4];
+    // The system's random source; should it fail, the time still tells sessions apart.
+    if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).is_err() {
+        bytes = (SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()))
+            .to_be_bytes();
+    }
+    hex(&bytes)
 }
 
 /// `DELETE /api/session`: clears the cookie. The signature cannot be revoked; the cookie is
@@ -428,16 +552,20 @@ pub(crate) fn sign_out(
     headers.remove(header::AUTHORIZATION);
     // What is left (a trusted proxy's header) may still sign the request in.
     let viewer = live.gate.viewer(&headers, peer).filter(|_| live.gate.required());
-    let cookie = live.gate.cookie_header("", 0, live.config.tls);
-    let mut session = live.gate.session(viewer.as_ref());
+    let tls = live.config.tls;
+    let cookies = [
+        live.gate.cookie_header(SESSION_COOKIE, "", 0, tls),
+        live.gate.cookie_header(OPERATOR_COOKIE, "", 0, tls),
+    ];
+    let mut session = live.gate.session(viewer.as_ref(), live.operator_info(None));
     session.authenticated = viewer.is_some() || !live.gate.required();
-    session_response(&session, cookie)
+    session_response(&session, &cookies)
 }
 
-fn session_response(session: &Session, cookie: Option<HeaderValue>) -> Response<Body> {
+fn session_response(session: &Session, cookies: &[Option<HeaderValue>]) -> Response<Body> {
     let mut response = json(StatusCode::OK, serde_json::to_vec(session).unwrap_or_default());
-    if let Some(cookie) = cookie {
-        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    for cookie in cookies.iter().flatten() {
+        response.headers_mut().append(header::SET_COOKIE, cookie.clone());
     }
     response
 }
@@ -471,12 +599,22 @@ mod tests {
     use super::*;
 
     fn gate(token: &str) -> Gate {
-        Gate::new(ViewerAuth { token: Some(Secret::new(token)), ..ViewerAuth::default() })
+        Gate::new(
+            ViewerAuth { token: Some(Secret::new(token)), ..ViewerAuth::default() },
+            OperatorAuth::default(),
+        )
     }
 
     fn with_cookie(value: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
         let cookie = format!("theme=dark; {SESSION_COOKIE}={value}; other=1");
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_str(&cookie).expect("header"));
+        headers
+    }
+
+    fn with_operator_cookie(value: &str) -> HeaderMap {
+        let cookie = format!("{SESSION_COOKIE}=junk; {OPERATOR_COOKIE}={value}");
+        let mut headers = HeaderMap::new();
         headers.insert(header::COOKIE, HeaderValue::from_str(&cookie).expect("header"));
         headers
     }
@@ -514,12 +652,63 @@ mod tests {
     }
 
     #[test]
+    fn an_operator_cookie_names_its_session_and_is_valid_only_under_the_operator_token() {
+        let operator = Secret::new("operator-0123456789abcdef");
+        let gate = Gate::new(
+            ViewerAuth {
+                token: Some(Secret::new("viewer-0123456789abcdef")),
+                ..Default::default()
+            },
+            OperatorAuth { token: Some(operator.clone()), ..Default::default() },
+        );
+        let later = unix_now() + 60;
+        let cookie = gate.make_operator_cookie(later, "0a1b2c3d").expect("a key");
+        let signed_in = gate.operator(&with_operator_cookie(&cookie)).expect("an operator");
+        assert_eq!(signed_in.who, "operator session 0a1b2c3d");
+        assert_eq!(signed_in.expires, Some(later));
+        // An operator is a viewer too.
+        assert!(gate.viewer(&with_operator_cookie(&cookie), remote("10.0.0.9")).is_some());
+        // A viewer cookie is not an operator cookie, even under the operator cookie's name.
+        let viewer_cookie = gate.make_cookie(later).expect("a key");
+        assert!(gate.operator(&with_operator_cookie(&viewer_cookie)).is_none());
+        assert!(gate.operator(&with_cookie(&viewer_cookie)).is_none());
+        // Edited id, expiry, or another token: refused.
+        let edited_id = cookie.replacen("0a1b2c3d", "0a1b2c3e", 1);
+        let edited_expiry = cookie.replacen(&later.to_string(), &(later + 1).to_string(), 1);
+        for bad in [edited_id, edited_expiry, "1.2.3".to_owned(), format!("{later}..aa")] {
+            assert!(gate.operator(&with_operator_cookie(&bad)).is_none(), "{bad:?}");
+        }
+        let other = Gate::new(
+            ViewerAuth::default(),
+            OperatorAuth {
+                token: Some(Secret::new("another-operator-token")),
+                ..Default::default()
+            },
+        );
+        assert!(other.operator(&with_operator_cookie(&cookie)).is_none());
+        // The bearer token works for tools; the viewer token does not make an operator.
+        let mut bearer = HeaderMap::new();
+        let value = format!("Bearer {}", operator.expose());
+        bearer.insert(header::AUTHORIZATION, HeaderValue::from_str(&value).expect("header"));
+        assert_eq!(gate.operator(&bearer).map(|o| o.who).as_deref(), Some("operator token"));
+        bearer.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer viewer-0123456789abcdef"),
+        );
+        assert!(gate.operator(&bearer).is_none());
+        assert!(gate.viewer(&bearer, remote("10.0.0.9")).is_some());
+    }
+
+    #[test]
     fn the_proxy_header_counts_only_from_trusted_addresses() {
-        let gate = Gate::new(ViewerAuth {
-            proxy_header: Some(HeaderName::from_static("remote-user")),
-            trusted_proxies: vec!["10.1.0.0/16".parse().expect("range")],
-            ..ViewerAuth::default()
-        });
+        let gate = Gate::new(
+            ViewerAuth {
+                proxy_header: Some(HeaderName::from_static("remote-user")),
+                trusted_proxies: vec!["10.1.0.0/16".parse().expect("range")],
+                ..ViewerAuth::default()
+            },
+            OperatorAuth::default(),
+        );
         let mut headers = HeaderMap::new();
         headers.insert("remote-user", HeaderValue::from_static("alice"));
         let viewer = gate.viewer(&headers, remote("10.1.2.3")).expect("trusted proxy");
@@ -533,7 +722,7 @@ mod tests {
 
     #[test]
     fn the_client_behind_a_trusted_proxy_is_the_last_forwarded_address() {
-        let gate = Gate::new(ViewerAuth::default()); // trusts loopback
+        let gate = Gate::new(ViewerAuth::default(), OperatorAuth::default()); // trusts loopback
         let mut headers = HeaderMap::new();
         headers.append("x-forwarded-for", HeaderValue::from_static("203.0.113.9, 198.51.100.4"));
         headers.append("x-forwarded-for", HeaderValue::from_static("192.0.2.7"));

@@ -31,7 +31,7 @@ const COMPRESS_FROM: usize = 1024;
 pub(crate) fn is_data_path(path: &str, request: &Request<Incoming>) -> bool {
     path == "/api/history"
         || path.starts_with("/api/history/")
-        || path.starts_with("/api/repos/")
+        || repo_name(path).is_some()
         || (path == "/audit/history" && !accepts_html(request))
 }
 
@@ -237,7 +237,7 @@ fn repo_name(path: &str) -> Option<String> {
 
 /// Decodes `%XX` escapes (and nothing else: `+` stays `+`); `None` for a broken escape or
 /// bytes that are not UTF-8.
-fn percent_decode(text: &str) -> Option<String> {
+pub(crate) fn percent_decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -255,10 +255,10 @@ fn percent_decode(text: &str) -> Option<String> {
 }
 
 /// The query string's parameters, decoded.
-struct Query(Vec<(String, String)>);
+pub(crate) struct Query(Vec<(String, String)>);
 
 impl Query {
-    fn parse(query: Option<&str>) -> Self {
+    pub(crate) fn parse(query: Option<&str>) -> Self {
         let pairs = query
             .unwrap_or("")
             .split('&')
@@ -271,7 +271,7 @@ impl Query {
         Self(pairs)
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 
@@ -285,7 +285,7 @@ impl Query {
     }
 
     /// `limit=N`: the default when absent, 400 unless a positive whole number (the feed caps it).
-    fn limit(&self, default: usize) -> Result<usize, BadRequest> {
+    pub(crate) fn limit(&self, default: usize) -> Result<usize, BadRequest> {
         let Some(text) = self.get("limit") else { return Ok(default) };
         match text.parse::<usize>() {
             Ok(limit) if limit > 0 => Ok(limit),
@@ -299,7 +299,7 @@ impl Query {
 
 /// A query parameter that cannot be read: answered 400 with `code` and `message`.
 #[derive(Debug)]
-struct BadRequest {
+pub(crate) struct BadRequest {
     code: &'static str,
     message: String,
 }

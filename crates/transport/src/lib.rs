@@ -11,9 +11,11 @@
 //! through [`Assets`], the report through the [`Feed`](gitops_feed::Feed), both supplied by the binary.
 #![warn(missing_docs)]
 
+mod actions;
 mod auth;
 mod clients;
 mod drain;
+mod export;
 mod history;
 mod http_util;
 mod io;
@@ -31,7 +33,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::watch;
 
-pub use auth::{AddrRange, SESSION_COOKIE, Secret, ViewerAuth};
+pub use actions::{
+    ActionEnd, ActionLog, ActionStart, AuditTicket, Auditor, MemoryActionLog, Remediation,
+};
+pub use auth::{AddrRange, OPERATOR_COOKIE, OperatorAuth, SESSION_COOKIE, Secret, ViewerAuth};
 pub use clients::{ClientInfo, ClientKind};
 pub use server::{Live, executor, serve, serve_tls};
 
@@ -49,6 +54,8 @@ pub struct TransportConfig {
     pub admin_token: Option<Secret>,
     /// Who may read the report: open by default, or signed in with a token or by a trusted proxy.
     pub viewer: ViewerAuth,
+    /// Who may act on repositories (with [`Live::enable_actions`]): nobody by default.
+    pub operator: OperatorAuth,
     /// Origins allowed besides the server's own (e.g. `https://dash.example.org`, scheme
     /// included); their names are allowed as `Host` too.
     pub allowed_origins: Vec<String>,
@@ -90,6 +97,7 @@ impl Default for TransportConfig {
         Self {
             admin_token: None,
             viewer: ViewerAuth::default(),
+            operator: OperatorAuth::default(),
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
             realtime: true,

@@ -37,6 +37,12 @@ pub struct Metrics {
     pub unauthenticated: AtomicU64,
     /// Sign-ins with a wrong viewer token.
     pub sign_in_failures: AtomicU64,
+    /// Action requests refused because the request was not the operator's.
+    pub operator_refused: AtomicU64,
+    /// Actions that ended done.
+    pub actions_done: AtomicU64,
+    /// Actions that ended refused or failed after they were accepted.
+    pub actions_failed: AtomicU64,
     delivery_buckets: [AtomicU64; BUCKETS.len()],
     delivery_count: AtomicU64,
     delivery_sum_micros: AtomicU64,
@@ -156,6 +162,21 @@ impl Metrics {
             "counter",
             "Requests refused for their Origin.",
             &[("", load(&self.origin_refused))],
+        );
+        metric(
+            "gitops_live_operator_refused_total",
+            "counter",
+            "Action requests refused because they were not the operator's.",
+            &[("", load(&self.operator_refused))],
+        );
+        metric(
+            "gitops_live_actions_total",
+            "counter",
+            "Accepted actions on repositories, by how they ended.",
+            &[
+                ("{result=\"done\"}", load(&self.actions_done)),
+                ("{result=\"not-done\"}", load(&self.actions_failed)),
+            ],
         );
         metric(
             "gitops_live_host_refused_total",

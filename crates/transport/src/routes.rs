@@ -43,8 +43,11 @@ pub(crate) async fn route(
     let remote = live.gate.client_address(request.headers(), peer);
     let path = request.uri().path().to_owned();
     let history = crate::history::is_data_path(&path, &request);
+    let acting = crate::actions::is_action_path(&path);
+    let export = crate::export::is_export_path(&path);
     let is_api = path.starts_with("/api/")
         || history
+        || export
         || matches!(path.as_str(), "/audit" | "/ws" | "/healthz" | "/readyz" | "/metrics");
     // Browsers send Origin on every cross-origin request that changes something.
     let changes_state = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
@@ -56,6 +59,7 @@ pub(crate) async fn route(
         return response;
     }
     let reads_data = history
+        || export
         || matches!(
             path.as_str(),
             "/ws" | "/api/events" | "/api/updates" | "/api/audit" | "/audit" | "/api/ws/status"
@@ -89,6 +93,8 @@ pub(crate) async fn route(
         (Method::POST, "/api/ws/trigger-update") => admin(&live, &request, trigger_update),
         (Method::GET, "/api/ws/clients") => admin(&live, &request, clients),
         (Method::GET, _) if history => crate::history::answer(&live, &request, &path).await,
+        (Method::GET, _) if export => crate::export::answer(&live, &request, &path),
+        (_, _) if acting => crate::actions::answer(live, request, peer, remote).await,
         (Method::GET | Method::HEAD, _) if !is_api => asset(&live, &request, &path),
         (_, _) if is_api => {
             error(StatusCode::METHOD_NOT_ALLOWED, "method", "method not allowed here")

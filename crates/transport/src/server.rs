@@ -28,6 +28,7 @@ pub struct Live {
     pub(crate) counts_changed: AtomicU64,
     pub(crate) caches: Mutex<routes::Caches>,
     pub(crate) gate: auth::Gate,
+    pub(crate) actions: crate::actions::ActionsState,
     pub(crate) hosts: security::HostPolicy,
     /// The port the listener is bound to, once [`serve`] has started (origins are compared with it).
     pub(crate) port: std::sync::OnceLock<u16>,
@@ -45,7 +46,7 @@ impl Live {
     /// trigger that `POST /api/ws/trigger-update` pulls.
     pub fn new(feed: Arc<Feed>, config: TransportConfig, assets: Arc<dyn Assets>) -> Arc<Self> {
         let (shutdown, _) = watch::channel(false);
-        let gate = auth::Gate::new(config.viewer.clone());
+        let gate = auth::Gate::new(config.viewer.clone(), config.operator.clone());
         let hosts =
             security::HostPolicy::new(&config.allowed_hosts, &config.allowed_origins, config.tls);
         let live = Arc::new(Self {
@@ -59,12 +60,28 @@ impl Live {
             counts_changed: AtomicU64::new(0),
             caches: Mutex::new(routes::Caches::default()),
             gate,
+            actions: crate::actions::ActionsState::default(),
             hosts,
             port: std::sync::OnceLock::new(),
             shutdown,
         });
         live.broadcast_status();
         live
+    }
+
+    /// Lets operators act on repositories (with an operator token configured): clone, commit,
+    /// discard and the rest, through `remediation`. Once per server; a second call is ignored
+    /// and returns false.
+    pub fn enable_actions(&self, remediation: crate::Remediation) -> bool {
+        self.actions.remediation.set(remediation).is_ok()
+    }
+
+    /// What `GET /api/session` says about actions, for a request made by `operator`.
+    pub(crate) fn operator_info(
+        &self,
+        operator: Option<&auth::Operator>,
+    ) -> gitops_protocol::OperatorInfo {
+        crate::actions::operator_info(self, operator)
     }
 
     /// The feed this server serves.

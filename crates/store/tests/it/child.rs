@@ -4,6 +4,9 @@
 //! - `append`: open the store in `GITOPS_STORE_DIR` and publish forever (bounded in time and
 //!   count), printing `committed <seq>` after each append returns. The parent kills it.
 //! - `open`: try to open the store and print `opened` or `error: <message>`, then exit.
+//! - `actions`: open the store and log actions forever from two threads (bounded in time and
+//!   count), printing `begun <id>`, `finished <id>` and `recorded <id>` after each call returns
+//!   (see `crate::actions::action_loop`). The parent kills it.
 //!
 //! Run without the variable, the same test runs the append loop in-process for a few publishes
 //! and checks that every sequence number it reported is in the log.
@@ -111,6 +114,10 @@ fn child_process_entry() {
                 let _ = writeln!(out, "committed {seq}");
                 let _ = out.flush();
             });
+        }
+        (Ok("actions"), Ok(dir)) => {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            crate::actions::action_loop(Path::new(&dir), seed(0), sync, 100_000, deadline);
         }
         (Ok("open"), Ok(dir)) => match Store::open(Path::new(&dir), StoreConfig::default()) {
             Ok(_) => println!("opened"),

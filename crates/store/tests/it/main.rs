@@ -2,6 +2,7 @@
 //! with SIGKILL, a real full filesystem (a small tmpfs).
 #![allow(clippy::unwrap_used)]
 
+mod actions;
 mod child;
 mod common;
 mod crash;

@@ -34,8 +34,12 @@ fn pruning_by_age_keeps_everything_newer_and_every_kept_point_rebuildable() {
 
     let now = publisher.clock;
     let max_age = Duration::from_secs(50 * 60);
-    let policy =
-        RetentionPolicy { max_age: Some(max_age), max_bytes: None, max_source_events: None };
+    let policy = RetentionPolicy {
+        max_age: Some(max_age),
+        max_bytes: None,
+        max_source_events: None,
+        max_actions: None,
+    };
     let pruned = store.prune(&policy, now).unwrap();
     println!("{pruned:?}");
     let oldest = pruned.oldest_seq.unwrap();
@@ -68,8 +72,12 @@ fn pruning_by_size_keeps_the_total_under_the_limit_and_gives_space_back() {
     println!("{before:?}");
 
     let max_bytes = before.payload_bytes / 3;
-    let policy =
-        RetentionPolicy { max_age: None, max_bytes: Some(max_bytes), max_source_events: None };
+    let policy = RetentionPolicy {
+        max_age: None,
+        max_bytes: Some(max_bytes),
+        max_source_events: None,
+        max_actions: None,
+    };
     let pruned = store.prune(&policy, std::time::SystemTime::now()).unwrap();
     let after = store.stats().unwrap();
     println!("{pruned:?}\n{after:?}");
@@ -108,6 +116,7 @@ fn pruning_from_another_thread_while_appending_loses_nothing() {
                 max_age: None,
                 max_bytes: Some(96 << 10),
                 max_source_events: None,
+                max_actions: None,
             };
             let deadline = Instant::now() + Duration::from_secs(120);
             let mut removed = 0;
@@ -125,8 +134,12 @@ fn pruning_from_another_thread_while_appending_loses_nothing() {
     assert!(removed > 0, "the pruner ran while the store appended");
 
     // One last prune, so the messages before the oldest point are gone too.
-    let policy =
-        RetentionPolicy { max_age: None, max_bytes: Some(96 << 10), max_source_events: None };
+    let policy = RetentionPolicy {
+        max_age: None,
+        max_bytes: Some(96 << 10),
+        max_source_events: None,
+        max_actions: None,
+    };
     let oldest = store.prune(&policy, std::time::SystemTime::now()).unwrap().oldest_seq.unwrap();
     assert_kept_from(&store, &publisher, oldest);
 }

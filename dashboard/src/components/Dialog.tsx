@@ -1,8 +1,9 @@
 // A modal dialog: role=dialog with aria-modal, labelled by its title, focus moved in when it opens
 // (to the element marked `data-autofocus`, else the first control) and kept inside with Tab,
 // Escape closes, and focus goes back to what had it before. Rendered over a backdrop; a click on
-// the backdrop closes it too.
+// the backdrop closes it too. It is rendered on the document's body (a portal).
 import { useEffect, useId, useRef, type KeyboardEvent, type ReactNode } from 'react';
+import { createPortal } from 'react-dom';
 import { X } from 'lucide-react';
 
 const FOCUSABLE =
@@ -59,7 +60,8 @@ export function Dialog({ title, onClose, children, footer, size = 'normal', desc
     }
   }
 
-  return (
+  // On the body: a card (with its own containment) must not be the box the dialog is fixed to.
+  return createPortal(
     <div
       className="dialog__backdrop"
       onMouseDown={(event) => {
@@ -93,6 +95,7 @@ export function Dialog({ title, onClose, children, footer, size = 'normal', desc
         <div className="dialog__body">{children}</div>
         {footer && <footer className="dialog__footer">{footer}</footer>}
       </div>
-    </div>
+    </div>,
+    document.body,
   );
 }

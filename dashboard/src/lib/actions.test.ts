@@ -102,6 +102,9 @@ describe('actionsFor', () => {
     expect(actionsFor(repo('clean', { ahead: 0, behind: 3 }))).toEqual(['pull']);
     expect(actionsFor(repo('dirty', { ahead: 1, behind: 1 }))).toEqual(['changes', 'commit', 'discard', 'push']);
     expect(actionsFor(repo('missing', { ahead: 1 }))).toEqual(['clone']);
+    // Commits on a branch without an upstream have nowhere to be pushed to.
+    expect(actionsFor(repo('dirty', { ahead: null, unpushed_commits: 1, upstream: null }))).toEqual(['changes', 'commit', 'discard']);
+    expect(actionsFor(repo('clean', { ahead: null, unpushed_commits: 2, upstream: 'origin/main' }))).toEqual(['push']);
   });
 });
 

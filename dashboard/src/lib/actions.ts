@@ -328,8 +328,9 @@ export function actionsFor(repo: Repo): RepoAction[] {
     default:
       break;
   }
-  // A dirty tree is committed first; a push then has something to send.
-  if (positive(repo.ahead ?? repo.unpushed_commits)) actions.push('push');
+  // A push needs an upstream: commits "unpushed" on a branch without one are not offered.
+  const hasUpstream = typeof repo.upstream === 'string' && repo.upstream !== '';
+  if (positive(repo.ahead) || (hasUpstream && positive(repo.unpushed_commits))) actions.push('push');
   if (positive(repo.behind) && status !== 'dirty') actions.push('pull');
   return actions;
 }

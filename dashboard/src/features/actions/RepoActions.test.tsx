@@ -115,6 +115,11 @@ describe('actions on repositories', () => {
       store.actionStatus({ id: 9, action: 'discard', repo: 'esphome', who: 'op', state: 'done', summary: 'discarded 2 paths', at: 'x' }),
     );
     expect(within(dialog).getByRole('status').textContent).toContain('discarded 2 paths');
+    // The repository turns clean: the dialog stays, with the end, until closed.
+    const report = sampleReport();
+    report.repos = report.repos.map((r) => (r.name === 'esphome' ? { ...r, status: 'clean' } : r));
+    act(() => store.set({ report }));
+    expect(screen.getByRole('dialog', { name: 'Discard esphome' }).textContent).toContain('discarded 2 paths');
   });
 
   it("shows the server's refusal, and Escape closes the dialog", async () => {

@@ -96,23 +96,26 @@ export function RepoActions({ repo }: { repo: Repo }) {
   const [open, setOpen] = useState<RepoAction | null>(null);
   if (!canAct) return null;
   const offered = actionsFor(repo);
-  if (offered.length === 0) return <LatestAction repo={repo.name} />;
+  // An open dialog stays while its action changes the status (a committed repository is clean
+  // and offers nothing more): it shows the end.
   return (
     <div className="repo-actions">
-      <div className="repo-actions__buttons" role="group" aria-label={`Actions on ${repo.name}`}>
-        {offered.map((action) => (
-          <button
-            key={action}
-            type="button"
-            className={action === 'discard' || action === 'delete' ? 'button button--small button--danger-ghost' : 'button button--small'}
-            onClick={() => setOpen(action)}
-            data-action={action}
-          >
-            {ACTION_LABELS[action]}
-            {action !== 'changes' && '…'}
-          </button>
-        ))}
-      </div>
+      {offered.length > 0 && (
+        <div className="repo-actions__buttons" role="group" aria-label={`Actions on ${repo.name}`}>
+          {offered.map((action) => (
+            <button
+              key={action}
+              type="button"
+              className={action === 'discard' || action === 'delete' ? 'button button--small button--danger-ghost' : 'button button--small'}
+              onClick={() => setOpen(action)}
+              data-action={action}
+            >
+              {ACTION_LABELS[action]}
+              {action !== 'changes' && '…'}
+            </button>
+          ))}
+        </div>
+      )}
       <LatestAction repo={repo.name} />
       {open === 'changes' && (
         <ChangesDialog

@@ -14,6 +14,7 @@ import { RepoTimeline } from '../features/history/RepoTimeline';
 import { usePastState } from '../features/history/usePastState';
 import { NotificationToggle, Toasts, useStatusNotifications, type NotificationApi } from '../features/notifications/Notifications';
 import { ActionsPage } from '../features/actions/ActionsPage';
+import { ActionDialogs } from '../features/actions/dialogs';
 import { OperatorTools } from '../features/actions/OperatorTools';
 import { NoActionsNote, RepoActions } from '../features/actions/RepoActions';
 import { OperatorMenu } from '../features/session/OperatorSignIn';
@@ -142,42 +143,44 @@ export function App({ notificationApi }: { notificationApi: NotificationApi | nu
         </div>
       </header>
       <ServerBanner />
-      <main id="main" tabIndex={-1}>
-        {route.kind === 'not-found' ? (
-          <NotFound />
-        ) : route.kind === 'history' ? (
-          <HistoryView />
-        ) : route.kind === 'actions' ? (
-          <ActionsPage />
-        ) : at && past ? (
-          <>
-            <PastBanner cursor={at} load={past} liveHref={`${location.pathname}${writeHistoryParams(location.search, { at: null })}`} />
-            {past.status === 'ok' && (
-              <Dashboard
-                focus={route.kind === 'repo' ? { name: route.name, action: route.action } : null}
-                past={{ report: past.past.report, cursor: past.past.cursor }}
-                aside={route.kind === 'repo' ? <RepoTimeline name={route.name} /> : null}
-              />
-            )}
-          </>
-        ) : report ? (
-          <Dashboard
-            focus={route.kind === 'repo' ? { name: route.name, action: route.action } : null}
-            aside={
-              route.kind === 'repo' ? (
-                <>
-                  <NoActionsNote />
-                  <RepoTimeline name={route.name} />
-                </>
-              ) : null
-            }
-            tools={<OperatorTools />}
-            repoActions={repoActions}
-          />
-        ) : (
-          <Waiting />
-        )}
-      </main>
+      <ActionDialogs>
+        <main id="main" tabIndex={-1}>
+          {route.kind === 'not-found' ? (
+            <NotFound />
+          ) : route.kind === 'history' ? (
+            <HistoryView />
+          ) : route.kind === 'actions' ? (
+            <ActionsPage />
+          ) : at && past ? (
+            <>
+              <PastBanner cursor={at} load={past} liveHref={`${location.pathname}${writeHistoryParams(location.search, { at: null })}`} />
+              {past.status === 'ok' && (
+                <Dashboard
+                  focus={route.kind === 'repo' ? { name: route.name, action: route.action } : null}
+                  past={{ report: past.past.report, cursor: past.past.cursor }}
+                  aside={route.kind === 'repo' ? <RepoTimeline name={route.name} /> : null}
+                />
+              )}
+            </>
+          ) : report ? (
+            <Dashboard
+              focus={route.kind === 'repo' ? { name: route.name, action: route.action } : null}
+              aside={
+                route.kind === 'repo' ? (
+                  <>
+                    <NoActionsNote />
+                    <RepoTimeline name={route.name} />
+                  </>
+                ) : null
+              }
+              tools={<OperatorTools />}
+              repoActions={repoActions}
+            />
+          ) : (
+            <Waiting />
+          )}
+        </main>
+      </ActionDialogs>
       <Toasts toasts={notifications.toasts} onDismiss={notifications.dismiss} />
     </div>
   );

@@ -35,17 +35,18 @@ export function Dialog({ title, onClose, children, footer, size = 'normal', desc
     const element = box.current;
     const first = element?.querySelector<HTMLElement>('[data-autofocus]') ?? element?.querySelector<HTMLElement>(FOCUSABLE);
     (first ?? element)?.focus();
+    // Escape closes wherever focus is (a button that was just disabled leaves it on the body).
+    const onEscape = (event: globalThis.KeyboardEvent) => {
+      if (event.key === 'Escape') close.current();
+    };
+    document.addEventListener('keydown', onEscape);
     return () => {
+      document.removeEventListener('keydown', onEscape);
       if (before && document.contains(before)) before.focus();
     };
   }, []);
 
   function onKeyDown(event: KeyboardEvent<HTMLDivElement>) {
-    if (event.key === 'Escape') {
-      event.stopPropagation();
-      close.current();
-      return;
-    }
     if (event.key !== 'Tab' || !box.current) return;
     const items = [...box.current.querySelectorAll<HTMLElement>(FOCUSABLE)];
     if (items.length === 0) return;

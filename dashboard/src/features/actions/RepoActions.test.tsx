@@ -1,6 +1,7 @@
 import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
 import { ActionsClientContext } from './client';
+import { ActionDialogs } from './dialogs';
 import { RepoActions } from './RepoActions';
 import { Dashboard } from '../dashboard/Dashboard';
 import { actionsClient } from '../../lib/actions';
@@ -132,5 +133,32 @@ describe('actions on repositories', () => {
     fireEvent.keyDown(dialog, { key: 'Escape' });
     expect(screen.queryByRole('dialog')).toBeNull();
     expect(document.activeElement).toBe(open);
+  });
+
+  it("keeps a dialog open in the app's host when its repository's card goes away", async () => {
+    const store = manualStore(liveSnapshot({ session: operatorSession() }));
+    const fetch = scriptedFetch(() =>
+      json({
+        action: 'clone',
+        repo: 'halo',
+        preview: { action: 'clone', url: 'u', folder: 'halo', path: '/srv/git/halo', timeout_seconds: 600 },
+      }),
+    );
+    const client = actionsClient({ fetch: fetch.fetch, baseUrl: 'http://dash.test/' });
+    renderWithStore(
+      <ActionsClientContext.Provider value={client}>
+        <ActionDialogs>
+          <Dashboard focus={null} repoActions={repoActions} />
+        </ActionDialogs>
+      </ActionsClientContext.Provider>,
+      store,
+    );
+    fireEvent.click(within(card('halo')).getByRole('button', { name: 'Clone…' }));
+    await screen.findByText('/srv/git/halo');
+    const report = sampleReport();
+    report.repos = report.repos.filter((r) => r.name !== 'halo');
+    act(() => store.set({ report }));
+    expect(screen.queryByRole('article', { name: 'halo' })).toBeNull();
+    expect(screen.getByRole('dialog', { name: 'Clone halo' })).toBeTruthy();
   });
 });

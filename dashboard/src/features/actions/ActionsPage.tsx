@@ -148,7 +148,7 @@ function Trash() {
                 className="button button--small"
                 onClick={() => setRestoring({ folder: entry.folder, entry: entry.entry })}
               >
-                <ArchiveRestore aria-hidden="true" size={14} /> Restore<span className="visually-hidden"> {entry.folder}</span>…
+                <ArchiveRestore aria-hidden="true" size={14} /> Restore…<span className="visually-hidden"> {entry.folder}</span>
               </button>
             </li>
           ))}

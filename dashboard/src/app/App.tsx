@@ -13,6 +13,11 @@ import { PastBanner } from '../features/history/PastBanner';
 import { RepoTimeline } from '../features/history/RepoTimeline';
 import { usePastState } from '../features/history/usePastState';
 import { NotificationToggle, Toasts, useStatusNotifications, type NotificationApi } from '../features/notifications/Notifications';
+import { ActionsPage } from '../features/actions/ActionsPage';
+import { ActionDialogs } from '../features/actions/dialogs';
+import { OperatorTools } from '../features/actions/OperatorTools';
+import { NoActionsNote, RepoActions } from '../features/actions/RepoActions';
+import { OperatorMenu } from '../features/session/OperatorSignIn';
 import { SessionMenu, SignIn } from '../features/session/SignIn';
 import { useCssHeight } from '../hooks/useCssHeight';
 import { useLocation } from '../hooks/useLocation';
@@ -20,6 +25,10 @@ import { useLiveAudit } from '../hooks/useWebSocket';
 import { readHistoryParams, writeHistoryParams } from '../lib/historyState';
 import { parseRoute } from '../lib/routes';
 import { countByStatus, effectiveHealth, isAuditSource } from '../lib/status';
+import type { Repo } from '../types/protocol';
+
+/** A repository's action buttons (they show only for a signed-in operator). Stable: cards are memoised. */
+const repoActions = (repo: Repo) => <RepoActions repo={repo} />;
 
 function Waiting() {
   const { phase, serverStatus } = useLiveAudit();
@@ -56,7 +65,8 @@ function NotFound() {
 
 /** The whole page. */
 export function App({ notificationApi }: { notificationApi: NotificationApi | null }) {
-  const { report, access } = useLiveAudit();
+  const { report, access, session } = useLiveAudit();
+  const operator = session?.operator?.available === true && session.operator.signed_in;
   const signingIn = access === 'signed-out' || access === 'session-ended';
   const location = useLocation();
   const route = useMemo(() => parseRoute(location.pathname, location.search), [location.pathname, location.search]);
@@ -105,18 +115,24 @@ export function App({ notificationApi }: { notificationApi: NotificationApi | nu
           <span>gitops-live</span>
         </Link>
         <nav className="topbar__nav" aria-label="Pages">
-          <Link href="/" className="topbar__link" aria-current={route.kind === 'history' ? undefined : 'page'}>
+          <Link href="/" className="topbar__link" aria-current={route.kind === 'overview' || route.kind === 'repo' ? 'page' : undefined}>
             Dashboard
           </Link>
           <Link href="/history" className="topbar__link" aria-current={route.kind === 'history' ? 'page' : undefined}>
             History
           </Link>
+          {(operator || route.kind === 'actions') && (
+            <Link href="/actions" className="topbar__link" aria-current={route.kind === 'actions' ? 'page' : undefined}>
+              Actions
+            </Link>
+          )}
         </nav>
         <div className="topbar__controls">
           <ConnectionStatus />
           <RealTimeToggle />
         </div>
         <div className="topbar__end">
+          <OperatorMenu />
           <SessionMenu />
           <NotificationToggle
             on={notifications.browserOn}
@@ -127,31 +143,44 @@ export function App({ notificationApi }: { notificationApi: NotificationApi | nu
         </div>
       </header>
       <ServerBanner />
-      <main id="main" tabIndex={-1}>
-        {route.kind === 'not-found' ? (
-          <NotFound />
-        ) : route.kind === 'history' ? (
-          <HistoryView />
-        ) : at && past ? (
-          <>
-            <PastBanner cursor={at} load={past} liveHref={`${location.pathname}${writeHistoryParams(location.search, { at: null })}`} />
-            {past.status === 'ok' && (
-              <Dashboard
-                focus={route.kind === 'repo' ? { name: route.name, action: route.action } : null}
-                past={{ report: past.past.report, cursor: past.past.cursor }}
-                aside={route.kind === 'repo' ? <RepoTimeline name={route.name} /> : null}
-              />
-            )}
-          </>
-        ) : report ? (
-          <Dashboard
-            focus={route.kind === 'repo' ? { name: route.name, action: route.action } : null}
-            aside={route.kind === 'repo' ? <RepoTimeline name={route.name} /> : null}
-          />
-        ) : (
-          <Waiting />
-        )}
-      </main>
+      <ActionDialogs>
+        <main id="main" tabIndex={-1}>
+          {route.kind === 'not-found' ? (
+            <NotFound />
+          ) : route.kind === 'history' ? (
+            <HistoryView />
+          ) : route.kind === 'actions' ? (
+            <ActionsPage />
+          ) : at && past ? (
+            <>
+              <PastBanner cursor={at} load={past} liveHref={`${location.pathname}${writeHistoryParams(location.search, { at: null })}`} />
+              {past.status === 'ok' && (
+                <Dashboard
+                  focus={route.kind === 'repo' ? { name: route.name, action: route.action } : null}
+                  past={{ report: past.past.report, cursor: past.past.cursor }}
+                  aside={route.kind === 'repo' ? <RepoTimeline name={route.name} /> : null}
+                />
+              )}
+            </>
+          ) : report ? (
+            <Dashboard
+              focus={route.kind === 'repo' ? { name: route.name, action: route.action } : null}
+              aside={
+                route.kind === 'repo' ? (
+                  <>
+                    <NoActionsNote />
+                    <RepoTimeline name={route.name} />
+                  </>
+                ) : null
+              }
+              tools={<OperatorTools />}
+              repoActions={repoActions}
+            />
+          ) : (
+            <Waiting />
+          )}
+        </main>
+      </ActionDialogs>
       <Toasts toasts={notifications.toasts} onDismiss={notifications.dismiss} />
     </div>
   );

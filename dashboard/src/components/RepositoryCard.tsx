@@ -2,7 +2,7 @@
 // detached, no upstream, stash), the mitigation text from the report's mitigation_actions, the few
 // facts that matter in words, every other field behind "details", and a brief highlight when it
 // changes live.
-import { memo, useEffect, useMemo, useState } from 'react';
+import { memo, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { ExternalLink, FolderGit2 } from 'lucide-react';
 import { StatusIndicator } from './StatusIndicator';
 import { AttentionBadges } from './AttentionBadges';
@@ -31,6 +31,11 @@ export interface RepositoryCardProps {
   highlightMs?: number;
   /** The current day number: a new day re-renders the card, so "3 days ago" stays true. */
   day?: number;
+  /**
+   * The operator's buttons for this repository (the app passes them only where acting is
+   * possible: never over a past point). A stable function, so the memoised card is not redrawn.
+   */
+  actions?: ((repo: Repo, dup: number) => ReactNode) | undefined;
 }
 
 function FactValue({ fact }: { fact: Fact }) {
@@ -56,7 +61,17 @@ function FactRows({ facts }: { facts: readonly Fact[] }) {
   ));
 }
 
-function RepositoryCardImpl({ repo, dup, mitigationText, changedAt, selected, action, highlightMs = 2500, day }: RepositoryCardProps) {
+function RepositoryCardImpl({
+  repo,
+  dup,
+  mitigationText,
+  changedAt,
+  selected,
+  action,
+  highlightMs = 2500,
+  day,
+  actions,
+}: RepositoryCardProps) {
   const [flashing, setFlashing] = useState(false);
   useEffect(() => {
     if (changedAt === undefined) return;
@@ -107,6 +122,8 @@ function RepositoryCardImpl({ repo, dup, mitigationText, changedAt, selected, ac
           Suggested action: <strong>{action.replace(/_/g, ' ')}</strong>
         </p>
       )}
+
+      {actions?.(repo, dup)}
 
       {facts.length > 0 && (
         <dl className="card__fields">

@@ -3,7 +3,11 @@
 // falls back to SSE, long-poll and polling, and remembers the last state for the next page load.
 // When the server asks viewers to sign in, it also keeps the viewer's session: it asks
 // `/api/session` before connecting and whenever a failure could mean the session ended.
+// It also keeps the last `action-status` of each operator action (a non-state message) and, for a
+// signed-in operator, reads the action log again after every reconnect for what was missed.
 // Components read it through useSyncExternalStore (hooks/useWebSocket.ts); nothing else opens sockets.
+import { actionsClient } from './actions';
+import { mergeActionLog, recordActionStatus, type ActionStatuses } from './actionStatus';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffConfig } from './backoff';
 import { formatCursor, orderingOf, parseCursor } from './cursor';
 import { applyCatchUp, applyMeta, applyRepoChanges, diffReports, isReport, PatchError, type StatusChange } from './report';
@@ -35,7 +39,16 @@ import {
   type EventSourceLike,
 } from './transports';
 import { CLOSE_CODES, MESSAGE_TYPES, STATE_MESSAGE_TYPES } from '../types/protocol';
-import type { ClientMessage, ConnectionStatus, CursorText, Report, ServerMessage, Session, StateMessage } from '../types/protocol';
+import type {
+  ActionStatus,
+  ClientMessage,
+  ConnectionStatus,
+  CursorText,
+  Report,
+  ServerMessage,
+  Session,
+  StateMessage,
+} from '../types/protocol';
 
 /** Polling intervals offered to people, in seconds. */
 export const POLL_INTERVALS = [5, 10, 30, 60] as const;
@@ -97,6 +110,8 @@ export interface LiveSnapshot {
   access: Access;
   /** The server's last word on this viewer's session (`GET /api/session`), when it gave one. */
   session: Session | null;
+  /** Operators' actions: the last status of each (bounded), from `action-status` and the action log. */
+  actions: ActionStatuses;
 }
 
 /** Tunables; tests shrink them. */
@@ -184,6 +199,18 @@ export interface LiveStore {
   signIn(token: string): Promise<SignInResult>;
   /** Signs out (`DELETE /api/session`): disconnects, forgets the data and the saved state. */
   signOut(): Promise<SignOutResult>;
+  /**
+   * Signs in as the operator (`POST /api/session` with the operator token; the server decides the
+   * role). No reconnect: the data connection does not change. A token that signs in only a viewer
+   * is answered `rejected`.
+   */
+  signInOperator(token: string): Promise<SignInResult>;
+  /** Takes a session the page learned elsewhere: no reconnect. */
+  setSession(session: Session): void;
+  /** Reads `/api/session` again (an action was refused because the operator's session ended). */
+  refreshSession(): Promise<void>;
+  /** Listens to `action-status` messages as they arrive live (for toasts). */
+  subscribeActionStatus(listener: (status: ActionStatus) => void): () => void;
 }
 
 /** Storage keys. */
@@ -234,6 +261,7 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
   const config: LiveStoreConfig = { ...DEFAULT_CONFIG, ...deps.config };
   const listeners = new Set<() => void>();
   const statusListeners = new Set<(changes: StatusChange[]) => void>();
+  const actionListeners = new Set<(status: ActionStatus) => void>();
 
   let snapshot: LiveSnapshot = {
     report: null,
@@ -252,6 +280,7 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
     lastError: null,
     access: deps.checkSession ? 'checking' : 'open',
     session: null,
+    actions: {},
   };
 
   // Connection machinery. `generation` invalidates callbacks of anything torn down.
@@ -367,6 +396,8 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
       case MESSAGE_TYPES.error:
         update({ lastError: `${message.data?.code ?? 'error'}: ${message.data?.message ?? ''}` });
         return;
+      case MESSAGE_TYPES.actionStatus:
+        return handleActionStatus(message.data);
       default:
         return;
     }
@@ -386,6 +417,32 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
     }
   }
   let lastRealtime = true;
+
+  function handleActionStatus(status: ActionStatus) {
+    if (!status || typeof status !== 'object') return;
+    const actions = recordActionStatus(snapshot.actions, status);
+    if (actions === snapshot.actions) return;
+    update({ actions });
+    for (const listener of [...actionListeners]) listener(status);
+  }
+
+  /**
+   * Reads the newest entries of the action log (signed-in operators only): `action-status` is not
+   * replayed on resume, so what ended while disconnected is learned here. Failures are quiet: the
+   * next reconnect asks again.
+   */
+  function refreshActionLog() {
+    if (!snapshot.session?.operator?.signed_in) return;
+    const mine = generation;
+    actionsClient(deps)
+      .actionLog({ limit: 50 })
+      .then((page) => {
+        if (mine !== generation || !Array.isArray(page?.actions)) return;
+        const merged = mergeActionLog(snapshot.actions, page.actions);
+        if (merged.statuses !== snapshot.actions) update({ actions: merged.statuses });
+      })
+      .catch(() => {});
+  }
 
   function handleState(message: StateMessage, via: TransportKind) {
     const incoming = parseCursor(`${message.epoch}:${message.seq}`);
@@ -508,6 +565,14 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
     });
   }
 
+  /** A session learned outside the checks (the operator signed in). */
+  function takeSession(session: Session) {
+    const wasOperator = snapshot.session?.operator?.signed_in === true;
+    sessionVersion += 1;
+    applySession({ kind: 'session', session }, 'transport');
+    if (!wasOperator && session.operator?.signed_in) refreshActionLog();
+  }
+
   /** Takes the server's answer about the session; signs out when it says the viewer is not signed in. */
   function applySession(answer: SessionAnswer, why: 'start' | 'transport' | 'sign-out') {
     // No answer: carry on as before; the next failure asks again.
@@ -540,6 +605,7 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
       rttMs: null,
       lastUpdateAt: null,
       lastError: null,
+      actions: {},
     });
   }
 
@@ -562,6 +628,7 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
           stopStatusPolling();
           startPinging();
           update({ transport: 'websocket', retryAt: null, lastError: null });
+          refreshActionLog();
         },
         message: (message) => {
           if (mine !== generation || transport !== socket) return;
@@ -671,9 +738,11 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
       up: () => {
         if (mine !== generation || transport !== fallback) return;
         if (socketUp) return stopFallback();
+        const wasUp = fallbackUp && !fallbackFailing;
         fallbackUp = true;
         fallbackFailing = false;
         update({ transport: currentTransport() });
+        if (!wasUp) refreshActionLog();
       },
       message: (message: ServerMessage) => {
         if (mine !== generation || transport !== fallback || socketUp) return;
@@ -836,6 +905,25 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
     subscribeStatusChanges(listener) {
       statusListeners.add(listener);
       return () => statusListeners.delete(listener);
+    },
+    subscribeActionStatus(listener) {
+      actionListeners.add(listener);
+      return () => actionListeners.delete(listener);
+    },
+    async signInOperator(token) {
+      const result = await signInRequest(deps, token);
+      if (!result.ok) return result;
+      takeSession(result.session);
+      if (!result.session.operator.signed_in) {
+        return { ok: false, reason: 'rejected', retryAfterS: null, message: 'that token signs in a viewer, not the operator' };
+      }
+      return result;
+    },
+    setSession: takeSession,
+    async refreshSession() {
+      const version = ++sessionVersion;
+      const answer = await readSession(deps);
+      if (version === sessionVersion && started) applySession(answer, 'transport');
     },
     start() {
       if (started) return;

@@ -1,14 +1,19 @@
-// The dashboard's routes: `/`, `/audit/:repo` (the report's `dashboard_link`, `?action=...`) and
-// `/history`.
+// The dashboard's routes: `/`, `/audit/:repo` (the report's `dashboard_link`, `?action=...`),
+// `/history` and `/actions` (the operator's action log and trash).
 
 /** What the page shows. */
 export type Route =
-  { kind: 'overview' } | { kind: 'repo'; name: string; action: string | null } | { kind: 'history' } | { kind: 'not-found' };
+  | { kind: 'overview' }
+  | { kind: 'repo'; name: string; action: string | null }
+  | { kind: 'history' }
+  | { kind: 'actions' }
+  | { kind: 'not-found' };
 
 /** Reads the route from a path and query. */
 export function parseRoute(pathname: string, search: URLSearchParams): Route {
   if (pathname === '/' || pathname === '' || pathname === '/index.html') return { kind: 'overview' };
   if (pathname === '/history' || pathname === '/history/') return { kind: 'history' };
+  if (pathname === '/actions' || pathname === '/actions/') return { kind: 'actions' };
   const match = /^\/audit\/(.+?)\/?$/.exec(pathname);
   if (match?.[1]) {
     let name: string;

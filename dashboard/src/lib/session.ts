@@ -45,8 +45,25 @@ export function isSession(value: unknown): value is Session {
   );
 }
 
+/** What a server from before actions (no `operator` in its session) means: it cannot act. */
+export const NO_ACTIONS: Session['operator'] = { available: false, reason: null, signed_in: false, expires_at: null };
+
 function normalise(session: Session): Session {
-  return { ...session, user: session.user ?? null, expires_at: session.expires_at ?? null };
+  const operator = (session as Partial<Session>).operator;
+  return {
+    ...session,
+    user: session.user ?? null,
+    expires_at: session.expires_at ?? null,
+    operator:
+      operator && typeof operator === 'object'
+        ? {
+            available: operator.available === true,
+            reason: typeof operator.reason === 'string' ? operator.reason : null,
+            signed_in: operator.signed_in === true,
+            expires_at: typeof operator.expires_at === 'string' ? operator.expires_at : null,
+          }
+        : NO_ACTIONS,
+  };
 }
 
 async function sessionBody(response: Response): Promise<Session | null> {

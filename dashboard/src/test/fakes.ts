@@ -1,7 +1,7 @@
 // Fake transports for tests: a WebSocket and an EventSource driven by the test, a scripted fetch,
 // and an in-memory storage. They are injected into the store; no global is replaced.
 import type { EventSourceLike, WebSocketLike } from '../lib/transports';
-import type { Report, ServerMessage, Session } from '../types/protocol';
+import type { OperatorInfo, Report, ServerMessage, Session } from '../types/protocol';
 
 /** A WebSocket whose server side the test plays. */
 export class FakeWebSocket implements WebSocketLike {
@@ -180,6 +180,14 @@ export function auditUpdate(seq: number, report: Report = sampleReport(), epoch 
   return { type: 'audit-update', epoch, seq, data: report };
 }
 
+/** What a server that cannot act says about the operator. */
+export const NO_OPERATOR: OperatorInfo = {
+  available: false,
+  reason: 'the server reads a report file; it does not act',
+  signed_in: false,
+  expires_at: null,
+};
+
 /** The token the fake server signs viewers in with. */
 export const VIEWER_TOKEN = 'correct-horse-battery-staple';
 
@@ -196,6 +204,7 @@ export function authServer(initial: Partial<AuthServerState> = {}) {
     authenticated: !state.required || state.signedIn,
     user: null,
     expires_at: state.required && state.signedIn ? '2026-01-01T12:00:00Z' : null,
+    operator: NO_OPERATOR,
   });
   const scripted = scriptedFetch((url, init) => {
     const method = init?.method ?? 'GET';

@@ -6,13 +6,19 @@ import { LiveStoreContext } from '../hooks/useWebSocket';
 import type { LiveSnapshot, LiveStore, Mode } from '../lib/liveStore';
 import type { StatusChange } from '../lib/report';
 import type { SignInResult, SignOutResult } from '../lib/session';
-import type { ConnectionStatus, Session } from '../types/protocol';
-import { EPOCH, sampleReport } from './fakes';
+import { recordActionStatus } from '../lib/actionStatus';
+import type { ActionStatus, ConnectionStatus, OperatorInfo, Session } from '../types/protocol';
+import { EPOCH, NO_OPERATOR, sampleReport } from './fakes';
 
 /** A store whose snapshot the test sets. */
 export interface ManualStore extends LiveStore {
   set(patch: Partial<LiveSnapshot>): void;
   announce(changes: StatusChange[]): void;
+  /** Plays an `action-status` arriving: recorded in the snapshot, and told to listeners. */
+  actionStatus(status: ActionStatus): void;
+  setSession: ReturnType<typeof vi.fn<(session: Session) => void>>;
+  signInOperator: ReturnType<typeof vi.fn<(token: string) => Promise<SignInResult>>>;
+  refreshSession: ReturnType<typeof vi.fn<() => Promise<void>>>;
   reconnectNow: ReturnType<typeof vi.fn<() => void>>;
   setMode: ReturnType<typeof vi.fn<(mode: Mode) => void>>;
   signIn: ReturnType<typeof vi.fn<(token: string) => Promise<SignInResult>>>;
@@ -38,6 +44,7 @@ export function liveSnapshot(patch: Partial<LiveSnapshot> = {}): LiveSnapshot {
     lastError: null,
     access: 'open',
     session: null,
+    actions: {},
     ...patch,
   };
 }
@@ -47,6 +54,7 @@ export function manualStore(initial: LiveSnapshot = liveSnapshot()): ManualStore
   let snapshot = initial;
   const listeners = new Set<() => void>();
   const statusListeners = new Set<(changes: StatusChange[]) => void>();
+  const actionListeners = new Set<(status: ActionStatus) => void>();
   const store: ManualStore = {
     getSnapshot: () => snapshot,
     subscribe(listener) {
@@ -57,6 +65,17 @@ export function manualStore(initial: LiveSnapshot = liveSnapshot()): ManualStore
       statusListeners.add(listener);
       return () => statusListeners.delete(listener);
     },
+    subscribeActionStatus(listener) {
+      actionListeners.add(listener);
+      return () => actionListeners.delete(listener);
+    },
+    setSession: vi.fn<(session: Session) => void>((session) => store.set({ session })),
+    signInOperator: vi.fn<(token: string) => Promise<SignInResult>>(async () => {
+      const session = operatorSession();
+      store.set({ session });
+      return { ok: true, session };
+    }),
+    refreshSession: vi.fn<() => Promise<void>>(async () => {}),
     start: () => {},
     stop: () => {},
     flush: () => {},
@@ -70,6 +89,10 @@ export function manualStore(initial: LiveSnapshot = liveSnapshot()): ManualStore
     },
     announce(changes) {
       for (const listener of [...statusListeners]) listener(changes);
+    },
+    actionStatus(status) {
+      store.set({ actions: recordActionStatus(snapshot.actions, status) });
+      for (const listener of [...actionListeners]) listener(status);
     },
   };
   return store;
@@ -102,10 +125,35 @@ export function serverStatus(report: Partial<ConnectionStatus['report']> = {}): 
 
 /** A token session, signed in. */
 export function signedInSession(patch: Partial<Session> = {}): Session {
-  return { required: true, methods: ['token'], authenticated: true, user: null, expires_at: '2026-01-01T12:00:00Z', ...patch };
+  return {
+    required: true,
+    methods: ['token'],
+    authenticated: true,
+    user: null,
+    expires_at: '2026-01-01T12:00:00Z',
+    operator: NO_OPERATOR,
+    ...patch,
+  };
 }
 
 /** A server that asks for the token, and a viewer who has not given it. */
 export function signedOutSession(patch: Partial<Session> = {}): Session {
-  return { required: true, methods: ['token'], authenticated: false, user: null, expires_at: null, ...patch };
+  return { required: true, methods: ['token'], authenticated: false, user: null, expires_at: null, operator: NO_OPERATOR, ...patch };
+}
+
+/** The operator as the server describes them: able to act, and signed in unless told otherwise. */
+export function operatorInfo(patch: Partial<OperatorInfo> = {}): OperatorInfo {
+  return { available: true, reason: null, signed_in: true, expires_at: '2026-01-01T20:00:00Z', ...patch };
+}
+
+/** A server without viewer sign-in, and an operator signed in. */
+export function operatorSession(patch: Partial<OperatorInfo> = {}): Session {
+  return {
+    required: false,
+    methods: ['token'],
+    authenticated: true,
+    user: null,
+    expires_at: null,
+    operator: operatorInfo(patch),
+  };
 }

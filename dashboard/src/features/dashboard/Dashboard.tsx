@@ -4,7 +4,7 @@
 // repositories as cards or as a dense, sortable, virtualised table. The view, sort, filters and
 // search live in the URL. On `/audit/:repo` it highlights that repository and scrolls to it.
 import { lazy, startTransition, Suspense, useCallback, useDeferredValue, useEffect, useId, useMemo, useState, type ReactNode } from 'react';
-import { ArrowLeft, Clock, GitBranch, LayoutGrid, Rows3, Search, TriangleExclamationPoint } from 'lucide-react';
+import { ArrowLeft, Clock, Download, GitBranch, LayoutGrid, Rows3, Search, TriangleExclamationPoint } from 'lucide-react';
 import { useLiveAudit } from '../../hooks/useWebSocket';
 import { useNow } from '../../hooks/useNow';
 import { useViewState } from '../../hooks/useViewState';
@@ -24,7 +24,7 @@ import {
 } from '../../lib/status';
 import { formatAgo, formatDateTime, formatReportAge, parseTimestamp } from '../../lib/time';
 import type { View } from '../../lib/viewState';
-import type { ConnectionStatus, CursorText, Report } from '../../types/protocol';
+import type { ConnectionStatus, CursorText, Report, Repo } from '../../types/protocol';
 import { RepoTable } from './RepoTable';
 import { selectRepos } from './selectRepos';
 // The chart library is most of the bundle: load it after the first data is on screen.
@@ -91,7 +91,32 @@ function ReportTime({ report, serverStatus }: { report: Report; serverStatus: Co
   );
 }
 
-function ReportHeader({ report, serverStatus }: { report: Report; serverStatus: ConnectionStatus | null }) {
+/** Downloads of the current report, for everyone who can see it. */
+function ExportLinks() {
+  return (
+    <p className="export" aria-label="Export the current report">
+      <Download aria-hidden="true" size={14} />
+      <a href="/api/export.csv" download className="export__link">
+        Export CSV
+      </a>
+      <a href="/api/export.json" download className="export__link">
+        Export JSON
+      </a>
+    </p>
+  );
+}
+
+function ReportHeader({
+  report,
+  serverStatus,
+  live,
+  tools,
+}: {
+  report: Report;
+  serverStatus: ConnectionStatus | null;
+  live: boolean;
+  tools: ReactNode;
+}) {
   const { health, computed } = effectiveHealth(report);
   return (
     <section className="overview panel" aria-labelledby="overview-title">
@@ -125,6 +150,12 @@ function ReportHeader({ report, serverStatus }: { report: Report; serverStatus: 
           </p>
         )}
       </div>
+      {live && (
+        <div className="overview__tools">
+          {tools}
+          <ExportLinks />
+        </div>
+      )}
     </section>
   );
 }
@@ -274,11 +305,27 @@ export interface Past {
 
 const NO_CHANGES: Readonly<Record<string, number>> = {};
 
+/** What the app adds to the dashboard: the operator's tools and each repository's actions. */
+export interface DashboardSlots {
+  /** Beside the report's header (Audit now, batches); live only. */
+  tools?: ReactNode;
+  /** A repository's action buttons; a stable function. Never called over a past point. */
+  repoActions?: (repo: Repo, dup: number) => ReactNode;
+}
+
 /**
- * The main screen: the live report, or `past` when given. `aside` (a repository's timeline, say)
- * goes under the repository bar.
+ * The main screen: the live report, or `past` when given (read-only: no tools, no actions, no
+ * export). `aside` (a repository's timeline, say) goes under the repository bar.
  */
-export function Dashboard({ focus, past = null, aside = null }: { focus: Focus | null; past?: Past | null; aside?: ReactNode }) {
+export function Dashboard({
+  focus,
+  past = null,
+  aside = null,
+  tools = null,
+  repoActions,
+}: { focus: Focus | null; past?: Past | null; aside?: ReactNode } & DashboardSlots) {
+  // You cannot act on the past.
+  const actions = past ? undefined : repoActions;
   const live = useLiveAudit();
   const report = past ? past.report : live.report;
   const changedAt = past ? NO_CHANGES : live.changedAt;
@@ -340,12 +387,13 @@ export function Dashboard({ focus, past = null, aside = null }: { focus: Focus |
       selected={focus !== null && k.repo.name === focus.name}
       action={focus !== null && k.repo.name === focus.name ? focus.action : null}
       day={day}
+      actions={actions}
     />
   );
 
   return (
     <div className="dashboard">
-      <ReportHeader report={report} serverStatus={serverStatus} />
+      <ReportHeader report={report} serverStatus={serverStatus} live={past === null} tools={tools} />
 
       {focus && (
         <nav className="focusbar panel" aria-label="Repository">

@@ -8,7 +8,7 @@ import { useLiveStore } from '../../hooks/useWebSocket';
 import { StatusIndicator } from '../../components/StatusIndicator';
 import type { StatusChange } from '../../lib/report';
 import { statusLabel } from '../../lib/status';
-import { addChanges, expire, toastTitle, type Toast } from './toastQueue';
+import { addAction, addChanges, expire, toastTitle, type Toast } from './toastQueue';
 
 /** The part of the browser's Notification API used here (injectable for tests). */
 export interface NotificationApi {
@@ -119,6 +119,16 @@ export function useStatusNotifications(api: NotificationApi | null) {
     [store, api, dismiss],
   );
 
+  useEffect(
+    () =>
+      store.subscribeActionStatus((status) => {
+        if (status.state === 'running') return;
+        const id = nextId.current++;
+        setToasts((all) => addAction(expire(all, Date.now()), status, Date.now(), id));
+      }),
+    [store],
+  );
+
   const toggleBrowser = useCallback(async () => {
     if (!api) return;
     if (browserOn) {
@@ -178,9 +188,20 @@ export function Toasts({ toasts, onDismiss }: { toasts: readonly Toast[]; onDism
     <div className="toasts" role="region" aria-label="Notifications">
       <div role="status" aria-live="polite" className="toasts__live">
         {toasts.map((toast) => (
-          <div className={toast.changes.length > 1 ? 'toast toast--burst' : 'toast'} key={toast.id} data-changes={toast.changes.length}>
+          <div
+            className={
+              toast.action ? `toast toast--action toast--${toast.action.state}` : toast.changes.length > 1 ? 'toast toast--burst' : 'toast'
+            }
+            key={toast.id}
+            data-changes={toast.changes.length}
+          >
             <div className="toast__body">
-              {toast.changes.length > 1 ? (
+              {toast.action ? (
+                <>
+                  <strong className="toast__title">{toastTitle(toast)}</strong>
+                  {toast.action.summary && <span className="toast__line">{toast.action.summary}</span>}
+                </>
+              ) : toast.changes.length > 1 ? (
                 <>
                   <strong className="toast__title">{toastTitle(toast)}</strong>
                   {toast.changes.slice(0, MAX_DETAILED).map((change) => (

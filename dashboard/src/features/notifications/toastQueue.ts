@@ -4,11 +4,14 @@
 // when it ends where it began); at most `max` toasts are kept; each expires `lifetimeMs` after its
 // last change.
 import type { StatusChange } from '../../lib/report';
+import type { ActionStatus } from '../../types/protocol';
 
 /** One toast: the changes it lists, and when it was last changed and expires (ms). */
 export interface Toast {
   id: number;
   changes: StatusChange[];
+  /** An operator's action that ended (then `changes` is empty); it never merges with others. */
+  action?: ActionStatus;
   updatedAt: number;
   expiresAt: number;
 }
@@ -47,7 +50,7 @@ export function addChanges(
 ): Toast[] {
   if (changes.length === 0) return [...toasts];
   const newest = toasts.at(-1);
-  if (newest && now - newest.updatedAt <= policy.mergeWindowMs) {
+  if (newest && !newest.action && now - newest.updatedAt <= policy.mergeWindowMs) {
     const merged = mergeChanges(newest.changes, changes);
     const rest = toasts.slice(0, -1);
     if (merged.length === 0) return rest;
@@ -58,13 +61,32 @@ export function addChanges(
   return [...toasts, { id, changes: fresh, updatedAt: now, expiresAt: now + policy.lifetimeMs }].slice(-policy.max);
 }
 
+/** The toasts after an action ended at `now` (a toast of its own; `running` makes none). */
+export function addAction(
+  toasts: readonly Toast[],
+  status: ActionStatus,
+  now: number,
+  id: number,
+  policy: ToastPolicy = TOAST_POLICY,
+): Toast[] {
+  if (status.state === 'running') return [...toasts];
+  const others = toasts.filter((t) => t.action?.id !== status.id);
+  return [...others, { id, changes: [], action: status, updatedAt: now, expiresAt: now + policy.lifetimeMs }].slice(-policy.max);
+}
+
 /** The toasts still alive at `now`. */
 export function expire(toasts: readonly Toast[], now: number): Toast[] {
   return toasts.filter((t) => t.expiresAt > now);
 }
 
-/** The toast's headline: "halo changed", "4 repositories changed". */
-export function toastTitle(toast: Pick<Toast, 'changes'>): string {
+/** "commit on halo: done", "audit: failed". */
+export function actionTitle(status: ActionStatus): string {
+  return `${status.action}${status.repo ? ` on ${status.repo}` : ''}: ${status.state}`;
+}
+
+/** The toast's headline: "halo changed", "4 repositories changed", "commit on halo: done". */
+export function toastTitle(toast: Pick<Toast, 'changes' | 'action'>): string {
+  if (toast.action) return actionTitle(toast.action);
   const n = toast.changes.length;
   return n === 1 ? `${toast.changes[0]!.name} changed` : `${n} repositories changed`;
 }

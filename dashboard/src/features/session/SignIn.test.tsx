@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { App } from '../../app/App';
 import { createLiveStore, type LiveStore } from '../../lib/liveStore';
 import { authServer, FakeSocketServer, memoryStorage, VIEWER_TOKEN, type AuthServerState } from '../../test/fakes';
-import { liveSnapshot, manualStore, renderWithStore, signedInSession } from '../../test/store';
+import { liveSnapshot, manualStore, renderWithStore, signedInSession, signedOutSession } from '../../test/store';
 import { CLOSE_CODES } from '../../types/protocol';
 
 let stores: LiveStore[] = [];
@@ -143,7 +143,7 @@ describe('the sign-in screen', () => {
       liveSnapshot({
         access: 'signed-out',
         report: null,
-        session: { required: true, methods: ['proxy'], authenticated: false, user: null, expires_at: null },
+        session: signedOutSession({ methods: ['proxy'] }),
       }),
     );
     renderWithStore(<App notificationApi={null} />, store);

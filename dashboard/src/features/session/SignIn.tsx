@@ -117,7 +117,8 @@ export function SessionMenu() {
   const [busy, setBusy] = useState(false);
   const [failed, setFailed] = useState(false);
   if (access !== 'signed-in' || !session) return null;
-  const canSignOut = signedInWithToken(session);
+  // A signed-in operator signs out from the operator's control (which ends both sessions).
+  const canSignOut = signedInWithToken(session) && !session.operator?.signed_in;
   if (!session.user && !canSignOut) return null;
 
   async function signOut() {

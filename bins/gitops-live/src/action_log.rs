@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use gitops_protocol::{ActionLogEntry, ActionLogPage};
-use gitops_store::{ActionEnd as StoreEnd, Handle, NewAction, StoredAction};
+use gitops_store::{ActionEnd as StoreEnd, ActionFilter, Handle, NewAction, StoredAction};
 use gitops_transport::{ActionEnd, ActionLog, ActionStart};
 
 /// The store's action table over one connection, one question at a time (SQLite connections
@@ -93,9 +93,11 @@ impl ActionLog for StoreActionLog {
         before: Option<u64>,
         limit: usize,
         repo: Option<&str>,
+        runs_only: bool,
     ) -> Result<ActionLogPage, String> {
+        let filter = ActionFilter { repo, runs_only };
         // One more than asked says whether an older page exists.
-        let mut rows = self.with(|h| h.actions(before, limit + 1, repo))?;
+        let mut rows = self.with(|h| h.actions(before, limit + 1, filter))?;
         let more = rows.len() > limit;
         rows.truncate(limit);
         let actions: Vec<ActionLogEntry> = rows.into_iter().map(entry).collect();
@@ -139,10 +141,10 @@ mod tests {
         for _ in 0..3 {
             log.record(&start("halo"), &done).expect("record");
         }
-        let page = log.page(None, 2, None).expect("page");
+        let page = log.page(None, 2, None, false).expect("page");
         assert_eq!(page.actions.len(), 2);
         assert!(page.next.is_some(), "there is an older page");
-        let halo = log.page(None, 10, Some("halo")).expect("page");
+        let halo = log.page(None, 10, Some("halo"), false).expect("page");
         assert_eq!(halo.actions.len(), 4);
         assert_eq!(halo.next, None);
         let entry = log.entry(first).expect("read").expect("kept");

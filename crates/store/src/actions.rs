@@ -67,6 +67,27 @@ pub struct ActionEnd {
     pub time: SystemTime,
 }
 
+/// Which actions [`crate::Store::actions`] lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ActionFilter<'a> {
+    /// Only those on this repository (an exact match).
+    pub repo: Option<&'a str>,
+    /// Only actions that ran, not previews (`dry_run`).
+    pub runs_only: bool,
+}
+
+impl<'a> ActionFilter<'a> {
+    /// Every action.
+    pub fn any() -> Self {
+        Self::default()
+    }
+
+    /// The actions on `repo`.
+    pub fn repo(repo: &'a str) -> Self {
+        Self { repo: Some(repo), runs_only: false }
+    }
+}
+
 /// One row of the action log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredAction {
@@ -236,38 +257,23 @@ impl Db {
         &self,
         before_id: Option<u64>,
         limit: usize,
-        repo: Option<&str>,
+        filter: ActionFilter<'_>,
     ) -> Result<Vec<StoredAction>> {
         let before = before_id.map_or(i64::MAX, sql_id);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let sqlite = |e| self.sqlite(e);
-        let rows = match repo {
-            Some(repo) => {
-                let mut statement = self
-                    .conn
-                    .prepare_cached(&format!(
-                        "SELECT {COLUMNS} FROM actions WHERE repo = ?1 AND id < ?2
-                         ORDER BY id DESC LIMIT ?3"
-                    ))
-                    .map_err(sqlite)?;
-                statement
-                    .query_map(params![repo, before, limit], stored_action)
-                    .map_err(sqlite)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-            }
-            None => {
-                let mut statement = self
-                    .conn
-                    .prepare_cached(&format!(
-                        "SELECT {COLUMNS} FROM actions WHERE id < ?1 ORDER BY id DESC LIMIT ?2"
-                    ))
-                    .map_err(sqlite)?;
-                statement
-                    .query_map(params![before, limit], stored_action)
-                    .map_err(sqlite)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-            }
-        };
+        let mut statement = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM actions
+                 WHERE id < ?1 AND (?2 IS NULL OR repo = ?2) AND (?3 = 0 OR dry_run = 0)
+                 ORDER BY id DESC LIMIT ?4"
+            ))
+            .map_err(sqlite)?;
+        let rows = statement
+            .query_map(params![before, filter.repo, filter.runs_only, limit], stored_action)
+            .map_err(sqlite)?
+            .collect::<rusqlite::Result<Vec<_>>>();
         rows.map_err(sqlite)
     }
 

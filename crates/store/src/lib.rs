@@ -75,8 +75,8 @@ use gitops_report::Report;
 use rusqlite::Connection;
 
 pub use actions::{
-    ACTION_INTERRUPTED, ACTION_RUNNING, ActionEnd, INTERRUPTED_SUMMARY, MAX_ACTION_TEXT_BYTES,
-    NewAction, StoredAction, TRUNCATED_MARKER,
+    ACTION_INTERRUPTED, ACTION_RUNNING, ActionEnd, ActionFilter, INTERRUPTED_SUMMARY,
+    MAX_ACTION_TEXT_BYTES, NewAction, StoredAction, TRUNCATED_MARKER,
 };
 pub use append::{Appended, Batch};
 pub use epochs::{EpochStart, Epochs};
@@ -483,9 +483,9 @@ impl Store {
         &self,
         before_id: Option<u64>,
         limit: usize,
-        repo: Option<&str>,
+        filter: ActionFilter<'_>,
     ) -> Result<Vec<StoredAction>> {
-        self.db.actions(before_id, limit, repo)
+        self.db.actions(before_id, limit, filter)
     }
 
     /// See [`Handle::action`].
@@ -574,15 +574,15 @@ impl Handle {
         self.db.record_action(action, end)
     }
 
-    /// Up to `limit` actions with an id below `before_id` (all when `None`), newest first; only
-    /// those on `repo` when given (an exact match).
+    /// Up to `limit` actions with an id below `before_id` (all when `None`), newest first, that
+    /// pass `filter`.
     pub fn actions(
         &self,
         before_id: Option<u64>,
         limit: usize,
-        repo: Option<&str>,
+        filter: ActionFilter<'_>,
     ) -> Result<Vec<StoredAction>> {
-        self.db.actions(before_id, limit, repo)
+        self.db.actions(before_id, limit, filter)
     }
 
     /// The action `id`, if the log still has it.

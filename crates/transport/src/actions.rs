@@ -43,12 +43,14 @@ pub trait ActionLog: Send + Sync + std::fmt::Debug + 'static {
     fn finish(&self, id: u64, end: &ActionEnd) -> Result<(), String>;
     /// Notes an action that started and ended at once (a preview, a refusal); returns its id.
     fn record(&self, start: &ActionStart, end: &ActionEnd) -> Result<u64, String>;
-    /// A page of the log, newest first: entries with an id below `before`, of `repo` if given.
+    /// A page of the log, newest first: entries with an id below `before`, of `repo` if given,
+    /// and without previews when `runs_only`.
     fn page(
         &self,
         before: Option<u64>,
         limit: usize,
         repo: Option<&str>,
+        runs_only: bool,
     ) -> Result<ActionLogPage, String>;
     /// One entry.
     fn entry(&self, id: u64) -> Result<Option<ActionLogEntry>, String>;
@@ -198,6 +200,7 @@ impl ActionLog for MemoryActionLog {
         before: Option<u64>,
         limit: usize,
         repo: Option<&str>,
+        runs_only: bool,
     ) -> Result<ActionLogPage, String> {
         let guard = lock(&self.entries);
         let mut matching = guard
@@ -205,7 +208,8 @@ impl ActionLog for MemoryActionLog {
             .iter()
             .rev()
             .filter(|e| before.is_none_or(|before| e.id < before))
-            .filter(|e| repo.is_none_or(|repo| e.repo == repo));
+            .filter(|e| repo.is_none_or(|repo| e.repo == repo))
+            .filter(|e| !(runs_only && e.dry_run));
         let actions: Vec<ActionLogEntry> = matching.by_ref().take(limit).cloned().collect();
         let next = if matching.next().is_some() { actions.last().map(|e| e.id) } else { None };
         Ok(ActionLogPage { actions, next })
@@ -863,8 +867,9 @@ impl Ctx {
             }
         };
         let repo = query.get("repo").map(str::to_owned);
+        let runs_only = matches!(query.get("previews"), Some("false" | "0" | "no"));
         let log = self.remediation.log.clone();
-        match blocking(move || log.page(before, limit, repo.as_deref())).await {
+        match blocking(move || log.page(before, limit, repo.as_deref(), runs_only)).await {
             Ok(Ok(page)) => json(StatusCode::OK, serde_json::to_vec(&page).unwrap_or_default()),
             Ok(Err(message)) => log_unavailable(&message),
             Err(response) => response,
@@ -1131,13 +1136,13 @@ mod tests {
         }
         log.finish(3, &end_of("done", None, "committed".into())).expect("finish");
         assert!(log.finish(99, &end_of("done", None, String::new())).is_err());
-        let page = log.page(None, 3, None).expect("page");
+        let page = log.page(None, 3, None, false).expect("page");
         assert_eq!(page.actions.iter().map(|e| e.id).collect::<Vec<_>>(), [7, 6, 5]);
         assert_eq!(page.next, Some(5));
-        let older = log.page(page.next, 10, None).expect("page");
+        let older = log.page(page.next, 10, None, false).expect("page");
         assert_eq!(older.actions.iter().map(|e| e.id).collect::<Vec<_>>(), [4, 3, 2, 1]);
         assert_eq!(older.next, None);
-        let only_a = log.page(None, 10, Some("a")).expect("page");
+        let only_a = log.page(None, 10, Some("a"), false).expect("page");
         assert_eq!(only_a.actions.iter().map(|e| e.id).collect::<Vec<_>>(), [7, 5, 3, 1]);
         let third = log.entry(3).expect("entry").expect("kept");
         assert_eq!((third.result.as_str(), third.summary.as_str()), ("done", "committed"));

@@ -75,8 +75,10 @@ describe('actionsClient', () => {
     const client = actionsClient({ fetch, baseUrl: BASE });
     await client.actionLog({ limit: 50, before: 12, repo: 'a/b' });
     expect(calls[0]?.url.search).toBe('?limit=50&before=12&repo=a%2Fb');
+    await client.actionLog({ limit: 50, previews: false });
+    expect(calls[1]?.url.search).toBe('?limit=50&previews=false');
     expect(await client.batch([{ repo: 'a', action: 'clone' }], false)).toEqual([{ repo: 'a', action: 'clone', status: 202, id: 1 }]);
-    expect(JSON.parse(String(calls[1]?.init?.body))).toEqual({ actions: [{ repo: 'a', action: 'clone' }], dry_run: false });
+    expect(JSON.parse(String(calls[2]?.init?.body))).toEqual({ actions: [{ repo: 'a', action: 'clone' }], dry_run: false });
   });
 
   it('signs the operator in through /api/session and says whether the token made an operator', async () => {

@@ -211,7 +211,10 @@ export interface ActionsClient {
   run(repo: string, action: ActionName, fields?: ActionFields): Promise<ActionAccepted>;
   batch(items: readonly BatchItem[], dryRun: boolean): Promise<BatchResult[]>;
   auditRun(): Promise<AuditStarted>;
-  actionLog(query?: { limit?: number; before?: number | null; repo?: string | null }, signal?: AbortSignal): Promise<ActionLogPage>;
+  actionLog(
+    query?: { limit?: number; before?: number | null; repo?: string | null; previews?: boolean },
+    signal?: AbortSignal,
+  ): Promise<ActionLogPage>;
   actionEntry(id: number, signal?: AbortSignal): Promise<ActionLogEntry>;
   trash(signal?: AbortSignal): Promise<TrashList>;
   /** Signs in with a token; `operator` is false when the token signed in a viewer only. */
@@ -279,6 +282,7 @@ export function actionsClient(options: ActionsOptions): ActionsClient {
       if (query.limit !== undefined) params.set('limit', String(query.limit));
       if (query.before !== undefined && query.before !== null) params.set('before', String(query.before));
       if (query.repo) params.set('repo', query.repo);
+      if (query.previews === false) params.set('previews', 'false');
       const text = params.toString();
       return request<ActionLogPage>('GET', `/api/actions${text ? `?${text}` : ''}`, undefined, signal);
     },

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use gitops_diff::same_state;
 use gitops_store::{
-    ACTION_INTERRUPTED, ACTION_RUNNING, ActionEnd, DB_FILE, Error, HistoryLimit,
+    ACTION_INTERRUPTED, ACTION_RUNNING, ActionEnd, ActionFilter, DB_FILE, Error, HistoryLimit,
     INTERRUPTED_SUMMARY, MAX_ACTION_TEXT_BYTES, NewAction, Notice, RetentionPolicy, Store,
     StoreConfig, StoredAction, SyncLevel, TRUNCATED_MARKER,
 };
@@ -46,7 +46,7 @@ fn end(result: &str, output: &str, time: SystemTime) -> ActionEnd {
 
 /// Every row of the log, newest first.
 fn all(store: &Store) -> Vec<StoredAction> {
-    store.actions(None, usize::MAX, None).unwrap()
+    store.actions(None, usize::MAX, ActionFilter::any()).unwrap()
 }
 
 fn no_limits() -> RetentionPolicy {
@@ -137,6 +137,13 @@ fn a_one_shot_record_is_ended_when_written() {
     assert_eq!(previewed_row.result, "previewed");
     assert_eq!(previewed_row.detail, previewed.detail);
     assert_eq!(refused_row.error_class.as_deref(), Some("name-mismatch"));
+    // Runs only: the two previews are left out, a run is kept.
+    let ran = store
+        .record_action(&new_action("commit", "ha-notify", at(8)), &end("done", "", at(9)))
+        .unwrap();
+    let runs_only = ActionFilter { runs_only: true, ..ActionFilter::repo("ha-notify") };
+    let runs = store.actions(None, usize::MAX, runs_only).unwrap();
+    assert_eq!(runs.iter().map(|a| a.id).collect::<Vec<_>>(), [ran]);
     assert_eq!(refused_row.ended, Some(at(7)));
     // A one-shot record has ended: it cannot be finished again.
     let error = store.finish_action(first, &end("done", "", at(8))).unwrap_err();
@@ -168,7 +175,7 @@ fn pages_are_newest_first_and_filter_by_repository() {
     let mut paged = Vec::new();
     let mut before = None;
     loop {
-        let page = store.actions(before, 10, None).unwrap();
+        let page = store.actions(before, 10, ActionFilter::any()).unwrap();
         assert!(page.len() <= 10);
         let Some(last) = page.last() else { break };
         before = Some(last.id);
@@ -176,14 +183,14 @@ fn pages_are_newest_first_and_filter_by_repository() {
     }
     let newest_first: Vec<u64> = ids.iter().rev().copied().collect();
     assert_eq!(paged, newest_first);
-    assert_eq!(store.actions(Some(ids[0]), 10, None).unwrap(), []);
-    assert_eq!(store.actions(None, 0, None).unwrap(), []);
+    assert_eq!(store.actions(Some(ids[0]), 10, ActionFilter::any()).unwrap(), []);
+    assert_eq!(store.actions(None, 0, ActionFilter::any()).unwrap(), []);
 
     for (repo, want) in &ids_by_repo {
         let mut paged = Vec::new();
         let mut before = None;
         loop {
-            let page = store.actions(before, 3, Some(repo)).unwrap();
+            let page = store.actions(before, 3, ActionFilter::repo(repo)).unwrap();
             let Some(last) = page.last() else { break };
             assert!(page.iter().all(|a| a.repo == *repo));
             before = Some(last.id);
@@ -192,7 +199,11 @@ fn pages_are_newest_first_and_filter_by_repository() {
         let want: Vec<u64> = want.iter().rev().copied().collect();
         assert_eq!(paged, want, "{repo}");
     }
-    assert_eq!(store.actions(None, 10, Some("hal")).unwrap(), [], "an exact match only");
+    assert_eq!(
+        store.actions(None, 10, ActionFilter::repo("hal")).unwrap(),
+        [],
+        "an exact match only"
+    );
     assert_eq!(store.stats().unwrap().actions, 25);
 }
 
@@ -236,7 +247,7 @@ fn hostile_texts_round_trip_and_huge_ones_are_capped() {
         }
         assert_eq!(row.error_class.as_deref(), Some(*text));
         assert_eq!(row.detail.as_deref(), Some(*text));
-        let by_repo = store.actions(None, 10, Some(text)).unwrap();
+        let by_repo = store.actions(None, 10, ActionFilter::repo(text)).unwrap();
         assert_eq!(by_repo.iter().map(|a| a.id).collect::<Vec<_>>(), [*id], "{text:?}");
     }
     assert_eq!(all(&store).len(), hostile.len(), "the table is still there");

@@ -46,10 +46,12 @@ function ActionLog() {
   const [entries, setEntries] = useState<ActionLogEntry[] | null>(null);
   const [next, setNext] = useState<number | null>(null);
   const [error, setError] = useState<string | null>(null);
+  // Every dialog logs its preview; most people want what was done.
+  const [previews, setPreviews] = useState(false);
 
   const load = useCallback(
     (before: number | null) => {
-      client.actionLog({ limit: 50, before }).then(
+      client.actionLog({ limit: 50, before, previews }).then(
         (page) => {
           setEntries((now) => (before === null ? page.actions : [...(now ?? []), ...page.actions]));
           setNext(page.next);
@@ -61,7 +63,7 @@ function ActionLog() {
         },
       );
     },
-    [client, store],
+    [client, store, previews],
   );
 
   useEffect(() => load(null), [load]);
@@ -79,6 +81,9 @@ function ActionLog() {
       <h2 id="log-title" className="actions-page__title">
         Action log
       </h2>
+      <label className="log__filter">
+        <input type="checkbox" checked={previews} onChange={(event) => setPreviews(event.target.checked)} /> Show previews and diff views
+      </label>
       {error && (
         <p className="action-error" role="alert">
           <CircleAlert aria-hidden="true" size={16} /> <span>{error}</span>

@@ -1,6 +1,6 @@
 import { screen } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
-import { errorText, ServerBanner } from './ServerBanner';
+import { errorText, formatEvery, ServerBanner } from './ServerBanner';
 import { liveSnapshot, manualStore, renderWithStore, serverStatus } from '../test/store';
 
 const PARSE_ERROR = 'repos[0]: invalid JSON: control character found while parsing a string at line 2 column 0';
@@ -83,6 +83,17 @@ describe('ServerBanner', () => {
     const status = serverStatus({ watch: 'polling', watch_note: 'inotify watch limit reached' });
     renderWithStore(<ServerBanner />, manualStore(liveSnapshot({ serverStatus: status })));
     expect(screen.getByRole('status').textContent).toContain('inotify watch limit reached');
+  });
+
+  it('a stale source: says since when and how often a report is expected', () => {
+    const status = serverStatus({ stale: { since: '2026-12-03T02:00:00Z', expected_every_s: 86_400 } });
+    renderWithStore(<ServerBanner />, manualStore(liveSnapshot({ serverStatus: status })));
+    const banner = screen.getByRole('status');
+    expect(banner.querySelector('.banner__title')?.textContent).toBe('No new report has arrived for a while.');
+    expect(banner.textContent).toContain('one is expected every 24 h');
+    expect(banner.textContent).toContain('Is the audit job still running?');
+    expect(banner.getAttribute('data-stale-since')).toBe('2026-12-03T02:00:00Z');
+    expect([formatEvery(86_400), formatEvery(300), formatEvery(45)]).toEqual(['24 h', '5 min', '45 s']);
   });
 
   it("drops the server's own note on what it serves from the error message", () => {

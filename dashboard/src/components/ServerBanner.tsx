@@ -37,6 +37,13 @@ function Where({ source }: { source: ReportSource }) {
   );
 }
 
+/** `86400` → "24 h", `300` → "5 min", `45` → "45 s". */
+export function formatEvery(seconds: number): string {
+  if (seconds >= 3600 && seconds % 3600 === 0) return `${seconds / 3600} h`;
+  if (seconds >= 60 && seconds % 60 === 0) return `${seconds / 60} min`;
+  return `${seconds} s`;
+}
+
 /** Banners about the report source. */
 export function ServerBanner() {
   const { serverStatus } = useLiveAudit();
@@ -94,6 +101,24 @@ export function ServerBanner() {
           </p>
           <p className="banner__meta">
             <Where source={source} /> {audit ? 'Its results show here when it finishes.' : 'The server has not loaded it yet.'}
+          </p>
+        </div>
+      </div>,
+    );
+  }
+  if (source.stale) {
+    const since = when(source.stale.since, now);
+    banners.push(
+      <div className="banner banner--warn" role="status" key="stale" data-stale-since={source.stale.since}>
+        <TriangleExclamationPoint aria-hidden="true" size={18} />
+        <div className="banner__body">
+          <p className="banner__title">
+            <strong>{audit ? 'No audit has finished for a while.' : 'No new report has arrived for a while.'}</strong>
+          </p>
+          <p className="banner__meta">
+            <Where source={source} /> The last one came {since ?? source.stale.since}; one is expected every{' '}
+            {formatEvery(source.stale.expected_every_s)}. {audit ? 'Is the server overloaded?' : 'Is the audit job still running?'} What is
+            shown may be out of date.
           </p>
         </div>
       </div>,

@@ -8,6 +8,12 @@ describe('StatusIndicator', () => {
     expect(screen.getByRole('img', { name: 'Health: red (Action required)' })).toBeTruthy();
   });
 
+  it('says a stale health is stale, in words and in its look', () => {
+    render(<StatusIndicator kind="health" value="green" stale />);
+    const light = screen.getByRole('img', { name: 'Health: green (Healthy, but stale)' });
+    expect(light.className).toContain('health--stale');
+  });
+
   it('shows an unknown health as written', () => {
     render(<StatusIndicator kind="health" value="purple" />);
     expect(screen.getByRole('img', { name: 'Health: purple (purple)' }).className).toContain('health--unknown');

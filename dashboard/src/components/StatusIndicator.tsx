@@ -1,7 +1,7 @@
 // StatusIndicator: the health light of the report and the status badge of one repository.
 import { statusLabel, statusTone } from '../lib/status';
 
-type Props = { kind: 'health'; value: string | undefined; size?: 'normal' | 'large' } | { kind: 'repo'; value: string };
+type Props = { kind: 'health'; value: string | undefined; size?: 'normal' | 'large'; stale?: boolean } | { kind: 'repo'; value: string };
 
 const HEALTH_WORDS: Record<string, string> = { green: 'Healthy', yellow: 'Needs attention', red: 'Action required' };
 
@@ -10,10 +10,12 @@ export function StatusIndicator(props: Props) {
   if (props.kind === 'health') {
     const known = props.value === 'green' || props.value === 'yellow' || props.value === 'red';
     const tone = known ? props.value : 'unknown';
-    const word = props.value === undefined ? 'Unknown' : (HEALTH_WORDS[props.value] ?? props.value);
+    const health = props.value === undefined ? 'Unknown' : (HEALTH_WORDS[props.value] ?? props.value);
+    // A stale report's health is old news: the light says so instead of looking current.
+    const word = props.stale ? `${health}, but stale` : health;
     return (
       <span
-        className={`health health--${tone} health--${props.size ?? 'normal'}`}
+        className={`health health--${tone} health--${props.size ?? 'normal'}${props.stale ? ' health--stale' : ''}`}
         role="img"
         aria-label={`Health: ${props.value ?? 'unknown'} (${word})`}
       >

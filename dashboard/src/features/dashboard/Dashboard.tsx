@@ -121,7 +121,7 @@ function ReportHeader({
   return (
     <section className="overview panel" aria-labelledby="overview-title">
       <div className="overview__health">
-        <StatusIndicator kind="health" value={health} size="large" />
+        <StatusIndicator kind="health" value={health} size="large" stale={live && Boolean(serverStatus?.report.stale)} />
       </div>
       <div className="overview__text">
         <h1 id="overview-title" className="overview__title">

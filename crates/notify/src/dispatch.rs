@@ -198,7 +198,7 @@ impl DispatcherHandle {
         self.clock.now()
     }
 
-    /// Stops every task after its current attempt (an attempt is bounded by the sender's timeout).
+    /// Stops every task; an attempt in flight is dropped and its item stays due for the next run.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for task in self.tasks {
@@ -257,13 +257,19 @@ impl Lane {
 
     /// Tries every due item once; returns when to resume if the destination looks down.
     async fn deliver_due(&self) -> Option<SystemTime> {
-        let items = match self.outbox.due(&self.id, self.clock.now(), self.config.batch) {
-            Ok(items) => items,
-            Err(_) => return Some(self.clock.now() + self.config.base_delay),
+        let Ok(items) = self.outbox.due(&self.id, self.clock.now(), self.config.batch) else {
+            return Some(self.clock.now() + self.config.base_delay);
         };
         for item in items {
             let outcome = match Rendered::from_bytes(&item.payload) {
-                Ok(rendered) => self.sender.send(&self.destination, &rendered).await,
+                Ok(rendered) => {
+                    // Shutting down drops an attempt in flight: the item stays due, uncounted.
+                    let mut stopped = self.stopped.clone();
+                    tokio::select! {
+                        outcome = self.sender.send(&self.destination, &rendered) => outcome,
+                        _ = stopped.wait_for(|stop| *stop) => return None,
+                    }
+                }
                 Err(error) => Err(DeliveryError::Payload(error.to_string())),
             };
             let now = self.clock.now();

@@ -22,7 +22,7 @@ pub const SIGNATURE_HEADER: &str = "x-gitops-signature-256";
 pub const TIMESTAMP_HEADER: &str = "x-gitops-timestamp";
 
 /// How the sender behaves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SenderConfig {
     /// The most one delivery may take, connection and answer included; `None` waits forever
     /// (only for tests on paused time, where a timer would fire while a real socket is pending).

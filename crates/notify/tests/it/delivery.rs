@@ -140,7 +140,7 @@ async fn fifty_repositories_changing_in_one_audit_send_one_message_per_destinati
     handle.submit(&digests[0]);
 
     assert!(until(10, || outbox.delivered_ids().len() == 2).await);
-    let mut paths = vec![sink.next().await, sink.next().await];
+    let mut paths = [sink.next().await, sink.next().await];
     paths.sort_by(|a, b| a.path.cmp(&b.path));
     assert_eq!(paths[0].path, "/hook");
     assert_eq!(paths[0].json()["groups"][0]["count"], 50);

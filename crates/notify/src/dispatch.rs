@@ -222,7 +222,7 @@ struct Lane {
 impl Lane {
     async fn run(mut self) {
         loop {
-            if *self.stopped.borrow() {
+            if self.stopping() {
                 return;
             }
             // After a retryable failure the destination is probably down: wait out the backoff
@@ -275,9 +275,11 @@ impl Lane {
             let now = self.clock.now();
             match outcome {
                 Ok(()) => {
-                    // The item is delivered whatever the outbox says; a lost acknowledgement
-                    // means at-least-once, which webhooks must tolerate anyway.
-                    let _ = self.outbox.delivered(item.id, now);
+                    // Delivered. If the outbox cannot record it, the item stays due: wait before
+                    // it is sent again (at least once, never in a tight loop).
+                    if self.outbox.delivered(item.id, now).is_err() {
+                        return Some(now + self.config.base_delay);
+                    }
                 }
                 Err(error) => {
                     let failed = item.attempts.saturating_add(1);
@@ -288,7 +290,9 @@ impl Lane {
                     } else {
                         Retry::Dead
                     };
-                    let _ = self.outbox.failed(item.id, &error.to_string(), retry, now);
+                    if self.outbox.failed(item.id, &error.to_string(), retry, now).is_err() {
+                        return Some(now + self.config.base_delay);
+                    }
                     if let Retry::At(at) = retry
                         && error.is_retryable()
                     {
@@ -296,11 +300,16 @@ impl Lane {
                     }
                 }
             }
-            if *self.stopped.borrow() {
+            if self.stopping() {
                 return None;
             }
         }
         None
+    }
+
+    /// Whether to stop: asked to, or the handle is gone.
+    fn stopping(&self) -> bool {
+        *self.stopped.borrow() || self.stopped.has_changed().is_err()
     }
 }
 

@@ -26,14 +26,14 @@ fn dispatcher(
     Dispatcher::new(outbox, sender, destinations, config).spawn()
 }
 
-/// Waits (on tokio's clock, which may be paused) until `done`, checking once a second, at most
-/// `seconds` times.
+/// Waits (on tokio's clock, which may be paused) until `done`, checking ten times a second, for
+/// at most `seconds`.
 async fn until(seconds: u32, mut done: impl FnMut() -> bool) -> bool {
-    for _ in 0..seconds {
+    for _ in 0..seconds * 10 {
         if done() {
             return true;
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     done()
 }
@@ -65,6 +65,23 @@ async fn a_sink_that_is_down_gets_the_digest_once_it_returns() {
     assert!(outbox.dead_letters().is_empty());
     let request = sink.next().await;
     assert_eq!(request.json()["topic"], "alerts");
+    handle.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_destination_down_for_good_ends_as_a_dead_letter_after_max_attempts() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let outbox = Arc::new(MemoryOutbox::new(16));
+    let config = DispatchConfig { max_attempts: 4, ..DispatchConfig::default() };
+    let handle = dispatcher(&outbox, &[("hook", format!("http://{addr}/x"))], None, config);
+    handle.submit(&digest_of_missing(1));
+    assert!(until(4 * 3600, || !outbox.dead_letters().is_empty()).await);
+    let dead = &outbox.dead_letters()[0];
+    assert_eq!(dead.item.attempts, 4);
+    assert!(dead.error.starts_with("could not connect"), "{}", dead.error);
+    assert!(outbox.pending().is_empty());
     handle.shutdown().await;
 }
 

@@ -88,6 +88,8 @@ pub use dispatch::{DispatchConfig, Dispatcher, DispatcherHandle, backoff};
 pub use notifier::{Notifier, NotifierConfig, NotifierState, Rules};
 pub use outbox::{DeadLetter, MemoryOutbox, Outbox, OutboxError, OutboxId, OutboxItem, Retry};
 pub use render::{RenderOptions, Rendered, render};
+/// A DER certificate, for [`SenderConfig::extra_roots`].
+pub use rustls::pki_types::CertificateDer;
 pub use secret::Secret;
 pub use send::{DeliveryError, SIGNATURE_HEADER, Sender, SenderConfig, TIMESTAMP_HEADER, sign};
 

@@ -10,7 +10,9 @@ use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use rustls::pki_types::CertificateDer;
 use tokio::net::TcpStream;
 
 use crate::destination::{EmailTarget, Endpoint, NtfyAuth, SmtpSecurity, Target};
@@ -22,17 +24,20 @@ pub const SIGNATURE_HEADER: &str = "x-gitops-signature-256";
 pub const TIMESTAMP_HEADER: &str = "x-gitops-timestamp";
 
 /// How the sender behaves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SenderConfig {
     /// The most one delivery may take, connection and answer included; `None` waits forever
     /// (only for tests on paused time, where a timer would fire while a real socket is pending).
     pub timeout: Option<Duration>,
+    /// Root certificates trusted besides the Mozilla roots (webpki-roots), for HTTPS and SMTP:
+    /// a homelab's own certificate authority, or a test's self-signed certificate.
+    pub extra_roots: Vec<CertificateDer<'static>>,
 }
 
 impl Default for SenderConfig {
-    /// 30 seconds per delivery.
+    /// 30 seconds per delivery; the Mozilla roots only.
     fn default() -> Self {
-        Self { timeout: Some(Duration::from_secs(30)) }
+        Self { timeout: Some(Duration::from_secs(30)), extra_roots: Vec::new() }
     }
 }
 
@@ -41,6 +46,7 @@ impl Default for SenderConfig {
 pub struct Sender {
     tls: tokio_rustls::TlsConnector,
     timeout: Option<Duration>,
+    extra_roots: Arc<[CertificateDer<'static>]>,
 }
 
 impl std::fmt::Debug for Sender {
@@ -135,13 +141,20 @@ impl Sender {
     pub fn new(config: SenderConfig) -> Result<Self> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        for root in &config.extra_roots {
+            roots.add(root.clone()).map_err(Error::Tls)?;
+        }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(Error::Tls)?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        Ok(Self { tls: tokio_rustls::TlsConnector::from(Arc::new(tls)), timeout: config.timeout })
+        Ok(Self {
+            tls: tokio_rustls::TlsConnector::from(Arc::new(tls)),
+            timeout: config.timeout,
+            extra_roots: config.extra_roots.into(),
+        })
     }
 
     /// Delivers one rendered digest. Never logs; the error names no secret.
@@ -167,7 +180,7 @@ impl Sender {
         let kind = destination.kind();
         match (&destination.target, rendered) {
             (Target::Email(email), Rendered::Email { subject, text, html }) => {
-                send_email(email, subject, text, html, self.timeout).await
+                send_email(email, subject, text, html, self.timeout, &self.extra_roots).await
             }
             (Target::Email(_), Rendered::Json { .. }) => {
                 Err(DeliveryError::Mismatch { kind, rendered: "json" })
@@ -316,17 +329,27 @@ async fn send_email(
     text: &str,
     html: &str,
     timeout: Option<Duration>,
+    extra_roots: &[CertificateDer<'static>],
 ) -> Result<(), DeliveryError> {
     let host = email.host.trim_start_matches('[').trim_end_matches(']');
-    let builder = match email.security {
-        SmtpSecurity::Plain => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
-        SmtpSecurity::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)
-            .map_err(DeliveryError::Smtp)?,
-        SmtpSecurity::Tls => {
-            AsyncSmtpTransport::<Tokio1Executor>::relay(host).map_err(DeliveryError::Smtp)?
+    let tls_parameters = || {
+        let mut parameters = TlsParameters::builder(host.to_owned());
+        for root in extra_roots {
+            let root = Certificate::from_der(root.to_vec()).map_err(DeliveryError::Smtp)?;
+            parameters = parameters.add_root_certificate(root);
         }
+        parameters.build_rustls().map_err(DeliveryError::Smtp)
     };
-    let mut builder = builder.port(email.port).timeout(timeout);
+    let tls = match email.security {
+        SmtpSecurity::Plain => Tls::None,
+        SmtpSecurity::StartTls => Tls::Required(tls_parameters()?),
+        SmtpSecurity::Tls => Tls::Wrapper(tls_parameters()?),
+    };
+    // "Dangerous" only names the builder that starts without TLS settings; they are set here.
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+        .port(email.port)
+        .tls(tls)
+        .timeout(timeout);
     if let Some((user, password)) = &email.credentials {
         builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
     }

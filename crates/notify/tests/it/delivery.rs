@@ -21,7 +21,7 @@ fn dispatcher(
 ) -> DispatcherHandle {
     let destinations =
         destinations.iter().map(|(id, url)| ((*id).to_owned(), Destination::parse(url).unwrap()));
-    let sender = Sender::new(SenderConfig { timeout }).unwrap();
+    let sender = Sender::new(SenderConfig { timeout, ..SenderConfig::default() }).unwrap();
     let outbox: Arc<dyn Outbox> = Arc::clone(outbox) as Arc<dyn Outbox>;
     Dispatcher::new(outbox, sender, destinations, config).spawn()
 }

@@ -2,11 +2,11 @@
 
 use gitops_notify::{Destination, RenderOptions, Sender, SenderConfig, render};
 
-use crate::support::{digest_of_missing, smtp_server};
+use crate::support::{SmtpTls, digest_of_missing, smtp_server, tls_identity};
 
 #[tokio::test]
 async fn email_arrives_with_a_plain_text_and_an_html_part() {
-    let (addr, mut mails, _task) = smtp_server().await;
+    let (addr, mut mails, _task) = smtp_server(SmtpTls::None).await;
     let url = format!(
         "mailto://gitops:pa%24s@{addr}?to=ops@example.org,alice@example.org&from=gitops@example.org&mode=plain"
     );
@@ -21,6 +21,7 @@ async fn email_arrives_with_a_plain_text_and_an_html_part() {
         .unwrap();
     // AUTH PLAIN is base64 of "\0user\0password".
     assert_eq!(mail.auth.as_deref(), Some("AGdpdG9wcwBwYSRz"));
+    assert!(!mail.tls);
     assert_eq!(mail.from, "<gitops@example.org>");
     assert_eq!(mail.to, ["<ops@example.org>", "<alice@example.org>"]);
     let data = mail.data.replace("\r\n", "\n");
@@ -41,6 +42,35 @@ async fn email_arrives_with_a_plain_text_and_an_html_part() {
         html.contains("<a href=\"https://gitops.example.org/history?from=4:10&amp;to=4:11\">"),
         "{html}"
     );
+}
+
+#[tokio::test]
+async fn starttls_and_implicit_tls_reach_a_server_with_a_trusted_certificate() {
+    let (root, server) = tls_identity();
+    let trusting =
+        Sender::new(SenderConfig { extra_roots: vec![root], ..SenderConfig::default() }).unwrap();
+    let cases =
+        [(SmtpTls::StartTls(server.clone()), "mailto"), (SmtpTls::Implicit(server), "mailtos")];
+    for (tls, scheme) in cases {
+        let (addr, mut mails, _task) = smtp_server(tls).await;
+        let url = format!("{scheme}://ops%40example.org:pw@{addr}?to=alice@example.org");
+        let destination = Destination::parse(&url).unwrap();
+        let rendered = render(&digest_of_missing(1), &destination, &RenderOptions::default());
+
+        // Untrusted first: nothing is sent in the clear, nothing arrives.
+        let error =
+            Sender::new(SenderConfig::default()).unwrap().send(&destination, &rendered).await;
+        assert!(error.is_err(), "{scheme}: an untrusted certificate is refused");
+        trusting.send(&destination, &rendered).await.unwrap();
+
+        let mail = tokio::time::timeout(std::time::Duration::from_secs(10), mails.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(mail.tls, "{scheme}");
+        assert_eq!(mail.from, "<ops@example.org>", "{scheme}");
+        assert_eq!(mail.auth.as_deref(), Some("AG9wc0BleGFtcGxlLm9yZwBwdw=="), "{scheme}");
+    }
 }
 
 /// The parts of a multipart message: each part's content type and its decoded body.

@@ -187,8 +187,29 @@ async fn a_silent_server_times_out_as_retryable() {
     let (addr, _task) = crate::support::silent_server().await;
     let destination = Destination::parse(&format!("http://{addr}/x")).unwrap();
     let rendered = render(&digest_of_missing(1), &destination, &RenderOptions::default());
-    let quick =
-        Sender::new(SenderConfig { timeout: Some(std::time::Duration::from_millis(300)) }).unwrap();
+    let quick = Sender::new(SenderConfig {
+        timeout: Some(std::time::Duration::from_millis(300)),
+        ..SenderConfig::default()
+    })
+    .unwrap();
     let error = quick.send(&destination, &rendered).await.unwrap_err();
     assert!(matches!(error, DeliveryError::Timeout(_)) && error.is_retryable(), "{error}");
+}
+
+#[tokio::test]
+async fn https_destinations_verify_the_certificate() {
+    let (root, server) = crate::support::tls_identity();
+    let mut sink = Sink::start_tls(server).await;
+    let destination = Destination::parse(&format!("ntfys://{}/secure", sink.addr)).unwrap();
+    let rendered = render(&digest_of_missing(1), &destination, &RenderOptions::default());
+
+    // Not trusted: the handshake fails, and that is worth retrying (a certificate being renewed).
+    let error = sender().send(&destination, &rendered).await.unwrap_err();
+    assert!(matches!(error, DeliveryError::Tls(_)) && error.is_retryable(), "{error}");
+
+    let trusting =
+        Sender::new(SenderConfig { extra_roots: vec![root], ..SenderConfig::default() }).unwrap();
+    trusting.send(&destination, &rendered).await.unwrap();
+    let request = sink.next().await;
+    assert_eq!(request.json()["topic"], "secure");
 }

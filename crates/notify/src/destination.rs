@@ -619,3 +619,35 @@ mod tests {
         assert!(error.to_string().contains("only generic webhooks"));
     }
 }
+
+#[cfg(test)]
+mod laws {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Parsing never panics, and what parses shows none of a secret written into it.
+        #[test]
+        fn parsing_arbitrary_text_never_panics_or_shows_the_secret(
+            scheme in "(https?|ntfys?|gotifys?|apprises?|slack|discord|mmosts?|mailtos?|x)",
+            rest in "[a-z0-9:@/?=&.%,]{0,40}",
+        ) {
+            let text = format!("{scheme}://{rest}");
+            let _ = Destination::parse(&text);
+            let secret = format!("{scheme}://u:zz9SECRETzz9@127.0.0.1:1/a/zz9SECRETzz9?to=a@b.org&from=c@d.org&mode=plain");
+            if let Ok(destination) = Destination::parse(&secret) {
+                prop_assert!(!destination.to_string().contains("zz9SECRETzz9"), "{}", destination);
+            }
+        }
+    }
+
+    #[test]
+    fn topics_and_tokens_keep_their_case() {
+        let Target::Ntfy { topic, .. } = Destination::parse("ntfy://MyTopic").unwrap().target
+        else {
+            panic!("ntfy")
+        };
+        assert_eq!(topic, "MyTopic");
+    }
+}

@@ -388,3 +388,108 @@ fn truncate_bytes(text: &str, max: usize) -> String {
     }
     format!("{}…", &text[..end])
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use gitops_report::{Health, Status};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::digest::{DigestEntry, HealthChange};
+
+    fn digest(names: &[String]) -> Digest {
+        let since = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let entries = names
+            .iter()
+            .map(|name| DigestEntry {
+                name: name.clone(),
+                dup: 0,
+                from: Some(Status::Clean),
+                to: Some(Status::Missing),
+                since,
+            })
+            .collect();
+        Digest {
+            at: since,
+            from_cursor: Some("1:1".into()),
+            to_cursor: Some("1:2".into()),
+            link: Some("https://g.example.org/history?from=1:1&to=1:2".into()),
+            groups: vec![DigestGroup { status: Some(Status::Missing), recovery: false, entries }],
+            health: Some(HealthChange { from: Health::Green, to: Health::Red }),
+            source: vec![],
+            level: Level::Failure,
+            attention: names.len(),
+            current_health: Health::Red,
+        }
+    }
+
+    fn json_of(rendered: &Rendered) -> Value {
+        match rendered {
+            Rendered::Json { body } => serde_json::from_str(body).unwrap(),
+            Rendered::Email { .. } => panic!("json expected"),
+        }
+    }
+
+    #[test]
+    fn hostile_repository_names_are_escaped_in_html_and_markup() {
+        let names = ["<script>x</script>".to_owned(), "a*b_[c](d)".to_owned()];
+        let email = Destination::parse("mailto://smtp.lan?to=a@b.org&from=c@d.org").unwrap();
+        let Rendered::Email { html, text, .. } =
+            render(&digest(&names), &email, &RenderOptions::default())
+        else {
+            panic!("email")
+        };
+        assert!(html.contains("&lt;script&gt;x&lt;/script&gt;") && !html.contains("<script>"));
+        assert!(text.contains("- <script>x</script> (was clean)"), "plain text stays plain");
+
+        let discord = Destination::parse("discord://1/t").unwrap();
+        let content = json_of(&render(&digest(&names), &discord, &RenderOptions::default()));
+        assert!(content["content"].as_str().unwrap().contains("a\\*b\\_\\[c\\](d)"));
+        let slack = Destination::parse("slack://a/b/c").unwrap();
+        let text = json_of(&render(&digest(&names), &slack, &RenderOptions::default()));
+        assert!(text["text"].as_str().unwrap().contains("&lt;script&gt;"));
+    }
+
+    #[test]
+    fn lists_stop_at_the_bound_and_count_the_rest() {
+        let names: Vec<String> = (0..45).map(|i| format!("r{i:02}")).collect();
+        let options = RenderOptions { max_listed: 10, max_listed_json: 30 };
+        let apprise = Destination::parse("apprise://a.lan/k").unwrap();
+        let body = json_of(&render(&digest(&names), &apprise, &options));
+        let body = body["body"].as_str().unwrap();
+        assert!(body.contains("- r09 (was clean)") && !body.contains("- r10 "), "{body}");
+        assert!(body.contains("- and 35 more"), "{body}");
+        let hook = Destination::parse("https://h.org/x").unwrap();
+        let json = json_of(&render(&digest(&names), &hook, &options));
+        assert_eq!(json["groups"][0]["repos"].as_array().unwrap().len(), 30);
+        assert_eq!(
+            (json["groups"][0]["count"].clone(), json["groups"][0]["more"].clone()),
+            (45.into(), 15.into())
+        );
+    }
+
+    #[test]
+    fn payloads_round_trip_through_bytes() {
+        let email = Destination::parse("mailto://smtp.lan?to=a@b.org&from=c@d.org").unwrap();
+        let rendered = render(&digest(&["x".to_owned()]), &email, &RenderOptions::default());
+        assert_eq!(Rendered::from_bytes(&rendered.to_bytes()).unwrap(), rendered);
+        assert!(Rendered::from_bytes(b"{\"kind\":\"fax\"}").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn discord_content_and_ntfy_message_stay_within_limits(
+            names in proptest::collection::vec("[a-zé🦀*<>]{1,120}", 1..80),
+        ) {
+            let options = RenderOptions { max_listed: 1000, ..RenderOptions::default() };
+            let discord = Destination::parse("discord://1/t").unwrap();
+            let content = json_of(&render(&digest(&names), &discord, &options));
+            prop_assert!(content["content"].as_str().unwrap().chars().count() <= DISCORD_MAX_CHARS);
+            let ntfy = Destination::parse("ntfy://t").unwrap();
+            let message = json_of(&render(&digest(&names), &ntfy, &options));
+            prop_assert!(message["message"].as_str().unwrap().len() <= NTFY_MAX_BYTES);
+        }
+    }
+}

@@ -15,6 +15,7 @@ mod demo;
 mod history;
 mod import;
 mod live_audit;
+mod notifications;
 mod remediate;
 mod serve;
 mod state;

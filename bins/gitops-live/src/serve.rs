@@ -176,6 +176,8 @@ pub(crate) struct ServeArgs {
     #[command(flatten)]
     pub(crate) actions: crate::remediate::ActionArgs,
     #[command(flatten)]
+    pub(crate) notify: crate::notifications::NotifyArgs,
+    #[command(flatten)]
     pub(crate) server: ServerArgs,
 }
 
@@ -211,6 +213,10 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<std::process::ExitCode> {
         if let Some(every) = expect_every {
             server.feed.expect_reports_every(every);
             tokio::spawn(watchdog(server.feed.clone(), every));
+        }
+        let queue = server.notify_queue();
+        if let Some(service) = crate::notifications::start(&server.feed, &args.notify, queue)? {
+            server.live.enable_notifications(service);
         }
         let source = match audit {
             Some(config) => {
@@ -405,6 +411,11 @@ impl Stop {
 }
 
 impl Server {
+    /// Where notifications wait for delivery: the store in the state directory, or memory.
+    pub(crate) fn notify_queue(&self) -> Arc<dyn crate::notifications::Queue> {
+        self._state.notify_queue()
+    }
+
     /// Where actions are logged: the store in the state directory, or memory.
     pub(crate) fn action_log(&self) -> Arc<dyn gitops_transport::ActionLog> {
         self._state.action_log()

@@ -69,9 +69,15 @@ pub(crate) struct Opened {
     pub(crate) feed: Arc<Feed>,
     _pruner: Option<Pruner>,
     action_log: Arc<dyn gitops_transport::ActionLog>,
+    notify_queue: Arc<dyn crate::notifications::Queue>,
 }
 
 impl Opened {
+    /// Where notifications wait for delivery: the store, or memory with `--state-dir none`.
+    pub(crate) fn notify_queue(&self) -> Arc<dyn crate::notifications::Queue> {
+        self.notify_queue.clone()
+    }
+
     /// Where actions are logged: the store, or memory with `--state-dir none`.
     pub(crate) fn action_log(&self) -> Arc<dyn gitops_transport::ActionLog> {
         self.action_log.clone()
@@ -91,6 +97,7 @@ pub(crate) fn open_feed(
             feed: Feed::new(Hub::new(hub_config), config),
             _pruner: None,
             action_log: Arc::new(gitops_transport::MemoryActionLog::new()),
+            notify_queue: Arc::new(crate::notifications::MemoryQueue::new()),
         });
     };
     let opened = Store::open(dir, StoreConfig::default())
@@ -184,7 +191,10 @@ pub(crate) fn open_feed(
     let notice = (!alarming.is_empty()).then(|| alarming.join("; "));
     let feed = Feed::with_log(hub, config, Box::new(log), notice);
     feed.set_history(Arc::new(history));
-    Ok(Opened { feed, _pruner: Some(pruner), action_log })
+    // TODO(outbox): the store's outbox once it lands; memory meanwhile.
+    let notify_queue: Arc<dyn crate::notifications::Queue> =
+        Arc::new(crate::notifications::MemoryQueue::new());
+    Ok(Opened { feed, _pruner: Some(pruner), action_log, notify_queue })
 }
 
 /// The store as the feed's log.

@@ -83,6 +83,8 @@ pub enum SourceChange {
     },
     /// A report that had been notified as stale is fresh again.
     ReportFresh,
+    /// A test message an operator asked for ("send test"): it changes nothing.
+    Test,
 }
 
 /// How loud a digest is; destinations map it to their own priorities.
@@ -122,6 +124,22 @@ impl DigestGroup {
 }
 
 impl Digest {
+    /// A test message ("send test"): no changes, the current health, a link to the dashboard.
+    pub fn test(at: SystemTime, current_health: Health, link: Option<String>) -> Self {
+        Self {
+            at,
+            from_cursor: None,
+            to_cursor: None,
+            link,
+            groups: Vec::new(),
+            health: None,
+            source: vec![SourceChange::Test],
+            level: Level::Info,
+            attention: 0,
+            current_health,
+        }
+    }
+
     /// How many repository changes the digest lists.
     pub fn n_changes(&self) -> usize {
         self.groups.iter().map(|group| group.entries.len()).sum()
@@ -134,6 +152,7 @@ impl Digest {
         let source = self.source.iter().find_map(|change| match change {
             SourceChange::ReportFailing { .. } => Some("the report cannot be read"),
             SourceChange::ReportStale { .. } => Some("the report is stale"),
+            SourceChange::Test => Some("a test message from gitops-live"),
             SourceChange::ReportRecovered | SourceChange::ReportFresh => None,
         });
         if let Some(source) = source {

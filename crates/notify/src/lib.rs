@@ -62,7 +62,7 @@
 //!       "repos": [ { "name": "halo", "dup": 0, "from": "clean" | null, "to": "missing" | null,
 //!                    "since": "2026-12-04T18:59:00Z" } ] }
 //!   ],
-//!   "source": [ { "event": "report_failing" | "report_recovered" | "report_stale" | "report_fresh",
+//!   "source": [ { "event": "report_failing" | "report_recovered" | "report_stale" | "report_fresh" | "test",
 //!                 "since": "…" } ]
 //! }
 //! ```

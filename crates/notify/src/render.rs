@@ -186,6 +186,7 @@ fn webhook_json(digest: &Digest, options: &RenderOptions) -> Value {
                 json!({ "event": "report_stale", "since": rfc3339(*since) })
             }
             SourceChange::ReportFresh => json!({ "event": "report_fresh" }),
+            SourceChange::Test => json!({ "event": "test" }),
         })
         .collect();
     json!({
@@ -263,6 +264,9 @@ fn text(digest: &Digest, options: &RenderOptions, style: Style) -> String {
                 format!("The report is stale since {}.", rfc3339(*since))
             }
             SourceChange::ReportFresh => "The report is fresh again.".to_owned(),
+            SourceChange::Test => {
+                "This is a test message from gitops-live: this destination works.".to_owned()
+            }
         };
         let _ = writeln!(out, "{line}");
     }

@@ -240,14 +240,16 @@ where
     let (mut requests, connection) =
         hyper::client::conn::http1::handshake(io).await.map_err(DeliveryError::Http)?;
     let mut connection = std::pin::pin!(connection);
+    let mut send = std::pin::pin!(requests.send_request(request));
     let response = tokio::select! {
-        response = requests.send_request(request) => response.map_err(DeliveryError::Http)?,
-        ended = &mut connection => {
-            return Err(match ended {
-                Ok(()) => DeliveryError::Closed,
-                Err(error) => DeliveryError::Http(error),
-            });
-        }
+        biased;
+        response = &mut send => response.map_err(DeliveryError::Http)?,
+        ended = &mut connection => match ended {
+            Err(error) => return Err(DeliveryError::Http(error)),
+            // A server that answers and closes (`Connection: close`) ends the connection in the
+            // same turn as the answer arrives: the answer is ready now, or there was none.
+            Ok(()) => send.await.map_err(|_| DeliveryError::Closed)?,
+        },
     };
     let status = response.status();
     if status.is_success() {

@@ -365,12 +365,32 @@ fn authorise(
     peer: SocketAddr,
     remote: SocketAddr,
 ) -> Result<(Remediation, String), Response<Body>> {
-    if !live.gate.has_operator() {
+    let who = operator_only(live, request, peer, remote, "actions-off", || {
+        off_reason(live).unwrap_or_default()
+    })?;
+    let Some(remediation) = live.actions.remediation.get() else {
         return Err(error(
             StatusCode::FORBIDDEN,
             "actions-off",
             &off_reason(live).unwrap_or_default(),
         ));
+    };
+    Ok((remediation.clone(), who))
+}
+
+/// Who the operator is (`operator token from 10.0.0.2`), or the refusal: `403 <off_code>` with
+/// `off_reason()` when no operator token is configured, `401` when not signed in at all, `403
+/// operator-required` for a viewer.
+pub(crate) fn operator_only(
+    live: &Live,
+    request: &Request<Incoming>,
+    peer: SocketAddr,
+    remote: SocketAddr,
+    off_code: &str,
+    off_reason: impl FnOnce() -> String,
+) -> Result<String, Response<Body>> {
+    if !live.gate.has_operator() {
+        return Err(error(StatusCode::FORBIDDEN, off_code, &off_reason()));
     }
     let Some(operator) = live.gate.operator(request.headers()) else {
         let viewer = live.gate.viewer(request.headers(), peer);
@@ -381,20 +401,13 @@ fn authorise(
         return Err(error(
             StatusCode::FORBIDDEN,
             "operator-required",
-            "acting on repositories needs the operator: sign in with the operator token",
+            "this needs the operator: sign in with the operator token",
         ));
     };
-    let Some(remediation) = live.actions.remediation.get() else {
-        return Err(error(
-            StatusCode::FORBIDDEN,
-            "actions-off",
-            &off_reason(live).unwrap_or_default(),
-        ));
-    };
-    Ok((remediation.clone(), format!("{} from {}", operator.who, remote.ip())))
+    Ok(format!("{} from {}", operator.who, remote.ip()))
 }
 
-fn is_json(request: &Request<Incoming>) -> bool {
+pub(crate) fn is_json(request: &Request<Incoming>) -> bool {
     request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -406,7 +419,7 @@ fn is_json(request: &Request<Incoming>) -> bool {
 /// The largest action body read.
 const MAX_BODY_BYTES: usize = 64 << 10;
 
-async fn read_body<T: for<'de> Deserialize<'de>>(
+pub(crate) async fn read_body<T: for<'de> Deserialize<'de>>(
     request: Request<Incoming>,
 ) -> Result<T, Response<Body>> {
     let body = http_body_util::Limited::new(request.into_body(), MAX_BODY_BYTES);

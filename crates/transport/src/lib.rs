@@ -21,6 +21,7 @@ mod history;
 mod http_util;
 mod io;
 mod metrics;
+mod notify;
 mod repo_metrics;
 mod routes;
 mod security;
@@ -40,6 +41,7 @@ pub use actions::{
 };
 pub use auth::{AddrRange, OPERATOR_COOKIE, OperatorAuth, SESSION_COOKIE, Secret, ViewerAuth};
 pub use clients::{ClientInfo, ClientKind};
+pub use notify::{Notifications, NotifyError};
 pub use server::{Live, executor, serve, serve_tls};
 
 pub(crate) use clients::{ClientGuard, Refusal};

@@ -44,6 +44,7 @@ pub(crate) async fn route(
     let path = request.uri().path().to_owned();
     let history = crate::history::is_data_path(&path, &request);
     let acting = crate::actions::is_action_path(&path);
+    let notifying = crate::notify::is_notify_path(&path);
     let export = crate::export::is_export_path(&path) || crate::badge::is_badge_path(&path);
     let is_api = path.starts_with("/api/")
         || history
@@ -97,6 +98,7 @@ pub(crate) async fn route(
             crate::badge::answer(&live, &path)
         }
         (Method::GET, _) if export => crate::export::answer(&live, &request, &path),
+        (_, _) if notifying => crate::notify::answer(live, request, peer, remote).await,
         (_, _) if acting => crate::actions::answer(live, request, peer, remote).await,
         (Method::GET | Method::HEAD, _) if !is_api => asset(&live, &request, &path),
         (_, _) if is_api => {

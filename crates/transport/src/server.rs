@@ -29,6 +29,7 @@ pub struct Live {
     pub(crate) caches: Mutex<routes::Caches>,
     pub(crate) gate: auth::Gate,
     pub(crate) actions: crate::actions::ActionsState,
+    pub(crate) notifications: std::sync::OnceLock<Arc<dyn crate::Notifications>>,
     pub(crate) hosts: security::HostPolicy,
     /// The port the listener is bound to, once [`serve`] has started (origins are compared with it).
     pub(crate) port: std::sync::OnceLock<u16>,
@@ -61,6 +62,7 @@ impl Live {
             caches: Mutex::new(routes::Caches::default()),
             gate,
             actions: crate::actions::ActionsState::default(),
+            notifications: std::sync::OnceLock::new(),
             hosts,
             port: std::sync::OnceLock::new(),
             shutdown,
@@ -74,6 +76,12 @@ impl Live {
     /// and returns false.
     pub fn enable_actions(&self, remediation: crate::Remediation) -> bool {
         self.actions.remediation.set(remediation).is_ok()
+    }
+
+    /// Lets the operator see and test notifications (`/api/notifications`) and snooze
+    /// repositories. Once per server; a second call is ignored and returns false.
+    pub fn enable_notifications(&self, notifications: Arc<dyn crate::Notifications>) -> bool {
+        self.notifications.set(notifications).is_ok()
     }
 
     /// What `GET /api/session` says about actions, for a request made by `operator`.

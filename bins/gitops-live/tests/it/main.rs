@@ -10,5 +10,6 @@ mod first_hour;
 mod glance;
 mod history;
 mod live;
+mod notify;
 mod restart;
 mod support;

@@ -213,3 +213,52 @@ async fn https_destinations_verify_the_certificate() {
     let request = sink.next().await;
     assert_eq!(request.json()["topic"], "secure");
 }
+
+/// A server that reads the request, answers with `Connection: close` and closes at once (as many
+/// small webhook receivers do): the answer counts, every time.
+#[tokio::test]
+async fn an_answer_followed_by_a_close_is_a_delivery() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        for _ in 0..20 {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 4096];
+            // Headers, then the body by its length.
+            loop {
+                let n = stream.read(&mut buffer).await.unwrap();
+                request.extend_from_slice(&buffer[..n]);
+                let text = String::from_utf8_lossy(&request);
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length: usize = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().to_owned())
+                        })
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    if request.len() >= end + 4 + length {
+                        break;
+                    }
+                }
+                assert!(n > 0, "the client closed early");
+            }
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            drop(stream);
+        }
+    });
+    let destination = Destination::parse(&format!("http://{addr}/hook")).unwrap();
+    let rendered = render(&digest_of_missing(2), &destination, &RenderOptions::default());
+    for attempt in 0..20 {
+        let sent = sender().send(&destination, &rendered).await;
+        assert!(sent.is_ok(), "attempt {attempt}: {sent:?}");
+    }
+    server.await.unwrap();
+}

@@ -662,7 +662,7 @@ proptest! {
     ) {
         let config = HubConfig { history_max_messages, replay_max_bytes, ..HubConfig::default() };
         let writer = pinned(&config);
-        let follower = Hub::new(config.clone());
+        let follower = Hub::new(config);
         let writer_sub = writer.subscribe(None);
         let follower_sub = follower.subscribe(None);
         for (i, spec) in publishes.iter().enumerate() {

@@ -324,7 +324,7 @@ impl RedisEngine {
                 .arg("")
                 .arg(cursor.seq)
                 .arg(self.options.stream_max_len)
-                .arg(state)
+                .arg(&state)
                 .invoke(con)
         })?;
         self.publish_reply(lease, &reply)
@@ -360,29 +360,39 @@ impl RedisEngine {
         parse_snapshot(&fields)
     }
 
-    /// Runs `f` on the writer's connection, opening it first when needed; a connection that
-    /// failed is dropped, so the next call opens a new one.
+    /// Runs `f` on the writer's connection, opening it first when needed. A connection that
+    /// fails is dropped; when it was an old one (Redis restarted, or closed it while idle), `f`
+    /// runs once more on a new one. Every script is safe to run twice: a repeated publish finds
+    /// the seq moved on and is refused, a repeated lease call finds its own lease.
     fn with_writer<T>(
         &self,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+        mut f: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Result<T> {
         let mut slot = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let con = match slot.as_mut() {
-            Some(con) => con,
-            None => {
-                let con = self.client.get_connection_with_timeout(self.options.connect_timeout)?;
-                con.set_read_timeout(Some(self.options.io_timeout))?;
-                con.set_write_timeout(Some(self.options.io_timeout))?;
-                slot.insert(con)
+        for attempt in 0..2 {
+            let reused = slot.is_some();
+            let con = match slot.as_mut() {
+                Some(con) => con,
+                None => {
+                    let con =
+                        self.client.get_connection_with_timeout(self.options.connect_timeout)?;
+                    con.set_read_timeout(Some(self.options.io_timeout))?;
+                    con.set_write_timeout(Some(self.options.io_timeout))?;
+                    slot.insert(con)
+                }
+            };
+            match f(con) {
+                Ok(value) => return Ok(value),
+                Err(error) if is_connection_error(&error) => {
+                    *slot = None;
+                    if !(reused && attempt == 0 && !error.is_timeout()) {
+                        return Err(error.into());
+                    }
+                }
+                Err(error) => return Err(error.into()),
             }
-        };
-        let result = f(con);
-        if let Err(error) = &result
-            && is_connection_error(error)
-        {
-            *slot = None;
         }
-        result.map_err(Error::from)
+        Err(Error::Corrupt("unreachable: the second attempt returns".to_owned()))
     }
 }
 

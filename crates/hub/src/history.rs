@@ -142,38 +142,7 @@ impl Hub {
         let mut seq = base_seq;
         for bytes in messages {
             seq += 1;
-            let message = gitops_protocol::ServerMessage::decode(&bytes)
-                .map_err(|e| RestoreError::Undecodable { seq, reason: e.to_string() })?;
-            let found = message.cursor();
-            if found != Some(Cursor::new(epoch, seq)) {
-                let reason = format!("found {found:?}");
-                return Err(RestoreError::OutOfOrder { seq, reason });
-            }
-            let delta = match message {
-                gitops_protocol::ServerMessage::RepoStatusChange { data: change, .. } => {
-                    let before = match change.kind {
-                        RepoChangeKind::Added { .. } => None,
-                        _ => index_by_key(&state.repos)
-                            .get(&(change.name.as_str(), change.dup))
-                            .map(|repo| Box::new((*repo).clone())),
-                    };
-                    gitops_diff::apply_repo_change(&mut state, &change)
-                        .map_err(|e| RestoreError::DoesNotApply { seq, reason: e.to_string() })?;
-                    Delta::Repo { name: change.name, dup: change.dup, before }
-                }
-                gitops_protocol::ServerMessage::HealthMetricsUpdate { data: meta, .. } => {
-                    let keys = meta.keys().cloned().collect();
-                    let changes = Changes { repos: Vec::new(), meta: Some(meta) };
-                    gitops_diff::apply_in_place(&mut state, &changes)
-                        .map_err(|e| RestoreError::DoesNotApply { seq, reason: e.to_string() })?;
-                    Delta::Meta(keys)
-                }
-                other => {
-                    let reason = format!("a {other:?} is not a logged change");
-                    return Err(RestoreError::OutOfOrder { seq, reason });
-                }
-            };
-            history.push_back(Entry::new(seq, bytes, delta));
+            history.push_back(decode_entry(&mut state, Cursor::new(epoch, seq), bytes)?);
         }
         let hub = Self::new(HubConfig { epoch: Some(epoch), ..config.clone() });
         let mut inner = hub.lock();
@@ -186,6 +155,48 @@ impl Hub {
         drop(inner);
         Ok(hub)
     }
+}
+
+/// Reads back one logged change, the message at `at`: checks that it is that change, applies it
+/// to `state` (which must be the state just before it) and returns its history entry.
+pub(crate) fn decode_entry(
+    state: &mut Report,
+    at: Cursor,
+    bytes: Bytes,
+) -> Result<Entry, RestoreError> {
+    let seq = at.seq;
+    let message = gitops_protocol::ServerMessage::decode(&bytes)
+        .map_err(|e| RestoreError::Undecodable { seq, reason: e.to_string() })?;
+    let found = message.cursor();
+    if found != Some(at) {
+        let reason = format!("found {found:?}");
+        return Err(RestoreError::OutOfOrder { seq, reason });
+    }
+    let delta = match message {
+        gitops_protocol::ServerMessage::RepoStatusChange { data: change, .. } => {
+            let before = match change.kind {
+                RepoChangeKind::Added { .. } => None,
+                _ => index_by_key(&state.repos)
+                    .get(&(change.name.as_str(), change.dup))
+                    .map(|repo| Box::new((*repo).clone())),
+            };
+            gitops_diff::apply_repo_change(state, &change)
+                .map_err(|e| RestoreError::DoesNotApply { seq, reason: e.to_string() })?;
+            Delta::Repo { name: change.name, dup: change.dup, before }
+        }
+        gitops_protocol::ServerMessage::HealthMetricsUpdate { data: meta, .. } => {
+            let keys = meta.keys().cloned().collect();
+            let changes = Changes { repos: Vec::new(), meta: Some(meta) };
+            gitops_diff::apply_in_place(state, &changes)
+                .map_err(|e| RestoreError::DoesNotApply { seq, reason: e.to_string() })?;
+            Delta::Meta(keys)
+        }
+        other => {
+            let reason = format!("a {other:?} is not a logged change");
+            return Err(RestoreError::OutOfOrder { seq, reason });
+        }
+    };
+    Ok(Entry::new(seq, bytes, delta))
 }
 
 impl Inner {

@@ -21,6 +21,7 @@
 //! and answers cursors (replay, catch-up or snapshot), `slots` keeps the per-subscriber queues.
 #![warn(missing_docs)]
 
+mod follow;
 mod history;
 mod slots;
 
@@ -39,6 +40,7 @@ use tokio::time::Instant;
 use history::{Delta, Entry};
 use slots::{Slot, SlotIdHash};
 
+pub use follow::FollowError;
 pub use history::{Restore, RestoreError};
 pub use slots::Subscription;
 
@@ -365,6 +367,14 @@ impl Hub {
             return self.publish_first(new, random_epoch(), last_seq);
         }
         drop(messages);
+        self.deliver(new, epoch, last_seq, entries)
+    }
+
+    /// Makes `new` the current state at `last_seq`, queues `entries` (the messages that led to
+    /// it, in seq order, in `epoch`, the hub's epoch) to every subscriber and keeps them for resume.
+    /// The caller holds the publish lock.
+    fn deliver(&self, new: Report, epoch: Epoch, last_seq: u64, entries: Vec<Entry>) -> Published {
+        let n_messages = entries.len();
         let total_bytes: usize = entries.iter().map(|e| e.bytes.len()).sum();
 
         let mut inner = self.lock();

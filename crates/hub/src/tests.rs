@@ -549,3 +549,164 @@ fn a_log_that_does_not_continue_is_refused() {
     let other_epoch = Restore { epoch: Epoch(0xdef), base_seq, base, messages: log.messages };
     assert!(Hub::restore(&HubConfig::default(), other_epoch).is_err());
 }
+
+/// What a writer hub's log was handed, to feed a follower hub.
+#[derive(Debug, Clone)]
+struct Logged {
+    epoch: Epoch,
+    first_seq: u64,
+    messages: Vec<Bytes>,
+    state: Report,
+}
+
+fn follow(follower: &Hub, logged: &Logged) -> Published {
+    if logged.messages.is_empty() {
+        let cursor = Cursor::new(logged.epoch, logged.first_seq);
+        follower.follow_reset(cursor, logged.state.clone()).expect("a reset applies")
+    } else {
+        follower
+            .follow_messages(logged.epoch, logged.first_seq, &logged.messages)
+            .expect("logged messages apply in order")
+    }
+}
+
+/// The same bytes, except that a snapshot may list repositories of different names in another
+/// order: a follower's state is the writer's with each change applied, and applying places an
+/// added repository where the diff crate puts it, not where the writer's report had it.
+fn same_message(a: &Bytes, b: &Bytes) -> bool {
+    if a == b {
+        return true;
+    }
+    match (ServerMessage::decode(a), ServerMessage::decode(b)) {
+        (
+            Ok(ServerMessage::AuditUpdate { epoch: ea, seq: sa, data: da }),
+            Ok(ServerMessage::AuditUpdate { epoch: eb, seq: sb, data: db }),
+        ) => ea == eb && sa == sb && same_state(&da, &db),
+        _ => false,
+    }
+}
+
+fn drain(sub: &Subscription) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    while let Next::Message(delivery) = sub.try_next() {
+        out.push(delivery.bytes);
+    }
+    out
+}
+
+#[test]
+fn a_follower_refuses_gaps_other_epochs_rewrites_and_going_back() {
+    let writer = pinned(&HubConfig::default());
+    let follower = Hub::new(HubConfig::default());
+    let mut logged = Vec::new();
+    for spec in [&[(1, 1)][..], &[(1, 2), (2, 1)], &[(1, 3), (2, 1), (3, 4)]] {
+        writer.publish_with(build(spec), |commit| {
+            logged.push(Logged {
+                epoch: commit.epoch,
+                first_seq: commit.first_seq,
+                messages: commit.messages.to_vec(),
+                state: commit.state.clone(),
+            });
+            true
+        });
+    }
+    let first = &logged[1];
+    assert!(matches!(
+        follower.follow_messages(first.epoch, first.first_seq, &first.messages),
+        Err(FollowError::NoState)
+    ));
+    follow(&follower, &logged[0]);
+    assert!(matches!(
+        follower.follow_messages(Epoch(7), first.first_seq, &first.messages),
+        Err(FollowError::OtherEpoch { .. })
+    ));
+    let last = &logged[2];
+    assert!(matches!(
+        follower.follow_messages(last.epoch, last.first_seq, &last.messages),
+        Err(FollowError::Gap { .. })
+    ));
+    follow(&follower, first);
+    // The same batch again (the writer following its own log) changes nothing.
+    assert_eq!(follow(&follower, first), Published::Unchanged);
+    // Other bytes under a seq the follower already served are a divergence.
+    let rewritten = vec![last.messages[0].clone()];
+    assert!(matches!(
+        follower.follow_messages(first.epoch, first.first_seq, &rewritten),
+        Err(FollowError::Diverged { .. })
+    ));
+    let back = Cursor::new(first.epoch, first.first_seq - 1);
+    assert!(matches!(
+        follower.follow_reset(back, logged[0].state.clone()),
+        Err(FollowError::Backwards { .. })
+    ));
+    follow(&follower, last);
+    assert_eq!(
+        follower.current().map(|(c, s)| (c, (*s).clone())),
+        writer.current().map(|(c, s)| (c, (*s).clone()))
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// A follower hub fed the writer hub's commits (some twice, as a writer following its own
+    /// log sees them) ends with the same state and cursor, delivers the same bytes to a
+    /// subscriber, and answers every resume cursor with the same bytes.
+    #[test]
+    fn a_follower_serves_what_the_writer_serves(
+        publishes in prop::collection::vec(prop::collection::vec((any::<u8>(), any::<u8>()), 0..10), 1..30),
+        repeats in prop::collection::vec(any::<bool>(), 30),
+        history_max_messages in 1usize..40,
+        replay_max_bytes in 0usize..600,
+        fail_at in prop::option::of(0usize..30),
+    ) {
+        let config = HubConfig { history_max_messages, replay_max_bytes, ..HubConfig::default() };
+        let writer = pinned(&config);
+        let follower = Hub::new(config);
+        let writer_sub = writer.subscribe(None);
+        let follower_sub = follower.subscribe(None);
+        for (i, spec) in publishes.iter().enumerate() {
+            let mut logged = None;
+            writer.publish_with(build(spec), |commit| {
+                logged = Some(Logged {
+                    epoch: commit.epoch,
+                    first_seq: commit.first_seq,
+                    messages: commit.messages.to_vec(),
+                    state: commit.state.clone(),
+                });
+                // A failing log moves the writer to a new epoch; the follower then gets that
+                // epoch's first state, as a follower of a log would after the writer's next commit.
+                fail_at != Some(i)
+            });
+            if fail_at == Some(i) {
+                let (cursor, state) = writer.current().expect("published");
+                follower.follow_reset(cursor, (*state).clone()).expect("a new epoch applies");
+            } else if let Some(logged) = logged {
+                follow(&follower, &logged);
+                if repeats[i] {
+                    prop_assert_eq!(follow(&follower, &logged), Published::Unchanged);
+                }
+            }
+        }
+        let (cursor, state) = writer.current().expect("at least one publish");
+        let (follower_cursor, follower_state) = follower.current().expect("followed");
+        prop_assert_eq!(cursor, follower_cursor);
+        prop_assert!(same_state(&state, &follower_state));
+        if fail_at.is_none() {
+            let (a, b) = (drain(&writer_sub), drain(&follower_sub));
+            prop_assert_eq!(a.len(), b.len());
+            for (a, b) in a.iter().zip(&b) {
+                prop_assert!(same_message(a, b), "{:?} vs {:?}", a, b);
+            }
+        }
+        for seq in 0..=cursor.seq + 1 {
+            let since = Some(Cursor::new(cursor.epoch, seq));
+            let (a, b) = (writer.answer(since), follower.answer(since));
+            prop_assert_eq!(a.kind, b.kind, "resume from {}", seq);
+            prop_assert_eq!(a.messages.len(), b.messages.len());
+            for (a, b) in a.messages.iter().zip(&b.messages) {
+                prop_assert!(same_message(a, b), "resume from {}: {:?} vs {:?}", seq, a, b);
+            }
+        }
+    }
+}

@@ -65,7 +65,7 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<std::process::ExitCode> {
         // The demo keeps its log beside its report, in its own folder: a restart of the demo
         // continues its stream, and nothing is written to the user's own state directory.
         let state_dir = crate::state::StateDir::Dir(dir.join("state"));
-        let server = start(&args.server, feed, &state_dir, None).await?;
+        let server = start(&args.server, feed, &state_dir, None, None).await?;
         let interval = args.interval_ms.unwrap_or(args.interval).max(Duration::from_millis(50));
         println!("demo report: {} (changes every ~{} ms)", watched.display(), interval.as_millis());
         let source = tokio::spawn(watch_source(server.feed.clone(), WatchConfig::new(&watched)));

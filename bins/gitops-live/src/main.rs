@@ -12,6 +12,7 @@ mod check;
 mod cli;
 mod config;
 mod demo;
+mod engine;
 mod history;
 mod import;
 mod live_audit;

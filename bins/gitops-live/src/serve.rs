@@ -178,6 +178,8 @@ pub(crate) struct ServeArgs {
     #[command(flatten)]
     pub(crate) notify: crate::notifications::NotifyArgs,
     #[command(flatten)]
+    pub(crate) engine: crate::engine::EngineArgs,
+    #[command(flatten)]
     pub(crate) server: ServerArgs,
 }
 
@@ -206,7 +208,15 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<std::process::ExitCode> {
         let state_dir = crate::state::StateDir::from_arg(args.state_dir.as_deref())?;
         let import =
             crate::import::ImportFrom::choose(args.history_import.as_deref(), &args.report);
-        let server = start(&args.server, feed, &state_dir, import.as_ref()).await?;
+        let engine = match &args.engine.engine {
+            Some(url) => Some(crate::engine::Engine::connect(&args.engine, url)?),
+            None => None,
+        };
+        let server =
+            start(&args.server, feed, &state_dir, import.as_ref(), engine.as_ref()).await?;
+        if let Some(engine) = &engine {
+            engine.start(&server.feed, &server.live);
+        }
         let expect_every = args
             .expect_report_every
             .or_else(|| audit.as_ref().map(|_| args.audit_interval.saturating_mul(2)));
@@ -282,6 +292,7 @@ pub(crate) async fn start(
     feed: FeedConfig,
     state_dir: &crate::state::StateDir,
     import: Option<&crate::import::ImportFrom>,
+    engine: Option<&crate::engine::Engine>,
 ) -> anyhow::Result<Server> {
     let admin_token = token_from(
         args.admin_token_file.as_deref(),
@@ -348,7 +359,10 @@ pub(crate) async fn start(
         }
         _ => None,
     };
-    let opened = crate::state::open_feed(state_dir, feed, import)?;
+    let opened = match engine {
+        Some(engine) => crate::state::open_engine_feed(state_dir, feed, engine)?,
+        None => crate::state::open_feed(state_dir, feed, import)?,
+    };
     let feed = opened.feed.clone();
     let live = Live::new(feed.clone(), config, Arc::new(EmbeddedDashboard));
     let listener = tokio::net::TcpListener::bind(args.bind)

@@ -70,6 +70,8 @@ pub(crate) struct Opened {
     _pruner: Option<Pruner>,
     action_log: Arc<dyn gitops_transport::ActionLog>,
     notify_queue: Arc<dyn crate::notifications::Queue>,
+    /// The store, when it is not the feed's log (with `--engine`), kept open for its lock.
+    _store: Option<Store>,
 }
 
 impl Opened {
@@ -98,6 +100,7 @@ pub(crate) fn open_feed(
             _pruner: None,
             action_log: Arc::new(gitops_transport::MemoryActionLog::new()),
             notify_queue: Arc::new(crate::notifications::MemoryQueue::new()),
+            _store: None,
         });
     };
     let opened = Store::open(dir, StoreConfig::default())
@@ -194,7 +197,43 @@ pub(crate) fn open_feed(
     // TODO(outbox): the store's outbox once it lands; memory meanwhile.
     let notify_queue: Arc<dyn crate::notifications::Queue> =
         Arc::new(crate::notifications::MemoryQueue::new());
-    Ok(Opened { feed, _pruner: Some(pruner), action_log, notify_queue })
+    Ok(Opened { feed, _pruner: Some(pruner), action_log, notify_queue, _store: None })
+}
+
+/// Builds the feed for `serve --engine`: Redis is the log (the hub starts empty and follows the
+/// stream; the source publishes only while this instance is the writer). The state directory
+/// still keeps this instance's action log and notification queue; history is not served (the
+/// stream in Redis is capped, and no instance holds all of it).
+pub(crate) fn open_engine_feed(
+    dir: &StateDir,
+    config: FeedConfig,
+    engine: &crate::engine::Engine,
+) -> anyhow::Result<Opened> {
+    let log = gitops_engine::RedisLog::new(engine.engine.clone(), engine.lease.clone());
+    let feed = Feed::with_log(Hub::new(HubConfig::default()), config, Box::new(log), None);
+    let gate = engine.gate.clone();
+    feed.set_publish_gate(Arc::new(move || gate.may_publish()));
+    let StateDir::Dir(dir) = dir else {
+        return Ok(Opened {
+            feed,
+            _pruner: None,
+            action_log: Arc::new(gitops_transport::MemoryActionLog::new()),
+            notify_queue: Arc::new(crate::notifications::MemoryQueue::new()),
+            _store: None,
+        });
+    };
+    let opened = Store::open(dir, StoreConfig::default())
+        .with_context(|| format!("opening the state directory {}", dir.display()))?;
+    let store = opened.store;
+    let pruner = Pruner::start(store.handle().context("a connection for pruning")?);
+    let action_log: Arc<dyn gitops_transport::ActionLog> =
+        Arc::new(crate::action_log::StoreActionLog::new(
+            store.handle().context("a connection for the action log")?,
+        ));
+    // TODO(outbox): the store's outbox once it lands; memory meanwhile.
+    let notify_queue: Arc<dyn crate::notifications::Queue> =
+        Arc::new(crate::notifications::MemoryQueue::new());
+    Ok(Opened { feed, _pruner: Some(pruner), action_log, notify_queue, _store: Some(store) })
 }
 
 /// The store as the feed's log.

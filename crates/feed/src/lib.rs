@@ -90,7 +90,13 @@ pub struct Feed {
     publishes: AtomicU64,
     history: history::HistoryState,
     watchdog: Mutex<Watchdog>,
+    /// When set, the source may publish only while it says yes (several instances share one
+    /// stream and one of them writes).
+    gate: std::sync::OnceLock<PublishGate>,
 }
+
+/// Whether this instance's source may publish now.
+pub type PublishGate = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// When the source last produced a report, and how often it is expected to.
 #[derive(Debug)]
@@ -152,12 +158,25 @@ impl Feed {
             load_errors: AtomicU64::new(0),
             publishes: AtomicU64::new(0),
             history: history::HistoryState::default(),
+            gate: std::sync::OnceLock::new(),
             watchdog: Mutex::new(Watchdog {
                 every: None,
                 last: tokio::time::Instant::now(),
                 last_wall: now_rfc3339(),
             }),
         })
+    }
+
+    /// Lets the source publish only while `gate` says yes: while it says no, what the source
+    /// reads, confirms or fails to read is ignored (another instance writes the shared stream,
+    /// and this one follows it). Once per feed; a second call is ignored and returns false.
+    pub fn set_publish_gate(&self, gate: PublishGate) -> bool {
+        self.gate.set(gate).is_ok()
+    }
+
+    /// Whether the source may publish now.
+    fn may_publish(&self) -> bool {
+        self.gate.get().is_none_or(|gate| gate())
     }
 
     /// Expects a report (a publish or a confirmation) at least every `every`; once none has
@@ -234,6 +253,9 @@ impl Feed {
         bytes: &[u8],
         changed_at: Instant,
     ) -> Result<Published, gitops_report::Error> {
+        if !self.may_publish() {
+            return Ok(Published::Unchanged);
+        }
         match gitops_report::parse_with(bytes, &self.parse) {
             Ok(parsed) => {
                 // Validation only feeds a debug line, so it runs only when that line is on (it
@@ -262,6 +284,9 @@ impl Feed {
     /// or failing): the load time changes on every publish, and clients ask for it when they
     /// want it.
     pub fn publish(&self, report: Report, changed_at: Instant) -> Published {
+        if !self.may_publish() {
+            return Published::Unchanged;
+        }
         let published = self.publish_logged(report);
         self.arrived();
         if let Published::Changed { cursor, .. } | Published::First { cursor } = published {
@@ -339,6 +364,40 @@ impl Feed {
         published
     }
 
+    /// Says the log cannot be reached now (a shared engine that is down), while serving goes
+    /// on: clients see it in `connection-status`. Cleared by [`Feed::log_available`] or the next
+    /// commit that succeeds.
+    pub fn log_unavailable(&self, message: &str) {
+        let changed = {
+            let mut status = lock(&self.log_status);
+            let Some(status) = status.as_mut() else { return };
+            let since = status.last_error.as_ref().map_or_else(now_rfc3339, |e| e.since.clone());
+            let changed = status.state != LogState::Failing
+                || status.last_error.as_ref().is_none_or(|e| e.message != message);
+            status.state = LogState::Failing;
+            status.last_error = Some(LastError { message: message.to_owned(), since });
+            changed
+        };
+        if changed {
+            self.source_changed();
+        }
+    }
+
+    /// Says the log can be reached again.
+    pub fn log_available(&self) {
+        let changed = {
+            let mut status = lock(&self.log_status);
+            let Some(status) = status.as_mut() else { return };
+            let changed = status.state == LogState::Failing;
+            status.state = LogState::Ok;
+            status.last_error = None;
+            changed
+        };
+        if changed {
+            self.source_changed();
+        }
+    }
+
     /// The durable log's health, when there is one.
     pub fn log_status(&self) -> Option<LogStatus> {
         lock(&self.log_status).clone()
@@ -350,6 +409,9 @@ impl Feed {
     /// report" when one was published, "no good report yet" before the first (the source then
     /// stays waiting). A failure is logged when its message is new, not on every repeat.
     pub fn source_failed(&self, reason: &str) {
+        if !self.may_publish() {
+            return;
+        }
         self.load_errors.fetch_add(1, Ordering::Relaxed);
         let has_report = self.hub.cursor().is_some();
         let fallback =
@@ -380,7 +442,7 @@ impl Feed {
     /// Records that the source looked again and the report being served is still current (an
     /// audit that found nothing new): the load time is refreshed, and a failing source recovers.
     pub fn confirm(&self) {
-        if self.hub.cursor().is_none() {
+        if self.hub.cursor().is_none() || !self.may_publish() {
             return;
         }
         self.arrived();

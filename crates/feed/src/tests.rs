@@ -113,6 +113,22 @@ async fn a_source_that_stops_producing_is_stale_once_and_fresh_with_the_next_rep
 }
 
 #[test]
+fn a_closed_gate_keeps_the_source_from_publishing_and_failing() {
+    let feed = feed();
+    let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let gate = open.clone();
+    assert!(
+        feed.set_publish_gate(Arc::new(move || gate.load(std::sync::atomic::Ordering::Relaxed)))
+    );
+    assert_eq!(feed.publish(generate_report(5, 1), Instant::now()), Published::Unchanged);
+    assert!(feed.hub().cursor().is_none(), "nothing published");
+    feed.source_failed("cannot read");
+    assert!(feed.source().last_error.is_none(), "another instance owns the source's health");
+    open.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(matches!(feed.publish(generate_report(5, 1), Instant::now()), Published::First { .. }));
+}
+
+#[test]
 fn watch_mode_changes_are_told_once() {
     let feed = feed();
     let mut changes = feed.subscribe_source();

@@ -146,6 +146,15 @@ fn readyz(live: &Live) -> Response<Body> {
         }
         None => serde_json::json!({ "state": log.state }),
     });
+    if let Some(reason) = crate::lock(&live.unready).clone() {
+        let body = serde_json::json!({
+            "ready": false,
+            "reason": reason,
+            "cursor": live.hub.cursor(),
+            "log": log,
+        });
+        return json(StatusCode::SERVICE_UNAVAILABLE, body.to_string());
+    }
     match live.hub.cursor() {
         Some(cursor) => {
             let body = serde_json::json!({ "ready": true, "cursor": cursor, "log": log });

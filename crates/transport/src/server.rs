@@ -30,6 +30,8 @@ pub struct Live {
     pub(crate) gate: auth::Gate,
     pub(crate) actions: crate::actions::ActionsState,
     pub(crate) notifications: std::sync::OnceLock<Arc<dyn crate::Notifications>>,
+    /// Why the server is not ready although it serves (a shared engine that is down).
+    pub(crate) unready: Mutex<Option<String>>,
     pub(crate) hosts: security::HostPolicy,
     /// The port the listener is bound to, once [`serve`] has started (origins are compared with it).
     pub(crate) port: std::sync::OnceLock<u16>,
@@ -63,6 +65,7 @@ impl Live {
             gate,
             actions: crate::actions::ActionsState::default(),
             notifications: std::sync::OnceLock::new(),
+            unready: Mutex::new(None),
             hosts,
             port: std::sync::OnceLock::new(),
             shutdown,
@@ -76,6 +79,12 @@ impl Live {
     /// and returns false.
     pub fn enable_actions(&self, remediation: crate::Remediation) -> bool {
         self.actions.remediation.set(remediation).is_ok()
+    }
+
+    /// Marks the server not ready (`/readyz` answers 503 with `reason`) while it still serves
+    /// what it has, so a load balancer sends new clients elsewhere; `None` makes it ready again.
+    pub fn set_unready(&self, reason: Option<String>) {
+        *crate::lock(&self.unready) = reason;
     }
 
     /// Lets the operator see and test notifications (`/api/notifications`) and snooze

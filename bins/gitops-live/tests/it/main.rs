@@ -5,6 +5,7 @@
 mod actions;
 mod audit_live;
 mod check;
+mod engine;
 mod faults;
 mod first_hour;
 mod glance;

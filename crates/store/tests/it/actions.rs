@@ -50,7 +50,13 @@ fn all(store: &Store) -> Vec<StoredAction> {
 }
 
 fn no_limits() -> RetentionPolicy {
-    RetentionPolicy { max_age: None, max_bytes: None, max_source_events: None, max_actions: None }
+    RetentionPolicy {
+        max_age: None,
+        max_bytes: None,
+        max_source_events: None,
+        max_actions: None,
+        max_outbox: None,
+    }
 }
 
 #[test]

@@ -210,6 +210,7 @@ fn run(sync: SyncLevel, options: &Options, samples: &mut Samples) {
                 max_bytes: Some(2 << 20),
                 max_source_events: None,
                 max_actions: None,
+                max_outbox: None,
             };
             let mut prunes = 0u64;
             let mut removed = 0u64;

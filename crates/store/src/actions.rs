@@ -122,10 +122,16 @@ const COLUMNS: &str = "id, started_ms, ended_ms, who, action, repo, dry_run, res
 
 /// `text` cut to [`MAX_ACTION_TEXT_BYTES`] at a character boundary, marked when cut.
 pub(crate) fn capped(text: &str) -> Cow<'_, str> {
-    if text.len() <= MAX_ACTION_TEXT_BYTES {
+    cut_to(text, MAX_ACTION_TEXT_BYTES)
+}
+
+/// `text` cut to `max` bytes (at least the marker's length) at a character boundary, ending
+/// with [`TRUNCATED_MARKER`] when cut.
+pub(crate) fn cut_to(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
         return Cow::Borrowed(text);
     }
-    let mut end = MAX_ACTION_TEXT_BYTES - TRUNCATED_MARKER.len();
+    let mut end = max.saturating_sub(TRUNCATED_MARKER.len());
     while !text.is_char_boundary(end) {
         end -= 1;
     }
@@ -156,7 +162,7 @@ fn sql_id(id: u64) -> i64 {
 impl Db {
     /// Runs `f` in one write transaction on a shared connection: the same discipline as
     /// [`Db::write`] (this process's write gate, then the database's write lock at once).
-    fn write_shared<T>(
+    pub(crate) fn write_shared<T>(
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T> {

@@ -137,6 +137,40 @@ pub enum Error {
         /// The id given.
         id: u64,
     },
+    /// A value is larger than the store keeps: an outbox payload above
+    /// [`crate::MAX_OUTBOX_PAYLOAD_BYTES`], a key-value entry above [`crate::MAX_KV_VALUE_BYTES`]
+    /// (or a key above [`crate::MAX_KV_KEY_BYTES`]). Nothing was written; retrying the same call
+    /// fails again. Keep something smaller (a digest cut to its destination's limit is far
+    /// below this).
+    #[error("{what} is {size} bytes, more than the {max} the store keeps")]
+    TooLarge {
+        /// What was too large.
+        what: &'static str,
+        /// Its size in bytes.
+        size: usize,
+        /// The most bytes kept.
+        max: usize,
+    },
+    /// The outbox has no item with this id: it was never enqueued in this store, or retention
+    /// removed it after it was delivered or given up on. Nothing was written; there is nothing
+    /// left to do with it.
+    #[error("the outbox has no item {id}")]
+    NoSuchOutboxItem {
+        /// The id given.
+        id: u64,
+    },
+    /// The outbox item is not in the state the call needs: `delivered` or `failed` on an item
+    /// already delivered or dead (another task finished it), or `requeue` on one that is not a
+    /// dead letter. Nothing was written; there is nothing left to do with it.
+    #[error("outbox item {id} is {found}, not {expected}")]
+    OutboxItemState {
+        /// The id given.
+        id: u64,
+        /// The state it is in.
+        found: String,
+        /// The state the call needs.
+        expected: &'static str,
+    },
     /// A file operation in the state directory failed. Check the directory and retry.
     #[error("{path}: {source}")]
     Io {

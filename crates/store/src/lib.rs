@@ -1,5 +1,6 @@
 //! The durable log of gitops-live on SQLite: the epoch, every published change, checkpoints of
-//! the state, the report source's health, and the action log, kept across restarts.
+//! the state, the report source's health, the action log, and the notification outbox, kept
+//! across restarts.
 //!
 //! A [`Store`] owns one state directory (`gitops-live.db` in WAL mode, and a lock file naming
 //! the process that holds it). The publishing thread appends each publish as one [`Batch`]: the
@@ -27,6 +28,11 @@
 //! before acting and [`Handle::finish_action`] after, or [`Handle::record_action`] for a preview
 //! or a refusal. An action that was running when the process stopped is marked interrupted on
 //! the next open ([`Notice::ActionsInterrupted`]).
+//!
+//! Notifications wait in the outbox until delivered, from any thread: [`Handle::enqueue`] a
+//! payload per destination, take what is [`Handle::due`], and mark each [`Handle::delivered`] or
+//! [`Handle::failed`] (to retry later, or as a dead letter). A restart loses nothing committed.
+//! Small caller state lives in a key-value table ([`Handle::kv_get`], [`Handle::kv_set`]).
 //!
 //! ```
 //! # fn main() -> Result<(), gitops_store::Error> {
@@ -60,12 +66,14 @@ mod epochs;
 mod error;
 mod lock;
 mod open;
+mod outbox;
 mod read;
 mod replay;
 mod retention;
 mod schema;
 mod time;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -81,6 +89,10 @@ pub use actions::{
 pub use append::{Appended, Batch};
 pub use epochs::{EpochStart, Epochs};
 pub use error::{Error, Result};
+pub use outbox::{
+    MAX_KV_KEY_BYTES, MAX_KV_VALUE_BYTES, MAX_OUTBOX_ERROR_BYTES, MAX_OUTBOX_PAYLOAD_BYTES,
+    OUTBOX_DEAD, OUTBOX_DELIVERED, OUTBOX_PENDING, OutboxFilter, OutboxItem,
+};
 pub use read::{
     ChangeKind, HistoryLimit, MessageKind, Publish, PublishKind, RepoEvent, Restored, SourceEvent,
     StoreStats, StoredMessage, TouchedRepo,
@@ -493,6 +505,67 @@ impl Store {
         self.db.action(id)
     }
 
+    /// See [`Handle::enqueue`].
+    pub fn enqueue(&self, destination: &str, payload: &[u8], now: SystemTime) -> Result<u64> {
+        self.db.enqueue(destination, payload, now)
+    }
+
+    /// See [`Handle::due`].
+    pub fn due(&self, destination: &str, now: SystemTime, limit: usize) -> Result<Vec<OutboxItem>> {
+        self.db.due(destination, now, limit)
+    }
+
+    /// See [`Handle::next_due`].
+    pub fn next_due(&self, destination: &str) -> Result<Option<SystemTime>> {
+        self.db.next_due(destination)
+    }
+
+    /// See [`Handle::delivered`].
+    pub fn delivered(&self, id: u64, now: SystemTime) -> Result<()> {
+        self.db.delivered(id, now)
+    }
+
+    /// See [`Handle::failed`].
+    pub fn failed(
+        &self,
+        id: u64,
+        error: &str,
+        retry: Option<SystemTime>,
+        now: SystemTime,
+    ) -> Result<()> {
+        self.db.failed(id, error, retry, now)
+    }
+
+    /// See [`Handle::requeue`].
+    pub fn requeue(&self, id: u64, now: SystemTime) -> Result<()> {
+        self.db.requeue(id, now)
+    }
+
+    /// See [`Handle::outbox`].
+    pub fn outbox(
+        &self,
+        before_id: Option<u64>,
+        limit: usize,
+        filter: OutboxFilter<'_>,
+    ) -> Result<Vec<OutboxItem>> {
+        self.db.outbox(before_id, limit, filter)
+    }
+
+    /// See [`Handle::outbox_counts`].
+    pub fn outbox_counts(&self) -> Result<BTreeMap<(String, String), u64>> {
+        self.db.outbox_counts()
+    }
+
+    /// See [`Handle::kv_get`].
+    pub fn kv_get(&self, key: &str) -> Result<Option<String>> {
+        self.db.kv_get(key)
+    }
+
+    /// See [`Handle::kv_set`].
+    pub fn kv_set(&self, key: &str, value: &str, now: SystemTime) -> Result<()> {
+        self.db.kv_set(key, value, now)
+    }
+
     /// See [`Handle::stats`].
     pub fn stats(&self) -> Result<StoreStats> {
         self.db.stats()
@@ -588,6 +661,79 @@ impl Handle {
     /// The action `id`, if the log still has it.
     pub fn action(&self, id: u64) -> Result<Option<StoredAction>> {
         self.db.action(id)
+    }
+
+    /// Keeps `payload` for `destination` in the outbox, pending and due at `now`, and returns its
+    /// id. [`Error::TooLarge`] above [`MAX_OUTBOX_PAYLOAD_BYTES`], with nothing written.
+    pub fn enqueue(&self, destination: &str, payload: &[u8], now: SystemTime) -> Result<u64> {
+        self.db.enqueue(destination, payload, now)
+    }
+
+    /// Up to `limit` pending items for `destination` due at `now` (next attempt at or before
+    /// it), oldest first.
+    pub fn due(&self, destination: &str, now: SystemTime, limit: usize) -> Result<Vec<OutboxItem>> {
+        self.db.due(destination, now, limit)
+    }
+
+    /// When the next pending item for `destination` is due (perhaps already), or `None` when
+    /// none is pending.
+    pub fn next_due(&self, destination: &str) -> Result<Option<SystemTime>> {
+        self.db.next_due(destination)
+    }
+
+    /// Item `id` was delivered at `now`: it leaves the pending ones and stays in the delivery
+    /// log until retention drops it. [`Error::NoSuchOutboxItem`] or [`Error::OutboxItemState`]
+    /// (not pending) otherwise, with nothing written.
+    pub fn delivered(&self, id: u64, now: SystemTime) -> Result<()> {
+        self.db.delivered(id, now)
+    }
+
+    /// An attempt on item `id` failed with `error` at `now`: counts it and keeps the error (cut
+    /// to [`MAX_OUTBOX_ERROR_BYTES`]), then either makes it due again at `retry` or, when `retry`
+    /// is `None`, a dead letter. The same errors as [`Handle::delivered`].
+    pub fn failed(
+        &self,
+        id: u64,
+        error: &str,
+        retry: Option<SystemTime>,
+        now: SystemTime,
+    ) -> Result<()> {
+        self.db.failed(id, error, retry, now)
+    }
+
+    /// Makes the dead letter `id` pending again, due at `now`, with its attempts back at 0 (its
+    /// last error is kept): an operator's "retry". [`Error::NoSuchOutboxItem`], or
+    /// [`Error::OutboxItemState`] when it is not dead, with nothing written.
+    pub fn requeue(&self, id: u64, now: SystemTime) -> Result<()> {
+        self.db.requeue(id, now)
+    }
+
+    /// Up to `limit` items of the outbox with an id below `before_id` (all when `None`), newest
+    /// first, that pass `filter`: a page of the delivery log, or of the dead letters.
+    pub fn outbox(
+        &self,
+        before_id: Option<u64>,
+        limit: usize,
+        filter: OutboxFilter<'_>,
+    ) -> Result<Vec<OutboxItem>> {
+        self.db.outbox(before_id, limit, filter)
+    }
+
+    /// How many items the outbox holds, by destination and state (only the pairs it has), for
+    /// metrics.
+    pub fn outbox_counts(&self) -> Result<BTreeMap<(String, String), u64>> {
+        self.db.outbox_counts()
+    }
+
+    /// The value kept under `key`, if any.
+    pub fn kv_get(&self, key: &str) -> Result<Option<String>> {
+        self.db.kv_get(key)
+    }
+
+    /// Keeps `value` under `key`, replacing what was there. [`Error::TooLarge`] above
+    /// [`MAX_KV_VALUE_BYTES`] (or a key above [`MAX_KV_KEY_BYTES`]), with nothing written.
+    pub fn kv_set(&self, key: &str, value: &str, now: SystemTime) -> Result<()> {
+        self.db.kv_set(key, value, now)
     }
 
     /// Counts and sizes, for metrics and the status page.

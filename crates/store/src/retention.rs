@@ -1,5 +1,6 @@
 //! Retention: dropping old history by age and by total size, at checkpoint boundaries, in short
-//! transactions; and keeping the source events and the action log bounded.
+//! transactions; and keeping the source events, the action log and the outbox's finished items
+//! bounded.
 //!
 //! History is cut at a checkpoint, the new oldest point: everything before it goes, it and
 //! everything after it stay, so every point kept can still be rebuilt. The cut never passes the
@@ -30,6 +31,10 @@ pub struct RetentionPolicy {
     /// `max_age`, by their start). A running action is never dropped, so the log can hold more
     /// while old ones still run. Default 10,000.
     pub max_actions: Option<u64>,
+    /// Keep at most this many finished outbox items (delivered and dead letters), the newest
+    /// (they are also dropped after `max_age`, by when they ended). A pending item is never
+    /// dropped. Default 10,000.
+    pub max_outbox: Option<u64>,
 }
 
 impl Default for RetentionPolicy {
@@ -39,6 +44,7 @@ impl Default for RetentionPolicy {
             max_bytes: Some(256 << 20),
             max_source_events: Some(10_000),
             max_actions: Some(10_000),
+            max_outbox: Some(10_000),
         }
     }
 }
@@ -58,6 +64,8 @@ pub struct PruneReport {
     pub source_events: u64,
     /// Actions removed from the action log.
     pub actions: u64,
+    /// Finished items removed from the outbox.
+    pub outbox: u64,
 }
 
 /// Rows deleted per transaction: small enough that an append waits a few milliseconds at most.
@@ -109,6 +117,7 @@ impl Db {
         }
         report.source_events = self.prune_source_events(policy, now)?;
         report.actions = self.prune_actions(policy, now)?;
+        report.outbox = self.prune_outbox(policy, now)?;
         // Give the freed pages back to the filesystem, a chunk at a time.
         loop {
             let freed: i64 = self
@@ -252,6 +261,53 @@ impl Db {
             }
         }
     }
+
+    /// Drops delivered and dead outbox items that ended before the age limit or are beyond the
+    /// newest `max_outbox` finished ones, a chunk per transaction (a payload can be 1 MiB).
+    fn prune_outbox(&self, policy: &RetentionPolicy, now: SystemTime) -> Result<u64> {
+        let sqlite = |e| self.sqlite(e);
+        if policy.max_age.is_none() && policy.max_outbox.is_none() {
+            return Ok(0);
+        }
+        let cutoff = policy.max_age.map_or(i64::MIN, |max_age| {
+            unix_ms(now.checked_sub(max_age).unwrap_or(SystemTime::UNIX_EPOCH))
+        });
+        // Finished rows at or below this id are beyond the count. A row that finishes meanwhile
+        // below it may go too (the count is a bound, not a promise to keep that many).
+        let floor: i64 = match policy.max_outbox {
+            Some(max) => self
+                .conn
+                .query_row(
+                    "SELECT id FROM outbox WHERE state <> 'pending'
+                     ORDER BY id DESC LIMIT 1 OFFSET ?1",
+                    params![i64::try_from(max).unwrap_or(i64::MAX)],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(sqlite)?
+                .unwrap_or(0),
+            None => 0,
+        };
+        let mut deleted = 0u64;
+        loop {
+            let _gate = self.gate();
+            // The state is tested in the deleting statement itself: a pending row never goes.
+            let n = self
+                .conn
+                .prepare_cached(
+                    "DELETE FROM outbox WHERE id IN (
+                         SELECT id FROM outbox
+                         WHERE state <> 'pending' AND (id <= ?1 OR ended_ms < ?2)
+                         ORDER BY id LIMIT ?3)",
+                )
+                .and_then(|mut statement| statement.execute(params![floor, cutoff, CHUNK]))
+                .map_err(sqlite)? as u64;
+            deleted += n;
+            if n < CHUNK {
+                return Ok(deleted);
+            }
+        }
+    }
 }
 
 /// The index of the checkpoint to cut history at (everything before it goes), or `None` to keep
@@ -309,6 +365,7 @@ mod tests {
             max_bytes: None,
             max_source_events: None,
             max_actions: None,
+            max_outbox: None,
         };
         assert_eq!(cut(&points, &policy, 2600, 0), Some(1));
         assert_eq!(cut(&points, &policy, 1000, 0), None);
@@ -323,6 +380,7 @@ mod tests {
             max_bytes: Some(65),
             max_source_events: None,
             max_actions: None,
+            max_outbox: None,
         };
         // Cut at 2 keeps 10 + tail 5 = 15; at 1 keeps 15 + 40 + 10 = 65; at 0 would keep 115.
         assert_eq!(cut(&points, &policy, 0, 5), Some(1));

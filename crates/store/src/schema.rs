@@ -23,6 +23,17 @@
 //!   NULL is running (`actions_unfinished` finds those on open, to mark them interrupted). `id`
 //!   is `AUTOINCREMENT` so that an id is never given twice, even after retention removed the
 //!   newest rows: a link to an action never comes to name another one.
+//!
+//! Version 3 adds:
+//! - `outbox`: the notification outbox, one row per payload to deliver to one destination.
+//!   `state` is `pending` (waiting, due at `next_attempt_ms`), `delivered` or `dead` (given up
+//!   on, with `last_error`); a finished row has `ended_ms` and no `next_attempt_ms`.
+//!   `outbox_due` finds a destination's due rows among the pending ones only; `outbox_by_state`
+//!   lists newest first within a state (the dead letters) and finds the finished rows for
+//!   retention. `id` is `AUTOINCREMENT` for the same reason as the action log's.
+//! - `kv`: small values callers keep across restarts (the notifier's state as JSON text). It is
+//!   apart from `store_meta`, which holds the store's own keys (the epoch), so that no caller
+//!   can overwrite those.
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -30,7 +41,7 @@ use rusqlite::{Connection, TransactionBehavior};
 pub(crate) const CURRENT: u32 = MIGRATIONS.len() as u32;
 
 /// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 const V1: &str = "
 CREATE TABLE store_meta (
@@ -100,6 +111,28 @@ CREATE TABLE actions (
 );
 CREATE INDEX actions_by_repo ON actions (repo, id);
 CREATE INDEX actions_unfinished ON actions (id) WHERE ended_ms IS NULL;
+";
+
+const V3: &str = "
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    destination TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    created_ms INTEGER NOT NULL,
+    next_attempt_ms INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+    last_error TEXT,
+    ended_ms INTEGER
+);
+CREATE INDEX outbox_due ON outbox (destination, next_attempt_ms) WHERE state = 'pending';
+CREATE INDEX outbox_by_state ON outbox (state, id);
+
+CREATE TABLE kv (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// Makes a new, empty database give freed pages back to the filesystem when asked

@@ -2,7 +2,7 @@
 //! cap, writes from several threads, a version 1 file migrated, retention, and kill -9 while
 //! actions are logged.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::sync::mpsc;
@@ -11,12 +11,15 @@ use std::time::{Duration, Instant, SystemTime};
 use gitops_diff::same_state;
 use gitops_store::{
     ACTION_INTERRUPTED, ACTION_RUNNING, ActionEnd, ActionFilter, DB_FILE, Error, HistoryLimit,
-    INTERRUPTED_SUMMARY, MAX_ACTION_TEXT_BYTES, NewAction, Notice, RetentionPolicy, Store,
-    StoreConfig, StoredAction, SyncLevel, TRUNCATED_MARKER,
+    INTERRUPTED_SUMMARY, MAX_ACTION_TEXT_BYTES, NewAction, Notice, RetentionPolicy, SCHEMA_VERSION,
+    Store, StoreConfig, StoredAction, SyncLevel, TRUNCATED_MARKER,
 };
 
 use crate::child::spawn;
-use crate::common::{Publisher, Rng, assert_rebuilds, config, fresh_seed};
+use crate::common::{
+    Publisher, Rng, assert_rebuilds, config, fresh_seed, no_limits, older_file, schema_of,
+    table_rows,
+};
 
 /// A fixed, whole-millisecond time `secs` seconds into the test's day.
 fn at(secs: u64) -> SystemTime {
@@ -47,10 +50,6 @@ fn end(result: &str, output: &str, time: SystemTime) -> ActionEnd {
 /// Every row of the log, newest first.
 fn all(store: &Store) -> Vec<StoredAction> {
     store.actions(None, usize::MAX, ActionFilter::any()).unwrap()
-}
-
-fn no_limits() -> RetentionPolicy {
-    RetentionPolicy { max_age: None, max_bytes: None, max_source_events: None, max_actions: None }
 }
 
 #[test]
@@ -350,40 +349,13 @@ fn an_action_left_running_is_marked_interrupted_on_open() {
     );
 }
 
-/// The rows of every table as text, to compare two files' contents.
-fn table_rows(conn: &rusqlite::Connection, table: &str) -> Vec<String> {
-    let mut statement = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1")).unwrap();
-    let n = statement.column_count();
-    statement
-        .query_map([], |row| {
-            let mut cells = Vec::new();
-            for i in 0..n {
-                cells.push(format!("{:?}", row.get_ref(i)?));
-            }
-            Ok(cells.join("|"))
-        })
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap()
-}
-
-/// The schema of a file: every table and index with the SQL that made it.
-fn schema_of(conn: &rusqlite::Connection) -> BTreeSet<(String, String, String)> {
-    let mut statement =
-        conn.prepare("SELECT type, name, COALESCE(sql, '') FROM sqlite_master").unwrap();
-    statement
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap()
-}
-
 #[test]
 fn a_version_1_file_migrates_with_its_data_intact() {
-    // A log written through the normal API (at version 2), then a version 1 file made from it:
-    // the same SQL for every table and index but the action log's, the same rows, version 1.
+    // A log written through the normal API (at the current version), then a version 1 file
+    // made from it: the same SQL for every table and index but those added later, the same
+    // rows, version 1.
     let root = tempfile::tempdir().unwrap();
-    let (new_dir, old_dir) = (root.path().join("v2"), root.path().join("v1"));
+    let (new_dir, old_dir) = (root.path().join("new"), root.path().join("v1"));
     let publisher = {
         let mut store = Store::open(&new_dir, config(10)).unwrap().store;
         let mut publisher = Publisher::start(&mut store, gitops_report::generate_report(40, 21));
@@ -391,38 +363,8 @@ fn a_version_1_file_migrates_with_its_data_intact() {
         store.record_source_event(at(50), "loaded", "the report was read").unwrap();
         publisher
     };
-    std::fs::create_dir(&old_dir).unwrap();
-    let v1_tables = {
-        let conn = rusqlite::Connection::open(old_dir.join(DB_FILE)).unwrap();
-        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").unwrap();
-        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
-        conn.execute("ATTACH ?1 AS v2", [new_dir.join(DB_FILE).to_str().unwrap()]).unwrap();
-        let objects: Vec<(String, String, String)> = conn
-            .prepare(
-                "SELECT type, name, sql FROM v2.sqlite_master
-                 WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' AND tbl_name <> 'actions'
-                 ORDER BY rowid",
-            )
-            .unwrap()
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
-        let mut tables = Vec::new();
-        for (kind, name, sql) in &objects {
-            conn.execute_batch(sql).unwrap();
-            if kind == "table" {
-                tables.push(name.clone());
-            }
-        }
-        for table in &tables {
-            conn.execute_batch(&format!("INSERT INTO main.{table} SELECT * FROM v2.{table}"))
-                .unwrap();
-        }
-        conn.execute_batch("DETACH v2").unwrap();
-        conn.pragma_update(None, "user_version", 1).unwrap();
-        tables
-    };
+    // Version 2 added the action log, version 3 the outbox and the key-value table.
+    let v1_tables = older_file(&new_dir, &old_dir, &["actions", "outbox", "kv"], 1);
     assert!(v1_tables.len() >= 6 && !v1_tables.iter().any(|t| t == "actions"), "{v1_tables:?}");
     let v1_rows: Vec<Vec<String>> = {
         let conn = rusqlite::Connection::open(old_dir.join(DB_FILE)).unwrap();
@@ -431,7 +373,7 @@ fn a_version_1_file_migrates_with_its_data_intact() {
     assert!(v1_rows.iter().all(|rows| !rows.is_empty()), "every table has rows");
 
     let opened = Store::open(&old_dir, config(10)).unwrap();
-    assert_eq!(opened.notices, [Notice::Migrated { from: 1, to: 2 }]);
+    assert_eq!(opened.notices, [Notice::Migrated { from: 1, to: SCHEMA_VERSION }]);
     let store = opened.store;
     assert_eq!(store.epoch(), publisher.epoch);
     assert_eq!(store.cursor().map(|c| c.seq), Some(publisher.seq));
@@ -447,7 +389,7 @@ fn a_version_1_file_migrates_with_its_data_intact() {
     assert_eq!(id, 1);
     drop(store);
 
-    // The same rows as before, and the same schema as a file made at version 2.
+    // The same rows as before, and the same schema as a file made at the current version.
     let migrated = rusqlite::Connection::open(old_dir.join(DB_FILE)).unwrap();
     let fresh = rusqlite::Connection::open(new_dir.join(DB_FILE)).unwrap();
     for (table, rows) in v1_tables.iter().zip(&v1_rows) {
@@ -455,8 +397,8 @@ fn a_version_1_file_migrates_with_its_data_intact() {
     }
     assert_eq!(schema_of(&migrated), schema_of(&fresh));
     let version: u32 = migrated.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-    assert_eq!(version, gitops_store::SCHEMA_VERSION);
-    assert_eq!(version, 2);
+    assert_eq!(version, SCHEMA_VERSION);
+    assert_eq!(version, 3);
 }
 
 #[test]

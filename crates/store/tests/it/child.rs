@@ -7,6 +7,10 @@
 //! - `actions`: open the store and log actions forever from two threads (bounded in time and
 //!   count), printing `begun <id>`, `finished <id>` and `recorded <id>` after each call returns
 //!   (see `crate::actions::action_loop`). The parent kills it.
+//! - `outbox`: open the store and work the outbox forever from two threads (bounded in time and
+//!   count), printing `enqueued <id>`, `delivered <id>`, `retry <id>`, `dead <id>`,
+//!   `requeued <id>` and `kv<thread> <count>` after each call returns (see
+//!   `crate::outbox::outbox_loop`). The parent kills it.
 //!
 //! Run without the variable, the same test runs the append loop in-process for a few publishes
 //! and checks that every sequence number it reported is in the log.
@@ -118,6 +122,10 @@ fn child_process_entry() {
         (Ok("actions"), Ok(dir)) => {
             let deadline = Instant::now() + Duration::from_secs(60);
             crate::actions::action_loop(Path::new(&dir), seed(0), sync, 100_000, deadline);
+        }
+        (Ok("outbox"), Ok(dir)) => {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            crate::outbox::outbox_loop(Path::new(&dir), seed(0), sync, 100_000, deadline);
         }
         (Ok("open"), Ok(dir)) => match Store::open(Path::new(&dir), StoreConfig::default()) {
             Ok(_) => println!("opened"),

@@ -2,13 +2,14 @@
 //! contiguous sequence numbers, append), deterministic report mutations, and a client's view of
 //! the state after every sequence number.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use gitops_diff::{Changes, apply_in_place, apply_repo_change, diff};
 use gitops_protocol::{Bytes, Cursor, Epoch, ServerMessage, encode_meta, encode_repo_change};
 use gitops_report::{Report, Status};
-use gitops_store::{Appended, Batch, Store, StoreConfig};
+use gitops_store::{Appended, Batch, DB_FILE, RetentionPolicy, Store, StoreConfig};
 
 /// A small deterministic generator (SplitMix64), so a failing run can be repeated from its seed.
 #[derive(Debug, Clone)]
@@ -38,6 +39,17 @@ pub(crate) fn fresh_seed() -> u64 {
 /// A store config with frequent checkpoints, so tests cross many of them.
 pub(crate) fn config(checkpoint_every_messages: u64) -> StoreConfig {
     StoreConfig { checkpoint_every_messages, ..StoreConfig::default() }
+}
+
+/// A retention policy that keeps everything; tests set the one limit they check.
+pub(crate) fn no_limits() -> RetentionPolicy {
+    RetentionPolicy {
+        max_age: None,
+        max_bytes: None,
+        max_source_events: None,
+        max_actions: None,
+        max_outbox: None,
+    }
 }
 
 /// The next report after `report`: a few repositories change status, go or come (sometimes
@@ -282,4 +294,76 @@ impl Drop for Mount {
             let _ = std::process::Command::new("umount").arg("-l").arg(&self.path).status();
         }
     }
+}
+
+/// The rows of a table as text, to compare two files' contents.
+pub(crate) fn table_rows(conn: &rusqlite::Connection, table: &str) -> Vec<String> {
+    let mut statement = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1")).unwrap();
+    let n = statement.column_count();
+    statement
+        .query_map([], |row| {
+            let mut cells = Vec::new();
+            for i in 0..n {
+                cells.push(format!("{:?}", row.get_ref(i)?));
+            }
+            Ok(cells.join("|"))
+        })
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+/// The schema of a file: every table and index with the SQL that made it.
+pub(crate) fn schema_of(conn: &rusqlite::Connection) -> BTreeSet<(String, String, String)> {
+    let mut statement =
+        conn.prepare("SELECT type, name, COALESCE(sql, '') FROM sqlite_master").unwrap();
+    statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+/// Makes the database of `old_dir` (a new directory) an older version's file from the current
+/// one in `new_dir`: the same SQL for every table and index but those of the tables `without`
+/// (added after `version`), the same rows, and `user_version` set to `version`. Returns the
+/// tables it has.
+pub(crate) fn older_file(
+    new_dir: &Path,
+    old_dir: &Path,
+    without: &[&str],
+    version: u32,
+) -> Vec<String> {
+    std::fs::create_dir(old_dir).unwrap();
+    let conn = rusqlite::Connection::open(old_dir.join(DB_FILE)).unwrap();
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn.execute("ATTACH ?1 AS new", [new_dir.join(DB_FILE).to_str().unwrap()]).unwrap();
+    let objects: Vec<(String, String, String, String)> = conn
+        .prepare(
+            "SELECT type, name, tbl_name, sql FROM new.sqlite_master
+             WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'
+             ORDER BY rowid",
+        )
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    let mut tables = Vec::new();
+    for (kind, name, table, sql) in &objects {
+        if without.contains(&table.as_str()) {
+            continue;
+        }
+        conn.execute_batch(sql).unwrap();
+        if kind == "table" {
+            tables.push(name.clone());
+        }
+    }
+    for table in &tables {
+        conn.execute_batch(&format!("INSERT INTO main.{table} SELECT * FROM new.{table}")).unwrap();
+    }
+    conn.execute_batch("DETACH new").unwrap();
+    conn.pragma_update(None, "user_version", version).unwrap();
+    tables
 }

@@ -8,5 +8,6 @@ mod common;
 mod crash;
 mod disk_full;
 mod open;
+mod outbox;
 mod retention;
 mod round_trip;

@@ -39,6 +39,7 @@ fn pruning_by_age_keeps_everything_newer_and_every_kept_point_rebuildable() {
         max_bytes: None,
         max_source_events: None,
         max_actions: None,
+        max_outbox: None,
     };
     let pruned = store.prune(&policy, now).unwrap();
     println!("{pruned:?}");
@@ -77,6 +78,7 @@ fn pruning_by_size_keeps_the_total_under_the_limit_and_gives_space_back() {
         max_bytes: Some(max_bytes),
         max_source_events: None,
         max_actions: None,
+        max_outbox: None,
     };
     let pruned = store.prune(&policy, std::time::SystemTime::now()).unwrap();
     let after = store.stats().unwrap();
@@ -117,6 +119,7 @@ fn pruning_from_another_thread_while_appending_loses_nothing() {
                 max_bytes: Some(96 << 10),
                 max_source_events: None,
                 max_actions: None,
+                max_outbox: None,
             };
             let deadline = Instant::now() + Duration::from_secs(120);
             let mut removed = 0;
@@ -139,6 +142,7 @@ fn pruning_from_another_thread_while_appending_loses_nothing() {
         max_bytes: Some(96 << 10),
         max_source_events: None,
         max_actions: None,
+        max_outbox: None,
     };
     let oldest = store.prune(&policy, std::time::SystemTime::now()).unwrap().oldest_seq.unwrap();
     assert_kept_from(&store, &publisher, oldest);

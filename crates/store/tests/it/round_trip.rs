@@ -246,6 +246,7 @@ fn source_events_are_kept_newest_first_and_pruned_by_count() {
         max_bytes: None,
         max_source_events: Some(2),
         max_actions: None,
+        max_outbox: None,
     };
     let pruned = store.prune(&policy, std::time::SystemTime::now()).unwrap();
     assert_eq!(pruned.source_events, 3);

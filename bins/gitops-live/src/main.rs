@@ -17,6 +17,7 @@ mod history;
 mod import;
 mod live_audit;
 mod notifications;
+mod outbox;
 mod remediate;
 mod serve;
 mod state;

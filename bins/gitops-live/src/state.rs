@@ -190,13 +190,13 @@ pub(crate) fn open_feed(
         Arc::new(crate::action_log::StoreActionLog::new(
             store.handle().context("a connection for the action log")?,
         ));
+    let notify_queue: Arc<dyn crate::notifications::Queue> = Arc::new(
+        crate::outbox::StoreQueue::new(store.handle().context("a connection for notifications")?),
+    );
     let log = StoreLog { store, needs_snapshot: false };
     let notice = (!alarming.is_empty()).then(|| alarming.join("; "));
     let feed = Feed::with_log(hub, config, Box::new(log), notice);
     feed.set_history(Arc::new(history));
-    // TODO(outbox): the store's outbox once it lands; memory meanwhile.
-    let notify_queue: Arc<dyn crate::notifications::Queue> =
-        Arc::new(crate::notifications::MemoryQueue::new());
     Ok(Opened { feed, _pruner: Some(pruner), action_log, notify_queue, _store: None })
 }
 
@@ -230,9 +230,9 @@ pub(crate) fn open_engine_feed(
         Arc::new(crate::action_log::StoreActionLog::new(
             store.handle().context("a connection for the action log")?,
         ));
-    // TODO(outbox): the store's outbox once it lands; memory meanwhile.
-    let notify_queue: Arc<dyn crate::notifications::Queue> =
-        Arc::new(crate::notifications::MemoryQueue::new());
+    let notify_queue: Arc<dyn crate::notifications::Queue> = Arc::new(
+        crate::outbox::StoreQueue::new(store.handle().context("a connection for notifications")?),
+    );
     Ok(Opened { feed, _pruner: Some(pruner), action_log, notify_queue, _store: Some(store) })
 }
 

@@ -20,7 +20,11 @@ struct Sink {
 
 impl Sink {
     fn start() -> Sink {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        Self::start_on(0)
+    }
+
+    fn start_on(port: u16) -> Sink {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let (tx, received) = mpsc::channel();
         std::thread::spawn(move || {
@@ -173,4 +177,37 @@ fn a_change_is_one_signed_message_a_test_is_sent_on_request_and_a_snooze_holds()
         .filter_map(|d| d["state"].as_str())
         .collect();
     assert_eq!(states, ["delivered", "delivered"], "{overview}");
+}
+
+#[test]
+fn a_message_waiting_when_the_server_stops_is_delivered_after_a_restart() {
+    // The receiver is down at first: its port is free, so connections are refused.
+    let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let mut file = ReportFile::new(&report(&[("halo", "clean")]));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("state").display().to_string();
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let path = file.path_str();
+    let args = ["serve", "--report", &path, "--notify-url", &url, "--state-dir", &state];
+    let server = Server::start(&args);
+    let addr = server.addr;
+    eventually(Duration::from_secs(20), || {
+        (http(addr, "GET", "/readyz", &[]).status == 200).then_some(())
+    });
+    file.write(&report(&[("halo", "missing")]), Style::AtomicRename);
+    eventually(Duration::from_secs(10), || {
+        let audit = http(addr, "GET", "/api/audit", &[]).json();
+        (audit["data"]["repos"][0]["status"] == "missing").then_some(())
+    });
+    // Give the first attempt time to fail, then stop the server with the message still queued.
+    std::thread::sleep(Duration::from_millis(500));
+    drop(server);
+
+    let sink = Sink::start_on(port);
+    let server = Server::start(&args);
+    let (_, body) = sink.next(Duration::from_secs(30)).expect("delivered after the restart");
+    assert_eq!(names_in(&body), ["halo"], "{body}");
+    // Exactly once: the restarted notifier knows halo was told, so the reload sends nothing new.
+    assert!(sink.next(Duration::from_secs(2)).is_none(), "no second message");
+    drop(server);
 }

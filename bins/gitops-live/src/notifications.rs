@@ -304,11 +304,15 @@ pub(crate) struct Service {
     destinations: Vec<(String, Destination)>,
     dashboard_url: Option<String>,
     feed: Arc<Feed>,
+    /// With several instances, only the writer sends (the others keep their notifier's state
+    /// current, so a new writer neither repeats nor misses a message).
+    sends: Option<gitops_feed::PublishGate>,
 }
 
 impl Service {
     /// Submits a digest (if any) and keeps the notifier's state.
     fn handle(&self, digest: Option<Digest>, notifier: &Notifier) {
+        let digest = digest.filter(|_| self.sends.as_ref().is_none_or(|sends| sends()));
         if let Some(digest) = digest {
             tracing::info!(title = %digest.title(), "notifying");
             for (destination, queued) in self.dispatcher.submit(&digest) {
@@ -425,6 +429,7 @@ pub(crate) fn start(
     feed: &Arc<Feed>,
     args: &NotifyArgs,
     queue: Arc<dyn Queue>,
+    sends: Option<gitops_feed::PublishGate>,
 ) -> anyhow::Result<Option<Arc<Service>>> {
     let destinations = destinations(args)?;
     if destinations.is_empty() {
@@ -455,6 +460,7 @@ pub(crate) fn start(
         destinations,
         dashboard_url: args.dashboard_url.clone(),
         feed: feed.clone(),
+        sends,
     });
     tokio::spawn(follow_reports(service.clone()));
     tokio::spawn(follow_source(service.clone()));

@@ -225,7 +225,13 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<std::process::ExitCode> {
             tokio::spawn(watchdog(server.feed.clone(), every));
         }
         let queue = server.notify_queue();
-        if let Some(service) = crate::notifications::start(&server.feed, &args.notify, queue)? {
+        let sends = engine.as_ref().map(|engine| {
+            let gate = engine.gate.clone();
+            std::sync::Arc::new(move || gate.may_publish()) as gitops_feed::PublishGate
+        });
+        if let Some(service) =
+            crate::notifications::start(&server.feed, &args.notify, queue, sends)?
+        {
             server.live.enable_notifications(service);
         }
         let source = match audit {

@@ -296,7 +296,6 @@ impl Queue for MemoryQueue {
 }
 
 /// The running notifications: the notifier, the dispatcher and the queue.
-#[derive(Debug)]
 pub(crate) struct Service {
     notifier: Mutex<Notifier>,
     dispatcher: DispatcherHandle,
@@ -307,6 +306,16 @@ pub(crate) struct Service {
     /// With several instances, only the writer sends (the others keep their notifier's state
     /// current, so a new writer neither repeats nor misses a message).
     sends: Option<gitops_feed::PublishGate>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("destinations", &self.destinations)
+            .field("queue", &self.queue)
+            .field("shared stream", &self.sends.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Service {

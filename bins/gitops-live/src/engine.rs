@@ -164,7 +164,7 @@ async fn keep_lease(engine: Engine, feed: Arc<Feed>) {
         match lease {
             Some(lease) if !was_writer => {
                 // Catch up before writing: the first publish must continue Redis's stream.
-                let caught_up = catch_up(&engine, &feed).await;
+                let caught_up = catch_up(&engine, &feed, &lease).await;
                 if !caught_up {
                     tracing::info!("holding the lease but not caught up with redis yet; waiting");
                 }
@@ -190,12 +190,33 @@ async fn keep_lease(engine: Engine, feed: Arc<Feed>) {
 }
 
 /// Waits (a little) until the hub is at Redis's cursor; true when it is, or Redis has none.
-async fn catch_up(engine: &Engine, feed: &Feed) -> bool {
+/// When Redis has none but the hub has a state (Redis restarted empty), the hub's state begins
+/// a fresh epoch in Redis: every instance resets to it (one snapshot each client), and none
+/// keeps serving the old epoch, which Redis no longer vouches for.
+async fn catch_up(engine: &Engine, feed: &Feed, lease: &gitops_engine::Lease) -> bool {
     for _ in 0..50 {
         let redis = engine.engine.clone();
         let cursor = tokio::task::spawn_blocking(move || redis.cursor()).await;
         match cursor {
-            Ok(Ok(None)) => return true,
+            Ok(Ok(None)) => {
+                let Some((cursor, state)) = feed.hub().current() else { return true };
+                let fresh = gitops_protocol::Cursor::new(gitops_engine::random_epoch(), cursor.seq);
+                let (redis, lease) = (engine.engine.clone(), lease.clone());
+                let begun =
+                    tokio::task::spawn_blocking(move || redis.begin_epoch(&lease, fresh, &state))
+                        .await;
+                return match begun {
+                    Ok(Ok(())) => {
+                        tracing::warn!(
+                            old = %cursor,
+                            new = %fresh,
+                            "redis holds no stream (restarted empty?): beginning a new epoch with the state served"
+                        );
+                        false
+                    }
+                    _ => false,
+                };
+            }
             Ok(Ok(Some(cursor))) if feed.hub().cursor() == Some(cursor) => return true,
             Ok(Ok(Some(_))) => tokio::time::sleep(Duration::from_millis(20)).await,
             _ => return false,

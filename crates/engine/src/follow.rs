@@ -311,6 +311,7 @@ fn random_u64() -> u64 {
 }
 
 /// A fresh random epoch.
-pub(crate) fn random_epoch() -> Epoch {
+/// A fresh epoch: random, so two writers beginning epochs never pick the same one.
+pub fn random_epoch() -> Epoch {
     Epoch(random_u64())
 }

@@ -31,7 +31,7 @@ use gitops_protocol::{Cursor, Epoch};
 use gitops_report::Report;
 use redis::IntoConnectionInfo as _;
 
-pub use follow::{Followed, Follower};
+pub use follow::{Followed, Follower, random_epoch};
 pub use log::{RedisLog, SharedLease, TIMINGS_KEPT};
 
 /// How to reach Redis and how to use it.

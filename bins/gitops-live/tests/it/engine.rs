@@ -26,27 +26,31 @@ impl Redis {
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
         let dir = tempfile::tempdir().ok()?;
+        let child = Self::spawn(port, dir.path())?;
+        Some(Redis { child, port, _dir: dir })
+    }
+
+    fn spawn(port: u16, dir: &std::path::Path) -> Option<Child> {
         let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
-            .arg(dir.path())
+            .arg(dir)
             .stdout(Stdio::null())
             .spawn()
             .ok()?;
-        let redis = Redis { child, port, _dir: dir };
         eventually(Duration::from_secs(10), || {
             std::net::TcpStream::connect(("127.0.0.1", port)).ok()
         });
-        Some(redis)
+        Some(child)
+    }
+
+    /// Kills it (-9) and starts an empty one on the same port: what a restart without
+    /// persistence looks like to the instances.
+    fn restart_empty(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(self.port, self._dir.path()).expect("redis restarts");
     }
 
     fn url(&self) -> String {
@@ -142,4 +146,118 @@ async fn three_instances_serve_one_stream_and_a_new_writer_takes_over() {
     assert_eq!(after[0].epoch, cursors[0].epoch, "the new writer continues the same epoch");
     assert!(after[0].seq > cursors[0].seq);
     let _ = new_writer;
+}
+
+/// The messages of one long-poll answer.
+fn long_poll(
+    addr: std::net::SocketAddr,
+    since: Option<Cursor>,
+) -> Vec<gitops_protocol::ServerMessage> {
+    let path = match since {
+        Some(cursor) => format!("/api/updates?since={cursor}"),
+        None => "/api/updates".to_owned(),
+    };
+    let response = http(addr, "GET", &path, &[]);
+    assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&response.body));
+    let values: Vec<serde_json::Value> =
+        serde_json::from_slice(&response.body).expect("a JSON array");
+    values
+        .into_iter()
+        .map(|v| {
+            gitops_protocol::ServerMessage::decode(v.to_string().as_bytes()).expect("a message")
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_client_alternating_between_instances_stays_exact_and_redis_restarting_empty_is_one_snapshot()
+ {
+    let Some(mut redis) = Redis::start() else {
+        panic!("redis-server is missing: .ci/run installs it (apt-get install redis-server)");
+    };
+    let mut file =
+        ReportFile::new(&report(&[("halo", "clean"), ("nova", "clean"), ("vega", "clean")]));
+    let (path, url) = (file.path_str(), redis.url());
+    let args = ["serve", "--report", &path, "--engine", &url, "--engine-lease", "1s"];
+    let servers: Vec<Server> = (0..3).map(|_| Server::start(&args)).collect();
+    let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
+    for addr in &addrs {
+        eventually(Duration::from_secs(20), || {
+            (http(*addr, "GET", "/readyz", &[]).status == 200).then_some(())
+        });
+    }
+    // No sticky sessions: each request goes to the next instance.
+    let mut state = LiveState::default();
+    let mut snapshots = 0;
+    let mut poll = |i: usize, state: &mut LiveState, snapshots: &mut usize| {
+        for message in long_poll(addrs[i % 3], state.cursor) {
+            if matches!(message, gitops_protocol::ServerMessage::AuditUpdate { .. }) {
+                *snapshots += 1;
+            }
+            state.apply(message).expect("applies");
+        }
+    };
+    poll(0, &mut state, &mut snapshots);
+    let names = ["halo", "nova", "vega"];
+    for step in 1..=6 {
+        let statuses: Vec<(&str, &str)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (*n, if (step + i) % 2 == 0 { "dirty" } else { "clean" }))
+            .collect();
+        file.write(&report(&statuses), Style::AtomicRename);
+        let want: Vec<(String, Status)> = statuses
+            .iter()
+            .map(|(n, s)| {
+                ((*n).to_owned(), if *s == "dirty" { Status::Dirty } else { Status::Clean })
+            })
+            .collect();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut i = step;
+        loop {
+            let now: Vec<(String, Status)> = names
+                .iter()
+                .map(|n| ((*n).to_owned(), status_of(&state, n).expect("known")))
+                .collect();
+            if now == want {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "step {step}: {now:?} is not {want:?}");
+            poll(i, &mut state, &mut snapshots);
+            i += 1;
+        }
+    }
+    assert_eq!(snapshots, 1, "only the first answer is a snapshot; the rest are exact replays");
+
+    // Redis restarts empty: the instances notice, a new epoch begins with the state served, and a
+    // client following along gets one snapshot of it, then changes again.
+    let before = state.cursor.expect("a cursor");
+    redis.restart_empty();
+    let epoch_moved = eventually(Duration::from_secs(30), || {
+        let status = http(addrs[0], "GET", "/api/ws/status", &[]).json();
+        let cursor: Cursor = status["cursor"].as_str()?.parse().ok()?;
+        (cursor.epoch != before.epoch).then_some(cursor)
+    });
+    for addr in &addrs {
+        eventually(Duration::from_secs(30), || {
+            let status = http(*addr, "GET", "/api/ws/status", &[]).json();
+            (status["cursor"].as_str()? == epoch_moved.to_string()).then_some(())
+        });
+    }
+    snapshots = 0;
+    poll(1, &mut state, &mut snapshots);
+    assert_eq!(snapshots, 1, "one snapshot of the new epoch");
+    assert_eq!(state.cursor.map(|c| c.epoch), Some(epoch_moved.epoch));
+    file.write(
+        &report(&[("halo", "missing"), ("nova", "clean"), ("vega", "clean")]),
+        Style::AtomicRename,
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut i = 2;
+    while status_of(&state, "halo") != Some(Status::Missing) {
+        assert!(std::time::Instant::now() < deadline, "changes flow again after the restart");
+        poll(i, &mut state, &mut snapshots);
+        i += 1;
+    }
+    drop(servers);
 }

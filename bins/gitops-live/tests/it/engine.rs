@@ -189,7 +189,7 @@ async fn a_long_poll_client_alternating_between_instances_stays_exact_and_redis_
     // No sticky sessions: each request goes to the next instance.
     let mut state = LiveState::default();
     let mut snapshots = 0;
-    let mut poll = |i: usize, state: &mut LiveState, snapshots: &mut usize| {
+    let poll = |i: usize, state: &mut LiveState, snapshots: &mut usize| {
         for message in long_poll(addrs[i % 3], state.cursor) {
             if matches!(message, gitops_protocol::ServerMessage::AuditUpdate { .. }) {
                 *snapshots += 1;

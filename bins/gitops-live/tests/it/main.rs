@@ -13,3 +13,4 @@ mod live;
 mod notify;
 mod restart;
 mod support;
+mod watch;

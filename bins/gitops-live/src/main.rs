@@ -22,6 +22,7 @@ mod remediate;
 mod serve;
 mod state;
 mod status_cmd;
+mod watch_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,6 +59,9 @@ enum Command {
     /// Print the report's health and what needs attention, from a running server; exit 0
     /// green, 1 yellow, 2 red, 3 unreachable or not signed in (for scripts and cron).
     Status(status_cmd::StatusArgs),
+    /// A live terminal view of a running server: health, repositories by status, the latest
+    /// changes, and whether the view is live (`q` quits).
+    Watch(watch_cmd::WatchArgs),
     /// Work with the config file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -127,6 +131,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Audit(args) => audit_cmd::run(args),
         Command::Status(args) => status_cmd::run(args),
+        Command::Watch(args) => watch_cmd::run(args),
         Command::Config(ConfigCommand::Check { file }) => config_check(file),
         Command::Config(ConfigCommand::Where) => {
             for path in config::default_paths() {

@@ -33,7 +33,7 @@ pub(crate) struct StatusArgs {
 const UNREACHABLE: u8 = 3;
 
 /// The WebSocket address of a server given as `http(s)://host[:port][/]` or `ws(s)://.../ws`.
-fn ws_url(url: &str) -> Result<String, String> {
+pub(crate) fn ws_url(url: &str) -> Result<String, String> {
     let url = url.trim().trim_end_matches('/');
     let (scheme, rest) = url.split_once("://").ok_or_else(|| format!("{url:?} is not a URL"))?;
     let scheme = match scheme {

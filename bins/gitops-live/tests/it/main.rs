@@ -14,3 +14,4 @@ mod live;
 mod notify;
 mod restart;
 mod support;
+mod watch;

@@ -16,7 +16,7 @@ pub(crate) struct StatusArgs {
     #[arg(default_value = "http://127.0.0.1:3070", env = "GITOPS_URL")]
     pub(crate) url: String,
     /// Print the whole report as JSON instead of the summary.
-    #[arg(long)]
+    #[arg(long, env = "GITOPS_STATUS_JSON")]
     pub(crate) json: bool,
     /// File holding the viewer token, for a server that asks viewers to sign in.
     #[arg(long, env = "GITOPS_VIEWER_TOKEN_FILE")]
@@ -25,7 +25,7 @@ pub(crate) struct StatusArgs {
     #[arg(long = "viewer-token", env = "GITOPS_VIEWER_TOKEN", hide_env_values = true, hide = true)]
     pub(crate) viewer_token: Option<String>,
     /// How long to wait for the server.
-    #[arg(long, default_value = "10s", value_parser = crate::cli::positive_duration)]
+    #[arg(long, env = "GITOPS_STATUS_TIMEOUT", default_value = "10s", value_parser = crate::cli::positive_duration)]
     pub(crate) timeout: Duration,
 }
 

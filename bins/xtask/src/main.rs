@@ -302,6 +302,17 @@ fn prerequisites() -> anyhow::Result<()> {
         missing.push("npm (Debian/Ubuntu: apt-get install npm)".to_owned());
     }
     missing.extend(missing_chromium());
+    for (program, why) in [
+        (
+            "redis-server",
+            "redis-server for the tests of several instances (apt-get install redis-server)",
+        ),
+        ("tmux", "tmux for the terminal view's test (apt-get install tmux)"),
+    ] {
+        if !have(program) {
+            missing.push(why.to_owned());
+        }
+    }
     let venv_works = Command::new("python3")
         .args(["-c", "import venv, ensurepip"])
         .output()

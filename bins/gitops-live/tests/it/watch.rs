@@ -122,8 +122,7 @@ impl Drop for Tmux {
 #[test]
 fn watch_shows_the_report_follows_a_change_and_quits_cleanly() {
     let Some(tmux) = Tmux::available() else {
-        eprintln!("SKIPPED watch_shows_the_report_follows_a_change_and_quits_cleanly: no tmux");
-        return;
+        panic!("tmux is missing: .ci/run installs it (apt-get install tmux)");
     };
     let initial =
         [("halo", "clean"), ("nova", "clean"), ("esphome", "dirty"), ("scratch", "extra")];
@@ -180,8 +179,7 @@ fn watch_shows_the_report_follows_a_change_and_quits_cleanly() {
 #[test]
 fn watch_says_when_the_server_wants_a_viewer_token_and_signs_in_with_one() {
     let Some(tmux) = Tmux::available() else {
-        eprintln!("SKIPPED watch_says_when_the_server_wants_a_viewer_token: no tmux");
-        return;
+        panic!("tmux is missing: .ci/run installs it (apt-get install tmux)");
     };
     let file = ReportFile::new(&report(&[("halo", "clean"), ("nova", "missing")]));
     let path = file.path_str();

@@ -302,14 +302,17 @@ fn prerequisites() -> anyhow::Result<()> {
         missing.push("npm (Debian/Ubuntu: apt-get install npm)".to_owned());
     }
     missing.extend(missing_chromium());
-    for (program, why) in [
+    // Each answers its own version flag (tmux has no --version).
+    for (program, version_flag, why) in [
         (
             "redis-server",
+            "--version",
             "redis-server for the tests of several instances (apt-get install redis-server)",
         ),
-        ("tmux", "tmux for the terminal view's test (apt-get install tmux)"),
+        ("tmux", "-V", "tmux for the terminal view's test (apt-get install tmux)"),
     ] {
-        if !have(program) {
+        let found = Command::new(program).arg(version_flag).output();
+        if !found.is_ok_and(|output| output.status.success()) {
             missing.push(why.to_owned());
         }
     }

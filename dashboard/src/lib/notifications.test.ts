@@ -71,10 +71,20 @@ describe('notificationsClient', () => {
       fetch: scriptedFetch(() => json({ error: 'bad-body', message: 'a snooze lasts a year at most' }, { status: 400 })).fetch,
       baseUrl: BASE,
     });
-    await expect(bad.snooze('halo', '400d')).rejects.toMatchObject({ status: 400, code: 'bad-body', message: 'a snooze lasts a year at most' });
-    const proxy = notificationsClient({ fetch: scriptedFetch(() => new Response('<html>bad gateway', { status: 502 })).fetch, baseUrl: BASE });
+    await expect(bad.snooze('halo', '400d')).rejects.toMatchObject({
+      status: 400,
+      code: 'bad-body',
+      message: 'a snooze lasts a year at most',
+    });
+    const proxy = notificationsClient({
+      fetch: scriptedFetch(() => new Response('<html>bad gateway', { status: 502 })).fetch,
+      baseUrl: BASE,
+    });
     await expect(proxy.retry(1)).rejects.toMatchObject({ status: 502, code: 'http-502' });
-    const offline = notificationsClient({ fetch: scriptedFetch(() => Promise.reject(new TypeError('Failed to fetch'))).fetch, baseUrl: BASE });
+    const offline = notificationsClient({
+      fetch: scriptedFetch(() => Promise.reject(new TypeError('Failed to fetch'))).fetch,
+      baseUrl: BASE,
+    });
     await expect(offline.sendTest()).rejects.toMatchObject({ status: 0, code: 'unreachable' });
   });
 });

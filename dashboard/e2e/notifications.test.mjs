@@ -17,10 +17,14 @@ const OPERATOR_TOKEN = 'e2e-operator-token-5d7a2c91e04b';
 const WEBHOOK_SECRET = 'e2e-webhook-secret-0f9e8d7c6b5a';
 const skip = process.env.GITOPS_LIVE_BIN ? false : 'notifications need the real binary: set GITOPS_LIVE_BIN';
 
-/** A webhook receiver on a free port: 200 to every POST, bodies (parsed) and headers kept. */
+/**
+ * A webhook receiver on a free port: 200 to every POST, bodies (parsed) and headers kept; while
+ * `gone.on` is true, POSTs to /gone get 404 (a removed webhook: the server gives up at once).
+ */
 async function startReceiver() {
   const port = await freePort();
   const received = [];
+  const gone = { on: true };
   const server = createServer((request, response) => {
     const chunks = [];
     let size = 0;
@@ -37,14 +41,17 @@ async function startReceiver() {
       } catch {
         body = { unparsed: text };
       }
-      received.push({ method: request.method, path: request.url, headers: request.headers, body });
-      response.writeHead(200, { 'Content-Type': 'text/plain' });
-      response.end('ok');
+      const status = request.url === '/gone' && gone.on ? 404 : 200;
+      received.push({ method: request.method, path: request.url, headers: request.headers, body, status });
+      response.writeHead(status, { 'Content-Type': 'text/plain' });
+      response.end(status === 200 ? 'ok' : 'no such hook');
     });
   });
   await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${port}/hook`,
+    goneUrl: `http://127.0.0.1:${port}/gone`,
+    gone,
     received,
     close: () =>
       new Promise((resolve) => {
@@ -90,12 +97,13 @@ test(
         await signIn.locator('button[type=submit]').click();
         await page.waitForSelector('.operator__badge');
 
-        // The Actions page: one destination, redacted and signed.
+        // The Actions page: two destinations in the order given, redacted and signed.
         await page.click('a.topbar__link:has-text("Actions")');
         const section = page.locator('section.notify');
-        const destination = section.locator('.notify__destination');
-        await destination.first().waitFor();
-        assert.equal(await destination.count(), 1);
+        const destinations = section.locator('.notify__destination');
+        await destinations.first().waitFor();
+        assert.equal(await destinations.count(), 2);
+        const destination = destinations.first();
         assert.equal(await destination.locator('.notify__kind').innerText(), 'webhook');
         const target = await destination.locator('.notify__target').innerText();
         assert.match(target, /^http:\/\/127\.0\.0\.1:\d+\/\*\*\*$/, `the target is redacted: ${target}`);
@@ -114,6 +122,21 @@ test(
         await delivered.first().waitFor({ timeout: 20_000 });
         assert.equal(await section.locator('.notify__delivery').count(), 1);
         assert.equal(await delivered.locator('strong').innerText(), first.body.title, 'the log shows the message title');
+        assert.equal(receiver.received.filter((r) => r.path === '/gone').length, 0, 'Send test went to one destination');
+
+        // Send test to all: the second destination answers 404, so its delivery is dead at once;
+        // once the hook is back, Retry delivers it.
+        await section.getByRole('button', { name: 'Send test to all' }).click();
+        const dead = section.locator('.notify__delivery[data-state="dead"]');
+        await dead.first().waitFor({ timeout: 20_000 });
+        assert.match(await dead.locator('.notify__detail--danger').innerText(), /^Given up after 1 attempt.*404/);
+        await until(() => receiver.received.filter((r) => r.path === '/hook').length === 2, 'the second test on /hook');
+        receiver.gone.on = false;
+        await dead.getByRole('button', { name: /^Retry/ }).click();
+        await section.locator('.notify__delivery[data-state="requeued"]').waitFor();
+        await until(() => receiver.received.some((r) => r.path === '/gone' && r.status === 200), 'the retried delivery');
+        await section.locator('.notify__delivery[data-state="delivered"]').nth(2).waitFor({ timeout: 20_000 });
+        assert.equal(await section.locator('.notify__delivery[data-state="dead"]').count(), 0, 'no dead letter left');
 
         // No secret and no hook path reaches the page.
         const html = await page.content();

@@ -84,6 +84,8 @@ test(
           '{dir}/operator-token',
           '--notify-url',
           receiver.url,
+          '--notify-url',
+          receiver.goneUrl,
           '--notify-secret-file',
           '{dir}/webhook-secret',
         ],

@@ -77,7 +77,9 @@ function NotFound() {
 /** The whole page. */
 export function App({ notificationApi }: { notificationApi: NotificationApi | null }) {
   const { report, access, session } = useLiveAudit();
-  const operator = session?.operator?.available === true && session.operator.signed_in;
+  // The operator's page is there for a signed-in operator even where actions are off (it holds
+  // the notifications too).
+  const operator = session?.operator?.signed_in === true;
   const signingIn = access === 'signed-out' || access === 'session-ended';
   const location = useLocation();
   const route = useMemo(() => parseRoute(location.pathname, location.search), [location.pathname, location.search]);

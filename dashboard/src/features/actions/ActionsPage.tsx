@@ -169,14 +169,25 @@ export function ActionsPage({ sections = null }: { sections?: ReactNode }) {
   const canAct = useCanAct();
   const operator = useOperator();
   if (!canAct) {
+    const why = operator.available
+      ? 'Sign in as the operator to see the action log and the trash.'
+      : `This server does not act on repositories${operator.reason ? `: ${operator.reason.replace(/\.$/, '')}` : ''}.`;
+    // A signed-in operator on a server that does not act still has the other sections.
+    if (operator.signed_in && sections) {
+      return (
+        <div className="actions-page">
+          <h1 className="actions-page__heading">Actions</h1>
+          <p className="note panel no-actions" role="note">
+            {why}
+          </p>
+          {sections}
+        </div>
+      );
+    }
     return (
       <div className="placeholder">
         <h1>Actions</h1>
-        <p>
-          {operator.available
-            ? 'Sign in as the operator to see the action log and the trash.'
-            : `This server does not act on repositories${operator.reason ? `: ${operator.reason.replace(/\.$/, '')}` : ''}.`}
-        </p>
+        <p>{why}</p>
       </div>
     );
   }

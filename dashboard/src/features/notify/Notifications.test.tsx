@@ -9,7 +9,7 @@ import { json, scriptedFetch } from '../../test/fakes';
 import { liveSnapshot, manualStore, operatorSession, renderWithStore, signedInSession } from '../../test/store';
 import type { ReactElement } from 'react';
 
-const WEBHOOK = { id: 'webhook-0a1b2c3d', kind: 'webhook', target: 'https://hooks.example.org/***', signed: true };
+const WEBHOOK = { id: 'webhook-0a1b2c3d', kind: 'webhook', target: 'https://hooks.example.org/*** (signed)', signed: true };
 const NTFY = { id: 'ntfy-11223344', kind: 'ntfy', target: 'ntfy://ntfy.sh/***', signed: false };
 
 function delivery(patch: Partial<NotifyDelivery>): NotifyDelivery {

@@ -22,6 +22,11 @@ function when(text: string | null): string {
   return Number.isNaN(date.getTime()) ? text : formatDateTime(date);
 }
 
+/** The target as the server redacted it, without the " (signed)" it appends: the badge says that. */
+function shownTarget(destination: NotifyDestination): string {
+  return destination.signed ? destination.target.replace(/ \(signed\)$/, '') : destination.target;
+}
+
 function Destinations({ destinations, busy, onTest }: { destinations: NotifyDestination[]; busy: boolean; onTest: (id?: string) => void }) {
   if (destinations.length === 0) return <p className="empty">No destination.</p>;
   return (
@@ -29,7 +34,7 @@ function Destinations({ destinations, busy, onTest }: { destinations: NotifyDest
       {destinations.map((destination) => (
         <li key={destination.id} className="pathlist__item notify__destination" data-destination={destination.id}>
           <span className="notify__kind">{destination.kind}</span>
-          <code className="notify__target">{destination.target}</code>
+          <code className="notify__target">{shownTarget(destination)}</code>
           {destination.signed && (
             <span className="notify__signed" title="Webhook bodies carry X-Gitops-Signature-256">
               <ShieldCheck aria-hidden="true" size={13} /> signed

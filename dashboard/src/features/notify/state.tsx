@@ -48,7 +48,8 @@ export function NotifyProvider({ client: given, children }: { client?: Notificat
   const client = useMemo(() => given ?? (browserClient ??= browserNotificationsClient()), [given]);
   const store = useLiveStore();
   const { session } = useLiveAudit();
-  const operator = session?.operator?.available === true && session.operator.signed_in;
+  // Actions may be off (`serve --report`): notifications need only the operator's sign-in.
+  const operator = session?.operator?.signed_in === true;
   const [state, setState] = useState<NotifyState>({ status: 'idle' });
   // Only the newest read may set the state: an older answer arriving late is dropped.
   const sequence = useRef(0);

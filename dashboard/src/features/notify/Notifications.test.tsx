@@ -195,6 +195,14 @@ describe('snoozing a repository', () => {
     expect(screen.queryByRole('button')).toBeNull();
   });
 
+  it('does not ask the server for a card alone (the overview page of a server without notifications stays quiet)', async () => {
+    const server = notifyServer({ snoozes: [{ repo: 'esphome', until: '2099-01-01T00:00:00Z' }] });
+    renderNotify(<CardSnooze repo="esphome" />, server);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(server.calls).toEqual([]);
+    expect(screen.queryByText(/snoozed/)).toBeNull();
+  });
+
   it('shows the snoozed line on a snoozed card only, and an ended snooze not at all', async () => {
     const server = notifyServer({
       snoozes: [
@@ -213,6 +221,8 @@ describe('snoozing a repository', () => {
         <div data-testid="kitshn">
           <CardSnooze repo="kitshn" />
         </div>
+        {/* A repository's page (or the Actions page) open: the overview is read. */}
+        <RepoSnooze repo="other" />
       </>,
       server,
     );

@@ -9,7 +9,7 @@ import { Link } from '../../components/Link';
 import { repoHref } from '../../lib/routes';
 import { formatDateTime } from '../../lib/time';
 import type { NotifyDelivery, NotifyDestination, Snooze } from '../../lib/notifications';
-import { usePolling, useNotify } from './state';
+import { useNotify, usePolling, useWantNotify } from './state';
 
 /** How often the open section reads the log again. */
 const REFRESH_MS = 10_000;
@@ -125,6 +125,7 @@ export function NotificationsSection() {
   const [busy, setBusy] = useState(false);
   const [outcome, setOutcome] = useState<{ ok: boolean; text: string } | null>(null);
   const followUp = useRef<number | null>(null);
+  useWantNotify();
   usePolling(REFRESH_MS);
   useEffect(() => () => window.clearTimeout(followUp.current ?? undefined), []);
   if (!notify || notify.state.status === 'idle') return null;

@@ -7,7 +7,7 @@ import { BellOff, BellRing, CircleAlert } from 'lucide-react';
 import { useNow } from '../../hooks/useNow';
 import { activeSnooze, SNOOZE_CHOICES, type Snooze } from '../../lib/notifications';
 import { formatDateTime } from '../../lib/time';
-import { useNotify } from './state';
+import { useNotify, useWantNotify } from './state';
 
 function until(snooze: Snooze): string {
   const date = new Date(snooze.until);
@@ -53,6 +53,7 @@ function SnoozedNote({ repo, snooze, busy, onWake }: { repo: string; snooze: Sno
 export function RepoSnooze({ repo }: { repo: string }) {
   // Drawn again once a minute, so a snooze that ran out while the page was open goes.
   useNow(60_000);
+  useWantNotify();
   const snooze = useSnooze(repo);
   const { busy, error, run } = useChange();
   if (snooze === undefined) return null;

@@ -31,6 +31,8 @@ export interface NotifyContextValue {
   reload: () => Promise<void>;
   /** Runs a change (test, retry, snooze, wake), then reads the overview again; the error, if any, as text. */
   change: (work: (client: NotificationsClient) => Promise<unknown>) => Promise<string | null>;
+  /** A component that needs the overview is mounted (returns its unmount). */
+  want: () => () => void;
 }
 
 const NotifyContext = createContext<NotifyContextValue | null>(null);
@@ -51,6 +53,9 @@ export function NotifyProvider({ client: given, children }: { client?: Notificat
   // Actions may be off (`serve --report`): notifications need only the operator's sign-in.
   const operator = session?.operator?.signed_in === true;
   const [state, setState] = useState<NotifyState>({ status: 'idle' });
+  const [wanted, setWanted] = useState(0);
+  const off = state.status === 'off';
+  const anyWanted = wanted > 0;
   // Only the newest read may set the state: an older answer arriving late is dropped.
   const sequence = useRef(0);
 
@@ -80,9 +85,16 @@ export function NotifyProvider({ client: given, children }: { client?: Notificat
       setState({ status: 'idle' });
       return;
     }
+    // Read when a page that needs it opens; a server that said "off" is not asked again.
+    if (!anyWanted || off) return;
     setState((before) => (before.status === 'idle' ? { status: 'loading' } : before));
     void reload();
-  }, [operator, reload]);
+  }, [operator, reload, anyWanted, off]);
+
+  const want = useCallback(() => {
+    setWanted((n) => n + 1);
+    return () => setWanted((n) => n - 1);
+  }, []);
 
   const change = useCallback(
     async (work: (client: NotificationsClient) => Promise<unknown>) => {
@@ -100,8 +112,8 @@ export function NotifyProvider({ client: given, children }: { client?: Notificat
   );
 
   const value = useMemo(
-    () => ({ state: operator ? state : { status: 'idle' as const }, client, reload, change }),
-    [operator, state, client, reload, change],
+    () => ({ state: operator ? state : { status: 'idle' as const }, client, reload, change, want }),
+    [operator, state, client, reload, change, want],
   );
   return <NotifyContext.Provider value={value}>{children}</NotifyContext.Provider>;
 }
@@ -109,6 +121,12 @@ export function NotifyProvider({ client: given, children }: { client?: Notificat
 /** The shared notifications; without a provider, nothing is known (`idle`). */
 export function useNotify(): NotifyContextValue | null {
   return useContext(NotifyContext);
+}
+
+/** Asks for the overview while the calling component is mounted. */
+export function useWantNotify() {
+  const want = useNotify()?.want;
+  useEffect(() => want?.(), [want]);
 }
 
 /** Reads the overview again every `everyMs` while the calling component is mounted. */

@@ -17,6 +17,9 @@ import { ActionsPage } from '../features/actions/ActionsPage';
 import { ActionDialogs } from '../features/actions/dialogs';
 import { OperatorTools } from '../features/actions/OperatorTools';
 import { NoActionsNote, RepoActions } from '../features/actions/RepoActions';
+import { NotificationsSection } from '../features/notify/NotificationsSection';
+import { CardSnooze, RepoSnooze } from '../features/notify/RepoSnooze';
+import { NotifyProvider } from '../features/notify/state';
 import { OperatorMenu } from '../features/session/OperatorSignIn';
 import { SessionMenu, SignIn } from '../features/session/SignIn';
 import { useCssHeight } from '../hooks/useCssHeight';
@@ -27,8 +30,16 @@ import { parseRoute } from '../lib/routes';
 import { countByStatus, effectiveHealth, isAuditSource } from '../lib/status';
 import type { Repo } from '../types/protocol';
 
-/** A repository's action buttons (they show only for a signed-in operator). Stable: cards are memoised. */
-const repoActions = (repo: Repo) => <RepoActions repo={repo} />;
+/**
+ * A repository's action buttons and its snoozed line (both only for a signed-in operator). Stable:
+ * cards are memoised.
+ */
+const repoActions = (repo: Repo) => (
+  <>
+    <RepoActions repo={repo} />
+    <CardSnooze repo={repo.name} />
+  </>
+);
 
 function Waiting() {
   const { phase, serverStatus } = useLiveAudit();
@@ -66,7 +77,9 @@ function NotFound() {
 /** The whole page. */
 export function App({ notificationApi }: { notificationApi: NotificationApi | null }) {
   const { report, access, session } = useLiveAudit();
-  const operator = session?.operator?.available === true && session.operator.signed_in;
+  // The operator's page is there for a signed-in operator even where actions are off (it holds
+  // the notifications too).
+  const operator = session?.operator?.signed_in === true;
   const signingIn = access === 'signed-out' || access === 'session-ended';
   const location = useLocation();
   const route = useMemo(() => parseRoute(location.pathname, location.search), [location.pathname, location.search]);
@@ -143,44 +156,47 @@ export function App({ notificationApi }: { notificationApi: NotificationApi | nu
         </div>
       </header>
       <ServerBanner />
-      <ActionDialogs>
-        <main id="main" tabIndex={-1}>
-          {route.kind === 'not-found' ? (
-            <NotFound />
-          ) : route.kind === 'history' ? (
-            <HistoryView />
-          ) : route.kind === 'actions' ? (
-            <ActionsPage />
-          ) : at && past ? (
-            <>
-              <PastBanner cursor={at} load={past} liveHref={`${location.pathname}${writeHistoryParams(location.search, { at: null })}`} />
-              {past.status === 'ok' && (
-                <Dashboard
-                  focus={route.kind === 'repo' ? { name: route.name, action: route.action } : null}
-                  past={{ report: past.past.report, cursor: past.past.cursor }}
-                  aside={route.kind === 'repo' ? <RepoTimeline name={route.name} /> : null}
-                />
-              )}
-            </>
-          ) : report ? (
-            <Dashboard
-              focus={route.kind === 'repo' ? { name: route.name, action: route.action } : null}
-              aside={
-                route.kind === 'repo' ? (
-                  <>
-                    <NoActionsNote />
-                    <RepoTimeline name={route.name} />
-                  </>
-                ) : null
-              }
-              tools={<OperatorTools />}
-              repoActions={repoActions}
-            />
-          ) : (
-            <Waiting />
-          )}
-        </main>
-      </ActionDialogs>
+      <NotifyProvider>
+        <ActionDialogs>
+          <main id="main" tabIndex={-1}>
+            {route.kind === 'not-found' ? (
+              <NotFound />
+            ) : route.kind === 'history' ? (
+              <HistoryView />
+            ) : route.kind === 'actions' ? (
+              <ActionsPage sections={<NotificationsSection />} />
+            ) : at && past ? (
+              <>
+                <PastBanner cursor={at} load={past} liveHref={`${location.pathname}${writeHistoryParams(location.search, { at: null })}`} />
+                {past.status === 'ok' && (
+                  <Dashboard
+                    focus={route.kind === 'repo' ? { name: route.name, action: route.action } : null}
+                    past={{ report: past.past.report, cursor: past.past.cursor }}
+                    aside={route.kind === 'repo' ? <RepoTimeline name={route.name} /> : null}
+                  />
+                )}
+              </>
+            ) : report ? (
+              <Dashboard
+                focus={route.kind === 'repo' ? { name: route.name, action: route.action } : null}
+                aside={
+                  route.kind === 'repo' ? (
+                    <>
+                      <NoActionsNote />
+                      <RepoSnooze repo={route.name} />
+                      <RepoTimeline name={route.name} />
+                    </>
+                  ) : null
+                }
+                tools={<OperatorTools />}
+                repoActions={repoActions}
+              />
+            ) : (
+              <Waiting />
+            )}
+          </main>
+        </ActionDialogs>
+      </NotifyProvider>
       <Toasts toasts={notifications.toasts} onDismiss={notifications.dismiss} />
     </div>
   );

@@ -240,31 +240,44 @@ async function refusal(response: Response): Promise<ActionError> {
   return new ActionError(response.status, code, message);
 }
 
+/**
+ * One request to the operator's API: JSON in and out, the session cookie, no cache. A refusal
+ * becomes an `ActionError` with the server's code; no answer at all is status 0, `unreachable`.
+ */
+export async function operatorRequest<T>(
+  options: ActionsOptions,
+  method: 'GET' | 'POST' | 'DELETE',
+  path: string,
+  body?: unknown,
+  signal?: AbortSignal,
+): Promise<T> {
+  const init: RequestInit = {
+    method,
+    headers: method === 'POST' ? { 'Content-Type': 'application/json', Accept: 'application/json' } : { Accept: 'application/json' },
+    credentials: 'same-origin',
+    cache: 'no-store',
+    ...(method === 'POST' ? { body: JSON.stringify(body ?? {}) } : {}),
+    ...(signal ? { signal } : {}),
+  };
+  let response: Response;
+  try {
+    response = await options.fetch(new URL(path, options.baseUrl).href, init);
+  } catch (error) {
+    if ((error as Error).name === 'AbortError') throw error;
+    throw new ActionError(0, 'unreachable', `the server could not be reached (${(error as Error).message})`);
+  }
+  if (!response.ok) throw await refusal(response);
+  try {
+    return (await response.json()) as T;
+  } catch {
+    throw new ActionError(response.status, 'bad-answer', 'the server answered something that is not JSON');
+  }
+}
+
 /** Makes the client. */
 export function actionsClient(options: ActionsOptions): ActionsClient {
-  async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
-    const init: RequestInit = {
-      method,
-      headers: method === 'POST' ? { 'Content-Type': 'application/json', Accept: 'application/json' } : { Accept: 'application/json' },
-      credentials: 'same-origin',
-      cache: 'no-store',
-      ...(method === 'POST' ? { body: JSON.stringify(body ?? {}) } : {}),
-      ...(signal ? { signal } : {}),
-    };
-    let response: Response;
-    try {
-      response = await options.fetch(new URL(path, options.baseUrl).href, init);
-    } catch (error) {
-      if ((error as Error).name === 'AbortError') throw error;
-      throw new ActionError(0, 'unreachable', `the server could not be reached (${(error as Error).message})`);
-    }
-    if (!response.ok) throw await refusal(response);
-    try {
-      return (await response.json()) as T;
-    } catch {
-      throw new ActionError(response.status, 'bad-answer', 'the server answered something that is not JSON');
-    }
-  }
+  const request = <T>(method: 'GET' | 'POST', path: string, body?: unknown, signal?: AbortSignal) =>
+    operatorRequest<T>(options, method, path, body, signal);
 
   const actionBody = (fields: ActionFields | undefined, dryRun: boolean) => ({ ...fields, dry_run: dryRun });
 

@@ -429,10 +429,11 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
   /**
    * Reads the newest entries of the action log (signed-in operators only): `action-status` is not
    * replayed on resume, so what ended while disconnected is learned here. Failures are quiet: the
-   * next reconnect asks again.
+   * next reconnect asks again. Not where actions are off (an operator signed in for notifications).
    */
   function refreshActionLog() {
-    if (!snapshot.session?.operator?.signed_in) return;
+    const operator = snapshot.session?.operator;
+    if (!operator?.signed_in || !operator.available) return;
     const mine = generation;
     actionsClient(deps)
       .actionLog({ limit: 50 })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSession, readSession, retryAfterSeconds, signedInWithToken, signIn, signOut } from './session';
+import { isSession, operatorSignInOffered, readSession, retryAfterSeconds, signedInWithToken, signIn, signOut } from './session';
 import { json, scriptedFetch } from '../test/fakes';
 import { signedInSession, signedOutSession } from '../test/store';
 
@@ -81,5 +81,35 @@ describe('helpers', () => {
     expect(isSession(signedOutSession())).toBe(true);
     expect(isSession({ required: 'yes', authenticated: true, methods: [] })).toBe(false);
     expect(isSession(null)).toBe(false);
+  });
+});
+
+describe('operatorSignInOffered', () => {
+  const operator = (available: boolean, reason: string | null, signedIn = false) => ({
+    available,
+    reason,
+    signed_in: signedIn,
+    expires_at: null,
+  });
+  it('offers the sign-in where the server acts, and where a token is configured but actions are off', () => {
+    expect(operatorSignInOffered(operator(true, null))).toBe(true);
+    expect(
+      operatorSignInOffered(
+        operator(
+          false,
+          'actions are off: this server does not audit the clones itself (start it with serve --audit-root DIR to act on them)',
+        ),
+      ),
+    ).toBe(true);
+    expect(operatorSignInOffered(operator(false, 'whatever', true))).toBe(true);
+  });
+  it('offers nothing without an operator token, or when the server says nothing', () => {
+    expect(
+      operatorSignInOffered(
+        operator(false, 'actions are off: no operator token is configured (start the server with --operator-token-file)'),
+      ),
+    ).toBe(false);
+    expect(operatorSignInOffered(operator(false, null))).toBe(false);
+    expect(operatorSignInOffered(null)).toBe(false);
   });
 });

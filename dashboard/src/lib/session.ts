@@ -48,6 +48,19 @@ export function isSession(value: unknown): value is Session {
 /** What a server from before actions (no `operator` in its session) means: it cannot act. */
 export const NO_ACTIONS: Session['operator'] = { available: false, reason: null, signed_in: false, expires_at: null };
 
+/**
+ * Whether the operator can sign in on this server: always where it can act, and also where an
+ * operator token is configured but actions are off (`serve --report`), since the operator still
+ * sees and tests notifications there. The session has no field for "a token is configured", so
+ * the one reason that says it is not is recognised by its words (see `off_reason` in
+ * crates/transport/src/actions.rs); a server that says nothing offers no sign-in.
+ */
+export function operatorSignInOffered(operator: Session['operator'] | null | undefined): boolean {
+  if (!operator) return false;
+  if (operator.available || operator.signed_in) return true;
+  return operator.reason !== null && !/no operator token/i.test(operator.reason);
+}
+
 function normalise(session: Session): Session {
   const operator = (session as Partial<Session>).operator;
   return {

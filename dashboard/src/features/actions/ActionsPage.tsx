@@ -1,7 +1,7 @@
 // `/actions`: the action log (newest first, git's output behind a disclosure, "Older" pages) and
-// the trash with a Restore button per entry (preview, then run). Operator only; the log is read
-// again whenever an action ends.
-import { useCallback, useEffect, useState } from 'react';
+// the trash with a Restore button per entry (preview, then run), then whatever sections the app
+// adds (notifications). Operator only; the log is read again whenever an action ends.
+import { useCallback, useEffect, useState, type ReactNode } from 'react';
 import { ArchiveRestore, CircleAlert, LoaderCircle } from 'lucide-react';
 import { useLiveAudit, useLiveStore } from '../../hooks/useWebSocket';
 import { ACTION_LABELS, ActionError, type RepoAction, type TrashList } from '../../lib/actions';
@@ -164,19 +164,30 @@ function Trash() {
   );
 }
 
-/** The page. */
-export function ActionsPage() {
+/** The page; `sections` (from other features, composed by the app) follow the trash. */
+export function ActionsPage({ sections = null }: { sections?: ReactNode }) {
   const canAct = useCanAct();
   const operator = useOperator();
   if (!canAct) {
+    const why = operator.available
+      ? 'Sign in as the operator to see the action log and the trash.'
+      : `This server does not act on repositories${operator.reason ? `: ${operator.reason.replace(/\.$/, '')}` : ''}.`;
+    // A signed-in operator on a server that does not act still has the other sections.
+    if (operator.signed_in && sections) {
+      return (
+        <div className="actions-page">
+          <h1 className="actions-page__heading">Actions</h1>
+          <p className="note panel no-actions" role="note">
+            {why}
+          </p>
+          {sections}
+        </div>
+      );
+    }
     return (
       <div className="placeholder">
         <h1>Actions</h1>
-        <p>
-          {operator.available
-            ? 'Sign in as the operator to see the action log and the trash.'
-            : `This server does not act on repositories${operator.reason ? `: ${operator.reason.replace(/\.$/, '')}` : ''}.`}
-        </p>
+        <p>{why}</p>
       </div>
     );
   }
@@ -185,6 +196,7 @@ export function ActionsPage() {
       <h1 className="actions-page__heading">Actions</h1>
       <ActionLog />
       <Trash />
+      {sections}
     </div>
   );
 }

@@ -6,6 +6,7 @@ import { useRef, useState, type FormEvent } from 'react';
 import { CircleAlert, KeyRound, LogOut, ShieldCheck } from 'lucide-react';
 import { Dialog } from '../../components/Dialog';
 import { useLiveAudit, useLiveStore } from '../../hooks/useWebSocket';
+import { operatorSignInOffered } from '../../lib/session';
 import { signInErrorText } from './SignIn';
 
 function OperatorDialog({ onClose }: { onClose: () => void }) {
@@ -42,7 +43,7 @@ function OperatorDialog({ onClose }: { onClose: () => void }) {
     <Dialog
       title="Sign in as operator"
       onClose={onClose}
-      description="The operator can commit, discard, clone, fix remotes and delete repositories from this dashboard."
+      description="The operator can commit, discard, clone, fix remotes and delete repositories from this dashboard (where the server audits them), and sees and tests notifications."
     >
       <form className="signin__form" onSubmit={(event) => void submit(event)} noValidate>
         <label className="signin__label" htmlFor="operator-token">
@@ -83,7 +84,7 @@ function OperatorDialog({ onClose }: { onClose: () => void }) {
   );
 }
 
-/** The control; nothing when the server cannot act. */
+/** The control; nothing when the server has no operator (no token, or an old server). */
 export function OperatorMenu() {
   const store = useLiveStore();
   const { session } = useLiveAudit();
@@ -91,7 +92,7 @@ export function OperatorMenu() {
   const [busy, setBusy] = useState(false);
   const [failed, setFailed] = useState(false);
   const operator = session?.operator;
-  if (!operator?.available) return null;
+  if (!operator || !operatorSignInOffered(operator)) return null;
 
   if (!operator.signed_in) {
     return (

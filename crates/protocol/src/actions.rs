@@ -111,6 +111,10 @@ pub struct OperatorInfo {
     pub available: bool,
     /// Why not, when not: for people.
     pub reason: Option<String>,
+    /// Whether an operator can sign in at all (an operator token is configured): the operator
+    /// also sees and tests notifications where actions are off.
+    #[serde(default)]
+    pub sign_in: bool,
     /// Whether this request is signed in as the operator (session cookie or bearer token).
     pub signed_in: bool,
     /// When the operator session cookie expires (RFC 3339), when signed in with one.
@@ -196,6 +200,11 @@ pub(crate) const DECLS: &[Decl] = &[
         fields: &[
             f("available", "boolean", "Whether this server can act at all."),
             f("reason", "string | null", "Why not, when not."),
+            f(
+                "sign_in",
+                "boolean",
+                "Whether an operator can sign in (an operator token is configured).",
+            ),
             f("signed_in", "boolean", "Whether this request is signed in as the operator."),
             f("expires_at", "string | null", "When the operator session cookie expires."),
         ],
@@ -250,6 +259,7 @@ mod tests {
         let info = OperatorInfo {
             available: true,
             reason: None,
+            sign_in: true,
             signed_in: true,
             expires_at: Some("t".into()),
         };

@@ -252,6 +252,7 @@ pub(crate) fn operator_info(live: &Live, operator: Option<&Operator>) -> Operato
     OperatorInfo {
         available: reason.is_none(),
         reason,
+        sign_in: live.gate.has_operator(),
         signed_in: operator.is_some(),
         expires_at: operator.and_then(|o| o.expires).and_then(|seconds| {
             Timestamp::from_second(i64::try_from(seconds).ok()?).ok().map(|t| t.to_string())

@@ -46,19 +46,16 @@ export function isSession(value: unknown): value is Session {
 }
 
 /** What a server from before actions (no `operator` in its session) means: it cannot act. */
-export const NO_ACTIONS: Session['operator'] = { available: false, reason: null, signed_in: false, expires_at: null };
+export const NO_ACTIONS: Session['operator'] = { available: false, reason: null, sign_in: false, signed_in: false, expires_at: null };
 
 /**
- * Whether the operator can sign in on this server: always where it can act, and also where an
- * operator token is configured but actions are off (`serve --report`), since the operator still
- * sees and tests notifications there. The session has no field for "a token is configured", so
- * the one reason that says it is not is recognised by its words (see `off_reason` in
- * crates/transport/src/actions.rs); a server that says nothing offers no sign-in.
+ * Whether the operator can sign in on this server: where an operator token is configured
+ * (`sign_in`), also where actions are off (`serve --report`), since the operator still sees and
+ * tests notifications there. A server before `sign_in` existed offers it where it can act.
  */
 export function operatorSignInOffered(operator: Session['operator'] | null | undefined): boolean {
   if (!operator) return false;
-  if (operator.available || operator.signed_in) return true;
-  return operator.reason !== null && !/no operator token/i.test(operator.reason);
+  return operator.sign_in || operator.available || operator.signed_in;
 }
 
 function normalise(session: Session): Session {
@@ -72,6 +69,7 @@ function normalise(session: Session): Session {
         ? {
             available: operator.available === true,
             reason: typeof operator.reason === 'string' ? operator.reason : null,
+            sign_in: operator.sign_in === true,
             signed_in: operator.signed_in === true,
             expires_at: typeof operator.expires_at === 'string' ? operator.expires_at : null,
           }

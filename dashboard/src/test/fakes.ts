@@ -184,6 +184,7 @@ export function auditUpdate(seq: number, report: Report = sampleReport(), epoch 
 export const NO_OPERATOR: OperatorInfo = {
   available: false,
   reason: 'the server reads a report file; it does not act',
+  sign_in: false,
   signed_in: false,
   expires_at: null,
 };

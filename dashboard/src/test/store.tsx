@@ -143,7 +143,7 @@ export function signedOutSession(patch: Partial<Session> = {}): Session {
 
 /** The operator as the server describes them: able to act, and signed in unless told otherwise. */
 export function operatorInfo(patch: Partial<OperatorInfo> = {}): OperatorInfo {
-  return { available: true, reason: null, signed_in: true, expires_at: '2026-01-01T20:00:00Z', ...patch };
+  return { available: true, reason: null, sign_in: true, signed_in: true, expires_at: '2026-01-01T20:00:00Z', ...patch };
 }
 
 /** A server without viewer sign-in, and an operator signed in. */

@@ -109,6 +109,7 @@ fn without_a_session_data_is_refused_and_the_page_and_probes_are_not() {
                      --operator-token-file)"
                         .to_owned()
                 ),
+                sign_in: false,
                 signed_in: false,
                 expires_at: None,
             },

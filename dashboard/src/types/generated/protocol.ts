@@ -413,6 +413,8 @@ export interface OperatorInfo {
   available: boolean;
   /** Why not, when not. */
   reason: string | null;
+  /** Whether an operator can sign in (an operator token is configured). */
+  sign_in: boolean;
   /** Whether this request is signed in as the operator. */
   signed_in: boolean;
   /** When the operator session cookie expires. */

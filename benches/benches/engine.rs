@@ -65,7 +65,7 @@ struct Args {
     #[arg(long, default_value_t = 300)]
     gap_ms: u64,
     /// The idle window whose Redis commands are subtracted from the writes' (seconds).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 10)]
     idle_seconds: u64,
     /// Clients connecting (handshake + snapshot) at once.
     #[arg(long, default_value_t = 64)]
@@ -707,11 +707,7 @@ struct Failover {
     from_write: Duration,
 }
 
-fn run(
-    args: &Args,
-    server: &Path,
-    runtime: &tokio::runtime::Runtime,
-) -> anyhow::Result<RunResult> {
+fn run(args: &Args, server: &Path, runtime: &tokio::runtime::Runtime) -> anyhow::Result<RunResult> {
     let redis = Redis::start(&args.redis_server)?;
     println!("engine: redis on 127.0.0.1:{}", redis.port);
     let dir = tempfile::tempdir().context("making a temp dir")?;
@@ -801,8 +797,7 @@ fn run(
         }
         owners
     };
-    let attribute = |counts: HashMap<(String, String), u64>,
-                     owners: &HashMap<String, String>| {
+    let attribute = |counts: HashMap<(String, String), u64>, owners: &HashMap<String, String>| {
         let mut by_owner = BTreeMap::new();
         for ((client, command), n) in counts {
             let owner = match owners.get(&client) {
@@ -868,7 +863,9 @@ fn run(
         };
         println!(
             "engine: failover {round}: killed instance {writer}; new writer after {}, every surviving client has the change {:.0} ms after the kill",
-            failover.takeover.map_or("?".to_owned(), |d| format!("{:.0} ms", d.as_secs_f64() * 1e3)),
+            failover
+                .takeover
+                .map_or("?".to_owned(), |d| format!("{:.0} ms", d.as_secs_f64() * 1e3)),
             failover.all_clients.as_secs_f64() * 1e3
         );
         failovers.push(failover);
@@ -974,13 +971,7 @@ fn print_result(args: &Args, result: &RunResult) {
         println!(
             "| {name} | {during} | {:.1} | {:.2} |",
             idle as f64 / result.idle_window.as_secs_f64(),
-            per_change(
-                during,
-                idle,
-                result.writes_window,
-                result.idle_window,
-                result.all_us.len()
-            )
+            per_change(during, idle, result.writes_window, result.idle_window, result.all_us.len())
         );
     }
     println!(
@@ -1002,7 +993,9 @@ fn print_result(args: &Args, result: &RunResult) {
         result.monitor_writes_window.as_secs_f64(),
         result.monitor_idle_window.as_secs_f64()
     );
-    println!("| instance | command | calls during the writes | idle calls per s | per change (net) |");
+    println!(
+        "| instance | command | calls during the writes | idle calls per s | per change (net) |"
+    );
     println!("| --- | --- | ---: | ---: | ---: |");
     let keys: std::collections::BTreeSet<&(String, String)> =
         result.monitor_writes.keys().chain(result.monitor_idle.keys()).collect();
@@ -1042,7 +1035,9 @@ fn print_result(args: &Args, result: &RunResult) {
     }
 
     println!();
-    println!("| failover | killed | kill → new writer logs it | kill → every surviving client has the change | write → same |");
+    println!(
+        "| failover | killed | kill → new writer logs it | kill → every surviving client has the change | write → same |"
+    );
     println!("| ---: | ---: | ---: | ---: | ---: |");
     for (round, failover) in result.failovers.iter().enumerate() {
         println!(

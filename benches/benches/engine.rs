@@ -354,6 +354,18 @@ fn command_stats(port: u16) -> anyhow::Result<BTreeMap<String, u64>> {
     Ok(calls)
 }
 
+/// `total_net_input_bytes` and `total_net_output_bytes` from `INFO stats`: what Redis read and
+/// wrote on every connection.
+fn net_bytes(port: u16) -> anyhow::Result<(u64, u64)> {
+    let text = redis_command(port, &["INFO", "stats"])?;
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok())
+            .with_context(|| format!("INFO stats has no {name}"))
+    };
+    Ok((field("total_net_input_bytes")?, field("total_net_output_bytes")?))
+}
+
 /// `after - before` by command, without the bench's own `info`.
 fn stats_delta(
     before: &BTreeMap<String, u64>,
@@ -684,6 +696,9 @@ struct RunResult {
     idle_stats: BTreeMap<String, u64>,
     writes_window: Duration,
     idle_window: Duration,
+    /// Bytes Redis read and wrote (in, out) over the idle window and over the latency writes.
+    idle_net: (u64, u64),
+    writes_net: (u64, u64),
     /// `MONITOR` counts by (instance or `lua`/`other`, command) over a second batch of writes and
     /// an idle window, and how long each took.
     monitor_writes: BTreeMap<(String, String), u64>,
@@ -752,9 +767,11 @@ fn run(args: &Args, server: &Path, runtime: &tokio::runtime::Runtime) -> anyhow:
 
     // Idle window, then the latency writes, each between two `INFO commandstats`.
     let idle_before = command_stats(redis.port)?;
+    let net_idle_before = net_bytes(redis.port)?;
     let idle_started = Instant::now();
     std::thread::sleep(Duration::from_secs(args.idle_seconds));
     let idle_after = command_stats(redis.port)?;
+    let net_idle_after = net_bytes(redis.port)?;
     let idle_window = idle_started.elapsed();
     let writes_started = Instant::now();
     let mut all_us = Vec::new();
@@ -781,6 +798,12 @@ fn run(args: &Args, server: &Path, runtime: &tokio::runtime::Runtime) -> anyhow:
     }
     let writes_window = writes_started.elapsed();
     let writes_after = command_stats(redis.port)?;
+    let net_writes_after = net_bytes(redis.port)?;
+    let net_delta = |before: (u64, u64), after: (u64, u64)| {
+        (after.0.saturating_sub(before.0), after.1.saturating_sub(before.1))
+    };
+    let idle_net = net_delta(net_idle_before, net_idle_after);
+    let writes_net = net_delta(net_idle_after, net_writes_after);
     let idle_stats = stats_delta(&idle_before, &idle_after);
     let writes_stats = stats_delta(&idle_after, &writes_after);
 
@@ -895,6 +918,8 @@ fn run(args: &Args, server: &Path, runtime: &tokio::runtime::Runtime) -> anyhow:
         idle_stats,
         writes_window,
         idle_window,
+        idle_net,
+        writes_net,
         monitor_writes,
         monitor_idle,
         monitor_writes_window,
@@ -984,6 +1009,27 @@ fn print_result(args: &Args, result: &RunResult) {
             result.idle_window,
             result.all_us.len()
         )
+    );
+
+    let n = result.all_us.len();
+    println!(
+        "engine: bytes Redis read per change {:.0} (idle {:.0}/s), wrote per change {:.0} (idle {:.0}/s)",
+        per_change(
+            result.writes_net.0,
+            result.idle_net.0,
+            result.writes_window,
+            result.idle_window,
+            n
+        ),
+        result.idle_net.0 as f64 / result.idle_window.as_secs_f64(),
+        per_change(
+            result.writes_net.1,
+            result.idle_net.1,
+            result.writes_window,
+            result.idle_window,
+            n
+        ),
+        result.idle_net.1 as f64 / result.idle_window.as_secs_f64(),
     );
 
     println!();

@@ -483,9 +483,12 @@ async fn send_batch(
 
 /// The largest frame sent. tungstenite formats each outgoing frame into one buffer that keeps its
 /// largest size for the life of the connection, so a 490 KB snapshot sent as one frame would stay
-/// allocated per client (measured: 484 KiB per client that got a snapshot). Larger messages go out
-/// as a text frame and continuation frames of this size.
-const FRAGMENT_BYTES: usize = 16 << 10;
+/// allocated per client (measured: 484 KiB per client that got a snapshot; with 16 KiB frames
+/// the buffer stayed at 16 KiB, 22.1 KiB per client in all). Larger messages go out as a text
+/// frame and continuation frames of this size: with the 2 KiB write buffer the buffer then stays
+/// near 6 KiB (10.7 KiB per client after a 545 KB snapshot, connects no slower; 2 KiB frames gave
+/// no less memory and more syscalls). docs/performance.md, "Memory after the snapshot".
+const FRAGMENT_BYTES: usize = (4 << 10) - 4;
 
 /// `message` (encoded JSON, so valid UTF-8 as a whole) as fragments of at most [`FRAGMENT_BYTES`].
 fn fragments(message: &Bytes) -> impl Iterator<Item = Frame> + '_ {

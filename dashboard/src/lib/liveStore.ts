@@ -1086,8 +1086,10 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
         }) ?? null;
       // Asked first, so the socket waits for the answer; the snapshot request goes out alongside.
       checkSession('start');
-      connect();
+      // The link first, so a follower's `hello` has a channel; the lock is granted later (a
+      // callback), and then this tab connects again as the leader.
       tabs?.start({ onLeader: becomeLeader, onMessage: onTabMessage });
+      connect();
     },
     stop() {
       if (!started) return;

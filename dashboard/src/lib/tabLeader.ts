@@ -93,7 +93,10 @@ function randomId(): string {
 
 function isTabMessage(value: unknown): value is TabMessage {
   return (
-    value !== null && typeof value === 'object' && typeof (value as { kind?: unknown }).kind === 'string' && typeof (value as { from?: unknown }).from === 'string'
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as { kind?: unknown }).kind === 'string' &&
+    typeof (value as { from?: unknown }).from === 'string'
   );
 }
 

@@ -6,6 +6,8 @@
 // It also keeps the last `action-status` of each operator action (a non-state message) and, for a
 // signed-in operator, reads the action log again after every reconnect for what was missed.
 // Components read it through useSyncExternalStore (hooks/useWebSocket.ts); nothing else opens sockets.
+// With a tab link (lib/tabLeader.ts), only the leader tab connects: it relays what the server sends
+// to the other tabs, which apply it by the same rules; without one every tab connects by itself.
 import { actionsClient } from './actions';
 import { mergeActionLog, recordActionStatus, type ActionStatuses } from './actionStatus';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffConfig } from './backoff';
@@ -20,6 +22,7 @@ import {
   type SignInResult,
   type SignOutResult,
 } from './session';
+import { browserTabLink, type LeaderView, type TabLink, type TabMessage } from './tabLeader';
 import {
   eventSourceUrl,
   fetchSnapshot,
@@ -174,6 +177,11 @@ export interface LiveStoreDeps {
    * never opened, SSE giving up). Off when absent: the store never asks.
    */
   checkSession?: boolean;
+  /**
+   * The link to the browser's other tabs (lib/tabLeader.ts). With it, only the tab that holds the
+   * leader lock connects; the others show what it relays. Without it, this tab connects by itself.
+   */
+  tabs?: TabLink | null;
   config?: Partial<LiveStoreConfig>;
 }
 
@@ -256,6 +264,9 @@ function isStateMessage(message: ServerMessage): message is StateMessage {
   return STATE_TYPES.has(message.type);
 }
 
+/** Where a message came from: a transport of this tab, or the leader tab's relay. */
+type Via = TransportKind | 'relay';
+
 /** Makes the store. Nothing happens until `start()`. */
 export function createLiveStore(deps: LiveStoreDeps): LiveStore {
   const config: LiveStoreConfig = { ...DEFAULT_CONFIG, ...deps.config };
@@ -309,9 +320,18 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
   let sessionCheck: Promise<void> | null = null;
   let afterSessionCheck: Array<() => void> = [];
   let sessionVersion = 0;
+  // Tabs. `solo`: no link, this tab connects. `leader`: it holds the lock, connects and relays.
+  // `follower`: it waits for the lock and shows what the leader relays (`leaderView` is the
+  // leader's connection, `leaderId` the tab it was last heard from).
+  const tabs = deps.tabs ?? null;
+  let role: 'solo' | 'leader' | 'follower' = tabs ? 'follower' : 'solo';
+  let leaderView: LeaderView | null = null;
+  let leaderId: string | null = null;
+  let viewSent = '';
 
   const emit = () => {
     for (const listener of [...listeners]) listener();
+    if (role === 'leader') shareView();
   };
 
   const update = (patch: Partial<LiveSnapshot>) => {
@@ -326,6 +346,7 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
   }
 
   function derivePhase(): Phase {
+    if (role === 'follower') return leaderView?.phase ?? 'connecting';
     if (effectiveMode().kind === 'polling') {
       if (!deps.isOnline() || pollerUp === false) return 'offline';
       return pollerUp ? 'polling' : 'connecting';
@@ -348,7 +369,8 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
   // ---- State ----------------------------------------------------------------------------------
 
   function schedulePersist() {
-    if (!deps.storage || persistTimer !== null) return;
+    // The leader keeps the saved state fresh for every tab; followers would write the same.
+    if (!deps.storage || persistTimer !== null || role === 'follower') return;
     persistTimer = deps.setTimeout(() => {
       persistTimer = null;
       persistNow();
@@ -381,7 +403,13 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
   }
 
   /** Applies one message by the client rules. */
-  function handle(message: ServerMessage, via: TransportKind) {
+  function handle(message: ServerMessage, via: Via) {
+    // Everything the server says goes to the other tabs as it came, before this tab applies it,
+    // so every tab sees the same messages in the same order (pongs and the server's status are
+    // this tab's own: the status goes with the leader's view).
+    if (role === 'leader' && via !== 'relay' && message.type !== MESSAGE_TYPES.pong && message.type !== MESSAGE_TYPES.connectionStatus) {
+      tabs?.post({ kind: 'message', message });
+    }
     lastHeardAt = deps.now();
     if (via === 'websocket') socketDelivered = true;
     if (isStateMessage(message)) return handleState(message, via);
@@ -445,7 +473,7 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
       .catch(() => {});
   }
 
-  function handleState(message: StateMessage, via: TransportKind) {
+  function handleState(message: StateMessage, via: Via) {
     const incoming = parseCursor(`${message.epoch}:${message.seq}`);
     if (!incoming) return;
     if (message.type === MESSAGE_TYPES.auditUpdate) {
@@ -505,10 +533,12 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
    * cannot be trusted); on SSE a new stream from the cursor; long-poll resumes by itself on its
    * next request; otherwise a snapshot over HTTP. Sent at most once per 5 s while unanswered.
    */
-  function resync(via: TransportKind, kind: 'resume' | 'snapshot') {
+  function resync(via: Via, kind: 'resume' | 'snapshot') {
     const now = deps.now();
     if (resumeSentAt !== null && now - resumeSentAt < 5_000) return;
     resumeSentAt = now;
+    // A follower asks the leader, which answers with its whole state.
+    if (via === 'relay') return askLeader();
     const cursor = kind === 'resume' && snapshot.report ? snapshot.cursor : null;
     if (via === 'websocket' && socket && socketUp) {
       const message: ClientMessage = cursor ? { type: 'resume', since: cursor } : { type: 'request-update' };
@@ -858,10 +888,122 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
     afterSessionCheck = [];
   }
 
+  // ---- Tabs -----------------------------------------------------------------------------------
+
+  /** The connection as this (leader) tab has it, for the followers. */
+  function currentView(): LeaderView {
+    return {
+      phase: snapshot.phase,
+      transport: snapshot.transport,
+      retryAt: snapshot.retryAt,
+      failures: snapshot.failures,
+      rttMs: snapshot.rttMs,
+      serverStatus: snapshot.serverStatus,
+      signedOut: signedOut(),
+    };
+  }
+
+  /** Tells the followers how the connection stands, when that changed. */
+  function shareView() {
+    const view = currentView();
+    const text = JSON.stringify(view);
+    if (text === viewSent) return;
+    viewSent = text;
+    tabs?.post({ kind: 'status', view });
+  }
+
+  /** A follower asks the leader for its state (answered with `state`). */
+  function askLeader() {
+    resumeSentAt = deps.now();
+    tabs?.post({ kind: 'hello', cursor: snapshot.report ? snapshot.cursor : null });
+  }
+
+  /** The leader answers a follower's `hello`: its state as an `audit-update` at its cursor. */
+  function answerHello(to: string) {
+    const cursor = parseCursor(snapshot.cursor);
+    const message: ServerMessage | null =
+      snapshot.report && cursor && snapshot.source === 'server'
+        ? { type: MESSAGE_TYPES.auditUpdate, epoch: cursor.epoch, seq: cursor.seq, data: snapshot.report }
+        : null;
+    tabs?.post({ kind: 'state', to, message, view: currentView() });
+  }
+
+  /** A follower takes the leader's view of the connection. */
+  function takeView(view: LeaderView, from: string) {
+    const newLeader = from !== leaderId;
+    leaderId = from;
+    const wasCarrying = leaderView?.transport != null;
+    leaderView = view;
+    if (view.serverStatus && JSON.stringify(view.serverStatus) !== JSON.stringify(snapshot.serverStatus)) handleStatus(view.serverStatus);
+    update({ transport: view.transport, retryAt: view.retryAt, failures: view.failures, rttMs: view.rttMs });
+    // The leader found the session ended: see whether it ended for this tab too.
+    if (view.signedOut && !signedOut()) checkSession('transport');
+    // A leader that took over may not have heard this tab's `hello`.
+    if (newLeader && snapshot.source !== 'server' && !signedOut()) askLeader();
+    // `action-status` is not replayed: what ended while the leader was cut off is in the log.
+    if (!wasCarrying && view.transport !== null) refreshActionLog();
+  }
+
+  function onTabMessage(message: TabMessage) {
+    if (!started) return;
+    switch (message.kind) {
+      case 'message':
+        if (role === 'follower' && !signedOut()) handle(message.message, 'relay');
+        return;
+      case 'status':
+        if (role === 'follower') takeView(message.view, message.from);
+        return;
+      case 'state':
+        if (role !== 'follower' || message.to !== tabs?.id) return;
+        takeView(message.view, message.from);
+        if (message.message && !signedOut()) handle(message.message, 'relay');
+        return;
+      case 'hello':
+        if (role === 'leader') answerHello(message.from);
+        return;
+      case 'reconnect':
+        if (role === 'leader') connect();
+        return;
+      case 'mode':
+        snapshot = { ...snapshot, mode: message.mode };
+        if (role === 'leader') connect();
+        else update({});
+        return;
+      case 'session-changed':
+        void sessionChangedElsewhere(message.signedOut);
+        return;
+    }
+  }
+
+  /** Another tab signed in or out: the cookie is shared, so ask the server what holds now. */
+  async function sessionChangedElsewhere(signedOutThere: boolean) {
+    const wasOut = signedOut();
+    const version = ++sessionVersion;
+    const answer = await readSession(deps);
+    if (version !== sessionVersion || !started) return;
+    applySession(answer, signedOutThere ? 'sign-out' : 'transport');
+    if (wasOut && !signedOut()) connect();
+  }
+
+  /** This tab got the lock: it connects, from its own cursor (the shared one: it applied every relay). */
+  function becomeLeader() {
+    if (!started) return;
+    role = 'leader';
+    leaderView = null;
+    leaderId = null;
+    viewSent = '';
+    connect();
+  }
+
   /** (Re)connects for the effective mode, from scratch. */
   function connect() {
     teardown();
     if (signedOut()) return update({});
+    if (role === 'follower') {
+      whenAllowed(askLeader);
+      update({});
+      return;
+    }
     const mode = effectiveMode();
     snapshot = { ...snapshot, failures: 0, retryAt: null, transport: null };
     if (mode.kind === 'polling') {
@@ -944,12 +1086,20 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
         }) ?? null;
       // Asked first, so the socket waits for the answer; the snapshot request goes out alongside.
       checkSession('start');
+      // The link first, so a follower's `hello` has a channel; the lock is granted later (a
+      // callback), and then this tab connects again as the leader.
+      tabs?.start({ onLeader: becomeLeader, onMessage: onTabMessage });
       connect();
     },
     stop() {
       if (!started) return;
       started = false;
       teardown();
+      tabs?.stop();
+      role = tabs ? 'follower' : 'solo';
+      leaderView = null;
+      leaderId = null;
+      viewSent = '';
       unwatchNetwork?.();
       unwatchNetwork = null;
       if (persistTimer !== null) deps.clearTimeout(persistTimer);
@@ -958,7 +1108,8 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
     },
     reconnectNow() {
       if (!started) return;
-      connect();
+      if (role === 'follower') tabs?.post({ kind: 'reconnect' });
+      else connect();
     },
     flush() {
       if (persistTimer !== null) deps.clearTimeout(persistTimer);
@@ -972,6 +1123,7 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
         // Not remembered; still applied.
       }
       snapshot = { ...snapshot, mode };
+      tabs?.post({ kind: 'mode', mode });
       if (started) connect();
       else update({});
     },
@@ -983,6 +1135,7 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
       }
       sessionVersion += 1;
       update({ access: result.session.required ? 'signed-in' : 'open', session: result.session, lastError: null });
+      tabs?.post({ kind: 'session-changed', signedOut: false });
       if (started) connect();
       return result;
     },
@@ -994,6 +1147,7 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
       }
       sessionVersion += 1;
       applySession({ kind: 'session', session: result.session }, 'sign-out');
+      tabs?.post({ kind: 'session-changed', signedOut: true });
       return result;
     },
   };
@@ -1001,6 +1155,9 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
 
 /** The store wired to the browser's own WebSocket, EventSource, fetch, storage and clock. */
 export function createBrowserLiveStore(config?: Partial<LiveStoreConfig>): LiveStore {
+  const tabs = browserTabLink();
+  // For the browser tests: which tab holds the connection.
+  (window as { __gitopsTabRole?: () => string }).__gitopsTabRole = () => (tabs ? tabs.role() : 'solo');
   const storage = (() => {
     try {
       return window.localStorage;
@@ -1021,6 +1178,7 @@ export function createBrowserLiveStore(config?: Partial<LiveStoreConfig>): LiveS
     clearTimeout: (handle) => window.clearTimeout(handle as number),
     isOnline: () => navigator.onLine !== false,
     checkSession: true,
+    tabs,
     watchNetwork(listener) {
       const online = () => listener(true);
       const offline = () => listener(false);

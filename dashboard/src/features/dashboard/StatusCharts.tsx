@@ -2,8 +2,9 @@
 // Colours come from CSS classes per status, so light and dark themes both apply. Each chart is one
 // image with a text alternative; Recharts' keyboard layer is off, so the charts add no tab stops
 // (their numbers are in the tiles and the legend).
-import { memo, useEffect, useSyncExternalStore } from 'react';
+import { memo, useEffect, useRef, useSyncExternalStore } from 'react';
 import { Bar, BarChart, CartesianGrid, Cell, Pie, PieChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import { useNoTabStops } from '../../hooks/useNoTabStops';
 import { statusLabel, statusTone, type StatusCount } from '../../lib/status';
 
 /** The chart rows: label and class per status. */
@@ -41,6 +42,8 @@ interface Props {
 
 function StatusChartsImpl({ counts, onMounted }: Props) {
   const narrow = useNarrow();
+  const root = useRef<HTMLDivElement>(null);
+  useNoTabStops(root, 'svg g');
   useEffect(() => {
     onMounted?.();
   }, [onMounted]);
@@ -48,7 +51,7 @@ function StatusChartsImpl({ counts, onMounted }: Props) {
   const nonZero = rows.filter((r) => r.count > 0);
   const total = rows.reduce((sum, r) => sum + r.count, 0);
   return (
-    <div className="charts">
+    <div className="charts" ref={root}>
       <figure className="panel chart" aria-labelledby="bar-caption">
         <figcaption id="bar-caption" className="panel__title">
           Repositories by status

@@ -450,3 +450,33 @@ test('a focused card keeps its place when its status changes', async () => {
     assert.equal(await page.evaluate(() => document.activeElement?.closest('article')?.getAttribute('data-status')), 'missing');
   });
 });
+
+/** WCAG contrast of two "rgb(r, g, b)" colours. */
+function contrast(a, b) {
+  const luminance = (text) => {
+    const [r, g, b] = rgbOf(text).map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const [x, y] = [luminance(a), luminance(b)].sort((p, q) => q - p);
+  return (x + 0.05) / (y + 0.05);
+}
+
+test('chart axis labels have 4.5:1 contrast in light and dark (axe does not measure SVG text)', async () => {
+  for (const colorScheme of ['light', 'dark']) {
+    await runScenario({ report: base, browser: { colorScheme } }, async ({ page, server }) => {
+      await page.goto(`${server.url}/`);
+      await dashboardReady(page);
+      const pairs = await page.evaluate(() =>
+        [...document.querySelectorAll('.chart .recharts-cartesian-axis-tick-value')].map((text) => [
+          getComputedStyle(text).fill,
+          getComputedStyle(text.closest('.panel')).backgroundColor,
+        ]),
+      );
+      assert.ok(pairs.length > 5, `tick labels found (${pairs.length})`);
+      for (const [fill, background] of pairs) {
+        const ratio = contrast(fill, background);
+        assert.ok(ratio >= 4.5, `${colorScheme}: tick label ${fill} on ${background} is ${ratio.toFixed(2)}:1`);
+      }
+    });
+  }
+});

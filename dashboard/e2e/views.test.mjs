@@ -127,7 +127,7 @@ test('a clean repository with an unpushed commit shows a badge on its card, and 
     assert.equal(await card.getAttribute('data-status'), 'clean');
     assert.equal(await card.locator('.flag--unpushed').innerText(), '1 unpushed');
     assert.match(await card.locator('.card__fields').first().innerText(), /1 ahead · 0 behind/);
-    assert.equal(await page.getAttribute('.attention__tile--unpushed', 'aria-label'), `Unpushed: ${unpushed}`);
+    assert.equal(await page.textContent('.attention__tile--unpushed'), `${unpushed} unpushed`);
     assert.equal(await page.locator('article.card').count(), unpushed);
   });
 });

@@ -65,9 +65,19 @@ describe('App on the real store', () => {
       await vi.advanceTimersByTimeAsync(0);
     });
     expect(screen.getByRole('article', { name: 'halo' }).className).toContain('card--selected');
+    // The tab names the repository; focus is on its card's name.
+    expect(document.title).toBe('halo — RED · 1 missing — gitops-live');
+    expect(document.activeElement?.textContent).toBe('halo');
     fireEvent.click(screen.getByRole('link', { name: /All repositories/ }));
     expect(window.location.pathname).toBe('/');
     expect(screen.getByRole('article', { name: 'halo' }).className).not.toContain('card--selected');
+    // The link is gone: focus goes to the page's heading, not to the body.
+    expect(document.activeElement).toBe(screen.getByRole('heading', { level: 1, name: 'GitOps audit' }));
+    expect(document.title).toBe('RED · 1 missing — gitops-live');
+    // Another page: its name in the title, its heading focused.
+    fireEvent.click(screen.getByRole('link', { name: 'History' }));
+    expect(document.title).toBe('History — RED · 1 missing — gitops-live');
+    expect(document.activeElement?.tagName).toBe('H1');
     store.stop();
   });
 

@@ -12,7 +12,13 @@ import { HistoryView } from '../features/history/HistoryView';
 import { PastBanner } from '../features/history/PastBanner';
 import { RepoTimeline } from '../features/history/RepoTimeline';
 import { usePastState } from '../features/history/usePastState';
-import { NotificationToggle, Toasts, useStatusNotifications, type NotificationApi } from '../features/notifications/Notifications';
+import {
+  LiveAnnouncer,
+  NotificationToggle,
+  Toasts,
+  useStatusNotifications,
+  type NotificationApi,
+} from '../features/notifications/Notifications';
 import { ActionsPage } from '../features/actions/ActionsPage';
 import { ActionDialogs } from '../features/actions/dialogs';
 import { OperatorTools } from '../features/actions/OperatorTools';
@@ -25,6 +31,7 @@ import { SessionMenu, SignIn } from '../features/session/SignIn';
 import { useCssHeight } from '../hooks/useCssHeight';
 import { useLocation } from '../hooks/useLocation';
 import { useLiveAudit } from '../hooks/useWebSocket';
+import { useHeadingFocus } from '../hooks/useHeadingFocus';
 import { readHistoryParams, writeHistoryParams } from '../lib/historyState';
 import { parseRoute } from '../lib/routes';
 import { countByStatus, effectiveHealth, isAuditSource } from '../lib/status';
@@ -89,16 +96,28 @@ export function App({ notificationApi }: { notificationApi: NotificationApi | nu
   const topbar = useRef<HTMLElement>(null);
   useCssHeight(topbar, '--topbar-height', signingIn);
 
-  // The tab title carries the health, so a background tab still tells.
+  // The tab title names the page and carries the health, so a background tab still tells.
   const health = report ? effectiveHealth(report).health : null;
   const missing = report ? (countByStatus(report.repos).find((c) => c.status === 'missing')?.count ?? 0) : 0;
+  const pageName =
+    route.kind === 'repo'
+      ? route.name
+      : route.kind === 'history'
+        ? 'History'
+        : route.kind === 'actions'
+          ? 'Actions'
+          : route.kind === 'not-found'
+            ? 'Page not found'
+            : null;
   useEffect(() => {
-    document.title = signingIn
-      ? 'Sign in — gitops-live'
-      : health
-        ? `${String(health).toUpperCase()}${missing ? ` · ${missing} missing` : ''} — gitops-live`
-        : 'gitops-live';
-  }, [health, missing, signingIn]);
+    const state = health ? `${String(health).toUpperCase()}${missing ? ` · ${missing} missing` : ''}` : null;
+    document.title = signingIn ? 'Sign in — gitops-live' : [pageName, state, 'gitops-live'].filter(Boolean).join(' — ');
+  }, [health, missing, signingIn, pageName]);
+
+  // A new view (another page, another repository, or the dashboard after signing in) takes focus
+  // to its heading, so keyboard and screen-reader users start there instead of on the page's body.
+  // A repository's page focuses its card's name instead (the Dashboard does).
+  useHeadingFocus(signingIn ? 'sign-in' : `${route.kind}:${location.pathname}`, route.kind !== 'repo');
 
   if (signingIn) {
     // Instead of the dashboard: the brand and the form, nothing that would need data.
@@ -197,7 +216,8 @@ export function App({ notificationApi }: { notificationApi: NotificationApi | nu
           </main>
         </ActionDialogs>
       </NotifyProvider>
-      <Toasts toasts={notifications.toasts} onDismiss={notifications.dismiss} />
+      <Toasts toasts={notifications.toasts} onDismiss={notifications.dismiss} onHold={notifications.hold} />
+      <LiveAnnouncer text={notifications.announcement} />
     </div>
   );
 }

@@ -3,7 +3,19 @@
 // disagrees) and the git states that need attention, charts by status, search and filters, and the
 // repositories as cards or as a dense, sortable, virtualised table. The view, sort, filters and
 // search live in the URL. On `/audit/:repo` it highlights that repository and scrolls to it.
-import { lazy, startTransition, Suspense, useCallback, useDeferredValue, useEffect, useId, useMemo, useState, type ReactNode } from 'react';
+import {
+  lazy,
+  startTransition,
+  Suspense,
+  useCallback,
+  useDeferredValue,
+  useEffect,
+  useId,
+  useMemo,
+  useState,
+  type FocusEvent,
+  type ReactNode,
+} from 'react';
 import { ArrowLeft, Clock, Download, GitBranch, LayoutGrid, Rows3, Search, TriangleExclamationPoint } from 'lucide-react';
 import { useLiveAudit } from '../../hooks/useWebSocket';
 import { useNow } from '../../hooks/useNow';
@@ -26,7 +38,7 @@ import { formatAgo, formatDateTime, formatReportAge, parseTimestamp } from '../.
 import type { View } from '../../lib/viewState';
 import type { ConnectionStatus, CursorText, Report, Repo } from '../../types/protocol';
 import { RepoTable } from './RepoTable';
-import { selectRepos } from './selectRepos';
+import { pinCard, selectRepos, type Pinned } from './selectRepos';
 // The chart library is most of the bundle: load it after the first data is on screen.
 const StatusCharts = lazy(() => import('./StatusCharts'));
 
@@ -176,7 +188,6 @@ function AttentionTiles({
           <button
             type="button"
             className={`attention__tile attention__tile--${kind}${counts[kind] === 0 ? ' attention__tile--zero' : ''}`}
-            aria-label={`${ATTENTION_LABELS[kind]}: ${counts[kind]}`}
             aria-pressed={flag === kind}
             onClick={() => onFlag(flag === kind ? null : kind)}
           >
@@ -216,15 +227,13 @@ function SummaryTiles({
           <button
             type="button"
             className="tile tile--total"
-            aria-label={`Total: ${report.repos.length}`}
             aria-pressed={statusFilter === null && flag === null}
             onClick={() => {
               onFilter(null);
               onFlag(null);
             }}
           >
-            <span className="tile__value">{report.repos.length}</span>
-            <span className="tile__label">Total</span>
+            <span className="tile__value">{report.repos.length}</span> <span className="tile__label">Total</span>
           </button>
         </li>
         {shown.map((c) => (
@@ -232,12 +241,10 @@ function SummaryTiles({
             <button
               type="button"
               className={`tile tile--${statusTone(c.status)}`}
-              aria-label={`${statusLabel(c.status)}: ${c.count}`}
               aria-pressed={statusFilter === c.status}
               onClick={() => onFilter(statusFilter === c.status ? null : c.status)}
             >
-              <span className="tile__value">{c.count}</span>
-              <span className="tile__label">{statusLabel(c.status)}</span>
+              <span className="tile__value">{c.count}</span> <span className="tile__label">{statusLabel(c.status)}</span>
             </button>
           </li>
         ))}
@@ -348,6 +355,24 @@ export function Dashboard({
     [keyed, query, statusFilter, flag, sort, focusName],
   );
   const view: View = state.view ?? (keyed.length > TABLE_BY_DEFAULT_ABOVE ? 'table' : 'cards');
+  // The card holding focus keeps its place (and stays listed) while it has focus, so a live status
+  // change does not move it across the grid under the reader; it takes its new place after.
+  const [pinned, setPinned] = useState<Pinned | null>(null);
+  const cards = useMemo(() => pinCard(visible, keyed, pinned), [visible, keyed, pinned]);
+  const onGridFocus = useCallback(
+    (event: FocusEvent<HTMLDivElement>) => {
+      const id = (event.target as HTMLElement).closest('article')?.id;
+      const index = cards.findIndex((k) => repoCardId(k.repo.name, k.dup) === id);
+      const key = cards[index]?.key;
+      if (key !== undefined && pinned?.key !== key) setPinned({ key, index });
+    },
+    [cards, pinned],
+  );
+  const onGridBlur = useCallback((event: FocusEvent<HTMLDivElement>) => {
+    const next = event.relatedTarget;
+    if (next instanceof Node && event.currentTarget.contains(next)) return;
+    setPinned(null);
+  }, []);
 
   // Charts are the slowest part of a render: let the list update first.
   const deferredCounts = useDeferredValue(counts);
@@ -487,7 +512,9 @@ export function Dashboard({
             selected={focus?.name ?? null}
           />
         ) : (
-          <div className="grid">{(focus ? visible : visible.slice(0, cardLimit)).map(card)}</div>
+          <div className="grid" onFocus={onGridFocus} onBlur={onGridBlur}>
+            {(focus ? cards : cards.slice(0, cardLimit)).map(card)}
+          </div>
         )}
       </section>
     </div>

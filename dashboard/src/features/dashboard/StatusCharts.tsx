@@ -1,7 +1,10 @@
 // Bar and pie charts of repositories by status (every known status, plus unknown ones), with Recharts.
-// Colours come from CSS classes per status, so light and dark themes both apply.
-import { memo, useEffect, useSyncExternalStore } from 'react';
+// Colours come from CSS classes per status, so light and dark themes both apply. Each chart is one
+// image with a text alternative; Recharts' keyboard layer is off, so the charts add no tab stops
+// (their numbers are in the tiles and the legend).
+import { memo, useEffect, useRef, useSyncExternalStore } from 'react';
 import { Bar, BarChart, CartesianGrid, Cell, Pie, PieChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import { useNoTabStops } from '../../hooks/useNoTabStops';
 import { statusLabel, statusTone, type StatusCount } from '../../lib/status';
 
 /** The chart rows: label and class per status. */
@@ -39,6 +42,8 @@ interface Props {
 
 function StatusChartsImpl({ counts, onMounted }: Props) {
   const narrow = useNarrow();
+  const root = useRef<HTMLDivElement>(null);
+  useNoTabStops(root, 'svg g');
   useEffect(() => {
     onMounted?.();
   }, [onMounted]);
@@ -46,7 +51,7 @@ function StatusChartsImpl({ counts, onMounted }: Props) {
   const nonZero = rows.filter((r) => r.count > 0);
   const total = rows.reduce((sum, r) => sum + r.count, 0);
   return (
-    <div className="charts">
+    <div className="charts" ref={root}>
       <figure className="panel chart" aria-labelledby="bar-caption">
         <figcaption id="bar-caption" className="panel__title">
           Repositories by status
@@ -54,7 +59,7 @@ function StatusChartsImpl({ counts, onMounted }: Props) {
         <div className="chart__body" role="img" aria-label={`Bar chart: ${describe(counts)}`}>
           <ResponsiveContainer width="100%" height={220}>
             {narrow ? (
-              <BarChart data={rows} layout="vertical" margin={{ top: 0, right: 12, bottom: 0, left: 8 }}>
+              <BarChart accessibilityLayer={false} data={rows} layout="vertical" margin={{ top: 0, right: 12, bottom: 0, left: 8 }}>
                 <CartesianGrid horizontal={false} className="chart__grid" />
                 <XAxis type="number" allowDecimals={false} tickLine={false} axisLine={false} className="chart__axis" />
                 <YAxis type="category" dataKey="label" width={100} tickLine={false} axisLine={false} interval={0} className="chart__axis" />
@@ -66,7 +71,7 @@ function StatusChartsImpl({ counts, onMounted }: Props) {
                 </Bar>
               </BarChart>
             ) : (
-              <BarChart data={rows} margin={{ top: 8, right: 8, bottom: 0, left: -16 }}>
+              <BarChart accessibilityLayer={false} data={rows} margin={{ top: 8, right: 8, bottom: 0, left: -16 }}>
                 <CartesianGrid vertical={false} className="chart__grid" />
                 <XAxis dataKey="label" tickLine={false} axisLine={false} interval={0} className="chart__axis" />
                 <YAxis allowDecimals={false} tickLine={false} axisLine={false} className="chart__axis" />
@@ -88,7 +93,7 @@ function StatusChartsImpl({ counts, onMounted }: Props) {
         <div className="chart__pie">
           <div className="chart__body" role="img" aria-label={`Pie chart: ${describe(counts)}`}>
             <ResponsiveContainer width="100%" height={220}>
-              <PieChart>
+              <PieChart accessibilityLayer={false}>
                 <Pie
                   data={nonZero}
                   dataKey="count"
@@ -98,6 +103,7 @@ function StatusChartsImpl({ counts, onMounted }: Props) {
                   paddingAngle={nonZero.length > 1 ? 2 : 0}
                   isAnimationActive={false}
                   stroke="none"
+                  rootTabIndex={-1}
                 >
                   {nonZero.map((row) => (
                     <Cell key={row.status} className={`fill--${row.tone}`} />

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { selectRepos } from './selectRepos';
-import { keyedRepos } from '../../lib/report';
+import { pinCard, selectRepos } from './selectRepos';
+import { keyedRepos, type KeyedRepo } from '../../lib/report';
 import { DEFAULT_SORT, type Sort, type ViewState } from '../../lib/viewState';
 import type { Repo } from '../../types/protocol';
 
@@ -55,5 +55,23 @@ describe('selectRepos', () => {
 
   it('keeps the repository a link points at whatever the filters', () => {
     expect(selectRepos(keyed, { ...all, status: 'clean' }, 'gamma').map((k) => k.repo.name)).toEqual(['gamma', 'beta', 'delta']);
+  });
+});
+
+describe('pinCard', () => {
+  const k = (name: string): KeyedRepo => ({ key: `${name}\u00000`, dup: 0, repo: { name, status: 'clean' } as KeyedRepo['repo'] });
+  const names = (list: readonly KeyedRepo[]) => list.map((x) => x.repo.name);
+  const all = ['a', 'b', 'c', 'd'].map(k);
+
+  it('keeps the focused card where it was when the order changes', () => {
+    const reordered = [all[2]!, all[0]!, all[1]!, all[3]!];
+    expect(names(pinCard(reordered, all, { key: all[2]!.key, index: 2 }))).toEqual(['a', 'b', 'c', 'd']);
+    expect(pinCard(all, all, null)).toBe(all);
+  });
+
+  it('keeps the focused card listed when a filter would now hide it, and lets a removed one go', () => {
+    const filtered = [all[0]!, all[3]!];
+    expect(names(pinCard(filtered, all, { key: all[1]!.key, index: 1 }))).toEqual(['a', 'b', 'd']);
+    expect(names(pinCard(filtered, [all[0]!, all[3]!], { key: all[1]!.key, index: 1 }))).toEqual(['a', 'd']);
   });
 });

@@ -61,3 +61,24 @@ export function selectRepos(
   );
   return shown.sort(comparator(state.sort));
 }
+
+/** The card that holds focus, and where it was when it took focus. */
+export interface Pinned {
+  key: string;
+  index: number;
+}
+
+/**
+ * `visible` with the pinned card at its pinned place (and kept even when the filters would now
+ * hide it); `visible` itself when nothing is pinned or the repository is gone.
+ */
+export function pinCard(visible: readonly KeyedRepo[], keyed: readonly KeyedRepo[], pinned: Pinned | null): readonly KeyedRepo[] {
+  if (!pinned) return visible;
+  const at = visible.findIndex((k) => k.key === pinned.key);
+  if (at === pinned.index) return visible;
+  const item = at >= 0 ? visible[at] : keyed.find((k) => k.key === pinned.key);
+  if (!item) return visible;
+  const rest = visible.filter((k) => k.key !== pinned.key);
+  const index = Math.min(pinned.index, rest.length);
+  return [...rest.slice(0, index), item, ...rest.slice(index)];
+}

@@ -1,7 +1,8 @@
 // Repositories by status over time, as a stacked area chart (Recharts): one band per status,
 // stepped, since counts hold from one point to the next. Clicking the chart opens the dashboard
 // as of the nearest point; the chosen pair is marked. Colours come from CSS classes per status.
-import { memo, useMemo } from 'react';
+import { memo, useMemo, useRef } from 'react';
+import { useNoTabStops } from '../../hooks/useNoTabStops';
 import { Area, AreaChart, CartesianGrid, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { chartRows, chartStatuses } from '../../lib/history';
 import { statusLabel, statusTone } from '../../lib/status';
@@ -35,8 +36,11 @@ function HistoryChartImpl({ points, onPick, marks }: Props) {
   const span = first && last ? last.t - first.t : 0;
   const describe = last ? shown.map((status) => `${statusLabel(status)} ${String(last[status])}`).join(', ') : 'no points';
   const markTimes = rows.filter((row) => marks.includes(row.cursor)).map((row) => row.t);
+  // Recharts' layer groups are not stops of their own (hooks/useNoTabStops.ts).
+  const root = useRef<HTMLElement>(null);
+  useNoTabStops(root, 'svg g');
   return (
-    <figure className="panel chart history-chart" aria-labelledby="history-chart-caption">
+    <figure className="panel chart history-chart" aria-labelledby="history-chart-caption" ref={root}>
       <figcaption id="history-chart-caption" className="panel__title">
         Repositories by status over time
       </figcaption>

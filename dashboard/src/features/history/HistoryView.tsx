@@ -340,7 +340,7 @@ export function HistoryView() {
                           <Link
                             href={compareHref(previous.cursor, point.cursor, params.status)}
                             className="button button--ghost"
-                            aria-label={`What changed at ${formatDateTime(time)}`}
+                            aria-label={`Diff: what changed at ${formatDateTime(time)}`}
                           >
                             <GitCompareArrows aria-hidden="true" size={15} /> Diff
                           </Link>

@@ -63,7 +63,7 @@ export function RepoTimeline({ name }: { name: string }) {
                   <Link
                     href={pastHref(event.cursor, name)}
                     className="button button--ghost"
-                    aria-label={`${name} as of ${formatDateTime(time)}`}
+                    aria-label={`As of then: ${name} at ${formatDateTime(time)}`}
                   >
                     <Eye aria-hidden="true" size={15} /> As of then
                   </Link>
@@ -71,7 +71,7 @@ export function RepoTimeline({ name }: { name: string }) {
                     <Link
                       href={compareHref(event.cursor, live)}
                       className="button button--ghost"
-                      aria-label={`What changed since ${formatDateTime(time)}`}
+                      aria-label={`Since then: what changed after ${formatDateTime(time)}`}
                     >
                       <GitCompareArrows aria-hidden="true" size={15} /> Since then
                     </Link>

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { addChanges, expire, mergeChanges, TOAST_POLICY, toastTitle, type Toast } from './toastQueue';
+import { addChanges, expire, mergeChanges, resume, TOAST_POLICY, toastTitle, type Toast } from './toastQueue';
+import { announcementText, gather } from './announcements';
 import type { StatusChange } from '../../lib/report';
 
 const change = (name: string, from: string | null, to: string | null): StatusChange => ({ key: `${name}\u00000`, name, dup: 0, from, to });
@@ -65,5 +66,34 @@ describe('toast queue', () => {
     const toasts = run([[0, [change('a', 'clean', 'dirty')]]]);
     expect(expire(toasts, TOAST_POLICY.lifetimeMs - 1)).toHaveLength(1);
     expect(expire(toasts, TOAST_POLICY.lifetimeMs)).toHaveLength(0);
+  });
+});
+
+describe('pausing', () => {
+  it('a pause moves every expiry on by its length, and leaves at least the minimum', () => {
+    const toasts = run([[0, [change('a', 'clean', 'dirty')]]]);
+    expect(toasts[0]!.expiresAt).toBe(8_000);
+    expect(resume(toasts, 5_000, 6_000)[0]!.expiresAt).toBe(13_000);
+    expect(resume(toasts, 0, 7_500, 2_000)[0]!.expiresAt).toBe(9_500);
+  });
+});
+
+describe('announcements', () => {
+  it('says one change in words, a few with their statuses, many by name', () => {
+    expect(announcementText([change('halo', 'missing', 'clean')])).toBe('halo from Missing to Clean.');
+    expect(announcementText([change('new', null, 'extra'), change('gone', 'clean', null)])).toBe(
+      '2 repositories changed: new appeared, Extra; gone was removed.',
+    );
+    const many = Array.from({ length: 9 }, (_, i) => change(`r${i}`, 'clean', 'dirty'));
+    expect(announcementText(many)).toBe('9 repositories changed: r0, r1, r2, r3, r4 and 4 more.');
+    expect(announcementText([])).toBe('');
+    expect(announcementText([], ['commit on halo: done'])).toBe('commit on halo: done.');
+  });
+
+  it('gathers a burst: a repository that went and came back is not said', () => {
+    let pending = gather(null, [change('a', 'clean', 'dirty')]);
+    pending = gather(pending, [change('b', 'clean', 'dirty')], 'audit: done');
+    pending = gather(pending, [change('a', 'dirty', 'clean')]);
+    expect(announcementText(pending.changes, pending.actions)).toBe('audit: done. b from Clean to Dirty.');
   });
 });

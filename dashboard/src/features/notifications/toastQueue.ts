@@ -90,3 +90,12 @@ export function toastTitle(toast: Pick<Toast, 'changes' | 'action'>): string {
   const n = toast.changes.length;
   return n === 1 ? `${toast.changes[0]!.name} changed` : `${n} repositories changed`;
 }
+
+/**
+ * The toasts after a pause of `pausedMs` ended at `now` (a toast was focused or under the
+ * pointer): each expires that much later, and none in less than `minRemainingMs`, so a toast the
+ * reader just left does not vanish under their eyes.
+ */
+export function resume(toasts: readonly Toast[], pausedMs: number, now: number, minRemainingMs = 2_000): Toast[] {
+  return toasts.map((t) => ({ ...t, expiresAt: Math.max(t.expiresAt + Math.max(0, pausedMs), now + minRemainingMs) }));
+}

@@ -3,7 +3,7 @@
 //! Every instance follows the Redis stream into its own hub (so a cursor means the same on every
 //! instance and a client may resume on any of them). Every instance also runs its report source,
 //! but only the one holding the writer lease publishes: the lease keeper acquires or renews the
-//! lease every third of its time, and hands it to the feed's [`RedisLog`] only once this
+//! lease every third of its time, and hands it to the feed's [`gitops_engine::RedisLog`] only once this
 //! instance's hub has caught up with Redis (a new writer never continues from behind). While
 //! Redis cannot be reached the instance keeps serving its last state, is not ready
 //! (`/readyz` 503, so a balancer sends new clients elsewhere) and says so in its status.

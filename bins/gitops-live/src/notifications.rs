@@ -46,7 +46,7 @@ pub(crate) struct NotifyArgs {
     /// File holding the shared secret webhooks are signed with (X-Gitops-Signature-256).
     #[arg(long, env = "GITOPS_NOTIFY_SECRET_FILE", value_name = "FILE")]
     pub(crate) notify_secret_file: Option<PathBuf>,
-    /// The dashboard's address as people open it (e.g. https://gitops.lan): messages link to it.
+    /// The dashboard's address as people open it (e.g. `https://gitops.lan`): messages link to it.
     #[arg(long, env = "GITOPS_DASHBOARD_URL", value_name = "URL")]
     pub(crate) dashboard_url: Option<String>,
     /// How long a repository must stay dirty before it is notified (0s: at once).

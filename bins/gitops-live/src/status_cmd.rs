@@ -12,7 +12,7 @@ use gitops_report::{Health, Report};
 /// Arguments of `gitops-live status`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct StatusArgs {
-    /// The server, e.g. http://nas.lan:3070 (its WebSocket is asked).
+    /// The server, e.g. `http://nas.lan:3070` (its WebSocket is asked).
     #[arg(default_value = "http://127.0.0.1:3070", env = "GITOPS_URL")]
     pub(crate) url: String,
     /// Print the whole report as JSON instead of the summary.

@@ -28,7 +28,7 @@ use ratatui::widgets::{Block, Paragraph};
 /// Arguments of `gitops-live watch`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct WatchArgs {
-    /// The server, e.g. http://nas.lan:3070 (its WebSocket is asked).
+    /// The server, e.g. `http://nas.lan:3070` (its WebSocket is asked).
     #[arg(default_value = "http://127.0.0.1:3070", env = "GITOPS_URL")]
     pub(crate) url: String,
     /// File holding the viewer token, for a server that asks viewers to sign in.

@@ -47,10 +47,12 @@ impl Tmux {
     /// Starts `gitops-live watch <args>` in a 120 × 40 session named `name`, kept on screen
     /// after the process ends so its exit can be read.
     fn start_watch(&self, name: &str, args: &[&str]) {
+        // The exit status goes to a file: tmux 3.3 sometimes leaves `pane_dead_status` empty.
         let command = format!(
-            "env GITOPS_CONFIG=none RUST_LOG=warn {} watch {}",
+            "env GITOPS_CONFIG=none RUST_LOG=warn {} watch {}; echo $? > {}",
             env!("CARGO_BIN_EXE_gitops-live"),
-            args.join(" ")
+            args.join(" "),
+            self.status_file(name).display()
         );
         let started = self.run(&[
             "new-session",
@@ -70,6 +72,11 @@ impl Tmux {
             "on",
         ]);
         assert!(started.status.success(), "tmux: {}", String::from_utf8_lossy(&started.stderr));
+    }
+
+    /// Where session `name`'s command writes its exit status.
+    fn status_file(&self, name: &str) -> std::path::PathBuf {
+        self._dir.path().join(format!("{name}.status"))
     }
 
     /// The text on session `name`'s screen.
@@ -101,7 +108,12 @@ impl Tmux {
         let sent = self.run(&["send-keys", "-t", name, key]);
         assert!(sent.status.success());
         let deadline = Instant::now() + Duration::from_secs(10);
-        while self.pane(name, "#{pane_dead}") != "1" {
+        loop {
+            if let Ok(status) = std::fs::read_to_string(self.status_file(name))
+                && !status.trim().is_empty()
+            {
+                return status.trim().to_owned();
+            }
             assert!(
                 Instant::now() < deadline,
                 "watch did not exit after {key}:\n{}",
@@ -109,7 +121,6 @@ impl Tmux {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        self.pane(name, "#{pane_dead_status}")
     }
 }
 

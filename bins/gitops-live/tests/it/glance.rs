@@ -158,3 +158,37 @@ fn status_prints_the_health_and_exits_with_it_for_scripts() {
     let (code, _, err) = run(&signed);
     assert_eq!(code, Some(3), "unreachable: {err}");
 }
+
+#[test]
+fn the_dashboard_is_installable_from_its_manifest() {
+    let file = ReportFile::new(&report(&[("halo", "clean")]));
+    let path = file.path_str();
+    let server = Server::start(&["serve", "--report", &path]);
+    let addr = server.addr;
+    let page =
+        String::from_utf8(http(addr, "GET", "/", &[("Accept", "text/html")]).body).expect("text");
+    if !page.contains("<div id=\"root\">") {
+        // Built without the dashboard (no npm): nothing to install; the page says how to build it.
+        assert!(page.contains("xtask dashboard") || page.contains("npm"), "{page}");
+        return;
+    }
+    assert!(page.contains("rel=\"manifest\" href=\"/manifest.webmanifest\""), "{page}");
+    let manifest = http(addr, "GET", "/manifest.webmanifest", &[]);
+    assert_eq!(manifest.status, 200);
+    assert_eq!(manifest.header("content-type"), Some("application/manifest+json"));
+    let manifest = manifest.json();
+    assert_eq!(
+        (manifest["name"].clone(), manifest["start_url"].clone()),
+        ("gitops-live".into(), "/".into())
+    );
+    assert_eq!(manifest["display"], "standalone");
+    for icon in manifest["icons"].as_array().expect("icons") {
+        let src = icon["src"].as_str().expect("src");
+        let served = http(addr, "GET", src, &[]);
+        assert_eq!(
+            (served.status, served.header("content-type")),
+            (200, Some("image/svg+xml")),
+            "{src}"
+        );
+    }
+}

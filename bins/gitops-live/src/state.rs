@@ -75,6 +75,17 @@ pub(crate) struct Opened {
 }
 
 impl Opened {
+    /// `feed` with nothing kept on disk (`--state-dir none`).
+    fn in_memory(feed: Arc<Feed>) -> Self {
+        Self {
+            feed,
+            _pruner: None,
+            action_log: Arc::new(gitops_transport::MemoryActionLog::new()),
+            notify_queue: Arc::new(crate::notifications::MemoryQueue::new()),
+            _store: None,
+        }
+    }
+
     /// Where notifications wait for delivery: the store, or memory with `--state-dir none`.
     pub(crate) fn notify_queue(&self) -> Arc<dyn crate::notifications::Queue> {
         self.notify_queue.clone()
@@ -95,26 +106,9 @@ pub(crate) fn open_feed(
 ) -> anyhow::Result<Opened> {
     let hub_config = HubConfig::default();
     let StateDir::Dir(dir) = dir else {
-        return Ok(Opened {
-            feed: Feed::new(Hub::new(hub_config), config),
-            _pruner: None,
-            action_log: Arc::new(gitops_transport::MemoryActionLog::new()),
-            notify_queue: Arc::new(crate::notifications::MemoryQueue::new()),
-            _store: None,
-        });
+        return Ok(Opened::in_memory(Feed::new(Hub::new(hub_config), config)));
     };
-    let opened = Store::open(dir, StoreConfig::default())
-        .with_context(|| format!("opening the state directory {}", dir.display()))?;
-    let mut alarming = Vec::new();
-    for notice in &opened.notices {
-        if notice.is_alarming() {
-            tracing::warn!("state directory {}: {notice}", dir.display());
-            alarming.push(notice.to_string());
-        } else {
-            tracing::info!("state directory {}: {notice}", dir.display());
-        }
-    }
-    let mut store = opened.store;
+    let (mut store, mut alarming) = open_store(dir)?;
     // A log of another report (or audit root) is not continued: its state would be served until
     // the first read and its history mixed with this one's.
     let previous_source = store
@@ -184,20 +178,13 @@ pub(crate) fn open_feed(
             ..hub_config
         }),
     };
-    let pruner = Pruner::start(store.handle().context("a second connection for pruning")?);
     let history = StoreHistory::new(store.handle().context("a connection for history")?);
-    let action_log: Arc<dyn gitops_transport::ActionLog> =
-        Arc::new(crate::action_log::StoreActionLog::new(
-            store.handle().context("a connection for the action log")?,
-        ));
-    let notify_queue: Arc<dyn crate::notifications::Queue> = Arc::new(
-        crate::outbox::StoreQueue::new(store.handle().context("a connection for notifications")?),
-    );
+    let side = Side::of(&store)?;
     let log = StoreLog { store, needs_snapshot: false };
     let notice = (!alarming.is_empty()).then(|| alarming.join("; "));
     let feed = Feed::with_log(hub, config, Box::new(log), notice);
     feed.set_history(Arc::new(history));
-    Ok(Opened { feed, _pruner: Some(pruner), action_log, notify_queue, _store: None })
+    Ok(side.opened(feed, None))
 }
 
 /// Builds the feed for `serve --engine`: Redis is the log (the hub starts empty and follows the
@@ -213,27 +200,59 @@ pub(crate) fn open_engine_feed(
     let feed = Feed::with_log(Hub::new(HubConfig::default()), config, Box::new(log), None);
     let gate = engine.gate.clone();
     feed.set_publish_gate(Arc::new(move || gate.may_publish()));
-    let StateDir::Dir(dir) = dir else {
-        return Ok(Opened {
-            feed,
-            _pruner: None,
-            action_log: Arc::new(gitops_transport::MemoryActionLog::new()),
-            notify_queue: Arc::new(crate::notifications::MemoryQueue::new()),
-            _store: None,
-        });
-    };
+    let StateDir::Dir(dir) = dir else { return Ok(Opened::in_memory(feed)) };
+    let (store, _) = open_store(dir)?;
+    let side = Side::of(&store)?;
+    Ok(side.opened(feed, Some(store)))
+}
+
+/// Opens the store in `dir` and logs what opening it found; the alarming notices are returned
+/// for the status.
+fn open_store(dir: &Path) -> anyhow::Result<(Store, Vec<String>)> {
     let opened = Store::open(dir, StoreConfig::default())
         .with_context(|| format!("opening the state directory {}", dir.display()))?;
-    let store = opened.store;
-    let pruner = Pruner::start(store.handle().context("a connection for pruning")?);
-    let action_log: Arc<dyn gitops_transport::ActionLog> =
-        Arc::new(crate::action_log::StoreActionLog::new(
-            store.handle().context("a connection for the action log")?,
-        ));
-    let notify_queue: Arc<dyn crate::notifications::Queue> = Arc::new(
-        crate::outbox::StoreQueue::new(store.handle().context("a connection for notifications")?),
-    );
-    Ok(Opened { feed, _pruner: Some(pruner), action_log, notify_queue, _store: Some(store) })
+    let mut alarming = Vec::new();
+    for notice in &opened.notices {
+        if notice.is_alarming() {
+            tracing::warn!("state directory {}: {notice}", dir.display());
+            alarming.push(notice.to_string());
+        } else {
+            tracing::info!("state directory {}: {notice}", dir.display());
+        }
+    }
+    Ok((opened.store, alarming))
+}
+
+/// What the state directory keeps besides the feed's log: its pruning, the action log and the
+/// notification queue, each on a connection of its own.
+struct Side {
+    pruner: Pruner,
+    action_log: Arc<dyn gitops_transport::ActionLog>,
+    notify_queue: Arc<dyn crate::notifications::Queue>,
+}
+
+impl Side {
+    fn of(store: &Store) -> anyhow::Result<Self> {
+        Ok(Self {
+            pruner: Pruner::start(store.handle().context("a connection for pruning")?),
+            action_log: Arc::new(crate::action_log::StoreActionLog::new(
+                store.handle().context("a connection for the action log")?,
+            )),
+            notify_queue: Arc::new(crate::outbox::StoreQueue::new(
+                store.handle().context("a connection for notifications")?,
+            )),
+        })
+    }
+
+    fn opened(self, feed: Arc<Feed>, store: Option<Store>) -> Opened {
+        Opened {
+            feed,
+            _pruner: Some(self.pruner),
+            action_log: self.action_log,
+            notify_queue: self.notify_queue,
+            _store: store,
+        }
+    }
 }
 
 /// The store as the feed's log.

@@ -29,6 +29,22 @@ pub(crate) struct StatusArgs {
     pub(crate) timeout: Duration,
 }
 
+/// The viewer token for a client command: from its file (first), or as given.
+pub(crate) fn viewer_token(
+    file: Option<&std::path::Path>,
+    value: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    Ok(match (file, value) {
+        (Some(path), _) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        (None, token) => token.map(str::to_owned),
+    })
+}
+
 /// The exit code when the state cannot be had.
 const UNREACHABLE: u8 = 3;
 
@@ -53,15 +69,7 @@ pub(crate) fn ws_url(url: &str) -> Result<String, String> {
 }
 
 pub(crate) fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
-    let token = match (&args.viewer_token_file, &args.viewer_token) {
-        (Some(path), _) => Some(
-            std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?
-                .trim()
-                .to_owned(),
-        ),
-        (None, token) => token.clone(),
-    };
+    let token = viewer_token(args.viewer_token_file.as_deref(), args.viewer_token.as_deref())?;
     let url = match ws_url(&args.url) {
         Ok(url) => url,
         Err(message) => {

@@ -53,15 +53,10 @@ pub(crate) fn run(args: &WatchArgs) -> anyhow::Result<ExitCode> {
             args.url
         );
     }
-    let token = match (&args.viewer_token_file, &args.viewer_token) {
-        (Some(path), _) => Some(
-            std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?
-                .trim()
-                .to_owned(),
-        ),
-        (None, token) => token.clone(),
-    };
+    let token = crate::status_cmd::viewer_token(
+        args.viewer_token_file.as_deref(),
+        args.viewer_token.as_deref(),
+    )?;
     let url = crate::status_cmd::ws_url(&args.url).map_err(anyhow::Error::msg)?;
     let config = ClientConfig {
         connect: ConnectOptions { origin: None, bearer: token },

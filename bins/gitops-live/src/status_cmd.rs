@@ -9,28 +9,53 @@ use std::time::Duration;
 use gitops_client::{ConnectOptions, Connection, LiveState};
 use gitops_report::{Health, Report};
 
-/// Arguments of `gitops-live status`.
+/// The server a client command reads, and how to reach it: shared by `status` and `watch`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct StatusArgs {
-    /// The server, e.g. `http://nas.lan:3070` (its WebSocket is asked).
+pub(crate) struct ServerArgs {
+    /// The server, e.g. `http://nas.lan:3070` or `https://dash.example.org` behind a proxy
+    /// (its WebSocket is asked).
     #[arg(default_value = "http://127.0.0.1:3070", env = "GITOPS_URL")]
     pub(crate) url: String,
-    /// Print the whole report as JSON instead of the summary.
-    #[arg(long, env = "GITOPS_STATUS_JSON")]
-    pub(crate) json: bool,
     /// File holding the viewer token, for a server that asks viewers to sign in.
     #[arg(long, env = "GITOPS_VIEWER_TOKEN_FILE")]
     pub(crate) viewer_token_file: Option<PathBuf>,
     /// The viewer token itself (prefer --viewer-token-file). Never printed.
     #[arg(long = "viewer-token", env = "GITOPS_VIEWER_TOKEN", hide_env_values = true, hide = true)]
     pub(crate) viewer_token: Option<String>,
+    /// PEM file of certificates to trust for https besides the public roots: a homelab CA, or
+    /// a self-signed server's own certificate.
+    #[arg(long, env = "GITOPS_CA_FILE")]
+    pub(crate) ca_file: Option<PathBuf>,
+}
+
+impl ServerArgs {
+    /// The WebSocket address and connection options these arguments name.
+    pub(crate) fn connection(&self) -> anyhow::Result<(String, ConnectOptions)> {
+        let url = ws_url(&self.url).map_err(anyhow::Error::msg)?;
+        let bearer = viewer_token(self.viewer_token_file.as_deref(), self.viewer_token.as_deref())?;
+        let extra_roots = match &self.ca_file {
+            Some(path) => gitops_client::read_ca_file(path)?,
+            None => Vec::new(),
+        };
+        Ok((url, ConnectOptions { bearer, extra_roots, ..ConnectOptions::default() }))
+    }
+}
+
+/// Arguments of `gitops-live status`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct StatusArgs {
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+    /// Print the whole report as JSON instead of the summary.
+    #[arg(long, env = "GITOPS_STATUS_JSON")]
+    pub(crate) json: bool,
     /// How long to wait for the server.
     #[arg(long, env = "GITOPS_STATUS_TIMEOUT", default_value = "10s", value_parser = crate::cli::positive_duration)]
     pub(crate) timeout: Duration,
 }
 
 /// The viewer token for a client command: from its file (first), or as given.
-pub(crate) fn viewer_token(
+fn viewer_token(
     file: Option<&std::path::Path>,
     value: Option<&str>,
 ) -> anyhow::Result<Option<String>> {
@@ -54,12 +79,10 @@ pub(crate) fn ws_url(url: &str) -> Result<String, String> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| format!("{url:?} is not a URL"))?;
     let scheme = match scheme {
         "http" | "ws" => "ws",
-        "https" | "wss" => {
-            return Err("https is not supported by this command yet: use the server's plain \
-                        address on the local network, or curl /api/summary"
-                .to_owned());
+        "https" | "wss" => "wss",
+        other => {
+            return Err(format!("{other}:// is not a server address (use http:// or https://)"));
         }
-        other => return Err(format!("{other}:// is not a server address (use http://)")),
     };
     let rest = rest.strip_suffix("/ws").unwrap_or(rest);
     if rest.is_empty() {
@@ -69,18 +92,17 @@ pub(crate) fn ws_url(url: &str) -> Result<String, String> {
 }
 
 pub(crate) fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
-    let token = viewer_token(args.viewer_token_file.as_deref(), args.viewer_token.as_deref())?;
-    let url = match ws_url(&args.url) {
-        Ok(url) => url,
-        Err(message) => {
-            eprintln!("error: {message}");
+    let (url, options) = match args.server.connection() {
+        Ok(connection) => connection,
+        Err(error) => {
+            eprintln!("error: {error}");
             return Ok(ExitCode::from(UNREACHABLE));
         }
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let fetched = runtime.block_on(async {
-        tokio::time::timeout(args.timeout, fetch(&url, token)).await.unwrap_or_else(|_| {
-            Err(format!("{} did not answer within {:?}", args.url, args.timeout))
+        tokio::time::timeout(args.timeout, fetch(&url, options)).await.unwrap_or_else(|_| {
+            Err(format!("{} did not answer within {:?}", args.server.url, args.timeout))
         })
     });
     let report = match fetched {
@@ -104,8 +126,7 @@ pub(crate) fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Connects and waits for the first state.
-async fn fetch(url: &str, token: Option<String>) -> Result<Report, String> {
-    let options = ConnectOptions { origin: None, bearer: token };
+async fn fetch(url: &str, options: ConnectOptions) -> Result<Report, String> {
     let mut connection = Connection::open_with(url, None, &options).await.map_err(|e| {
         let text = e.to_string();
         if text.contains("401") {
@@ -168,7 +189,8 @@ mod tests {
         assert_eq!(ws_url("http://nas.lan:3070").as_deref(), Ok("ws://nas.lan:3070/ws"));
         assert_eq!(ws_url("http://127.0.0.1:3070/").as_deref(), Ok("ws://127.0.0.1:3070/ws"));
         assert_eq!(ws_url("ws://h:1/ws").as_deref(), Ok("ws://h:1/ws"));
-        assert!(ws_url("https://dash.example.org").is_err());
+        assert_eq!(ws_url("https://dash.example.org").as_deref(), Ok("wss://dash.example.org/ws"));
+        assert_eq!(ws_url("wss://h/ws").as_deref(), Ok("wss://h/ws"));
         assert!(ws_url("nas.lan:3070").is_err());
         assert!(ws_url("ftp://x").is_err());
         assert!(ws_url("http://").is_err());

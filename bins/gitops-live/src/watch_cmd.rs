@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::IsTerminal as _;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -16,7 +15,7 @@ use crossterm::event::{
     Event as TermEvent, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers,
 };
 use futures_util::StreamExt as _;
-use gitops_client::{Client, ClientConfig, ConnectOptions, Event, LiveState};
+use gitops_client::{Client, ClientConfig, Event, LiveState};
 use gitops_protocol::{Cursor, ReportSource, ReportState};
 use gitops_report::{Health, Report, Status};
 use ratatui::Frame;
@@ -28,15 +27,8 @@ use ratatui::widgets::{Block, Paragraph};
 /// Arguments of `gitops-live watch`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct WatchArgs {
-    /// The server, e.g. `http://nas.lan:3070` (its WebSocket is asked).
-    #[arg(default_value = "http://127.0.0.1:3070", env = "GITOPS_URL")]
-    pub(crate) url: String,
-    /// File holding the viewer token, for a server that asks viewers to sign in.
-    #[arg(long, env = "GITOPS_VIEWER_TOKEN_FILE")]
-    pub(crate) viewer_token_file: Option<PathBuf>,
-    /// The viewer token itself (prefer --viewer-token-file). Never printed.
-    #[arg(long = "viewer-token", env = "GITOPS_VIEWER_TOKEN", hide_env_values = true, hide = true)]
-    pub(crate) viewer_token: Option<String>,
+    #[command(flatten)]
+    pub(crate) server: crate::status_cmd::ServerArgs,
 }
 
 /// How many status changes the view keeps.
@@ -50,21 +42,14 @@ pub(crate) fn run(args: &WatchArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!(
             "watch draws a live view and needs a terminal, but its output is not one; for \
              scripts and pipes use `gitops-live status {}` (or `status --json`)",
-            args.url
+            args.server.url
         );
     }
-    let token = crate::status_cmd::viewer_token(
-        args.viewer_token_file.as_deref(),
-        args.viewer_token.as_deref(),
-    )?;
-    let url = crate::status_cmd::ws_url(&args.url).map_err(anyhow::Error::msg)?;
-    let config = ClientConfig {
-        connect: ConnectOptions { origin: None, bearer: token },
-        ..ClientConfig::new(url)
-    };
+    let (url, connect) = args.server.connection()?;
+    let config = ClientConfig { connect, ..ClientConfig::new(url) };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
-        let (view, views) = tokio::sync::watch::channel(View::new(args.url.clone()));
+        let (view, views) = tokio::sync::watch::channel(View::new(args.server.url.clone()));
         let client = tokio::spawn(follow(Client::new(config), view));
         let shown = show(views).await;
         client.abort();

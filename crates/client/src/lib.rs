@@ -47,6 +47,43 @@ pub enum Error {
     /// character); fix the token.
     #[error("the viewer token cannot be sent in a header")]
     InvalidToken,
+    /// A CA file could not be read or holds no certificate, or a certificate is unusable.
+    #[error("tls: {0}")]
+    Tls(String),
+}
+
+/// A DER-encoded certificate, for [`ConnectOptions::extra_roots`].
+pub type Certificate = rustls::pki_types::CertificateDer<'static>;
+
+/// Reads the PEM certificates in `path` (a homelab CA, or a self-signed server's own
+/// certificate) for [`ConnectOptions::extra_roots`].
+pub fn read_ca_file(path: &std::path::Path) -> Result<Vec<Certificate>> {
+    use rustls::pki_types::pem::PemObject as _;
+    let shown = path.display();
+    let certificates = Certificate::pem_file_iter(path)
+        .map_err(|e| Error::Tls(format!("reading {shown}: {e}")))?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::Tls(format!("reading {shown}: {e}")))?;
+    if certificates.is_empty() {
+        return Err(Error::Tls(format!("{shown} holds no PEM certificate")));
+    }
+    Ok(certificates)
+}
+
+/// The TLS settings of a `wss://` connection: the Mozilla roots (webpki-roots) plus `extra`.
+fn tls_connector(extra: &[Certificate]) -> Result<tokio_tungstenite::Connector> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for root in extra {
+        roots.add(root.clone()).map_err(|e| Error::Tls(format!("an extra root: {e}")))?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(config)))
 }
 
 /// The result type of this crate.
@@ -84,6 +121,8 @@ pub struct ConnectOptions {
     /// The viewer token, sent as `Authorization: Bearer <token>` to a server that asks viewers to
     /// sign in (`--viewer-token-file`).
     pub bearer: Option<String>,
+    /// Certificates trusted for `wss://` besides the Mozilla roots (see [`read_ca_file`]).
+    pub extra_roots: Vec<Certificate>,
 }
 
 impl std::fmt::Debug for ConnectOptions {
@@ -91,6 +130,7 @@ impl std::fmt::Debug for ConnectOptions {
         f.debug_struct("ConnectOptions")
             .field("origin", &self.origin)
             .field("bearer", &self.bearer.as_ref().map(|_| "<redacted>"))
+            .field("extra_roots", &self.extra_roots.len())
             .finish()
     }
 }
@@ -98,11 +138,12 @@ impl std::fmt::Debug for ConnectOptions {
 impl Connection {
     /// Opens `url` (e.g. `ws://127.0.0.1:3070/ws`), resuming from `since` when given.
     pub async fn open(url: &str, since: Option<Cursor>, origin: Option<&str>) -> Result<Self> {
-        let options = ConnectOptions { origin: origin.map(str::to_owned), bearer: None };
+        let options = ConnectOptions { origin: origin.map(str::to_owned), ..Default::default() };
         Self::open_with(url, since, &options).await
     }
 
-    /// [`Connection::open`] with every header option.
+    /// [`Connection::open`] with every header option; `wss://` URLs trust the Mozilla roots and
+    /// [`ConnectOptions::extra_roots`].
     pub async fn open_with(
         url: &str,
         since: Option<Cursor>,
@@ -124,7 +165,14 @@ impl Connection {
             let value = format!("Bearer {token}").parse().map_err(|_| Error::InvalidToken)?;
             request.headers_mut().insert("authorization", value);
         }
-        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        let connector = if url.starts_with("wss://") {
+            Some(tls_connector(&options.extra_roots)?)
+        } else {
+            None
+        };
+        let (socket, _) =
+            tokio_tungstenite::connect_async_tls_with_config(request, None, false, connector)
+                .await?;
         Ok(Self { socket })
     }
 
@@ -380,7 +428,10 @@ mod tests {
     #[test]
     fn the_viewer_token_never_shows_in_debug_output() {
         let config = ClientConfig {
-            connect: ConnectOptions { origin: None, bearer: Some("hunter2-hunter2".into()) },
+            connect: ConnectOptions {
+                bearer: Some("hunter2-hunter2".into()),
+                ..ConnectOptions::default()
+            },
             ..ClientConfig::new("ws://127.0.0.1:1/ws")
         };
         assert!(!format!("{config:?}").contains("hunter2"));

@@ -168,7 +168,7 @@ async fn an_operator_commits_and_every_client_sees_the_result() {
     assert_eq!(get_as(addr, "/api/session", &operator).json()["operator"]["signed_in"], true);
 
     // A viewer's client sees the repository dirty.
-    let options = ConnectOptions { origin: None, bearer: Some(VIEWER.to_owned()) };
+    let options = ConnectOptions { bearer: Some(VIEWER.to_owned()), ..ConnectOptions::default() };
     let mut connection =
         Connection::open_with(&format!("ws://{addr}/ws"), None, &options).await.expect("ws");
     let mut state = LiveState::default();

@@ -192,3 +192,77 @@ fn the_dashboard_is_installable_from_its_manifest() {
         );
     }
 }
+
+/// A TLS front for `backend` on a free port of 127.0.0.1 (as a reverse proxy with a homelab
+/// certificate would be): its address, the certificate's PEM, and the runtime serving it.
+fn tls_front(
+    backend: std::net::SocketAddr,
+) -> (std::net::SocketAddr, String, tokio::runtime::Runtime) {
+    let key =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .expect("certificate");
+    let pem = key.cert.pem();
+    let private = rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into());
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![key.cert.der().clone()], private)
+        .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    runtime.spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut front) = acceptor.accept(stream).await else { return };
+                let Ok(mut back) = tokio::net::TcpStream::connect(backend).await else { return };
+                let _ = tokio::io::copy_bidirectional(&mut front, &mut back).await;
+            });
+        }
+    });
+    (addr, pem, runtime)
+}
+
+#[test]
+fn status_reads_a_server_behind_https_trusting_the_given_ca() {
+    let file = ReportFile::new(&report(&[("halo", "clean"), ("nova", "dirty")]));
+    let server = Server::start(&["serve", "--report", &file.path_str()]);
+    eventually(Duration::from_secs(20), || {
+        (http(server.addr, "GET", "/readyz", &[]).status == 200).then_some(())
+    });
+    let (front, pem, _runtime) = tls_front(server.addr);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, pem).expect("write");
+    let url = format!("https://127.0.0.1:{}", front.port());
+    let run = |extra: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_gitops-live"))
+            .args(["status", &url, "--timeout", "10s"])
+            .args(extra)
+            .env("GITOPS_CONFIG", "none")
+            .env_remove("GITOPS_CA_FILE")
+            .output()
+            .expect("runs");
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (output.status.code(), text(&output.stdout), text(&output.stderr))
+    };
+    let (code, out, err) = run(&["--ca-file", &ca.display().to_string()]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("dirty: nova"), "{out}");
+    let (code, _, err) = run(&[]);
+    assert_eq!(code, Some(3), "an unknown issuer is refused");
+    assert!(err.contains("certificate"), "{err}");
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate").expect("write");
+    let (code, _, err) = run(&["--ca-file", &empty.display().to_string()]);
+    assert_eq!(code, Some(3));
+    assert!(err.contains("no PEM certificate"), "{err}");
+}

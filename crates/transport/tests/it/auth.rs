@@ -313,7 +313,7 @@ fn a_tool_connects_with_the_viewer_token_and_not_without_it() {
             matches!(&refused, Err(gitops_client::Error::WebSocket(tungstenite::Error::Http(r))) if r.status() == 401),
             "{refused:?}"
         );
-        let connect = ConnectOptions { origin: None, bearer: Some(TOKEN.to_owned()) };
+        let connect = ConnectOptions { bearer: Some(TOKEN.to_owned()), ..ConnectOptions::default() };
         let mut client = Client::new(ClientConfig { connect, ..ClientConfig::new(url.clone()) });
         tokio::time::timeout(Duration::from_secs(10), async {
             while client.state().report.is_none() {

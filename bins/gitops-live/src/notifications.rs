@@ -46,6 +46,10 @@ pub(crate) struct NotifyArgs {
     /// File holding the shared secret webhooks are signed with (X-Gitops-Signature-256).
     #[arg(long, env = "GITOPS_NOTIFY_SECRET_FILE", value_name = "FILE")]
     pub(crate) notify_secret_file: Option<PathBuf>,
+    /// PEM file of certificates to trust for https destinations besides the public roots (a
+    /// homelab CA, or a self-hosted ntfy/Gotify's self-signed certificate).
+    #[arg(long, env = "GITOPS_NOTIFY_CA_FILE", value_name = "FILE")]
+    pub(crate) notify_ca_file: Option<PathBuf>,
     /// The dashboard's address as people open it (e.g. `https://gitops.lan`): messages link to it.
     #[arg(long, env = "GITOPS_DASHBOARD_URL", value_name = "URL")]
     pub(crate) dashboard_url: Option<String>,
@@ -444,7 +448,13 @@ pub(crate) fn start(
     if destinations.is_empty() {
         return Ok(None);
     }
-    let sender = Sender::new(SenderConfig::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let extra_roots = match &args.notify_ca_file {
+        Some(path) => gitops_client::read_ca_file(path)
+            .with_context(|| "--notify-ca-file: the certificates to trust".to_owned())?,
+        None => Vec::new(),
+    };
+    let sender = Sender::new(SenderConfig { extra_roots, ..SenderConfig::default() })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let dispatcher = Dispatcher::new(
         queue.clone() as Arc<dyn Outbox>,
         sender,
@@ -561,6 +571,7 @@ mod tests {
             urls: urls.iter().map(|u| (*u).to_owned()).collect(),
             notify_url_file: None,
             notify_secret_file: None,
+            notify_ca_file: None,
             dashboard_url: None,
             notify_dirty_after: Duration::from_secs(3600),
             notify_extra_after: Duration::from_secs(3600),

@@ -193,44 +193,6 @@ fn the_dashboard_is_installable_from_its_manifest() {
     }
 }
 
-/// A TLS front for `backend` on a free port of 127.0.0.1 (as a reverse proxy with a homelab
-/// certificate would be): its address, the certificate's PEM, and the runtime serving it.
-fn tls_front(
-    backend: std::net::SocketAddr,
-) -> (std::net::SocketAddr, String, tokio::runtime::Runtime) {
-    let key =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-            .expect("certificate");
-    let pem = key.cert.pem();
-    let private = rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into());
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![key.cert.der().clone()], private)
-        .expect("server config");
-    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    runtime.spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut front) = acceptor.accept(stream).await else { return };
-                let Ok(mut back) = tokio::net::TcpStream::connect(backend).await else { return };
-                let _ = tokio::io::copy_bidirectional(&mut front, &mut back).await;
-            });
-        }
-    });
-    (addr, pem, runtime)
-}
-
 #[test]
 fn status_reads_a_server_behind_https_trusting_the_given_ca() {
     let file = ReportFile::new(&report(&[("halo", "clean"), ("nova", "dirty")]));
@@ -238,7 +200,7 @@ fn status_reads_a_server_behind_https_trusting_the_given_ca() {
     eventually(Duration::from_secs(20), || {
         (http(server.addr, "GET", "/readyz", &[]).status == 200).then_some(())
     });
-    let (front, pem, _runtime) = tls_front(server.addr);
+    let (front, pem, _runtime) = crate::support::tls_front(server.addr);
     let dir = tempfile::tempdir().expect("temp dir");
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, pem).expect("write");

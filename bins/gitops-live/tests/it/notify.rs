@@ -211,3 +211,44 @@ fn a_message_waiting_when_the_server_stops_is_delivered_after_a_restart() {
     assert!(sink.next(Duration::from_secs(2)).is_none(), "no second message");
     drop(server);
 }
+
+#[test]
+fn an_https_destination_with_a_homelab_certificate_is_delivered_when_its_ca_is_given() {
+    let sink = Sink::start();
+    let (front, pem, _runtime) =
+        crate::support::tls_front(std::net::SocketAddr::from(([127, 0, 0, 1], sink.port)));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, pem).expect("write");
+    let mut file = ReportFile::new(&report(&[("halo", "clean")]));
+    let url = format!("https://127.0.0.1:{}/hook", front.port());
+    let (path, ca_arg) = (file.path_str(), ca.display().to_string());
+    let server = Server::start(&[
+        "serve",
+        "--report",
+        &path,
+        "--notify-url",
+        &url,
+        "--notify-ca-file",
+        &ca_arg,
+    ]);
+    eventually(Duration::from_secs(20), || {
+        (http(server.addr, "GET", "/readyz", &[]).status == 200).then_some(())
+    });
+    file.write(&report(&[("halo", "missing")]), Style::AtomicRename);
+    let (_, body) = sink.next(Duration::from_secs(20)).expect("a message over https");
+    assert_eq!(names_in(&body), ["halo"], "{body}");
+
+    // A CA file that holds no certificate stops the server at start, saying so.
+    let bad = dir.path().join("bad.pem");
+    std::fs::write(&bad, "not a certificate").expect("write");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_gitops-live"))
+        .args(["serve", "--report", &path, "--bind", "127.0.0.1:0", "--state-dir", "none"])
+        .args(["--notify-url", &url, "--notify-ca-file", &bad.display().to_string()])
+        .env("GITOPS_CONFIG", "none")
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("no PEM certificate"), "{err}");
+}

@@ -327,3 +327,41 @@ pub(crate) fn git(dir: &Path, args: &[&str]) {
         .expect("git runs");
     assert!(status.success(), "git {args:?} failed");
 }
+
+/// A TLS front for `backend` on a free port of 127.0.0.1 (as a reverse proxy with a homelab
+/// certificate would be): its address, the certificate's PEM, and the runtime serving it.
+pub(crate) fn tls_front(
+    backend: std::net::SocketAddr,
+) -> (std::net::SocketAddr, String, tokio::runtime::Runtime) {
+    let key =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .expect("certificate");
+    let pem = key.cert.pem();
+    let private = rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into());
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![key.cert.der().clone()], private)
+        .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    runtime.spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut front) = acceptor.accept(stream).await else { return };
+                let Ok(mut back) = tokio::net::TcpStream::connect(backend).await else { return };
+                let _ = tokio::io::copy_bidirectional(&mut front, &mut back).await;
+            });
+        }
+    });
+    (addr, pem, runtime)
+}

@@ -103,9 +103,23 @@ export default tseslint.config(
     files: ['e2e/**/*.mjs'],
     languageOptions: {
       sourceType: 'module',
+      parser: tseslint.parser,
+      parserOptions: { project: './tsconfig.e2e.json', tsconfigRootDir: root },
       // Node, plus the browser's globals for the callbacks handed to page.evaluate and
       // page.waitForFunction, which run in the page.
       globals: { ...globals.node, ...globals.browser },
+    },
+    plugins: { '@typescript-eslint': tseslint.plugin },
+    rules: {
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        {
+          // node:test runs and awaits what `test()` returns at the top level itself.
+          allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite'] }],
+        },
+      ],
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/await-thenable': 'error',
     },
   },
 );

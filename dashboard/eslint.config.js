@@ -8,6 +8,7 @@
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import js from '@eslint/js';
+import { defineConfig, globalIgnores } from 'eslint/config';
 import { createNodeResolver, importX } from 'eslint-plugin-import-x';
 import reactHooks from 'eslint-plugin-react-hooks';
 import globals from 'globals';
@@ -61,13 +62,11 @@ const features = readdirSync(new URL('./src/features', import.meta.url), { withF
   .filter((entry) => entry.isDirectory())
   .map((entry) => entry.name);
 
-export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'src/types/generated/'] },
-  {
-    // Being rewritten on another branch (the store split); its findings are listed for the lead,
-    // who deletes this entry after merging it.
-    ignores: ['src/lib/liveStore.ts', 'src/lib/liveStore*.test.ts'],
-  },
+export default defineConfig(
+  globalIgnores(['dist/', 'src/types/generated/']),
+  // TEMPORARY: the store is being rewritten on another branch (the store split) and is kept out of
+  // the lint run until that branch is merged; then delete this entry and lint it.
+  globalIgnores(['src/lib/liveStore.ts', 'src/lib/liveStore*.test.ts'], 'store being rewritten'),
   {
     files: ['src/**/*.{ts,tsx}', 'e2e/**/*.mjs'],
     extends: [js.configs.recommended],
@@ -91,7 +90,8 @@ export default tseslint.config(
     rules: {
       'react-hooks/rules-of-hooks': 'error',
       'react-hooks/exhaustive-deps': 'error',
-      // Type-aware, and cheap: the program is built once for the whole project.
+      // Type-aware rules for promises: the program is built once for the whole project, and each
+      // rule looks only at calls and awaits.
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/await-thenable': 'error',

@@ -35,7 +35,7 @@ async function startReceiver() {
     });
     request.on('end', () => {
       const text = Buffer.concat(chunks).toString('utf8');
-      let body = null;
+      let body;
       try {
         body = JSON.parse(text);
       } catch {

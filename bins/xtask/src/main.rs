@@ -14,8 +14,8 @@ commands:
   demo        build the dashboard if needed, then run `gitops-live demo` (release build)
   dashboard   install the dashboard's npm packages and build it into dashboard/dist
   ci          every check: rustfmt, clippy, Rust tests, docs, generated types, dashboard
-              typecheck + unit tests + build, browser tests against the release binary,
-              WebSocket conformance (Autobahn)
+              typecheck + ESLint + unit tests + build, browser tests against the release
+              binary, WebSocket conformance (Autobahn)
   e2e         the browser tests only (builds what they need)
   conformance the Autobahn WebSocket suite against the echo route
   types       regenerate dashboard/src/types/generated/protocol.ts from the Rust types
@@ -385,6 +385,8 @@ fn ci() -> anyhow::Result<()> {
     let dir = root().join("dashboard");
     npm_install(&dir)?;
     run(&dir, "npm", &["run", "typecheck"])?;
+    // ESLint prints what it found; the run stops here with the command that failed.
+    run(&dir, "npm", &["run", "eslint"])?;
     run(&dir, "npm", &["test"])?;
     e2e()?;
     conformance()?;

@@ -82,7 +82,9 @@ function RepositoryCardImpl({
     return () => window.clearTimeout(timer);
   }, [changedAt, highlightMs]);
 
-  // `day` is in the dependencies so the ages move on at midnight.
+  // The ages are measured from Date.now(), which no dependency can name: a new `day` is what tells
+  // the memo that "3 days ago" has become "4 days ago".
+  // eslint-disable-next-line react-hooks/exhaustive-deps -- `day` invalidates the memo on purpose
   const facts = useMemo(() => keyFacts(repo, Date.now()), [repo, day]);
   const details = useMemo(() => detailFacts(repo), [repo]);
   const badges = useMemo(() => attentionBadges(repo), [repo]);

@@ -56,22 +56,22 @@ class FakeChannels {
 
   readonly openChannel = (name: string): ChannelLike => {
     const entry = { name, channel: null as unknown as ChannelLike };
-    const channels = this;
+    // Arrow functions: `this` is the FakeChannels, not the channel object.
     entry.channel = {
       onmessage: null,
-      postMessage(message: unknown) {
-        if (!channels.open.has(entry)) return;
+      postMessage: (message: unknown) => {
+        if (!this.open.has(entry)) return;
         const copy = JSON.stringify(message);
-        channels.log.push(JSON.parse(copy) as Record<string, unknown>);
-        for (const other of channels.open) {
+        this.log.push(JSON.parse(copy) as Record<string, unknown>);
+        for (const other of this.open) {
           if (other === entry || other.name !== name) continue;
           void Promise.resolve().then(() => {
-            if (channels.open.has(other)) other.channel.onmessage?.({ data: JSON.parse(copy) });
+            if (this.open.has(other)) other.channel.onmessage?.({ data: JSON.parse(copy) });
           });
         }
       },
-      close() {
-        channels.open.delete(entry);
+      close: () => {
+        this.open.delete(entry);
       },
     };
     this.open.add(entry);

@@ -1,14 +1,14 @@
 import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
-import { ActionsClientContext } from './client';
-import { ActionDialogs } from './dialogs';
-import { RepoActions } from './RepoActions';
-import { Dashboard } from '../dashboard/Dashboard';
-import { actionsClient } from '../../lib/actions';
-import { json, sampleReport, scriptedFetch } from '../../test/fakes';
-import { liveSnapshot, manualStore, operatorSession, renderWithStore, signedInSession, type ManualStore } from '../../test/store';
-import type { Repo } from '../../types/protocol';
-import { EPOCH } from '../../test/fakes';
+import { ActionsClientContext } from '../features/actions/client';
+import { ActionDialogs } from '../features/actions/dialogs';
+import { RepoActions } from '../features/actions/RepoActions';
+import { Dashboard } from '../features/dashboard/Dashboard';
+import { actionsClient } from '../lib/actions';
+import { json, sampleReport, scriptedFetch } from '../test/fakes';
+import { liveSnapshot, manualStore, operatorSession, renderWithStore, signedInSession, type ManualStore } from '../test/store';
+import type { Repo } from '../types/protocol';
+import { EPOCH } from '../test/fakes';
 
 const repoActions = (repo: Repo) => <RepoActions repo={repo} />;
 

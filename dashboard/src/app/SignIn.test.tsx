@@ -1,10 +1,10 @@
 import { act, fireEvent, screen } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { App } from '../../app/App';
-import { createLiveStore, type LiveStore } from '../../lib/liveStore';
-import { authServer, FakeSocketServer, memoryStorage, VIEWER_TOKEN, type AuthServerState } from '../../test/fakes';
-import { liveSnapshot, manualStore, renderWithStore, signedInSession, signedOutSession } from '../../test/store';
-import { CLOSE_CODES } from '../../types/protocol';
+import { App } from './App';
+import { createLiveStore, type LiveStore } from '../lib/liveStore';
+import { authServer, FakeSocketServer, memoryStorage, VIEWER_TOKEN, type AuthServerState } from '../test/fakes';
+import { liveSnapshot, manualStore, renderWithStore, signedInSession, signedOutSession } from '../test/store';
+import { CLOSE_CODES } from '../types/protocol';
 
 let stores: LiveStore[] = [];
 

@@ -69,6 +69,15 @@ export function saveMode(storage: ModeStorage | null, mode: Mode): void {
   }
 }
 
+/** Removes the state an older dashboard kept in localStorage (it moved to IndexedDB): frees the quota. */
+export function dropOldState(storage: ModeStorage | null): void {
+  try {
+    storage?.removeItem(STORAGE_KEYS.state);
+  } catch {
+    // Nothing to free.
+  }
+}
+
 /** Whether the mark says a state was saved (a state may still turn out to be missing or damaged). */
 export function savedMark(storage: ModeStorage | null): boolean {
   try {

@@ -1,7 +1,18 @@
-// The session gate of the live store. When the server may ask viewers to sign in, nothing
-// (re)connects while a check of `/api/session` is out: the next steps wait here and run once the
-// server says the viewer may read data. What an answer means is a pure function (`accessAfter`).
-import { needsSignIn, readSession, type SessionAnswer, type SessionOptions, type SignInResult } from './session';
+// The session gate of the live store. When the server may ask viewers to sign in, the store asks
+// `GET /api/session` at start (alongside the first snapshot, before any socket) and again before
+// retrying after a failure that could mean the session ended; nothing (re)connects while a check
+// is out: the next steps wait here and run once the server says the viewer may read data. It also
+// signs in and out (lib/session.ts makes the requests). What an answer means is a pure function
+// (`accessAfter`).
+import {
+  needsSignIn,
+  readSession,
+  signIn as signInRequest,
+  signOut as signOutRequest,
+  type SessionAnswer,
+  type SessionOptions,
+} from './session';
+import type { LiveStore } from './liveStoreTypes';
 import type { Session } from '../types/protocol';
 
 /**
@@ -39,54 +50,129 @@ export function accessAfter(answer: SessionAnswer, why: SessionWhy): AccessChang
   return { kind: 'end', access: why === 'transport' ? 'session-ended' : 'signed-out', session };
 }
 
-/** A sign-in as the viewer that left the viewer signed out is a refusal. */
-export function viewerSignInRefused(result: SignInResult): SignInResult | null {
-  if (!result.ok || !needsSignIn(result.session)) return null;
-  return { ok: false, reason: 'refused', retryAfterS: null, message: 'the server did not sign you in' };
-}
+/** The gate's part of the store's interface. */
+export type SessionMethods = Pick<LiveStore, 'signIn' | 'signOut' | 'signInOperator' | 'setSession' | 'refreshSession'>;
 
-/** A sign-in as the operator with a token that signs in only a viewer is a refusal. */
-export function operatorSignInRefused(result: SignInResult): SignInResult | null {
-  if (!result.ok || result.session.operator.signed_in) return null;
-  return { ok: false, reason: 'rejected', retryAfterS: null, message: 'that token signs in a viewer, not the operator' };
-}
-
-/** The gate. */
+/** The gate: the viewer's access and session, the checks, and signing in and out. */
 export interface SessionGate {
+  /** Signing in and out, and reading the session again: the store offers these as they are. */
+  methods: SessionMethods;
+  access(): Access;
+  session(): Session | null;
+  signedOut(): boolean;
   /** Asks the server, one check at a time (none while signed out, none when sign-in is off). */
   check(why: 'start' | 'transport'): void;
   /** Runs `next` now, or once the check out now allows it. */
   whenAllowed(next: () => void): void;
   /** Forgets the waiting steps (the connection was torn down). */
   drop(): void;
-  /** A sign-in or sign-out happened here: answers asked for before it are not applied. */
-  bump(): number;
-  /** Whether `version` (from `bump`) is still the latest. */
-  current(version: number): boolean;
+  /** Another tab signed in or out: the cookie is shared, so ask the server what holds now. */
+  changedElsewhere(signedOutThere: boolean): Promise<void>;
 }
 
-/** Makes the gate; `apply` takes each answer that still counts, `allowed` says whether to go on. */
-export function createSessionGate(options: {
-  enabled: boolean;
-  session: SessionOptions;
-  signedOut(): boolean;
+/** What the gate tells the store. */
+export interface SessionHost {
   started(): boolean;
-  apply(answer: SessionAnswer, why: SessionWhy): void;
-}): SessionGate {
+  /** Access or session changed. */
+  changed(): void;
+  /** The viewer is not signed in (any more): disconnect, and forget the data and the saved state. */
+  ended(): void;
+  /** The viewer may read data again: connect. */
+  connect(): void;
+  /** The operator just signed in: read what the action log missed. */
+  operatorSignedIn(): void;
+  /** Tells the other tabs. */
+  post(message: { kind: 'session-changed'; signedOut: boolean }): void;
+  /** A problem worth showing, or `null` when the last one is over. */
+  error(message: string | null): void;
+}
+
+/** Makes the gate. With `enabled` false the server is never asked and access stays `open`. */
+export function createSessionGate(options: { enabled: boolean; requests: SessionOptions; host: SessionHost }): SessionGate {
+  const { host, requests } = options;
+  let access: Access = options.enabled ? 'checking' : 'open';
+  let session: Session | null = null;
   let pending: Promise<void> | null = null;
   let waiting: Array<() => void> = [];
+  // Changes on sign-in and sign-out, so an answer asked for before one of them is not applied.
   let version = 0;
+  const signedOut = () => isSignedOut(access);
+
+  function apply(answer: SessionAnswer, why: SessionWhy) {
+    const change = accessAfter(answer, why);
+    if (change.kind === 'keep') return;
+    access = change.access;
+    session = change.session;
+    if (change.kind === 'end') host.ended();
+    host.changed();
+  }
+
+  /** A session learned outside the checks (the operator signed in): no reconnect. */
+  function setSession(next: Session) {
+    const wasOperator = session?.operator?.signed_in === true;
+    version += 1;
+    apply({ kind: 'session', session: next }, 'transport');
+    if (!wasOperator && next.operator?.signed_in) host.operatorSignedIn();
+  }
+
+  const methods: SessionMethods = {
+    setSession,
+    async refreshSession() {
+      const mine = ++version;
+      const answer = await readSession(requests);
+      if (mine === version && host.started()) apply(answer, 'transport');
+    },
+    async signIn(token) {
+      const result = await signInRequest(requests, token);
+      if (!result.ok) return result;
+      if (needsSignIn(result.session)) {
+        return { ok: false, reason: 'refused', retryAfterS: null, message: 'the server did not sign you in' };
+      }
+      version += 1;
+      access = result.session.required ? 'signed-in' : 'open';
+      session = result.session;
+      host.error(null);
+      host.post({ kind: 'session-changed', signedOut: false });
+      if (host.started()) host.connect();
+      return result;
+    },
+    async signInOperator(token) {
+      const result = await signInRequest(requests, token);
+      if (!result.ok) return result;
+      setSession(result.session);
+      if (!result.session.operator.signed_in) {
+        return { ok: false, reason: 'rejected', retryAfterS: null, message: 'that token signs in a viewer, not the operator' };
+      }
+      return result;
+    },
+    async signOut() {
+      const result = await signOutRequest(requests);
+      if (!result.ok) {
+        host.error(`sign out failed: ${result.message}`);
+        return result;
+      }
+      version += 1;
+      apply({ kind: 'session', session: result.session }, 'sign-out');
+      host.post({ kind: 'session-changed', signedOut: true });
+      return result;
+    },
+  };
+
   return {
+    methods,
+    access: () => access,
+    session: () => session,
+    signedOut,
     check(why) {
-      if (!options.enabled || pending || options.signedOut()) return;
+      if (!options.enabled || pending || signedOut()) return;
       const mine = version;
-      pending = readSession(options.session).then((answer) => {
+      pending = readSession(requests).then((answer) => {
         pending = null;
         const next = waiting;
         waiting = [];
-        if (!options.started()) return;
-        if (mine === version) options.apply(answer, why);
-        if (!options.signedOut()) for (const step of next) step();
+        if (!host.started()) return;
+        if (mine === version) apply(answer, why);
+        if (!signedOut()) for (const step of next) step();
       });
     },
     whenAllowed(next) {
@@ -96,7 +182,13 @@ export function createSessionGate(options: {
     drop() {
       waiting = [];
     },
-    bump: () => ++version,
-    current: (asked) => asked === version,
+    async changedElsewhere(signedOutThere) {
+      const wasOut = signedOut();
+      const mine = ++version;
+      const answer = await readSession(requests);
+      if (mine !== version || !host.started()) return;
+      apply(answer, signedOutThere ? 'sign-out' : 'transport');
+      if (wasOut && !signedOut()) host.connect();
+    },
   };
 }

@@ -4,8 +4,10 @@
 import type { ActionStatuses } from './actionStatus';
 import { DEFAULT_BACKOFF, type BackoffConfig } from './backoff';
 import type { Phase } from './liveConnection';
+export type { Phase } from './liveConnection';
 import type { ModeStorage, Mode, SavedStateStore } from './livePersistence';
 import type { Access } from './liveSession';
+export type { Access } from './liveSession';
 import type { StatusChange } from './report';
 import type { SignInResult, SignOutResult } from './session';
 import type { TabLink } from './tabLeader';

@@ -27,16 +27,20 @@ export interface TabHost {
   checkSession(): void;
   /** Another tab signed in or out. */
   sessionChanged(signedOutThere: boolean): void;
-  /** Another tab chose a mode. */
+  /** Another tab chose a mode (the leader then connects for it, a follower shows it). */
   modeChanged(mode: Mode): void;
+  /** Something shown changed. */
+  changed(): void;
   refreshActionLog(): void;
 }
 
 /** This tab's role, and what it says to the others. */
 export interface TabSide {
   role(): 'solo' | 'leader' | 'follower';
-  /** The leader's connection, as a follower last heard it. */
-  leaderView(): LeaderView | null;
+  /** The connection this tab shows: its own, or (a follower) the leader's as last heard. */
+  connectionView<V extends Pick<LeaderView, 'phase' | 'transport' | 'retryAt' | 'failures'>>(
+    own: V,
+  ): V | Pick<LeaderView, 'phase' | 'transport' | 'retryAt' | 'failures'>;
   start(): void;
   stop(): void;
   /** Leader: sends a server message on, exactly as it came (not pongs nor the server's status). */
@@ -109,6 +113,8 @@ export function createTabSide(tabs: TabLink | null, host: TabHost): TabSide {
         return;
       case 'mode':
         host.modeChanged(message.mode);
+        if (role === 'leader') host.connect();
+        else host.changed();
         return;
       case 'session-changed':
         host.sessionChanged(message.signedOut);
@@ -128,7 +134,16 @@ export function createTabSide(tabs: TabLink | null, host: TabHost): TabSide {
 
   return {
     role: () => role,
-    leaderView: () => leaderView,
+    connectionView(own) {
+      if (role !== 'follower') return own;
+      const view = leaderView;
+      return {
+        phase: view?.phase ?? 'connecting',
+        transport: view?.transport ?? null,
+        retryAt: view?.retryAt ?? null,
+        failures: view?.failures ?? 0,
+      };
+    },
     start() {
       // The link first, so a follower's `hello` has a channel; the lock is granted later (a
       // callback), and then this tab connects again as the leader.

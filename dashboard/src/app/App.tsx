@@ -5,6 +5,7 @@ import { useEffect, useMemo, useRef } from 'react';
 import { Activity } from 'lucide-react';
 import { ConnectionStatus } from '../components/ConnectionStatus';
 import { RealTimeToggle } from '../components/RealTimeToggle';
+import { OfflineBanner } from '../components/OfflineBanner';
 import { ServerBanner } from '../components/ServerBanner';
 import { Link } from '../components/Link';
 import { Dashboard } from '../features/dashboard/Dashboard';
@@ -174,6 +175,7 @@ export function App({ notificationApi }: { notificationApi: NotificationApi | nu
           />
         </div>
       </header>
+      <OfflineBanner />
       <ServerBanner />
       <NotifyProvider>
         <ActionDialogs>

@@ -634,6 +634,29 @@ describe('remembered state', () => {
     expect(second.store.getSnapshot().source).toBe('server');
   });
 
+  it('shows the saved state, still marked saved, when the server cannot be reached at load, until it answers', async () => {
+    const saved = memorySavedState({ v: 1, cursor: `${EPOCH}:4`, report: sampleReport(), savedAt: Date.now() - 180_000 });
+    // No mark in localStorage (another browser profile's rules, a cleared key): the snapshot is asked for at once.
+    const h = harness({ saved, answer: () => Promise.reject(new TypeError('Failed to fetch')) });
+    h.store.start();
+    await vi.advanceTimersByTimeAsync(0);
+    h.sockets.last.drop(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    let state = h.store.getSnapshot();
+    expect(state.source).toBe('saved');
+    expect(state.phase).toBe('reconnecting');
+    expect(state.lastUpdateAt).toBe(Date.now() - 180_000);
+    expect(state.report?.repos).toHaveLength(3);
+    // The next socket resumes from the saved cursor; the server's snapshot replaces the saved state.
+    await vi.advanceTimersByTimeAsync((state.retryAt ?? Date.now()) - Date.now());
+    expect(h.sockets.last.since()).toBe(`${EPOCH}:4`);
+    h.sockets.last.accept();
+    h.sockets.last.push(auditUpdate(9));
+    state = h.store.getSnapshot();
+    expect(state.source).toBe('server');
+    expect(state.phase).toBe('live');
+  });
+
   it('ignores a damaged saved state', async () => {
     const saved = memorySavedState({ v: 1, cursor: 'nope', report: {}, savedAt: 0 });
     const h = harness({ saved });

@@ -105,7 +105,7 @@ export function asSavedState(value: unknown): SavedState | null {
   return saved as SavedState;
 }
 
-/** A store in memory (tests, and browsers without IndexedDB keep nothing across visits). */
+/** A store in memory (tests). */
 export function memorySavedState(initial: unknown = null): SavedStateStore & { value: unknown } {
   const store = {
     value: initial,

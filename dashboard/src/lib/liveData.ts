@@ -5,7 +5,7 @@
 import { recordActionStatus, type ActionStatuses } from './actionStatus';
 import { apply, confirm, highlight, isStateMessage, type Effect, type LiveState, type Outcome } from './liveRules';
 import { MESSAGE_TYPES } from '../types/protocol';
-import type { ActionStatus, ConnectionStatus, ServerMessage } from '../types/protocol';
+import type { ActionStatus, ConnectionStatus, CursorText, Report, ServerMessage } from '../types/protocol';
 
 /** The data the UI reads, apart from the connection and the session. */
 export interface LiveData extends LiveState {
@@ -106,4 +106,13 @@ export function takeStatus(data: LiveData, status: ConnectionStatus, now: number
   };
   const notices: Notice[] = realtime !== data.serverRealtime ? [{ kind: 'realtime-changed' }] : [];
   return { data: next, outcome: { kind: 'not-state' }, notices };
+}
+
+/**
+ * What to remember of `data` (nothing without a state). Its time is when the state was last known
+ * current, the age shown offline: now while a transport carries data, else its last update.
+ */
+export function toSave(data: LiveData, carried: boolean, now: number): { report: Report; cursor: CursorText; savedAt: number } | null {
+  if (!data.report || !data.cursor) return null;
+  return { report: data.report, cursor: data.cursor, savedAt: carried ? now : (data.lastUpdateAt ?? now) };
 }

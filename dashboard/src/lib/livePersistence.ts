@@ -179,7 +179,8 @@ export function createPersister(options: {
   /** Where the mark goes (localStorage). */
   storage: ModeStorage | null;
   delayMs: number;
-  current: () => Omit<SavedState, 'v' | 'savedAt'> | null;
+  /** What to write; `savedAt` when the state was last known current (now when absent). */
+  current: () => (Omit<SavedState, 'v' | 'savedAt'> & { savedAt?: number }) | null;
   now: () => number;
   setTimeout(callback: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
@@ -192,7 +193,7 @@ export function createPersister(options: {
   const write = () => {
     const state = options.current();
     if (!options.store || !state) return;
-    void options.store.save({ v: 1, ...state, savedAt: options.now() });
+    void options.store.save({ v: 1, ...state, savedAt: state.savedAt ?? options.now() });
     setMark(options.storage, true);
   };
   return {

@@ -3,7 +3,7 @@
 // the remembered state (livePersistence.ts) and the tab side (liveTabs.ts). Read through useSyncExternalStore.
 import { missedActions } from './actions';
 import { createConnection } from './liveConnection';
-import { EMPTY_DATA, receive, takeStatus, type LiveData, type Received } from './liveData';
+import { EMPTY_DATA, receive, takeStatus, toSave, type LiveData, type Received } from './liveData';
 import { createPersister, dropOldState, loadMode, savedMark, saveMode } from './livePersistence';
 import { restore } from './liveRules';
 import { createSessionGate } from './liveSession';
@@ -35,7 +35,7 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
     ...deps,
     store: deps.savedState ?? null,
     delayMs: config.persistDelayMs,
-    current: () => (data.report && data.cursor ? { report: data.report, cursor: data.cursor } : null),
+    current: () => toSave(data, snapshot.transport !== null, deps.now()),
   });
   const gate = createSessionGate({
     enabled: deps.checkSession === true,

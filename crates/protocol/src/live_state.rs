@@ -34,7 +34,8 @@ pub struct LiveState {
 impl LiveState {
     /// Applies one server message by the client rules of `docs/protocol.md`.
     ///
-    /// A snapshot (`audit-update`) always replaces the state. A delta applies only when its seq
+    /// A snapshot (`audit-update`) replaces the state, unless it is older than the cursor in the
+    /// same epoch (stale: an instance behind, or a slow answer overtaken). A delta applies only when its seq
     /// is the next one of the same epoch; a `catch-up` only when it starts at the cursor. The
     /// error is a change that does not fit the state (the caller should ask for a snapshot);
     /// the state and cursor are then left as they were.
@@ -46,6 +47,14 @@ impl LiveState {
             return Ok(Applied::NotState);
         };
         if let ServerMessage::AuditUpdate { data, .. } = message {
+            // An older snapshot of the same epoch (an instance behind, a slow answer overtaken)
+            // would take the state back in time: keep the newer one.
+            if self
+                .cursor
+                .is_some_and(|current| current.epoch == cursor.epoch && cursor.seq < current.seq)
+            {
+                return Ok(Applied::Stale);
+            }
             self.report = Some(data);
             self.cursor = Some(cursor);
             return Ok(Applied::Advanced(cursor));
@@ -190,6 +199,19 @@ mod tests {
         assert_eq!(applied(&mut state, catch_up(4)), Applied::Advanced(Cursor::new(EPOCH, 9)));
         assert_eq!(names(&state), ["b"]);
         assert_eq!(applied(&mut state, catch_up(4)), Applied::Stale, "already applied");
+    }
+
+    #[test]
+    fn an_older_snapshot_of_the_same_epoch_is_stale() {
+        let mut state = LiveState::default();
+        applied(&mut state, snapshot(EPOCH, 5, &["a"]));
+        assert_eq!(applied(&mut state, snapshot(EPOCH, 3, &["b"])), Applied::Stale);
+        assert_eq!(names(&state), ["a"]);
+        assert_eq!(
+            applied(&mut state, snapshot(EPOCH, 5, &["c"])),
+            Applied::Advanced(Cursor::new(EPOCH, 5))
+        );
+        assert_eq!(names(&state), ["c"]);
     }
 
     #[test]

@@ -5,6 +5,7 @@ import { useEffect, useMemo, useRef } from 'react';
 import { Activity } from 'lucide-react';
 import { ConnectionStatus } from '../components/ConnectionStatus';
 import { RealTimeToggle } from '../components/RealTimeToggle';
+import { OfflineBanner } from '../components/OfflineBanner';
 import { ServerBanner } from '../components/ServerBanner';
 import { Link } from '../components/Link';
 import { Dashboard } from '../features/dashboard/Dashboard';
@@ -30,7 +31,7 @@ import { OperatorMenu } from '../features/session/OperatorSignIn';
 import { SessionMenu, SignIn } from '../features/session/SignIn';
 import { useCssHeight } from '../hooks/useCssHeight';
 import { useLocation } from '../hooks/useLocation';
-import { useLiveAudit } from '../hooks/useWebSocket';
+import { useLiveStore, shallowEqual } from '../hooks/useWebSocket';
 import { useHeadingFocus } from '../hooks/useHeadingFocus';
 import { readHistoryParams, writeHistoryParams } from '../lib/historyState';
 import { parseRoute } from '../lib/routes';
@@ -49,7 +50,7 @@ const repoActions = (repo: Repo) => (
 );
 
 function Waiting() {
-  const { phase, serverStatus } = useLiveAudit();
+  const { phase, serverStatus } = useLiveStore((s) => ({ phase: s.phase, serverStatus: s.serverStatus }), shallowEqual);
   const source = serverStatus?.report;
   const audit = isAuditSource(source);
   const message =
@@ -83,7 +84,7 @@ function NotFound() {
 
 /** The whole page. */
 export function App({ notificationApi }: { notificationApi: NotificationApi | null }) {
-  const { report, access, session } = useLiveAudit();
+  const { report, access, session } = useLiveStore((s) => ({ report: s.report, access: s.access, session: s.session }), shallowEqual);
   // The operator's page is there for a signed-in operator even where actions are off (it holds
   // the notifications too).
   const operator = session?.operator?.signed_in === true;
@@ -174,6 +175,7 @@ export function App({ notificationApi }: { notificationApi: NotificationApi | nu
           />
         </div>
       </header>
+      <OfflineBanner />
       <ServerBanner />
       <NotifyProvider>
         <ActionDialogs>

@@ -3,7 +3,7 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App';
 import { LiveStoreContext } from '../hooks/useWebSocket';
-import { createBrowserLiveStore } from '../lib/liveStore';
+import { createBrowserLiveStore } from '../lib/liveBrowser';
 import { browserNotificationApi } from '../features/notifications/Notifications';
 import './styles.css';
 

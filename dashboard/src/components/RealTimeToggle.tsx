@@ -1,12 +1,14 @@
 // RealTimeToggle: live updates, or polling every 5/10/30/60 s — the plan's rollback switch,
 // remembered per browser (the store writes it to localStorage).
 import { useId } from 'react';
-import { useWebSocket } from '../hooks/useWebSocket';
+import { shallowEqual, useLiveStore } from '../hooks/useWebSocket';
 import { POLL_INTERVALS, type PollInterval } from '../lib/liveStore';
 
 /** The real-time switch and the polling interval. */
 export function RealTimeToggle() {
-  const { mode, setMode, serverRealtime } = useWebSocket();
+  const store = useLiveStore();
+  const { mode, serverRealtime } = useLiveStore((s) => ({ mode: s.mode, serverRealtime: s.serverRealtime }), shallowEqual);
+  const setMode = (next: typeof mode) => store.setMode(next);
   const selectId = useId();
   const live = mode.kind === 'live';
   const interval: PollInterval = mode.kind === 'polling' ? mode.intervalS : 10;

@@ -4,7 +4,7 @@
 // its watcher fell back to polling. With `serve --audit-root` the source is a folder of clones,
 // and the banner says "audit", not "report file".
 import { TriangleExclamationPoint, Info } from 'lucide-react';
-import { useLiveAudit } from '../hooks/useWebSocket';
+import { useLiveStore } from '../hooks/useWebSocket';
 import { useNow } from '../hooks/useNow';
 import { isAuditSource } from '../lib/status';
 import { formatAgo, formatDateTime, parseTimestamp } from '../lib/time';
@@ -46,7 +46,7 @@ export function formatEvery(seconds: number): string {
 
 /** Banners about the report source. */
 export function ServerBanner() {
-  const { serverStatus } = useLiveAudit();
+  const serverStatus = useLiveStore((s) => s.serverStatus);
   const now = useNow(10_000);
   if (!serverStatus) return null;
   const source = serverStatus.report;

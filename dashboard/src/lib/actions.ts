@@ -7,9 +7,10 @@
 //
 // The preview and diff shapes come from the Rust crate `gitops-actions` (`Changes`, `Preview`,
 // `TrashEntry`); they are not in the generated protocol types, so they are written out here.
+import { mergeActionLog, type ActionStatuses } from './actionStatus';
 import { signIn, type SignInResult } from './session';
 import type { FetchLike } from './transports';
-import type { ActionAccepted, ActionLogEntry, ActionLogPage, Repo } from '../types/protocol';
+import type { ActionAccepted, ActionLogEntry, ActionLogPage, Repo, Session } from '../types/protocol';
 
 /** An action that changes a repository, by its API name. */
 export type ActionName = 'clone' | 'commit' | 'discard' | 'fix-remote' | 'delete' | 'restore' | 'push' | 'pull';
@@ -399,4 +400,28 @@ export function formatBytes(bytes: number): string {
     unit += 1;
   }
   return `${value >= 10 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
+}
+
+/**
+ * The action statuses with the newest entries of the action log merged in (signed-in operators
+ * only; `null` otherwise, when nothing changed or when the log cannot be read): `action-status` is
+ * not replayed on resume, so what ended while disconnected is learned here. Not where actions are
+ * off (an operator signed in for notifications).
+ */
+export async function missedActions(
+  options: ActionsOptions,
+  session: Session | null,
+  current: () => ActionStatuses,
+): Promise<ActionStatuses | null> {
+  const operator = session?.operator;
+  if (!operator?.signed_in || !operator.available) return null;
+  try {
+    const page = await actionsClient(options).actionLog({ limit: 50 });
+    if (!Array.isArray(page?.actions)) return null;
+    const merged = mergeActionLog(current(), page.actions);
+    return merged.statuses !== current() ? merged.statuses : null;
+  } catch {
+    // The next reconnect asks again.
+    return null;
+  }
 }

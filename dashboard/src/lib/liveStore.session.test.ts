@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { seededRandom } from './backoff';
 import { createLiveStore, STORAGE_KEYS, type LiveStore, type LiveStoreConfig } from './liveStore';
+import { memorySavedState } from './livePersistence';
 import {
   authServer,
   EPOCH,
@@ -18,18 +19,25 @@ const BASE = 'http://dash.test:3070/';
 let stores: LiveStore[] = [];
 
 function harness(
-  options: { server?: Partial<AuthServerState>; storage?: ReturnType<typeof memoryStorage>; config?: Partial<LiveStoreConfig> } = {},
+  options: {
+    server?: Partial<AuthServerState>;
+    saved?: ReturnType<typeof memorySavedState>;
+    config?: Partial<LiveStoreConfig>;
+  } = {},
 ) {
   const sockets = new FakeSocketServer();
   const sources = new FakeEventSourceServer();
   const server = authServer(options.server);
-  const storage = options.storage ?? memoryStorage();
+  const saved = options.saved ?? memorySavedState();
+  // The mark that says a state was saved, as the store leaves it beside the state.
+  const storage = memoryStorage(saved.value ? { [STORAGE_KEYS.saved]: '1' } : {});
   const store = createLiveStore({
     baseUrl: BASE,
     createWebSocket: sockets.create,
     createEventSource: sources.create,
     fetch: server.fetch,
     storage,
+    savedState: saved,
     random: seededRandom(7),
     now: () => Date.now(),
     setTimeout: (callback, ms) => setTimeout(callback, ms),
@@ -39,7 +47,7 @@ function harness(
     ...(options.config ? { config: options.config } : {}),
   });
   stores.push(store);
-  return { store, sockets, sources, server, storage };
+  return { store, sockets, sources, server, storage, saved };
 }
 
 const settle = () => vi.advanceTimersByTimeAsync(0);
@@ -52,9 +60,7 @@ function deferred() {
 }
 
 function savedState() {
-  return memoryStorage({
-    [STORAGE_KEYS.state]: JSON.stringify({ v: 1, cursor: `${EPOCH}:1`, report: sampleReport(), savedAt: Date.now() - 60_000 }),
-  });
+  return memorySavedState({ v: 1, cursor: `${EPOCH}:1`, report: sampleReport(), savedAt: Date.now() - 60_000 });
 }
 
 beforeEach(() => {
@@ -119,21 +125,21 @@ describe('signing in', () => {
 
   it('does not open the socket of a remembered state before the server answered, and forgets that state when signed out', async () => {
     const hold = deferred();
-    const h = harness({ storage: savedState(), server: { hold: hold.promise } });
+    const h = harness({ saved: savedState(), server: { hold: hold.promise } });
     h.store.start();
-    expect(h.store.getSnapshot().source).toBe('saved');
     await settle();
+    expect(h.store.getSnapshot().source).toBe('saved');
     expect(h.sockets.sockets).toHaveLength(0);
     hold.resolve();
     await settle();
     expect(h.sockets.sockets).toHaveLength(0);
     expect(h.store.getSnapshot().access).toBe('signed-out');
     expect(h.store.getSnapshot().report).toBeNull();
-    expect(h.storage.map.has(STORAGE_KEYS.state)).toBe(false);
+    expect(h.saved.value).toBeNull();
   });
 
   it('opens the remembered state socket once the server says the viewer is signed in', async () => {
-    const h = harness({ storage: savedState(), server: { signedIn: true } });
+    const h = harness({ saved: savedState(), server: { signedIn: true } });
     h.store.start();
     expect(h.sockets.sockets).toHaveLength(0);
     await settle();
@@ -161,7 +167,7 @@ describe('signing in', () => {
     h.sockets.last.accept();
     expect(h.store.getSnapshot().phase).toBe('live');
     h.store.flush();
-    const stored = [...h.storage.map.values()].join('\n');
+    const stored = [...h.storage.map.values(), JSON.stringify(h.saved.value)].join('\n');
     expect(stored).toContain('kitshn');
     expect(stored).not.toContain(VIEWER_TOKEN);
     expect(JSON.stringify(h.store.getSnapshot())).not.toContain(VIEWER_TOKEN);
@@ -181,7 +187,7 @@ describe('signing in', () => {
     await settle();
     h.sockets.last.accept();
     h.store.flush();
-    expect(h.storage.map.has(STORAGE_KEYS.state)).toBe(true);
+    expect(h.saved.value).not.toBeNull();
     const result = await h.store.signOut();
     expect(result.ok).toBe(true);
     expect(h.server.requests('/api/session')).toContain('DELETE /api/session');
@@ -189,7 +195,7 @@ describe('signing in', () => {
     expect(state.access).toBe('signed-out');
     expect(state.report).toBeNull();
     expect(h.sockets.last.closedByClient).not.toBeNull();
-    expect(h.storage.map.has(STORAGE_KEYS.state)).toBe(false);
+    expect(h.saved.value).toBeNull();
     await vi.advanceTimersByTimeAsync(60_000);
     expect(h.sockets.sockets).toHaveLength(1);
   });
@@ -213,7 +219,7 @@ describe('a session that ends while running', () => {
     const state = h.store.getSnapshot();
     expect(state.access).toBe('session-ended');
     expect(state.report).toBeNull();
-    expect(h.storage.map.has(STORAGE_KEYS.state)).toBe(false);
+    expect(h.saved.value).toBeNull();
     await vi.advanceTimersByTimeAsync(120_000);
     expect(h.sockets.sockets).toHaveLength(1);
   });

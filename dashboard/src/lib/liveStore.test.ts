@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { backoffDelay, seededRandom } from './backoff';
 import { createLiveStore, STORAGE_KEYS, type LiveStore, type LiveStoreConfig } from './liveStore';
+import { memorySavedState } from './livePersistence';
 import type { StatusChange } from './report';
 import {
   auditUpdate,
@@ -23,12 +24,14 @@ interface Harness {
   sources: FakeEventSourceServer;
   calls: ReturnType<typeof scriptedFetch>['calls'];
   storage: ReturnType<typeof memoryStorage>;
+  saved: ReturnType<typeof memorySavedState>;
   setOnline(online: boolean): void;
 }
 
 interface HarnessOptions {
   answer?: (url: URL, init: RequestInit | undefined) => Response | Promise<Response>;
   storage?: ReturnType<typeof memoryStorage>;
+  saved?: ReturnType<typeof memorySavedState>;
   seed?: number;
   config?: Partial<LiveStoreConfig>;
 }
@@ -46,6 +49,7 @@ function harness(options: HarnessOptions = {}): Harness {
       }),
   );
   const storage = options.storage ?? memoryStorage();
+  const saved = options.saved ?? memorySavedState();
   let online = true;
   let networkListener: ((online: boolean) => void) | null = null;
   const store = createLiveStore({
@@ -54,6 +58,7 @@ function harness(options: HarnessOptions = {}): Harness {
     createEventSource: sources.create,
     fetch,
     storage,
+    savedState: saved,
     random: seededRandom(options.seed ?? 1),
     now: () => Date.now(),
     setTimeout: (callback, ms) => setTimeout(callback, ms),
@@ -74,6 +79,7 @@ function harness(options: HarnessOptions = {}): Harness {
     sources,
     calls,
     storage,
+    saved,
     setOnline(value) {
       online = value;
       networkListener?.(value);
@@ -611,8 +617,11 @@ describe('remembered state', () => {
     await vi.advanceTimersByTimeAsync(1_000);
     first.store.stop();
 
-    const second = harness({ storage: first.storage });
+    const second = harness({ storage: first.storage, saved: first.saved });
     second.store.start();
+    // The saved state is read (from IndexedDB in the browser) before anything connects.
+    expect(second.sockets.sockets).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(0);
     const state = second.store.getSnapshot();
     expect(state.source).toBe('saved');
     expect(state.cursor).toBe(`${EPOCH}:2`);
@@ -625,10 +634,53 @@ describe('remembered state', () => {
     expect(second.store.getSnapshot().source).toBe('server');
   });
 
-  it('ignores a damaged saved state', () => {
-    const storage = memoryStorage({ [STORAGE_KEYS.state]: '{"v":1,"cursor":"nope","report":{}}' });
-    const h = harness({ storage });
+  it('shows the saved state, still marked saved, when the server cannot be reached at load, until it answers', async () => {
+    const saved = memorySavedState({ v: 1, cursor: `${EPOCH}:4`, report: sampleReport(), savedAt: Date.now() - 180_000 });
+    // No mark in localStorage (another browser profile's rules, a cleared key): the snapshot is asked for at once.
+    const h = harness({ saved, answer: () => Promise.reject(new TypeError('Failed to fetch')) });
     h.store.start();
-    expect(h.store.getSnapshot().report).toBeNull();
+    await vi.advanceTimersByTimeAsync(0);
+    h.sockets.last.drop(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    let state = h.store.getSnapshot();
+    expect(state.source).toBe('saved');
+    expect(state.phase).toBe('reconnecting');
+    expect(state.lastUpdateAt).toBe(Date.now() - 180_000);
+    expect(state.report?.repos).toHaveLength(3);
+    // The next socket resumes from the saved cursor; the server's snapshot replaces the saved state.
+    await vi.advanceTimersByTimeAsync((state.retryAt ?? Date.now()) - Date.now());
+    expect(h.sockets.last.since()).toBe(`${EPOCH}:4`);
+    h.sockets.last.accept();
+    h.sockets.last.push(auditUpdate(9));
+    state = h.store.getSnapshot();
+    expect(state.source).toBe('server');
+    expect(state.phase).toBe('live');
+  });
+
+  it('ignores a damaged saved state', async () => {
+    const saved = memorySavedState({ v: 1, cursor: 'nope', report: {}, savedAt: 0 });
+    const h = harness({ saved });
+    h.store.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.store.getSnapshot().source).toBe('server');
+    expect(h.calls.map((c) => c.url.pathname)).toEqual(['/api/audit']);
+  });
+
+  it('writes the state at most once per quiet period, and removes a state left in localStorage', async () => {
+    const storage = memoryStorage({ [STORAGE_KEYS.state]: '{"v":1}' });
+    const h = harness({ storage });
+    const writes: unknown[] = [];
+    const save = h.saved.save;
+    h.saved.save = async (state) => (writes.push(state), save(state));
+    const socket = await startLive(h);
+    expect(storage.map.has(STORAGE_KEYS.state)).toBe(false);
+    socket.push(change(2, 'halo', 'clean'));
+    socket.push(change(3, 'halo', 'dirty'));
+    expect(writes).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(writes).toHaveLength(1);
+    expect(writes[0]).toMatchObject({ v: 1, cursor: `${EPOCH}:3`, savedAt: Date.now() });
+    h.store.flush();
+    expect(writes).toHaveLength(2);
   });
 });

@@ -95,6 +95,12 @@ export function applyRepoChanges(report: Report, changes: readonly RepoChange[])
     switch (change.change) {
       case 'added': {
         if (!change.repo) throw new PatchError(`added ${change.name} without its repository`);
+        // As the Rust `apply_repo_change`: the repository is the one named, and it comes right
+        // after the ones of its name the state already has (an `added` for a key the state
+        // holds means the state and the server's disagree).
+        if (change.repo.name !== change.name) throw new PatchError(`added ${change.name} with a repository named ${change.repo.name}`);
+        const existing = [...entries.values()].filter((entry) => entry.name === change.name).length;
+        if (dup !== existing) throw new PatchError(`added ${change.name} as occurrence ${dup} where the state has ${existing}`);
         after = change.repo;
         entries.set(key, { name: change.name, dup, repo: after });
         break;
@@ -107,6 +113,7 @@ export function applyRepoChanges(report: Report, changes: readonly RepoChange[])
       case 'changed': {
         if (!before) throw new PatchError(`changed ${change.name} which the state does not have`);
         after = change.ops ? patchRepo(before.repo, change.ops) : { ...before.repo };
+        if (after.name !== change.name) throw new PatchError(`changed ${change.name} into a repository named ${after.name}`);
         if (!change.ops && change.new_status !== undefined) after.status = change.new_status;
         entries.set(key, { name: change.name, dup, repo: after });
         break;

@@ -86,7 +86,8 @@ async function sessionBody(response: Response): Promise<Session | null> {
   }
 }
 
-interface SessionOptions {
+/** What the session requests need. */
+export interface SessionOptions {
   fetch: FetchLike;
   baseUrl: string;
 }

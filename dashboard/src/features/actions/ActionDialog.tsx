@@ -7,7 +7,7 @@
 import { useEffect, useId, useState, type ReactNode } from 'react';
 import { ArrowRight, CircleAlert, CircleCheck, LoaderCircle } from 'lucide-react';
 import { Dialog } from '../../components/Dialog';
-import { useLiveAudit, useLiveStore } from '../../hooks/useWebSocket';
+import { useLiveStore } from '../../hooks/useWebSocket';
 import {
   ACTION_LABELS,
   ACTION_PROGRESS,
@@ -232,7 +232,7 @@ export interface ActionDialogProps {
 export function ActionDialog({ repo, action, entry, onClose }: ActionDialogProps) {
   const client = useActionsClient();
   const store = useLiveStore();
-  const { actions } = useLiveAudit();
+  const actions = useLiveStore((s) => s.actions);
   const [phase, setPhase] = useState<Phase>({ kind: 'loading' });
   const [message, setMessage] = useState('');
   const [typed, setTyped] = useState('');

@@ -3,7 +3,7 @@
 // adds (notifications). Operator only; the log is read again whenever an action ends.
 import { useCallback, useEffect, useState, type ReactNode } from 'react';
 import { ArchiveRestore, CircleAlert, LoaderCircle } from 'lucide-react';
-import { useLiveAudit, useLiveStore } from '../../hooks/useWebSocket';
+import { useLiveStore } from '../../hooks/useWebSocket';
 import { ACTION_LABELS, ActionError, type RepoAction, type TrashList } from '../../lib/actions';
 import { formatDateTime } from '../../lib/time';
 import type { ActionLogEntry } from '../../types/protocol';
@@ -114,7 +114,7 @@ function ActionLog() {
 function Trash() {
   const client = useActionsClient();
   const store = useLiveStore();
-  const { actions } = useLiveAudit();
+  const actions = useLiveStore((s) => s.actions);
   const [trash, setTrash] = useState<TrashList | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [restoring, setRestoring] = useState<{ folder: string; entry: string } | null>(null);

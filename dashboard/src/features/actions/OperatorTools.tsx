@@ -4,7 +4,7 @@
 import { useMemo, useState } from 'react';
 import { CircleAlert, Layers, LoaderCircle, RefreshCw } from 'lucide-react';
 import { Dialog } from '../../components/Dialog';
-import { useLiveAudit, useLiveStore } from '../../hooks/useWebSocket';
+import { useLiveStore } from '../../hooks/useWebSocket';
 import { ActionError, type BatchItem, type BatchResult } from '../../lib/actions';
 import type { Repo } from '../../types/protocol';
 import { errorText } from './ActionDialog';
@@ -35,7 +35,7 @@ function resultText(result: BatchResult): string {
 function BatchDialog({ repos, onClose }: { repos: readonly Repo[]; onClose: () => void }) {
   const client = useActionsClient();
   const store = useLiveStore();
-  const { actions } = useLiveAudit();
+  const actions = useLiveStore((s) => s.actions);
   const candidates = useMemo(() => batchCandidates(repos), [repos]);
   const [selected, setSelected] = useState<ReadonlySet<string>>(() => new Set());
   const [busy, setBusy] = useState(false);
@@ -161,7 +161,7 @@ export function OperatorTools() {
   const canAct = useCanAct();
   const client = useActionsClient();
   const store = useLiveStore();
-  const { report } = useLiveAudit();
+  const report = useLiveStore((s) => s.report);
   const [batchOpen, setBatchOpen] = useState(false);
   const [audit, setAudit] = useState<{ busy: boolean; text: string | null }>({ busy: false, text: null });
   if (!canAct) return null;

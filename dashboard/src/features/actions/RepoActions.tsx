@@ -3,7 +3,7 @@
 // summary); the dialog of the chosen one. A page that cannot act (a viewer, a server without
 // actions, a past point: the app passes no actions there) shows nothing.
 import { CircleAlert, CircleCheck, LoaderCircle } from 'lucide-react';
-import { useLiveAudit } from '../../hooks/useWebSocket';
+import { useLiveStore } from '../../hooks/useWebSocket';
 import { ACTION_LABELS, ACTION_PROGRESS, actionsFor, type RepoAction } from '../../lib/actions';
 import { isFinal, latestForRepo } from '../../lib/actionStatus';
 import type { Repo } from '../../types/protocol';
@@ -12,7 +12,7 @@ import { useOpenAction } from './dialogs';
 
 /** The newest action on a repository, in one line. */
 function LatestAction({ repo }: { repo: string }) {
-  const { actions } = useLiveAudit();
+  const actions = useLiveStore((s) => s.actions);
   const latest = latestForRepo(actions, repo);
   if (!latest) return null;
   if (!isFinal(latest.state)) {
@@ -69,7 +69,7 @@ export function RepoActions({ repo }: { repo: Repo }) {
 /** On a repository's page: why there are no actions, when the server cannot act. */
 export function NoActionsNote() {
   const operator = useOperator();
-  const { session } = useLiveAudit();
+  const session = useLiveStore((s) => s.session);
   // No session answer at all (an old server, or not asked yet): nothing to explain.
   if (!session || operator.available) return null;
   return (

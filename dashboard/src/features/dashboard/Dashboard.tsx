@@ -17,7 +17,7 @@ import {
   type ReactNode,
 } from 'react';
 import { ArrowLeft, Clock, Download, GitBranch, LayoutGrid, Rows3, Search, TriangleExclamationPoint } from 'lucide-react';
-import { useLiveAudit } from '../../hooks/useWebSocket';
+import { useLiveStore, shallowEqual } from '../../hooks/useWebSocket';
 import { useNow } from '../../hooks/useNow';
 import { useViewState } from '../../hooks/useViewState';
 import { RepositoryCard, repoCardId } from '../../components/RepositoryCard';
@@ -333,7 +333,7 @@ export function Dashboard({
 }: { focus: Focus | null; past?: Past | null; aside?: ReactNode } & DashboardSlots) {
   // You cannot act on the past.
   const actions = past ? undefined : repoActions;
-  const live = useLiveAudit();
+  const live = useLiveStore((s) => ({ report: s.report, changedAt: s.changedAt, serverStatus: s.serverStatus }), shallowEqual);
   const report = past ? past.report : live.report;
   const changedAt = past ? NO_CHANGES : live.changedAt;
   // The past has no "last audit": its own timestamp says when it was.

@@ -6,7 +6,7 @@ import { ArrowRight, CalendarClock, Eye, GitCompareArrows } from 'lucide-react';
 import { Link } from '../../components/Link';
 import { StatusIndicator } from '../../components/StatusIndicator';
 import { navigate, useLocation } from '../../hooks/useLocation';
-import { useLiveAudit } from '../../hooks/useWebSocket';
+import { useLiveStore } from '../../hooks/useWebSocket';
 import { fetchHistoryPage, pointAtOrBefore, pointTime, type HistoryFailure } from '../../lib/history';
 import { compareHref, pastHref, readHistoryParams, writeHistoryParams } from '../../lib/historyState';
 import { formatDateTime } from '../../lib/time';
@@ -112,7 +112,7 @@ export function HistoryView() {
   const { href } = useLocation();
   const search = useMemo(() => new URL(href, 'http://local').searchParams, [href]);
   const params = useMemo(() => readHistoryParams(search), [search]);
-  const { cursor: live } = useLiveAudit();
+  const live = useLiveStore((s) => s.cursor);
   const [pages, setPages] = useState<Pages>({ status: 'loading' });
   const [loadingMore, setLoadingMore] = useState(false);
   const [pickerNote, setPickerNote] = useState<string | null>(null);

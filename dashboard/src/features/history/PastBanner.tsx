@@ -3,7 +3,7 @@
 import { useEffect, useRef } from 'react';
 import { GitCompareArrows, History as HistoryIcon, Radio } from 'lucide-react';
 import { Link } from '../../components/Link';
-import { useLiveAudit } from '../../hooks/useWebSocket';
+import { useLiveStore } from '../../hooks/useWebSocket';
 import { changesSince } from '../../lib/history';
 import { compareHref } from '../../lib/historyState';
 import { formatDateTime } from '../../lib/time';
@@ -19,7 +19,7 @@ interface Props {
 
 /** The "as of" banner with "Back to live". */
 export function PastBanner({ cursor, load, liveHref }: Props) {
-  const { cursor: live } = useLiveAudit();
+  const live = useLiveStore((s) => s.cursor);
   // The live cursor when this point was opened: what arrives after it is counted.
   const opened = useRef<{ at: CursorText; live: CursorText | null } | null>(null);
   if (opened.current?.at !== cursor) opened.current = { at: cursor, live };

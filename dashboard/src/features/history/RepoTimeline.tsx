@@ -4,7 +4,7 @@ import { useEffect, useState } from 'react';
 import { ArrowRight, Eye, GitCompareArrows, History as HistoryIcon } from 'lucide-react';
 import { Link } from '../../components/Link';
 import { StatusIndicator } from '../../components/StatusIndicator';
-import { useLiveAudit } from '../../hooks/useWebSocket';
+import { useLiveStore } from '../../hooks/useWebSocket';
 import { fetchRepoTimeline, type HistoryFailure } from '../../lib/history';
 import { compareHref, pastHref } from '../../lib/historyState';
 import { formatDateTime } from '../../lib/time';
@@ -16,7 +16,7 @@ const LIMIT = 50;
 
 /** The timeline of the repository `name`. */
 export function RepoTimeline({ name }: { name: string }) {
-  const { cursor: live } = useLiveAudit();
+  const live = useLiveStore((s) => s.cursor);
   const [load, setLoad] = useState<Load>({ status: 'loading' });
   useEffect(() => {
     const abort = new AbortController();

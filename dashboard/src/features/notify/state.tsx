@@ -4,7 +4,7 @@
 // change made here (a test, a retry, a snooze, a wake) and on a timer while a section asks for it.
 // Nothing is asked of the server unless the operator is signed in.
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
-import { useLiveAudit, useLiveStore } from '../../hooks/useWebSocket';
+import { useLiveStore } from '../../hooks/useWebSocket';
 import { ActionError } from '../../lib/actions';
 import {
   browserNotificationsClient,
@@ -49,7 +49,7 @@ let browserClient: NotificationsClient | null = null;
 export function NotifyProvider({ client: given, children }: { client?: NotificationsClient; children: ReactNode }) {
   const client = useMemo(() => given ?? (browserClient ??= browserNotificationsClient()), [given]);
   const store = useLiveStore();
-  const { session } = useLiveAudit();
+  const session = useLiveStore((s) => s.session);
   // Actions may be off (`serve --report`): notifications need only the operator's sign-in.
   const operator = session?.operator?.signed_in === true;
   const [state, setState] = useState<NotifyState>({ status: 'idle' });

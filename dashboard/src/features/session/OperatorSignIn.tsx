@@ -5,7 +5,7 @@
 import { useRef, useState, type FormEvent } from 'react';
 import { CircleAlert, KeyRound, LogOut, ShieldCheck } from 'lucide-react';
 import { Dialog } from '../../components/Dialog';
-import { useLiveAudit, useLiveStore } from '../../hooks/useWebSocket';
+import { useLiveStore } from '../../hooks/useWebSocket';
 import { operatorSignInOffered } from '../../lib/session';
 import { signInErrorText } from './SignIn';
 
@@ -87,7 +87,7 @@ function OperatorDialog({ onClose }: { onClose: () => void }) {
 /** The control; nothing when the server has no operator (no token, or an old server). */
 export function OperatorMenu() {
   const store = useLiveStore();
-  const { session } = useLiveAudit();
+  const session = useLiveStore((s) => s.session);
   const [open, setOpen] = useState(false);
   const [busy, setBusy] = useState(false);
   const [failed, setFailed] = useState(false);

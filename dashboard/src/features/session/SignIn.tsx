@@ -3,7 +3,7 @@
 // is sent and the field is emptied at once: it lives in no state, no storage, only in that request.
 import { useRef, useState, type FormEvent } from 'react';
 import { CircleAlert, LockKeyhole, LogOut, UserRound } from 'lucide-react';
-import { useLiveAudit, useLiveStore } from '../../hooks/useWebSocket';
+import { useLiveStore, shallowEqual } from '../../hooks/useWebSocket';
 import { signedInWithToken, type SignInResult } from '../../lib/session';
 
 /** Words for a failed sign-in. */
@@ -25,7 +25,7 @@ export function signInErrorText(result: Extract<SignInResult, { ok: false }>): s
 /** The sign-in screen: a token form, or a word about the proxy when the server signs in only that way. */
 export function SignIn() {
   const store = useLiveStore();
-  const { access, session } = useLiveAudit();
+  const { access, session } = useLiveStore((s) => ({ access: s.access, session: s.session }), shallowEqual);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const input = useRef<HTMLInputElement>(null);
@@ -113,7 +113,7 @@ export function SignIn() {
 /** Who is signed in (a proxy's user name) and a Sign out button for a token session; nothing without sign-in. */
 export function SessionMenu() {
   const store = useLiveStore();
-  const { access, session } = useLiveAudit();
+  const { access, session } = useLiveStore((s) => ({ access: s.access, session: s.session }), shallowEqual);
   const [busy, setBusy] = useState(false);
   const [failed, setFailed] = useState(false);
   if (access !== 'signed-in' || !session) return null;

@@ -156,11 +156,12 @@ await withServerAndBrowser(report, {}, async (server, browser) => {
     await page.waitForSelector('.conn--live');
     return timing;
   };
-  // Leaving the dashboard saves its state (pagehide), and Chromium commits localStorage writes
-  // asynchronously: wait a little before clearing, and check the run fetched the snapshot.
+  // Leaving the dashboard saves its state (pagehide: IndexedDB, and a mark in localStorage), and
+  // Chromium commits both asynchronously: wait a little before clearing both, and check the run
+  // fetched the snapshot.
   const forgetState = async () => {
     await page.waitForTimeout(300);
-    await cdp.send('Storage.clearDataForOrigin', { origin: base, storageTypes: 'local_storage' });
+    await cdp.send('Storage.clearDataForOrigin', { origin: base, storageTypes: 'local_storage,indexeddb' });
   };
   const blank = () => page.goto('about:blank');
   /** A first-data run that must start from the server (no saved state): retried when it did not. */
@@ -196,6 +197,9 @@ await withServerAndBrowser(report, {}, async (server, browser) => {
     );
     // Saved state: the store writes it after a quiet second.
     await page.waitForTimeout(1200);
+    // The mark says a write began; IndexedDB commits it a moment later.
+    await page.waitForFunction(() => localStorage.getItem('gitops-live:saved') !== null, null, { timeout: 10_000 });
+    await page.waitForTimeout(300);
     reloads.push(await firstData(() => page.reload({ waitUntil: 'commit' })));
   }
   const breakdown = (runs) => {

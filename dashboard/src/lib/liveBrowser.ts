@@ -4,7 +4,43 @@ import { indexedDbSavedState } from './livePersistence';
 import { createLiveStore } from './liveStore';
 import type { LiveStore, LiveStoreConfig } from './liveStoreTypes';
 import { browserTabLink } from './tabLeader';
-import type { EventSourceLike, WebSocketLike } from './transports';
+import { decodeMessage, type EventSourceLike, type FetchLike, type WebSocketLike } from './transports';
+import type { ServerMessage } from '../types/protocol';
+
+/** An answer read once, for both of its takers. */
+interface EarlyAnswer {
+  status: number;
+  body: string;
+}
+
+/**
+ * The first snapshot `public/early.js` asked for before this bundle was even evaluated: the store
+ * shows it at once (`firstSnapshot`), and the connection's first plain `GET /api/audit` takes the
+ * same answer instead of asking again (`fetch`).
+ */
+function earlySnapshot(): { fetch: FetchLike; firstSnapshot: (() => Promise<ServerMessage | null>) | null } {
+  const slot = window as { __gitopsEarlySnapshot?: Promise<Response> };
+  const asked = slot.__gitopsEarlySnapshot;
+  delete slot.__gitopsEarlySnapshot;
+  const answer: Promise<EarlyAnswer> | null = asked ? asked.then(async (r) => ({ status: r.status, body: await r.text() })) : null;
+  let fetchTook = false;
+  const fetch: FetchLike = (input, init) => {
+    const plain = (init?.method ?? 'GET') === 'GET' && !new Headers(init?.headers).has('If-None-Match');
+    if (answer && !fetchTook && plain && new URL(input, window.location.href).pathname === '/api/audit') {
+      fetchTook = true;
+      return answer.then((a) => new Response(a.body, { status: a.status, headers: { 'Content-Type': 'application/json' } }));
+    }
+    return window.fetch(input, init);
+  };
+  const firstSnapshot = answer
+    ? () =>
+        answer.then(
+          (a) => (a.status === 200 ? decodeMessage(a.body) : null),
+          () => null,
+        )
+    : null;
+  return { fetch, firstSnapshot };
+}
 
 /** The store for this page. */
 export function createBrowserLiveStore(config?: Partial<LiveStoreConfig>): LiveStore {
@@ -23,7 +59,7 @@ export function createBrowserLiveStore(config?: Partial<LiveStoreConfig>): LiveS
     // The browser's classes have wider handler types than the small shapes the transports use.
     createWebSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
     createEventSource: typeof EventSource === 'function' ? (url) => new EventSource(url) as unknown as EventSourceLike : null,
-    fetch: (input, init) => window.fetch(input, init),
+    ...earlySnapshot(),
     storage,
     savedState: typeof indexedDB === 'object' && indexedDB ? indexedDbSavedState(indexedDB) : null,
     random: Math.random,

@@ -169,6 +169,40 @@ describe('first data', () => {
     expect(sockets.last.url).toBe(`wss://secure.test/ws?since=${EPOCH}:1`);
   });
 
+  it('shows the early snapshot before the tab knows whether it holds the connection', async () => {
+    const { fetch, calls } = scriptedFetch(() => json(auditUpdate(9)));
+    const sockets = new FakeSocketServer();
+    // A lock that is never granted: this tab stays a follower with no leader answering.
+    const tabs = { id: 't1', role: () => 'follower' as const, start() {}, post() {}, stop() {} };
+    const make = (firstSnapshot: (() => Promise<ServerMessage | null>) | null) => {
+      const store = createLiveStore({
+        baseUrl: BASE,
+        createWebSocket: sockets.create,
+        createEventSource: null,
+        fetch,
+        storage: null,
+        random: () => 0.5,
+        now: () => Date.now(),
+        setTimeout: (callback, ms) => setTimeout(callback, ms),
+        clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+        isOnline: () => true,
+        tabs,
+        firstSnapshot,
+      });
+      stores.push(store);
+      store.start();
+      return store;
+    };
+    const without = make(null);
+    const early = make(() => Promise.resolve(auditUpdate(4)));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(without.getSnapshot().report).toBeNull();
+    expect(early.getSnapshot().report?.repos).toHaveLength(3);
+    expect(early.getSnapshot().cursor).toBe(`${EPOCH}:4`);
+    expect(calls).toHaveLength(0);
+    expect(sockets.sockets).toHaveLength(0);
+  });
+
   it('opens the socket without a cursor when the snapshot fetch fails, and takes its audit-update', async () => {
     const h = harness({ answer: () => new Response('', { status: 503 }) });
     h.store.start();

@@ -1,6 +1,5 @@
-// The one store that owns the connection, composed of: the client rules and what is kept beside them
-// (liveRules.ts, liveData.ts: pure), the transport ladder (liveConnection.ts), the session gate (liveSession.ts),
-// the remembered state (livePersistence.ts) and the tab side (liveTabs.ts). Read through useSyncExternalStore.
+// The one store that owns the connection, composed of the client rules and what is kept beside them (liveRules.ts,
+// liveData.ts: pure), the transports (liveConnection.ts), the session gate, the saved state and the tab side.
 import { missedActions } from './actions';
 import { createConnection } from './liveConnection';
 import { EMPTY_DATA, receive, takeStatus, toSave, type LiveData, type Received } from './liveData';
@@ -105,8 +104,8 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
     data = received.data;
     if (received.outcome.kind === 'advanced') {
       resumeSentAt = null;
-      // The leader keeps the saved state fresh for every tab; followers would write the same.
-      if (tabs.role() !== 'follower') persister.schedule();
+      // What this tab fetched it keeps (also a first visit's early snapshot); the leader keeps the relayed.
+      if (via !== 'relay') persister.schedule();
     }
     if (changed) refresh();
     for (const notice of received.notices) {
@@ -171,6 +170,8 @@ export function createLiveStore(deps: LiveStoreDeps): LiveStore {
       gate.check('start');
       tabs.start();
       connect();
+      // A first visit: the early snapshot shows before this tab knows if it holds the connection.
+      void deps.firstSnapshot?.().then((message) => started && message && !data.report && handle(message, 'polling'));
     },
     stop() {
       if (!started) return;

@@ -12,7 +12,7 @@ import type { StatusChange } from './report';
 import type { SignInResult, SignOutResult } from './session';
 import type { TabLink } from './tabLeader';
 import type { EventSourceFactory, FetchLike, TransportKind, WebSocketFactory } from './transports';
-import type { ActionStatus, ConnectionStatus, CursorText, Report, Session } from '../types/protocol';
+import type { ActionStatus, ConnectionStatus, CursorText, Report, ServerMessage, Session } from '../types/protocol';
 
 /** Everything the UI reads. A new object on every change; unchanged parts keep their identity. */
 export interface LiveSnapshot {
@@ -93,6 +93,11 @@ export interface LiveStoreDeps {
   storage: ModeStorage | null;
   /** Where the last state is kept between visits (IndexedDB in the browser); absent: nowhere. */
   savedState?: SavedStateStore | null;
+  /**
+   * A snapshot the page asked for before the store existed (`public/early.js`), shown as soon as
+   * it arrives whichever tab turns out to hold the connection; absent or `null`: none.
+   */
+  firstSnapshot?: (() => Promise<ServerMessage | null>) | null;
   /** Uniform in [0, 1): the jitter source. */
   random: () => number;
   now: () => number;

@@ -234,10 +234,16 @@ impl Inbox {
             && self.fence_dir.as_ref().is_some_and(|dir| event.paths.contains(dir))
         {
             self.fences_seen += 1;
+            tracing::trace!(fences_seen = self.fences_seen, "os event: read fence seen");
             return true;
         }
         let Some(effect) = effect_of(&event.kind) else {
             self.stats.ignored_events += 1;
+            if tracing::enabled!(tracing::Level::TRACE)
+                && event.paths.iter().any(|path| self.files.contains(path))
+            {
+                tracing::trace!(kind = ?event.kind, "os event: about the file, not a change");
+            }
             return false;
         };
         let about_file = event.paths.iter().any(|path| self.files.contains(path));
@@ -248,6 +254,7 @@ impl Inbox {
             return false;
         }
         self.stats.relevant_events += 1;
+        tracing::trace!(kind = ?event.kind, ?effect, about_dir, "os event: relevant");
         self.pending.note_raw_event(now);
         self.pending.dir_changed |= about_dir;
         if about_file {

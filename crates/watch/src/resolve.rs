@@ -139,6 +139,17 @@ pub(crate) enum ReadOutcome {
     Failed(io::Error),
 }
 
+impl ReadOutcome {
+    /// A short description for trace logs.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            ReadOutcome::Settled { bytes, .. } => format!("settled, {} bytes", bytes.len()),
+            ReadOutcome::Unsettled => "unsettled".to_owned(),
+            ReadOutcome::Failed(error) => format!("failed: {error}"),
+        }
+    }
+}
+
 /// Limits on one read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ReadLimits {
@@ -197,10 +208,11 @@ pub(crate) fn read_settled(path: &Path, limits: ReadLimits) -> ReadOutcome {
         Ok(metadata) => metadata,
         Err(error) => return ReadOutcome::Failed(error),
     };
-    if FileStamp::of(&before) != FileStamp::of(&after)
-        || u64::try_from(bytes.len()).ok() != Some(after.len())
-        || changed_within(changed_at(&after), limits.quiet)
-    {
+    let stamp_moved = FileStamp::of(&before) != FileStamp::of(&after)
+        || u64::try_from(bytes.len()).ok() != Some(after.len());
+    let changed_recently = changed_within(changed_at(&after), limits.quiet);
+    if stamp_moved || changed_recently {
+        tracing::trace!(stamp_moved, changed_recently, "read unsettled");
         return ReadOutcome::Unsettled;
     }
     ReadOutcome::Settled { bytes, stamp: FileStamp::of(&after) }

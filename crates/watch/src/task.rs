@@ -170,7 +170,14 @@ impl Task {
                     self.next_retry = now + self.retry_interval;
                     self.publish_mode().await?;
                 }
-                Step::Read(read) => due = Some(read),
+                Step::Read(read) => {
+                    tracing::trace!(
+                        since_last_event_us = now.duration_since(read.last_raw_event).as_micros(),
+                        forced = read.forced,
+                        "read due"
+                    );
+                    due = Some(read);
+                }
                 Step::Wait(deadline) => self.wait(deadline).await,
             }
         }
@@ -345,8 +352,10 @@ impl Task {
         let fence = self.fence_dir(&resolution);
         let (mut outcome, fences_before) =
             self.read_file(target.clone(), self.timing.debounce, fence).await;
+        tracing::trace!(outcome = %outcome.describe(), "read done");
         if let Some(fences_before) = fences_before {
             self.await_fence(fences_before).await;
+            tracing::trace!("read fence passed");
             // A truncating writer makes the new size visible a moment before it updates the
             // file's times and queues its event, so a read in that moment looks settled and
             // the fence can pass before the event exists. By now the writer is almost surely
@@ -355,6 +364,7 @@ impl Task {
                 let stamp_now =
                     tokio::fs::metadata(&target).await.ok().map(|meta| FileStamp::of(&meta));
                 if stamp_now != Some(*stamp) {
+                    tracing::trace!("stamp changed after the fence: unsettled");
                     outcome = ReadOutcome::Unsettled;
                 }
             }
@@ -374,6 +384,7 @@ impl Task {
         let hold_empty = empty && self.empty_held != Some(events_seen);
         self.empty_held = hold_empty.then_some(events_seen);
         if hold_empty {
+            tracing::trace!("empty read held back as a write that has begun");
             outcome = ReadOutcome::Unsettled;
         }
         {
@@ -382,6 +393,7 @@ impl Task {
             if unsettled || inbox.pending.has_raw_event() {
                 // The file changed while (or just before) it was read: what we read may be torn
                 // or already stale, and another read is coming, so emit nothing now.
+                tracing::trace!(unsettled, "read discarded; another read follows");
                 let now = Instant::now();
                 inbox.pending.restore(due, now);
                 if hold_empty {
@@ -394,8 +406,14 @@ impl Task {
         }
         self.last_signature = Some(signature);
         match self.event_for(outcome, due, target) {
-            Some(event) => self.send(event).await,
-            None => Ok(()),
+            Some(event) => {
+                tracing::trace!("emitting the read");
+                self.send(event).await
+            }
+            None => {
+                tracing::trace!("read repeats the last emitted one; not emitted");
+                Ok(())
+            }
         }
     }
 

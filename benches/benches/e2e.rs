@@ -200,7 +200,7 @@ impl WriteStyle {
     /// The style of the `k`th write for `choice`.
     fn of(choice: WriterChoice, k: usize) -> WriteStyle {
         match choice {
-            WriterChoice::Mixed if k % 2 == 0 => WriteStyle::AtomicRename,
+            WriterChoice::Mixed if k.is_multiple_of(2) => WriteStyle::AtomicRename,
             WriterChoice::Mixed | WriterChoice::Inplace => WriteStyle::InPlace,
             WriterChoice::Rename => WriteStyle::AtomicRename,
             WriterChoice::Cp => WriteStyle::Cp,
@@ -531,7 +531,12 @@ fn run_once(args: &Args, server_bin: &Path, n_clients: usize) -> anyhow::Result<
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
         let started_ns = now_ns();
         let finished_ns = write_report(&report_path, write)?;
-        done.push(DoneWrite { name: write.name.clone(), style: write.style, started_ns, finished_ns });
+        done.push(DoneWrite {
+            name: write.name.clone(),
+            style: write.style,
+            started_ns,
+            finished_ns,
+        });
     }
     // Give the last write time to reach everyone, then stop the load generator.
     std::thread::sleep(

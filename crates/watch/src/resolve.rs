@@ -273,7 +273,10 @@ mod tests {
         let root = tempfile::tempdir().expect("temp dir");
         let path = root.path().join("report.json");
         fs::write(&path, vec![b' '; 1024]).expect("write");
-        assert!(matches!(read_settled(&path, limits(Duration::ZERO), || {}), ReadOutcome::Settled { .. }));
+        assert!(matches!(
+            read_settled(&path, limits(Duration::ZERO), || {}),
+            ReadOutcome::Settled { .. }
+        ));
         fs::write(&path, vec![b' '; 1025]).expect("write");
         let ReadOutcome::Failed(error) = read_settled(&path, limits(Duration::ZERO), || {}) else {
             panic!("a file over the limit must not be read");
@@ -289,7 +292,10 @@ mod tests {
         let status = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
         assert!(status.success());
         // Opening the FIFO would block this test forever.
-        assert!(matches!(read_settled(&fifo, limits(Duration::ZERO), || {}), ReadOutcome::Failed(_)));
+        assert!(matches!(
+            read_settled(&fifo, limits(Duration::ZERO), || {}),
+            ReadOutcome::Failed(_)
+        ));
         assert!(matches!(
             read_settled(Path::new("/dev/zero"), limits(Duration::ZERO), || {}),
             ReadOutcome::Failed(_)
@@ -372,7 +378,8 @@ mod tests {
             read_settled(&path, limits(Duration::from_secs(3600)), || {}),
             ReadOutcome::Unsettled
         ));
-        let ReadOutcome::Settled { bytes, .. } = read_settled(&path, limits(Duration::ZERO), || {}) else {
+        let ReadOutcome::Settled { bytes, .. } = read_settled(&path, limits(Duration::ZERO), || {})
+        else {
             panic!("a quiet file must read as settled");
         };
         assert_eq!(bytes, b"{}");

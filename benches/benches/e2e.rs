@@ -3,7 +3,8 @@
 //! For each client count it starts the release `gitops-live serve` on a 1,000-repo report, starts
 //! `gitops-loadgen` in a separate process with that many idle clients, measures the server's RSS
 //! before and after they connect, then writes the report K times (alternating temp + rename and
-//! in-place writes, one repository's status flipped each time) and reports, per write, the time
+//! in-place writes, or one writer style chosen with `--writer`, such as the real `cp`, a shell's
+//! `>` or Python's buffered file; one repository's status flipped each time) and reports, per write, the time
 //! until the last client had the `repo-status-change`, and per client and write the time until
 //! that client had it.
 //!
@@ -79,6 +80,20 @@ struct Args {
     /// one-repo change, for the bytes-on-the-wire figure.
     #[arg(long)]
     status_only: bool,
+    /// How the report is written: `mixed` (alternating `rename` and `inplace`, the default),
+    /// `rename` (temp file + `rename()`), `inplace` (one `write()` after `open(O_TRUNC)`), or a
+    /// real writer process: `cp` (`cp next.json report`), `shell` (`sh -c 'cat next.json >
+    /// report'`), `tee` (`sh -c 'tee report < next.json > /dev/null'`), `python-chunks` (Python's
+    /// buffered text `open('w').write()` in 1,000-character pieces, flushed in 8 KiB chunks).
+    /// A process writer's write is "finished" when the process has exited (Python: when its
+    /// `close()` returned, printed by the writer itself).
+    #[arg(long, default_value = "mixed")]
+    writer: WriterChoice,
+    /// The server's `--log` filter (default `warn`); its log goes to this bench's stderr. For a
+    /// trace of the watcher: `--server-log gitops_watch=trace,gitops_live=debug --verbose`
+    /// (the verbose lines give each write's start and finish in ns since the epoch).
+    #[arg(long, default_value = "warn")]
+    server_log: String,
     /// Print one line per write (style, first and last client latency).
     #[arg(long)]
     verbose: bool,
@@ -107,7 +122,10 @@ fn main() -> anyhow::Result<()> {
         (counts, _) => counts.to_vec(),
     };
     println!("e2e: server {} ({})", server.display(), modified(&server));
-    println!("e2e: {} repos, {} writes per run, clients {counts:?}", args.repos, args.writes);
+    println!(
+        "e2e: {} repos, {} writes per run, writer {:?}, clients {counts:?}",
+        args.repos, args.writes, args.writer
+    );
     let mut results = Vec::new();
     for &n_clients in &counts {
         let result = run_once(&args, &server, n_clients)
@@ -139,6 +157,25 @@ fn modified(path: &Path) -> String {
     age.map_or_else(|| "age unknown".to_owned(), |age| format!("built {} s ago", age.as_secs()))
 }
 
+/// Which writes a run makes (`--writer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum WriterChoice {
+    /// Alternating temp + rename and in place.
+    Mixed,
+    /// Temp file + `rename()`.
+    Rename,
+    /// `open(O_TRUNC)`, one `write()`, `close()`.
+    Inplace,
+    /// The real `cp`.
+    Cp,
+    /// `sh -c 'cat next.json > report'`.
+    Shell,
+    /// `sh -c 'tee report < next.json > /dev/null'`.
+    Tee,
+    /// Python's buffered text file.
+    PythonChunks,
+}
+
 /// How a write reaches the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -147,7 +184,44 @@ enum WriteStyle {
     AtomicRename,
     /// Truncate and write the report itself (`open(O_TRUNC)`, `write`, `close`).
     InPlace,
+    /// `cp next.json GitRepoReport.json` (coreutils 9.1 here: `copy_file_range` into the
+    /// truncated file).
+    Cp,
+    /// `sh -c 'cat next.json > GitRepoReport.json'`: the shell truncates, `cat` writes in
+    /// 128 KiB pieces, the file is closed when `cat` exits.
+    Shell,
+    /// `sh -c 'tee GitRepoReport.json < next.json > /dev/null'`: `tee` writes 8 KiB pieces.
+    Tee,
+    /// Python's `open(path, 'w')` and many small `write()`s, flushed in 8 KiB chunks.
+    PythonChunks,
 }
+
+impl WriteStyle {
+    /// The style of the `k`th write for `choice`.
+    fn of(choice: WriterChoice, k: usize) -> WriteStyle {
+        match choice {
+            WriterChoice::Mixed if k.is_multiple_of(2) => WriteStyle::AtomicRename,
+            WriterChoice::Mixed | WriterChoice::Inplace => WriteStyle::InPlace,
+            WriterChoice::Rename => WriteStyle::AtomicRename,
+            WriterChoice::Cp => WriteStyle::Cp,
+            WriterChoice::Shell => WriteStyle::Shell,
+            WriterChoice::Tee => WriteStyle::Tee,
+            WriterChoice::PythonChunks => WriteStyle::PythonChunks,
+        }
+    }
+}
+
+/// The Python writer: a buffered text file written in 1,000-character pieces (Python flushes
+/// its 8 KiB buffer as it fills), then the time `close()` returned, in ns since the epoch
+/// (`time.time_ns()` reads CLOCK_REALTIME, as `now_ns` does).
+const PYTHON_WRITER: &str = "import sys, time
+text = open(sys.argv[1], encoding='utf-8').read()
+f = open(sys.argv[2], 'w', encoding='utf-8')
+for i in range(0, len(text), 1000):
+    f.write(text[i:i + 1000])
+f.close()
+print(time.time_ns(), flush=True)
+";
 
 /// One prepared write: the repository whose status it flips and the whole new file.
 struct PlannedWrite {
@@ -170,6 +244,7 @@ fn plan_writes(
     base: &Report,
     n_writes: usize,
     content: WriteContent,
+    writer: WriterChoice,
 ) -> anyhow::Result<Vec<PlannedWrite>> {
     let candidates: Vec<usize> = base
         .repos
@@ -199,7 +274,7 @@ fn plan_writes(
         let name = repo.name.clone();
         report.summary = Some(report.computed_summary());
         report.health_status = Some(report.computed_health());
-        let style = if k % 2 == 0 { WriteStyle::AtomicRename } else { WriteStyle::InPlace };
+        let style = WriteStyle::of(writer, k);
         plan.push(PlannedWrite { name, style, bytes: report.to_json_bytes() });
     }
     Ok(plan)
@@ -215,7 +290,31 @@ struct DoneWrite {
     finished_ns: u64,
 }
 
-fn write_report(path: &Path, write: &PlannedWrite) -> anyhow::Result<()> {
+/// The file a process writer copies from, written before the write's clock starts.
+fn staged_path(path: &Path) -> PathBuf {
+    path.with_file_name("next.json")
+}
+
+/// Gets a process writer's input ready (outside the timed write). Nothing for the others.
+fn stage_write(path: &Path, write: &PlannedWrite) -> anyhow::Result<()> {
+    match write.style {
+        WriteStyle::AtomicRename | WriteStyle::InPlace => Ok(()),
+        WriteStyle::Cp | WriteStyle::Shell | WriteStyle::Tee | WriteStyle::PythonChunks => {
+            std::fs::write(staged_path(path), &write.bytes).context("staging the next report")
+        }
+    }
+}
+
+/// Makes one write; returns when it finished (`now_ns`), as the writer itself saw it when it
+/// can say so (Python prints it), or else right after `rename()`/`close()` returned or the writer
+/// process exited.
+fn write_report(path: &Path, write: &PlannedWrite) -> anyhow::Result<u64> {
+    let run = |command: &mut Command| -> anyhow::Result<std::process::Output> {
+        let output = command.stderr(Stdio::inherit()).output().context("running the writer")?;
+        ensure!(output.status.success(), "the writer failed: {}", output.status);
+        Ok(output)
+    };
+    let staged = staged_path(path);
     match write.style {
         WriteStyle::AtomicRename => {
             let temp = path.with_file_name(".GitRepoReport.json.tmp");
@@ -226,8 +325,29 @@ fn write_report(path: &Path, write: &PlannedWrite) -> anyhow::Result<()> {
         WriteStyle::InPlace => {
             std::fs::write(path, &write.bytes).context("writing the report in place")?
         }
+        WriteStyle::Cp => {
+            run(Command::new("cp").arg(&staged).arg(path))?;
+        }
+        WriteStyle::Shell => {
+            run(Command::new("sh")
+                .args(["-c", "cat \"$1\" > \"$2\"", "sh"])
+                .arg(&staged)
+                .arg(path))?;
+        }
+        WriteStyle::Tee => {
+            run(Command::new("sh")
+                .args(["-c", "tee \"$2\" < \"$1\" > /dev/null", "sh"])
+                .arg(&staged)
+                .arg(path))?;
+        }
+        WriteStyle::PythonChunks => {
+            let output =
+                run(Command::new("python3").args(["-c", PYTHON_WRITER]).arg(&staged).arg(path))?;
+            let text = String::from_utf8_lossy(&output.stdout);
+            return text.trim().parse().context("the Python writer's close time");
+        }
     }
-    Ok(())
+    Ok(now_ns())
 }
 
 /// The figures of one client count.
@@ -244,7 +364,7 @@ struct RunResult {
     all_clients_ms: Option<DistributionMs>,
     /// The same for temp + rename writes only.
     all_clients_atomic_ms: Option<DistributionMs>,
-    /// The same for in-place writes only.
+    /// The same for in-place writes only (every writer but temp + rename).
     all_clients_in_place_ms: Option<DistributionMs>,
     /// Per client and write: ms from write finished until that client had the change.
     per_client_ms: Option<DistributionMs>,
@@ -323,13 +443,18 @@ fn run_once(args: &Args, server_bin: &Path, n_clients: usize) -> anyhow::Result<
     let report_path = dir.path().join("GitRepoReport.json");
     let base = gitops_report::generate_report(args.repos, args.seed);
     std::fs::write(&report_path, base.to_json_bytes()).context("writing the first report")?;
-    let plan = plan_writes(&base, args.writes, WriteContent { status_only: args.status_only })?;
+    let plan = plan_writes(
+        &base,
+        args.writes,
+        WriteContent { status_only: args.status_only },
+        args.writer,
+    )?;
 
     // Both processes need a descriptor per client plus some slack; children inherit the limit.
     let needed_files = n_clients as u64 + 1_024;
     let mut server_command = command_with_open_files(server_bin, needed_files)?;
     server_command
-        .args(["serve", "--log", "warn", "--bind", "127.0.0.1:0"])
+        .args(["serve", "--log", &args.server_log, "--bind", "127.0.0.1:0"])
         // Every bench client comes from 127.0.0.1: lift the per-address cap (a tenth of the total).
         .args(["--max-clients-per-ip", "20000", "--report"])
         .arg(&report_path)
@@ -402,14 +527,15 @@ fn run_once(args: &Args, server_bin: &Path, n_clients: usize) -> anyhow::Result<
     let mut done = Vec::with_capacity(plan.len());
     for (k, write) in plan.iter().enumerate() {
         let due = start + spacing * k as u32;
+        stage_write(&report_path, write)?;
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
         let started_ns = now_ns();
-        write_report(&report_path, write)?;
+        let finished_ns = write_report(&report_path, write)?;
         done.push(DoneWrite {
             name: write.name.clone(),
             style: write.style,
             started_ns,
-            finished_ns: now_ns(),
+            finished_ns,
         });
     }
     // Give the last write time to reach everyone, then stop the load generator.
@@ -635,7 +761,7 @@ fn analyse(
                 if received_ns < write.finished_ns {
                     match write.style {
                         WriteStyle::AtomicRename => negative_latencies.0 += 1,
-                        WriteStyle::InPlace => negative_latencies.1 += 1,
+                        _ => negative_latencies.1 += 1,
                     }
                 }
                 received_ns.saturating_sub(write.finished_ns) / 1_000
@@ -650,7 +776,7 @@ fn analyse(
             all_clients.push(last);
             match write.style {
                 WriteStyle::AtomicRename => atomic.push(last),
-                WriteStyle::InPlace => in_place.push(last),
+                _ => in_place.push(last),
             }
         } else {
             incomplete_writes += 1;
@@ -722,12 +848,16 @@ fn print_writes(done: &[DoneWrite], messages: &[MessageRecord]) {
         let latency = |ns: u64| (ns as f64 - write.finished_ns as f64) / 1e6;
         let last_ns = change.receive_times_ns().last().unwrap_or(change.first_ns);
         println!(
-            "e2e: write {k:>4} {:<12?} +{gap_ms:>6.1} ms: seq {:>4} first {:>7.2} ms last {:>7.2} ms ({} clients)",
+            "e2e: write {k:>4} {:<12?} +{gap_ms:>6.1} ms: seq {:>4} first {:>7.2} ms last {:>7.2} ms ({} clients) \
+             started {} finished {} first {} ns",
             write.style,
             change.seq,
             latency(change.first_ns),
             latency(last_ns),
-            change.receivers
+            change.receivers,
+            write.started_ns,
+            write.finished_ns,
+            change.first_ns
         );
     }
 }

@@ -49,8 +49,41 @@ pub(crate) struct Inbox {
     pub(crate) fence_dir: Option<PathBuf>,
     /// How many opens of `fence_dir` the callback has seen.
     pub(crate) fences_seen: u64,
+    /// Opens and write-closes of the watched file, to tell when every writer has closed it.
+    pub(crate) opens: OpenCounts,
+    /// `opens` when the last read began: only what happened since counts.
+    pub(crate) opens_at_read: OpenCounts,
     /// Counters.
     pub(crate) stats: WatchStats,
+}
+
+/// Opens of the watched file and closes after writing, as the OS watcher reported them.
+///
+/// inotify reports every open (`IN_OPEN`, any mode) and every close of a file opened for writing
+/// (`IN_CLOSE_WRITE`); notify does not ask for read-only closes. Since the last read began, an
+/// opener that is not one of our reads and has not closed after writing is a writer still at
+/// work or a reader; either way the close of another writer does not prove the file complete.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OpenCounts {
+    /// `IN_OPEN` events about the file, from anyone, our own reads included.
+    pub(crate) opened: u64,
+    /// Our own reads' opens of the file, counted just before each open.
+    pub(crate) own: u64,
+    /// `IN_CLOSE_WRITE` events about the file.
+    pub(crate) write_closed: u64,
+}
+
+impl OpenCounts {
+    /// Whether every opener since `since` other than our own reads has closed the file after
+    /// writing. Asked only between reads: a read's own open is counted before it happens and
+    /// its event arrives before the read's fence, so by then the two agree (after a fence that
+    /// timed out, an own open still on its way would hide one foreign open).
+    fn all_closed_since(&self, since: &OpenCounts) -> bool {
+        let opened = self.opened.saturating_sub(since.opened);
+        let own = self.own.saturating_sub(since.own);
+        let closed = self.write_closed.saturating_sub(since.write_closed);
+        opened.saturating_sub(own) <= closed
+    }
 }
 
 /// What happened since the last read, coalesced.
@@ -58,6 +91,15 @@ pub(crate) struct Inbox {
 pub(crate) struct Pending {
     /// When the last relevant event was seen; the trailing-edge debounce counts from here.
     last_raw_event: Option<Instant>,
+    /// The last relevant event was a writer closing the file after writing.
+    write_complete: bool,
+    /// Every opener of the file since the last read began has closed it after writing (set by
+    /// [`Inbox::step`] from [`OpenCounts`]). With `write_complete`, the in-place write is
+    /// complete, so the read need not wait out the debounce (see [`Pending::deadline`]).
+    openers_closed: bool,
+    /// When the last read of a completed in-place write began; kept across reads (see
+    /// [`Pending::deadline`]).
+    last_fast_read: Option<Instant>,
     /// A modification was seen and the writer has not closed the file yet: reading now could
     /// catch a half-written file, so wait for the close (or for `max_write_wait`).
     write_in_progress: bool,
@@ -93,6 +135,9 @@ pub(crate) struct Due {
     pub(crate) forced: bool,
     /// Set the OS watches up again before reading.
     pub(crate) dir_changed: bool,
+    /// The read follows a completed in-place write (a close after writing, every opener
+    /// closed): with a read fence, the status-change-time quiet check is not needed.
+    pub(crate) write_complete: bool,
 }
 
 /// What the task should do next.
@@ -142,12 +187,13 @@ impl Pending {
     /// Notes a relevant event seen at `now` that does not say anything about in-place writes.
     pub(crate) fn note_raw_event(&mut self, now: Instant) {
         self.last_raw_event = Some(now);
+        self.write_complete = false;
     }
 
     /// Notes at `now` that an in-place write seems to have begun without its event (the file
     /// was found empty): the next read waits for the writer's close, or for `max_write_wait`.
     pub(crate) fn note_write_begun(&mut self, now: Instant) {
-        self.last_raw_event = Some(now);
+        self.note_raw_event(now);
         self.write_in_progress = true;
     }
 
@@ -163,8 +209,19 @@ impl Pending {
 
     /// When the next read is due, if anything is pending. `None` also when the configured wait
     /// is too long to represent, which means "until the next event".
+    ///
+    /// After a completed in-place write the read is due at once: the writer's close is the
+    /// end of the write, and waiting out the debounce only delays it. Within one debounce of
+    /// the last such read it waits for the rest of that debounce, so a burst of closes is read
+    /// about once per debounce rather than once per close; never later than the debounce
+    /// after the close would be.
     pub(crate) fn deadline(&self, timing: Timing) -> Option<Instant> {
         match self.last_raw_event {
+            Some(last) if self.write_complete && self.openers_closed => {
+                let after_last_read =
+                    self.last_fast_read.and_then(|read| read.checked_add(timing.debounce));
+                Some(after_last_read.map_or(last, |after| after.max(last)))
+            }
             Some(last) => {
                 let quiet = if self.write_in_progress {
                     timing.max_write_wait.max(timing.debounce)
@@ -188,8 +245,11 @@ impl Pending {
                     last_raw_event: self.last_raw_event.or(self.forced_at).unwrap_or(now),
                     forced: self.forced_at.is_some(),
                     dir_changed: self.dir_changed,
+                    write_complete: self.write_complete && self.openers_closed,
                 };
-                *self = Pending::default();
+                let last_fast_read =
+                    if due.write_complete { Some(now) } else { self.last_fast_read };
+                *self = Pending { last_fast_read, ..Pending::default() };
                 Step::Read(due)
             }
             deadline => Step::Wait(deadline),
@@ -206,6 +266,17 @@ impl Pending {
 }
 
 impl Inbox {
+    /// Decides what to do at `now` (see [`Pending::step`]); a read begins here, so the open
+    /// counts start again from this point.
+    pub(crate) fn step(&mut self, now: Instant, timing: Timing) -> Step {
+        self.pending.openers_closed = self.opens.all_closed_since(&self.opens_at_read);
+        let step = self.pending.step(now, timing);
+        if matches!(step, Step::Read(_)) {
+            self.opens_at_read = self.opens;
+        }
+        step
+    }
+
     /// Folds one OS watcher callback into the pending state. Returns whether the task should be
     /// woken; events about other files return `false` and change nothing but a counter.
     ///
@@ -234,13 +305,22 @@ impl Inbox {
             && self.fence_dir.as_ref().is_some_and(|dir| event.paths.contains(dir))
         {
             self.fences_seen += 1;
+            tracing::trace!(fences_seen = self.fences_seen, "os event: read fence seen");
             return true;
+        }
+        let about_file = event.paths.iter().any(|path| self.files.contains(path));
+        if about_file && matches!(event.kind, EventKind::Access(AccessKind::Open(_))) {
+            self.opens.opened += 1;
         }
         let Some(effect) = effect_of(&event.kind) else {
             self.stats.ignored_events += 1;
+            if tracing::enabled!(tracing::Level::TRACE)
+                && event.paths.iter().any(|path| self.files.contains(path))
+            {
+                tracing::trace!(kind = ?event.kind, "os event: about the file, not a change");
+            }
             return false;
         };
-        let about_file = event.paths.iter().any(|path| self.files.contains(path));
         let about_dir =
             moves_directory(&event.kind) && event.paths.iter().any(|path| self.dirs.contains(path));
         if !about_file && !about_dir {
@@ -248,12 +328,18 @@ impl Inbox {
             return false;
         }
         self.stats.relevant_events += 1;
+        tracing::trace!(kind = ?event.kind, ?effect, about_dir, "os event: relevant");
         self.pending.note_raw_event(now);
         self.pending.dir_changed |= about_dir;
         if about_file {
             match effect {
                 Effect::DataWritten => self.pending.write_in_progress = true,
-                Effect::WriteClosed | Effect::Replaced => self.pending.write_in_progress = false,
+                Effect::WriteClosed => {
+                    self.pending.write_in_progress = false;
+                    self.opens.write_closed += 1;
+                    self.pending.write_complete = true;
+                }
+                Effect::Replaced => self.pending.write_in_progress = false,
                 Effect::Touched => {}
             }
         }
@@ -305,26 +391,118 @@ mod tests {
         ]
     }
 
+    const OPEN: EventKind = EventKind::Access(AccessKind::Open(AccessMode::Any));
+
+    fn fast(last_raw_event: Instant) -> Step {
+        Step::Read(Due { last_raw_event, forced: false, dir_changed: false, write_complete: true })
+    }
+
+    fn debounced(last_raw_event: Instant) -> Step {
+        Step::Read(Due { last_raw_event, forced: false, dir_changed: false, write_complete: false })
+    }
+
+    /// One writer (`cp`, a shell's `>`): open, modify, close. Nothing before the close; the
+    /// close is read at once.
     #[test]
-    fn in_place_write_waits_for_close_then_debounces() {
+    fn in_place_write_waits_for_close_then_reads_at_once() {
         let mut inbox = inbox();
         let t0 = Instant::now();
+        assert!(!inbox.record(event(OPEN, "/t/2026.json"), t0), "an open is not a change");
         assert!(inbox.record(event(MODIFY, "/t/2026.json"), t0));
         let half_time = t0 + Duration::from_millis(500);
         assert_eq!(
-            inbox.pending.step(half_time, TIMING),
+            inbox.step(half_time, TIMING),
             Step::Wait(Some(t0 + TIMING.max_write_wait)),
             "an unclosed in-place write must not be read after the plain debounce"
         );
         let closed = t0 + Duration::from_millis(600);
         assert!(inbox.record(event(CLOSE_WRITE, "/t/2026.json"), closed));
-        assert_eq!(inbox.pending.step(closed, TIMING), Step::Wait(Some(closed + TIMING.debounce)));
-        let due = inbox.pending.step(closed + TIMING.debounce, TIMING);
+        assert_eq!(inbox.step(closed, TIMING), fast(closed));
+        assert_eq!(inbox.step(closed + TIMING.debounce, TIMING), Step::Wait(None));
+    }
+
+    /// Two writers have the file open; the first one's close does not make the file complete,
+    /// the second one's does.
+    #[test]
+    fn a_close_while_another_opener_is_at_work_waits_out_the_debounce() {
+        let mut inbox = inbox();
+        let t0 = Instant::now();
+        inbox.record(event(OPEN, "/t/2026.json"), t0);
+        inbox.record(event(OPEN, "/t/2026.json"), t0);
+        inbox.record(event(MODIFY, "/t/2026.json"), t0);
+        let first_close = t0 + Duration::from_millis(1);
+        inbox.record(event(CLOSE_WRITE, "/t/2026.json"), first_close);
         assert_eq!(
-            due,
-            Step::Read(Due { last_raw_event: closed, forced: false, dir_changed: false })
+            inbox.step(first_close, TIMING),
+            Step::Wait(Some(first_close + TIMING.debounce))
         );
-        assert_eq!(inbox.pending.step(closed + TIMING.debounce, TIMING), Step::Wait(None));
+        let second_close = first_close + Duration::from_millis(1);
+        inbox.record(event(CLOSE_WRITE, "/t/2026.json"), second_close);
+        assert_eq!(inbox.step(second_close, TIMING), fast(second_close));
+    }
+
+    /// inotify does not report read-only closes to us, so a reader's open since the last read
+    /// looks like a writer still at work: back to the debounce, until a read starts the count
+    /// again.
+    #[test]
+    fn a_reader_since_the_last_read_sends_the_close_back_to_the_debounce() {
+        let mut inbox = inbox();
+        let t0 = Instant::now();
+        inbox.record(event(OPEN, "/t/2026.json"), t0);
+        for _ in 0..2 {
+            inbox.record(event(OPEN, "/t/2026.json"), t0);
+            inbox.record(event(MODIFY, "/t/2026.json"), t0);
+            inbox.record(event(CLOSE_WRITE, "/t/2026.json"), t0);
+        }
+        assert_eq!(inbox.step(t0, TIMING), Step::Wait(Some(t0 + TIMING.debounce)));
+        let read_at = t0 + TIMING.debounce;
+        assert_eq!(inbox.step(read_at, TIMING), debounced(t0));
+        inbox.record(event(OPEN, "/t/2026.json"), read_at);
+        inbox.record(event(MODIFY, "/t/2026.json"), read_at);
+        inbox.record(event(CLOSE_WRITE, "/t/2026.json"), read_at);
+        assert_eq!(inbox.step(read_at, TIMING), fast(read_at));
+    }
+
+    /// Our own reads open the file too; counted before they open, they are not writers.
+    #[test]
+    fn our_own_opens_are_not_taken_for_writers() {
+        let mut inbox = inbox();
+        let t0 = Instant::now();
+        inbox.opens.own += 1;
+        inbox.record(event(OPEN, "/t/2026.json"), t0);
+        inbox.record(event(OPEN, "/t/2026.json"), t0);
+        inbox.record(event(MODIFY, "/t/2026.json"), t0);
+        inbox.record(event(CLOSE_WRITE, "/t/2026.json"), t0);
+        assert_eq!(inbox.step(t0, TIMING), fast(t0));
+    }
+
+    /// A change after the close (a `chmod`, a `touch`, a new write) is not covered by it.
+    #[test]
+    fn an_event_after_the_close_waits_out_the_debounce() {
+        let mut inbox = inbox();
+        let t0 = Instant::now();
+        inbox.record(event(MODIFY, "/t/2026.json"), t0);
+        inbox.record(event(CLOSE_WRITE, "/t/2026.json"), t0);
+        let touched = EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any));
+        inbox.record(event(touched, "/t/2026.json"), t0);
+        assert_eq!(inbox.step(t0, TIMING), Step::Wait(Some(t0 + TIMING.debounce)));
+    }
+
+    /// A burst of writers that each close: read at once, then at most once per debounce.
+    #[test]
+    fn a_burst_of_closes_is_read_once_per_debounce() {
+        let mut inbox = inbox();
+        let t0 = Instant::now();
+        inbox.record(event(CLOSE_WRITE, "/t/2026.json"), t0);
+        assert_eq!(inbox.step(t0, TIMING), fast(t0));
+        let next = t0 + Duration::from_millis(1);
+        for n in 0..5 {
+            inbox.record(event(MODIFY, "/t/2026.json"), next);
+            inbox.record(event(CLOSE_WRITE, "/t/2026.json"), next + Duration::from_micros(n));
+        }
+        let last = next + Duration::from_micros(4);
+        assert_eq!(inbox.step(last, TIMING), Step::Wait(Some(t0 + TIMING.debounce)));
+        assert_eq!(inbox.step(t0 + TIMING.debounce, TIMING), fast(last));
     }
 
     #[test]
@@ -450,7 +628,8 @@ mod tests {
 
         /// The read comes on the trailing edge: never before the quiet period after the last
         /// relevant event, always once it has passed, and never before an in-place write closed
-        /// unless `max_write_wait` has passed.
+        /// unless `max_write_wait` has passed. The quiet period is none when the last event is
+        /// a close and every opener seen has closed after writing.
         #[test]
         fn reads_come_on_the_trailing_edge(
             events in proptest::collection::vec(
@@ -463,29 +642,47 @@ mod tests {
             let mut now = t0;
             let mut last_relevant = None;
             let mut open_write = false;
+            let (mut opens, mut closes, mut closed_last) = (0, 0, false);
             for (kind, path, gap_ms) in events {
                 now += Duration::from_millis(gap_ms);
                 if inbox.record(event(kind, path), now) {
                     last_relevant = Some(now);
+                    closed_last = false;
                 }
                 match effect_of(&kind) {
                     Some(Effect::DataWritten) => open_write = true,
-                    Some(Effect::WriteClosed | Effect::Replaced) => open_write = false,
-                    Some(Effect::Touched) | None => {}
+                    Some(Effect::WriteClosed) => {
+                        open_write = false;
+                        closes += 1;
+                        closed_last = true;
+                    }
+                    Some(Effect::Replaced) => open_write = false,
+                    Some(Effect::Touched) => {}
+                    None if matches!(kind, EventKind::Access(AccessKind::Open(_))) => opens += 1,
+                    None => {}
                 }
             }
             let Some(last) = last_relevant else {
-                prop_assert_eq!(inbox.pending.step(now, TIMING), Step::Wait(None));
+                prop_assert_eq!(inbox.step(now, TIMING), Step::Wait(None));
                 return Ok(());
             };
-            let quiet = if open_write { TIMING.max_write_wait } else { TIMING.debounce };
-            let just_before = last + quiet - Duration::from_nanos(1);
-            prop_assert_eq!(inbox.pending.step(just_before, TIMING), Step::Wait(Some(last + quiet)));
+            let write_complete = closed_last && opens <= closes;
+            let quiet = if write_complete {
+                Duration::ZERO
+            } else if open_write {
+                TIMING.max_write_wait
+            } else {
+                TIMING.debounce
+            };
+            if quiet > Duration::ZERO {
+                let just_before = last + quiet - Duration::from_nanos(1);
+                prop_assert_eq!(inbox.step(just_before, TIMING), Step::Wait(Some(last + quiet)));
+            }
             prop_assert_eq!(
-                inbox.pending.step(last + quiet, TIMING),
-                Step::Read(Due { last_raw_event: last, forced: false, dir_changed: false })
+                inbox.step(last + quiet, TIMING),
+                Step::Read(Due { last_raw_event: last, forced: false, dir_changed: false, write_complete })
             );
-            prop_assert_eq!(inbox.pending.step(last + quiet, TIMING), Step::Wait(None));
+            prop_assert_eq!(inbox.step(last + quiet, TIMING), Step::Wait(None));
         }
     }
 }

@@ -18,7 +18,13 @@
 //!
 //! Reads happen on the **trailing edge** only: after the last relevant event, the watch waits for
 //! [`WatchConfig::debounce`] of quiet, then reads, so the final state of any burst always
-//! arrives. Unchanged bytes are not emitted again unless the consumer asks with
+//! arrives. One exception: when the last event is a writer closing the file after writing, and
+//! every other process that opened the file since the last read has closed it after writing
+//! too, the write is complete and the file is read at once (at most once per debounce during a
+//! burst of such closes). `cp`, a shell's `>`, `tee` and Python's `open('w')` end that way; the
+//! wait for the debounce made them about a debounce plus a re-read slower than a rename. A
+//! process that opened the file and has not closed it (a writer at work, or a reader: inotify
+//! does not report read-only closes to this watch) sends the read back to the debounce. Unchanged bytes are not emitted again unless the consumer asks with
 //! [`Watcher::trigger`]. A removed file is an event ([`WatchEvent::Missing`]), not a reset: the
 //! consumer keeps its last good data, and the file's return is a new [`WatchEvent::Changed`].
 //!
@@ -55,7 +61,9 @@
 //! A read is emitted only if nothing relevant happened while it ran, and it is checked three
 //! ways, because an event can reach us after the change it announces:
 //! - the file's stamp (inode, size, times) must not change while it is read;
-//! - its status change time must be older than the debounce (a write we have not heard of);
+//! - its status change time must be older than the debounce (a write we have not heard of),
+//!   unless the read follows a completed in-place write and has a fence (below), which already
+//!   covers every write from before the read;
 //! - with OS watching, the task then opens the watched directory and waits for that open's own
 //!   event: inotify queues events in order, so by then every event from before the read has
 //!   arrived (notify's thread may be late on a busy machine). The stamp is taken once more at
@@ -137,6 +145,8 @@ pub struct WatchConfig {
     /// per read, so swapping a *directory* symlink above the file is seen only at the next event.
     pub path: PathBuf,
     /// Quiet time after the last relevant event before the file is read. Default 5 ms.
+    /// A write that ends with every writer closing the file is read without this wait, at most
+    /// once per `debounce` (see the crate documentation).
     pub debounce: Duration,
     /// How long to wait for an in-place writer to close the file after its last modification
     /// before reading anyway (the writer may hold the file open for good). Default 2 s. Only

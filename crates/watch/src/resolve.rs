@@ -139,6 +139,17 @@ pub(crate) enum ReadOutcome {
     Failed(io::Error),
 }
 
+impl ReadOutcome {
+    /// A short description for trace logs.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            ReadOutcome::Settled { bytes, .. } => format!("settled, {} bytes", bytes.len()),
+            ReadOutcome::Unsettled => "unsettled".to_owned(),
+            ReadOutcome::Failed(error) => format!("failed: {error}"),
+        }
+    }
+}
+
 /// Limits on one read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ReadLimits {
@@ -159,7 +170,13 @@ pub(crate) struct ReadLimits {
 ///
 /// Only regular files are opened: opening a FIFO would block until a writer came, and reading a
 /// device might never end, which would wedge a blocking thread for good.
-pub(crate) fn read_settled(path: &Path, limits: ReadLimits) -> ReadOutcome {
+///
+/// `before_open` is called just before the file is opened (the watch counts its own opens).
+pub(crate) fn read_settled(
+    path: &Path,
+    limits: ReadLimits,
+    before_open: impl FnOnce(),
+) -> ReadOutcome {
     use std::io::Read;
     let regular_or_error = |metadata: &fs::Metadata| {
         if !metadata.is_file() {
@@ -173,6 +190,7 @@ pub(crate) fn read_settled(path: &Path, limits: ReadLimits) -> ReadOutcome {
     if let Err(error) = fs::metadata(path).and_then(|metadata| regular_or_error(&metadata)) {
         return ReadOutcome::Failed(error);
     }
+    before_open();
     let file = match fs::File::open(path) {
         Ok(file) => file,
         Err(error) => return ReadOutcome::Failed(error),
@@ -197,10 +215,11 @@ pub(crate) fn read_settled(path: &Path, limits: ReadLimits) -> ReadOutcome {
         Ok(metadata) => metadata,
         Err(error) => return ReadOutcome::Failed(error),
     };
-    if FileStamp::of(&before) != FileStamp::of(&after)
-        || u64::try_from(bytes.len()).ok() != Some(after.len())
-        || changed_within(changed_at(&after), limits.quiet)
-    {
+    let stamp_moved = FileStamp::of(&before) != FileStamp::of(&after)
+        || u64::try_from(bytes.len()).ok() != Some(after.len());
+    let changed_recently = changed_within(changed_at(&after), limits.quiet);
+    if stamp_moved || changed_recently {
+        tracing::trace!(stamp_moved, changed_recently, "read unsettled");
         return ReadOutcome::Unsettled;
     }
     ReadOutcome::Settled { bytes, stamp: FileStamp::of(&after) }
@@ -254,9 +273,12 @@ mod tests {
         let root = tempfile::tempdir().expect("temp dir");
         let path = root.path().join("report.json");
         fs::write(&path, vec![b' '; 1024]).expect("write");
-        assert!(matches!(read_settled(&path, limits(Duration::ZERO)), ReadOutcome::Settled { .. }));
+        assert!(matches!(
+            read_settled(&path, limits(Duration::ZERO), || {}),
+            ReadOutcome::Settled { .. }
+        ));
         fs::write(&path, vec![b' '; 1025]).expect("write");
-        let ReadOutcome::Failed(error) = read_settled(&path, limits(Duration::ZERO)) else {
+        let ReadOutcome::Failed(error) = read_settled(&path, limits(Duration::ZERO), || {}) else {
             panic!("a file over the limit must not be read");
         };
         assert_eq!(error.kind(), io::ErrorKind::FileTooLarge);
@@ -270,13 +292,16 @@ mod tests {
         let status = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
         assert!(status.success());
         // Opening the FIFO would block this test forever.
-        assert!(matches!(read_settled(&fifo, limits(Duration::ZERO)), ReadOutcome::Failed(_)));
         assert!(matches!(
-            read_settled(Path::new("/dev/zero"), limits(Duration::ZERO)),
+            read_settled(&fifo, limits(Duration::ZERO), || {}),
             ReadOutcome::Failed(_)
         ));
         assert!(matches!(
-            read_settled(root.path(), limits(Duration::ZERO)),
+            read_settled(Path::new("/dev/zero"), limits(Duration::ZERO), || {}),
+            ReadOutcome::Failed(_)
+        ));
+        assert!(matches!(
+            read_settled(root.path(), limits(Duration::ZERO), || {}),
             ReadOutcome::Failed(_)
         ));
     }
@@ -327,7 +352,7 @@ mod tests {
         let resolution = resolve(&a);
         assert_eq!(resolution.chain.len(), MAX_HOPS);
         assert!(matches!(
-            read_settled(resolution.target(), limits(Duration::ZERO)),
+            read_settled(resolution.target(), limits(Duration::ZERO), || {}),
             ReadOutcome::Failed(_)
         ));
     }
@@ -350,10 +375,11 @@ mod tests {
         let path = root.path().join("report.json");
         fs::write(&path, "{}").expect("write");
         assert!(matches!(
-            read_settled(&path, limits(Duration::from_secs(3600))),
+            read_settled(&path, limits(Duration::from_secs(3600)), || {}),
             ReadOutcome::Unsettled
         ));
-        let ReadOutcome::Settled { bytes, .. } = read_settled(&path, limits(Duration::ZERO)) else {
+        let ReadOutcome::Settled { bytes, .. } = read_settled(&path, limits(Duration::ZERO), || {})
+        else {
             panic!("a quiet file must read as settled");
         };
         assert_eq!(bytes, b"{}");

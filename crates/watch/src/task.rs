@@ -153,14 +153,18 @@ impl Task {
     async fn run_until_gone(&mut self) -> Result<(), ConsumerGone> {
         let mode = self.mode.borrow().clone();
         self.send(WatchEvent::Mode(mode)).await?;
-        let mut due =
-            Some(Due { last_raw_event: Instant::now(), forced: false, dir_changed: false });
+        let mut due = Some(Due {
+            last_raw_event: Instant::now(),
+            forced: false,
+            dir_changed: false,
+            write_complete: false,
+        });
         loop {
             if let Some(due) = due.take() {
                 self.read(due).await?;
             }
             let now = Instant::now();
-            let step = inbox::lock(&self.inbox).pending.step(now, self.timing);
+            let step = inbox::lock(&self.inbox).step(now, self.timing);
             match step {
                 Step::Failed(error) => {
                     tracing::warn!(path = %self.path.display(), %error, "OS watcher failed; polling");
@@ -170,7 +174,15 @@ impl Task {
                     self.next_retry = now + self.retry_interval;
                     self.publish_mode().await?;
                 }
-                Step::Read(read) => due = Some(read),
+                Step::Read(read) => {
+                    tracing::trace!(
+                        since_last_event_us = now.duration_since(read.last_raw_event).as_micros(),
+                        forced = read.forced,
+                        write_complete = read.write_complete,
+                        "read due"
+                    );
+                    due = Some(read);
+                }
                 Step::Wait(deadline) => self.wait(deadline).await,
             }
         }
@@ -343,10 +355,20 @@ impl Task {
         let signature = resolve::signature(&resolution);
         let target = resolution.target().to_path_buf();
         let fence = self.fence_dir(&resolution);
-        let (mut outcome, fences_before) =
-            self.read_file(target.clone(), self.timing.debounce, fence).await;
+        // The status change time says "a write we have not heard of" only without a fence:
+        // with one, every event from before the read is in hand before anything is emitted.
+        // After a completed in-place write the last write is normally younger than the
+        // debounce, so the check would send the read round once more for nothing.
+        let quiet = if due.write_complete && fence.is_some() {
+            Duration::ZERO
+        } else {
+            self.timing.debounce
+        };
+        let (mut outcome, fences_before) = self.read_file(target.clone(), quiet, fence).await;
+        tracing::trace!(outcome = %outcome.describe(), "read done");
         if let Some(fences_before) = fences_before {
             self.await_fence(fences_before).await;
+            tracing::trace!("read fence passed");
             // A truncating writer makes the new size visible a moment before it updates the
             // file's times and queues its event, so a read in that moment looks settled and
             // the fence can pass before the event exists. By now the writer is almost surely
@@ -355,6 +377,7 @@ impl Task {
                 let stamp_now =
                     tokio::fs::metadata(&target).await.ok().map(|meta| FileStamp::of(&meta));
                 if stamp_now != Some(*stamp) {
+                    tracing::trace!("stamp changed after the fence: unsettled");
                     outcome = ReadOutcome::Unsettled;
                 }
             }
@@ -374,6 +397,7 @@ impl Task {
         let hold_empty = empty && self.empty_held != Some(events_seen);
         self.empty_held = hold_empty.then_some(events_seen);
         if hold_empty {
+            tracing::trace!("empty read held back as a write that has begun");
             outcome = ReadOutcome::Unsettled;
         }
         {
@@ -382,6 +406,7 @@ impl Task {
             if unsettled || inbox.pending.has_raw_event() {
                 // The file changed while (or just before) it was read: what we read may be torn
                 // or already stale, and another read is coming, so emit nothing now.
+                tracing::trace!(unsettled, "read discarded; another read follows");
                 let now = Instant::now();
                 inbox.pending.restore(due, now);
                 if hold_empty {
@@ -394,8 +419,14 @@ impl Task {
         }
         self.last_signature = Some(signature);
         match self.event_for(outcome, due, target) {
-            Some(event) => self.send(event).await,
-            None => Ok(()),
+            Some(event) => {
+                tracing::trace!("emitting the read");
+                self.send(event).await
+            }
+            None => {
+                tracing::trace!("read repeats the last emitted one; not emitted");
+                Ok(())
+            }
         }
     }
 
@@ -421,7 +452,15 @@ impl Task {
         let limits = ReadLimits { quiet, max_bytes: self.max_bytes };
         let inbox = Arc::clone(&self.inbox);
         let read = move || {
-            let outcome = resolve::read_settled(&path, limits);
+            // Our own open is an `IN_OPEN` like any writer's: count it, so it is not taken for
+            // a writer that has not closed the file. Only reads with a fence count: without
+            // one the OS reports no opens (polling, or no watch on the directory).
+            let count_own_open = || {
+                if fence.is_some() {
+                    inbox::lock(&inbox).opens.own += 1;
+                }
+            };
+            let outcome = resolve::read_settled(&path, limits, count_own_open);
             let fences_before = fence.and_then(|dir| {
                 let before = inbox::lock(&inbox).fences_seen;
                 // An unreadable directory just means no fence.

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod fallback;
+mod in_place;
 mod lifecycle;
 mod noise;
 mod polling;

@@ -1,39 +1,24 @@
 // Browser test: the offline fallback. The dashboard saves the last state in IndexedDB; loaded
 // while the server cannot be reached, it shows that state marked "Offline — showing the state
 // saved … ago", and goes live again (the mark gone) when the server is back.
-// The page itself has to come from somewhere while the server is down: there is no service worker
-// yet, so the test serves the app shell (index.html and /assets, the same files the server embeds)
-// from dashboard/dist, as a browser cache would; every data request still goes to the server.
+// The page itself comes from the service worker (public/sw.js), which kept the app shell on the
+// first visit; every data request still goes to the (dead) server.
 // Run with `npm run e2e` (builds first). Set GITOPS_LIVE_BIN to test the real binary.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import { extname, join } from 'node:path';
-import { dashboardDir, runScenario, sampleReport } from './harness.mjs';
+import { runScenario, sampleReport } from './harness.mjs';
 
-const TYPES = {
-  '.html': 'text/html',
-  '.js': 'text/javascript',
-  '.css': 'text/css',
-  '.svg': 'image/svg+xml',
-  '.webmanifest': 'application/manifest+json',
-};
-
-/** Serves the app shell from dist for requests of `origin` that are not data (api, ws). */
-async function serveShell(page, origin) {
-  const dist = join(dashboardDir, 'dist');
-  await page.route(
-    (url) => url.origin === origin && !url.pathname.startsWith('/api/') && url.pathname !== '/ws',
-    async (route) => {
-      const path = new URL(route.request().url()).pathname;
-      const file = path === '/' || !extname(path) ? 'index.html' : path.slice(1);
-      try {
-        const body = await readFile(join(dist, file));
-        await route.fulfill({ status: 200, body, contentType: TYPES[extname(file)] ?? 'application/octet-stream' });
-      } catch {
-        await route.fulfill({ status: 404, body: 'not in the shell' });
-      }
+/** Waits until the service worker controls the page and holds the page and its entry script. */
+async function shellKept(page) {
+  await page.waitForFunction(
+    async () => {
+      if (!navigator.serviceWorker?.controller) return false;
+      const entry = document.querySelector('script[type=module]')?.getAttribute('src');
+      const cache = await caches.open('gitops-live-shell-v1');
+      return Boolean((await cache.match('/')) && entry && (await cache.match(entry)));
     },
+    null,
+    { timeout: 15_000, polling: 100 },
   );
 }
 
@@ -79,10 +64,15 @@ test('loaded with the server down, the page shows the saved state marked offline
     assert.ok(saved, 'the state was saved in IndexedDB');
     assert.equal(saved.repos, report.repos.length);
 
+    await shellKept(page);
     await server.kill();
-    await serveShell(page, new URL(server.url).origin);
-    await page.reload();
     const banner = page.locator('[data-offline-saved-at]');
+    // A new visit to a repository's address opens too, not only a reload of the page that was open.
+    const first = report.repos[0].name;
+    await page.goto(`${server.url}/audit/${encodeURIComponent(first)}`);
+    await banner.waitFor({ timeout: 15_000 });
+    await page.getByRole('heading', { name: first, exact: true }).waitFor({ timeout: 5_000 });
+    await page.goto(`${server.url}/`);
     await banner.waitFor({ timeout: 15_000 });
     const text = await banner.innerText();
     assert.match(text, /Offline — showing the state saved (just now|\d+ s ago|\d+ min ago)\./, `the mark says the age (${text})`);

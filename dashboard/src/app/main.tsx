@@ -10,6 +10,11 @@ import './styles.css';
 const store = createBrowserLiveStore();
 store.start();
 window.addEventListener('pagehide', () => store.flush());
+// The app shell kept for loads while the server is down (public/sw.js): built pages only, and only
+// where the browser allows a worker (https or localhost); registered once the page has loaded.
+if (import.meta.env.PROD && 'serviceWorker' in navigator) {
+  window.addEventListener('load', () => void navigator.serviceWorker.register('/sw.js').catch(() => undefined));
+}
 
 const root = document.getElementById('root');
 if (!root) throw new Error('index.html has no #root');

@@ -1,0 +1,131 @@
+// The dashboard's service worker: it keeps the app shell (the page and its scripts, styles and
+// icons) so that the dashboard still opens when the server cannot be reached, and then shows the
+// last state it saved in IndexedDB, marked offline with its age (lib/livePersistence.ts).
+//
+// It never touches data: /api/*, /ws, /events and every other request go to the network as if it
+// were not there. Pages are asked of the network first (the cached copy is only a fallback, so a
+// new build shows at once); the hashed files under /assets/ never change and come from the cache
+// first. When the page's entry script changes (a new build), the old build's files are dropped.
+const SHELL = 'gitops-live-shell-v1';
+const PAGE = '/';
+const STATIC = new Set(['/early.js', '/favicon.svg', '/icon-maskable.svg', '/manifest.webmanifest']);
+
+/** The dashboard's own addresses: the page is the answer to each of them (see routes.rs). */
+function isPage(path) {
+  return path === '/' || path === '/history' || path === '/actions' || path.startsWith('/audit/');
+}
+
+/** The entry script a page names: changes with every build. */
+function entryOf(html) {
+  const match = /<script[^>]+src="(\/assets\/[^"]+)"/.exec(html);
+  return match ? match[1] : null;
+}
+
+/**
+ * Stores the page and every file of its build: the files the page names, and the chunks its entry
+ * script loads later (the charts), which the entry names as `assets/<name>`.
+ */
+async function precache() {
+  const cache = await caches.open(SHELL);
+  const response = await fetch(new Request(PAGE, { cache: 'no-store' }));
+  if (!response.ok) return;
+  const html = await response.clone().text();
+  await cache.put(PAGE, response);
+  const files = new Set(Array.from(html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g), (m) => m[1]));
+  const entry = entryOf(html);
+  if (entry) {
+    const script = await (await fetch(entry)).text();
+    for (const m of script.matchAll(/assets\/[A-Za-z0-9_.-]+\.(?:js|css)/g)) files.add(`/${m[0]}`);
+  }
+  await cache.addAll([...files, ...STATIC]);
+}
+
+self.addEventListener('install', (event) => {
+  event.waitUntil(
+    precache()
+      .catch(() => {})
+      .then(() => self.skipWaiting()),
+  );
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil(
+    caches
+      .keys()
+      .then((names) => Promise.all(names.filter((name) => name !== SHELL).map((name) => caches.delete(name))))
+      .then(() => self.clients.claim()),
+  );
+});
+
+/** Keeps a fresh copy of the page; a new build replaces the old build's files. */
+async function keepPage(response) {
+  const cache = await caches.open(SHELL);
+  const html = await response.clone().text();
+  const old = await cache.match(PAGE);
+  const oldEntry = old ? entryOf(await old.text()) : null;
+  await cache.put(PAGE, response);
+  if (oldEntry && entryOf(html) !== oldEntry) {
+    const keys = await cache.keys();
+    await Promise.all(keys.filter((r) => new URL(r.url).pathname.startsWith('/assets/')).map((r) => cache.delete(r)));
+    await precache();
+  }
+}
+
+async function page(request) {
+  try {
+    const response = await fetch(request);
+    if (response.ok && (response.headers.get('content-type') ?? '').startsWith('text/html')) {
+      await keepPage(response.clone()).catch(() => {});
+    }
+    return response;
+  } catch (error) {
+    const cached = await caches.match(PAGE);
+    if (cached) return cached;
+    throw error;
+  }
+}
+
+async function fromCacheFirst(request) {
+  const cached = await caches.match(request);
+  if (cached) return cached;
+  const response = await fetch(request);
+  if (response.ok) {
+    const copy = response.clone();
+    caches
+      .open(SHELL)
+      .then((cache) => cache.put(request, copy))
+      .catch(() => {});
+  }
+  return response;
+}
+
+async function fromNetworkFirst(request) {
+  try {
+    const response = await fetch(request);
+    if (response.ok) {
+      const copy = response.clone();
+      caches
+        .open(SHELL)
+        .then((cache) => cache.put(request, copy))
+        .catch(() => {});
+    }
+    return response;
+  } catch (error) {
+    const cached = await caches.match(request);
+    if (cached) return cached;
+    throw error;
+  }
+}
+
+self.addEventListener('fetch', (event) => {
+  const request = event.request;
+  if (request.method !== 'GET') return;
+  const url = new URL(request.url);
+  if (url.origin !== self.location.origin) return;
+  if (request.mode === 'navigate') {
+    if (isPage(url.pathname)) event.respondWith(page(request));
+    return;
+  }
+  if (url.pathname.startsWith('/assets/')) event.respondWith(fromCacheFirst(request));
+  else if (STATIC.has(url.pathname)) event.respondWith(fromNetworkFirst(request));
+});

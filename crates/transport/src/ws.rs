@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use gitops_hub::{DeliveryKind, Subscription};
 use gitops_protocol::{
-    ClientMessage, CloseCode, Cursor, ErrorCode, Pong, encode_error, encode_pong,
+    ClientMessage, Cursor, ErrorCode, Pong, encode_error, encode_pong,
 };
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;

@@ -449,7 +449,8 @@ fn a_slow_reader_with_a_small_receive_buffer_gets_a_large_snapshot_intact() {
     assert_eq!(repos.map(Vec::len), Some(n), "{}", &snapshot[..200]);
     // The connection goes on: a change reaches the slow client after the snapshot.
     let mut changed = report(n);
-    changed.repos[7].status = Status::Dirty;
+    changed.repos[7].status =
+        if changed.repos[7].status == Status::Dirty { Status::Clean } else { Status::Dirty };
     server.publish(changed);
     let change = ws.read_message_with("repo-status-change", 4 << 10, Duration::ZERO);
     assert!(change.contains(&report(n).repos[7].name), "{change}");

@@ -164,7 +164,11 @@ fn receive(port: u16, clients: usize, threads: usize) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
         while received.load(Ordering::Relaxed) < target {
             if Instant::now() > deadline {
-                writeln!(out, "timed out at {} of {target} bytes", received.load(Ordering::Relaxed))?;
+                writeln!(
+                    out,
+                    "timed out at {} of {target} bytes",
+                    received.load(Ordering::Relaxed)
+                )?;
                 return Ok(());
             }
             std::thread::sleep(Duration::from_micros(200));

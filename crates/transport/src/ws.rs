@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use gitops_hub::{DeliveryKind, Subscription};
-use gitops_protocol::{
-    ClientMessage, Cursor, ErrorCode, Pong, encode_error, encode_pong,
-};
+use gitops_protocol::{ClientMessage, Cursor, ErrorCode, Pong, encode_error, encode_pong};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -581,7 +579,10 @@ pub async fn serve_echo(
         tokio::spawn(async move {
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder.timer(hyper_util::rt::TokioTimer::new());
-            let _ = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service).with_upgrades().await;
+            let _ = builder
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
         });
     }
 }

@@ -283,7 +283,11 @@ pub(crate) fn replies<R: AsyncRead + Unpin>(reader: &mut Reader<R>) -> Vec<u8> {
 
 /// tungstenite's settings on the read half: `limits`' read settings, and its own write buffer
 /// (replies only) small and written at once.
-pub(crate) fn reader_config(read_buffer_bytes: usize, max_message: usize, max_frame: usize) -> WebSocketConfig {
+pub(crate) fn reader_config(
+    read_buffer_bytes: usize,
+    max_message: usize,
+    max_frame: usize,
+) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(read_buffer_bytes)
         .write_buffer_size(0)
@@ -298,8 +302,7 @@ pub(crate) fn reader_config(read_buffer_bytes: usize, max_message: usize, max_fr
 pub(crate) enum Split {
     /// The server's own TCP connection, under its write deadline.
     Tcp(Reader<OwnedReadHalf>, Writer<WriteDeadline<OwnedWriteHalf>>),
-    /// A TCP connection without a write deadline (the echo server).
-    #[cfg_attr(not(feature = "conformance"), allow(dead_code))]
+    /// A TCP connection without a write deadline (the echo server's).
     Bare(Reader<OwnedReadHalf>, Writer<OwnedWriteHalf>),
     /// Anything else hyper upgraded (TLS).
     Other(
@@ -344,8 +347,13 @@ async fn reader<R: AsyncRead + Unpin>(
     if already_read.is_empty() {
         WebSocketStream::from_raw_socket(side, Role::Server, Some(config)).await
     } else {
-        WebSocketStream::from_partially_read(side, already_read.to_vec(), Role::Server, Some(config))
-            .await
+        WebSocketStream::from_partially_read(
+            side,
+            already_read.to_vec(),
+            Role::Server,
+            Some(config),
+        )
+        .await
     }
 }
 
@@ -372,11 +380,18 @@ mod tests {
         let message = vec![b'x'; MAX_FRAME_BYTES * 2 + 1];
         let mut frames = Frames::default();
         frames.message(OP_TEXT, &message);
-        let opcodes: Vec<(u8, bool, usize)> =
-            frames.parts.iter().map(|(h, p)| (h.bytes[0] & 0x0f, h.bytes[0] & 0x80 != 0, p.len())).collect();
+        let opcodes: Vec<(u8, bool, usize)> = frames
+            .parts
+            .iter()
+            .map(|(h, p)| (h.bytes[0] & 0x0f, h.bytes[0] & 0x80 != 0, p.len()))
+            .collect();
         assert_eq!(
             opcodes,
-            [(OP_TEXT, false, MAX_FRAME_BYTES), (OP_CONTINUE, false, MAX_FRAME_BYTES), (OP_CONTINUE, true, 1)]
+            [
+                (OP_TEXT, false, MAX_FRAME_BYTES),
+                (OP_CONTINUE, false, MAX_FRAME_BYTES),
+                (OP_CONTINUE, true, 1)
+            ]
         );
     }
 
@@ -484,7 +499,11 @@ mod tests {
         assert_eq!(pings, 10_000);
         // What is kept is whole frames: pongs and, last, the reply to the close.
         let kept = replies(&mut reader);
-        assert!(!kept.is_empty() && kept.len() <= REPLIES_MAX + TUNGSTENITE_WRITE_MAX, "{}", kept.len());
+        assert!(
+            !kept.is_empty() && kept.len() <= REPLIES_MAX + TUNGSTENITE_WRITE_MAX,
+            "{}",
+            kept.len()
+        );
         let messages = read_back(kept);
         assert!(messages.iter().all(|m| m.is_pong() || m.is_close()), "{messages:?}");
         assert!(messages.iter().any(|m| m.is_pong()));

@@ -431,9 +431,12 @@ fn frames_sent_with_the_handshake_are_not_lost() {
 
 #[test]
 fn a_slow_reader_with_a_small_receive_buffer_gets_a_large_snapshot_intact() {
-    // 3,000 repositories: a snapshot of ~1.6 MB, so the server's writes stop part-way many times
-    // (a 4 KiB receive buffer, read 4 KiB at a time with pauses) and must go on where they stopped.
-    let n = 3_000;
+    // 16,000 repositories: a snapshot of ~8.8 MB, more than a socket's send buffer can grow to
+    // here (4 MiB, net.ipv4.tcp_wmem), behind a 4 KiB receive buffer read 4 KiB at a time with
+    // pauses: the server's writes stop part-way and must go on where they stopped (with 3,000
+    // repositories the kernel took the whole snapshot in one write, and a writer that dropped
+    // the rest of a partial write still passed).
+    let n = 16_000;
     let server = TestServer::start(TransportConfig::default(), Some(report(n)));
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
     socket.set_recv_buffer_size(4 << 10).expect("SO_RCVBUF");
@@ -442,8 +445,8 @@ fn a_slow_reader_with_a_small_receive_buffer_gets_a_large_snapshot_intact() {
     stream.set_nonblocking(false).expect("blocking");
     let mut ws = RawWs::handshake(stream, server.addr, &[]);
     std::thread::sleep(Duration::from_millis(200));
-    let snapshot = ws.read_message_with("audit-update", 4 << 10, Duration::from_micros(200));
-    assert!(snapshot.len() > 1_000_000, "{} bytes", snapshot.len());
+    let snapshot = ws.read_message_with("audit-update", 4 << 10, Duration::from_micros(50));
+    assert!(snapshot.len() > 5_000_000, "{} bytes", snapshot.len());
     let value: serde_json::Value = serde_json::from_str(&snapshot).expect("the snapshot is JSON");
     let repos = value["data"]["repos"].as_array().or_else(|| value["data"].as_array());
     assert_eq!(repos.map(Vec::len), Some(n), "{}", &snapshot[..200]);

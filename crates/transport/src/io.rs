@@ -109,3 +109,14 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<I> {
         self.progressed(result, cx)
     }
 }
+
+impl WriteDeadline<tokio::net::TcpStream> {
+    /// The connection's read half, and its write half under the same deadline (a WebSocket
+    /// session reads and writes its socket apart).
+    pub(crate) fn into_split(
+        self,
+    ) -> (tokio::net::tcp::OwnedReadHalf, WriteDeadline<tokio::net::tcp::OwnedWriteHalf>) {
+        let (read, write) = self.io.into_split();
+        (read, WriteDeadline { io: write, timeout: self.timeout, timer: None, live: self.live })
+    }
+}

@@ -5,24 +5,22 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use gitops_hub::{DeliveryKind, Subscription};
-use gitops_protocol::{
-    ClientMessage, CloseCode, Cursor, ErrorCode, Pong, encode_error, encode_pong,
-};
+use gitops_protocol::{ClientMessage, Cursor, ErrorCode, Pong, encode_error, encode_pong};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data as OpData, OpCode};
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes, error::CapacityError};
 
 use crate::http_util::{Body, empty, error, retry_later};
 use crate::session::{Driver, Ending, Fault, Inbound, Step, Violation};
 use crate::{ClientGuard, ClientKind, Live, Refusal, now_rfc3339};
+
+mod wire;
+
+use wire::{Frames, Reader, Split, Writer};
 
 /// WebSocket limits and heartbeats.
 #[derive(Debug, Clone, Copy)]
@@ -65,18 +63,9 @@ impl Default for WsLimits {
 }
 
 impl WsLimits {
-    fn tungstenite_config(&self) -> WebSocketConfig {
-        WebSocketConfig::default()
-            .read_buffer_size(self.read_buffer_bytes)
-            // Frames fed before a flush leave in one send(2) while they fit in 2 KiB: a one-repo
-            // change and its health update are one syscall and one TCP segment, not two. Every
-            // path here flushes (`send_batch`, pings, closes), so nothing waits in the buffer; a
-            // larger frame is written at once as before. Measured with the e2e bench at 1,000
-            // clients: server CPU per delivered message 10.0 → 6.7 µs, p99 to every client lower.
-            .write_buffer_size(2 << 10)
-            .max_write_buffer_size(4 << 20)
-            .max_message_size(Some(self.max_message_bytes))
-            .max_frame_size(Some(self.max_frame_bytes))
+    /// tungstenite's settings on the read half (the write side is [`wire::Writer`]'s).
+    fn reader_config(&self) -> WebSocketConfig {
+        wire::reader_config(self.read_buffer_bytes, self.max_message_bytes, self.max_frame_bytes)
     }
 }
 
@@ -207,32 +196,20 @@ pub(crate) fn upgrade(
         ));
     }
     let on_upgrade = hyper::upgrade::on(&mut request);
-    let config = live.config.ws.tungstenite_config();
+    let config = live.config.ws.reader_config();
     // Taken before the HTTP connection hands the socket over, so a draining server never sees
     // a moment with neither holding the shutdown signal.
     let shutdown = live.shutdown_signal();
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                let socket = WebSocketStream::from_raw_socket(
-                    TokioIo::new(upgraded),
-                    Role::Server,
-                    Some(config),
-                )
-                .await;
-                run(live, socket, subscription, guard, session_end, shutdown).await;
+                let split = Split::new(upgraded, config).await;
+                run_split(live, split, subscription, guard, session_end, shutdown).await;
             }
             Err(error) => tracing::debug!(%error, %remote, "upgrade failed"),
         }
     });
     response
-}
-
-type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
-
-/// The close frame for one of the protocol's codes.
-fn close_frame(code: CloseCode, reason: String) -> CloseFrame {
-    CloseFrame { code: code.code().into(), reason: Utf8Bytes::from(reason) }
 }
 
 /// Counts inbound messages against a rate with a burst allowance.
@@ -266,15 +243,18 @@ impl TokenBucket {
 enum Received {
     Text(Utf8Bytes),
     Binary,
+    /// A ping: tungstenite has formatted its pong, to be written now.
+    Ping,
 }
 
 /// What one read from the peer means: a message to answer, a fault that ends the session, or
-/// nothing (control frames, which only prove the peer alive).
+/// nothing (pongs, which only prove the peer alive).
 fn classify(read: Option<Result<Message, WsError>>) -> Option<Inbound<Received>> {
     Some(match read {
         Some(Ok(Message::Text(text))) => Inbound::Message(Received::Text(text)),
         Some(Ok(Message::Binary(_))) => Inbound::Message(Received::Binary),
-        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => return None,
+        Some(Ok(Message::Ping(_))) => Inbound::Message(Received::Ping),
+        Some(Ok(Message::Pong(_) | Message::Frame(_))) => return None,
         Some(Ok(Message::Close(_))) | None => Inbound::Event(Fault::PeerClosed),
         Some(Err(error)) => {
             tracing::debug!(%error, "websocket read failed");
@@ -283,16 +263,41 @@ fn classify(read: Option<Result<Message, WsError>>) -> Option<Inbound<Received>>
     })
 }
 
-async fn run(
+/// Runs a session on a connection split by [`Split::new`].
+async fn run_split(
     live: Arc<Live>,
-    socket: Socket,
+    split: Split,
     subscription: Subscription,
     guard: ClientGuard,
     session_end: Option<tokio::time::Instant>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    match split {
+        Split::Tcp(reader, writer) => {
+            run(live, reader, writer, subscription, guard, session_end, shutdown).await;
+        }
+        Split::Bare(reader, writer) => {
+            run(live, reader, writer, subscription, guard, session_end, shutdown).await;
+        }
+        Split::Other(reader, writer) => {
+            run(live, reader, writer, subscription, guard, session_end, shutdown).await;
+        }
+    }
+}
+
+async fn run<R, W>(
+    live: Arc<Live>,
+    mut reader: Reader<R>,
+    mut writer: Writer<W>,
+    subscription: Subscription,
+    guard: ClientGuard,
+    session_end: Option<tokio::time::Instant>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let limits = live.config.ws;
-    let (mut sink, mut stream) = socket.split();
     let mut ping = tokio::time::interval_at(
         tokio::time::Instant::now() + limits.ping_interval,
         limits.ping_interval,
@@ -315,7 +320,7 @@ async fn run(
         let inbound = async {
             loop {
                 tokio::select! {
-                    read = stream.next() => {
+                    read = reader.next() => {
                         silence.as_mut().reset(tokio::time::Instant::now() + dead_after);
                         if let Some(inbound) = classify(read) {
                             return inbound;
@@ -327,20 +332,36 @@ async fn run(
         };
         match driver.next(inbound).await {
             Step::Send(first) => {
-                if let Err(fault) =
-                    send_batch(&live, &mut sink, driver.subscription(), &guard, first).await
+                if let Err(fault) = send_batch(
+                    &live,
+                    &mut reader,
+                    &mut writer,
+                    driver.subscription(),
+                    &guard,
+                    first,
+                )
+                .await
                 {
                     break fault.ending();
                 }
             }
             Step::Heartbeat => {
-                let sent = tokio::time::timeout(
-                    limits.send_timeout,
-                    sink.send(Message::Ping(Bytes::new())),
-                )
-                .await;
-                if !matches!(sent, Ok(Ok(()))) {
-                    break Fault::WriteFailed.ending();
+                let replies = wire::replies(&mut reader);
+                let mut frames = Frames::with_capacity(2);
+                frames.raw(&replies);
+                frames.ping();
+                if let Err(fault) = write_within(&mut writer, &frames, limits.send_timeout).await {
+                    break fault.ending();
+                }
+            }
+            // Pings are answered at once and not counted against the message rate (as before
+            // the writer was ours); a flood of them holds at most one pong (see `wire`).
+            Step::Received(Received::Ping) => {
+                let replies = wire::replies(&mut reader);
+                let mut frames = Frames::with_capacity(1);
+                frames.raw(&replies);
+                if let Err(fault) = write_within(&mut writer, &frames, limits.send_timeout).await {
+                    break fault.ending();
                 }
             }
             Step::Received(message) => {
@@ -355,6 +376,7 @@ async fn run(
                         ErrorCode::BadMessage,
                         "binary messages are not part of the protocol",
                     )),
+                    Received::Ping => {}
                 }
             }
             Step::End(ending) => break ending,
@@ -365,9 +387,26 @@ async fn run(
     }
     // Boxed: it runs once, at the end, and its timers and linger would otherwise be part of
     // every idle connection's task (measured in a release build: the task future is 2,472 bytes with it inline, 1,904 boxed).
-    Box::pin(close(sink, stream, ending)).await;
+    Box::pin(close(reader, writer, ending)).await;
     drop(driver);
     drop(guard);
+}
+
+/// Writes `frames` within `timeout`: a failed write is [`Fault::WriteFailed`], a late one
+/// [`Fault::WriteTimedOut`].
+async fn write_within<W: AsyncWrite + Unpin>(
+    writer: &mut Writer<W>,
+    frames: &Frames<'_>,
+    timeout: Duration,
+) -> Result<(), Fault> {
+    if frames.is_empty() {
+        return Ok(());
+    }
+    match tokio::time::timeout(timeout, writer.write(frames)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Fault::WriteFailed),
+        Err(_) => Err(Fault::WriteTimedOut),
+    }
 }
 
 /// The fault of a read that failed: 1007 for text that is not UTF-8, 1002 for a broken frame
@@ -398,73 +437,80 @@ const CLOSE_LINGER_BYTES: usize = 1 << 20;
 /// messages got RST instead of 1008 in 13 to 18 of 20 tries). So after sending the close the
 /// server keeps reading, and dropping, until the peer's own close or end of stream (within
 /// [`CLOSE_LINGER`] and [`CLOSE_LINGER_BYTES`]), then shuts its side down for writing, then drops.
-async fn close(
-    mut sink: futures_util::stream::SplitSink<Socket, Message>,
-    mut stream: futures_util::stream::SplitStream<Socket>,
-    ending: Ending,
-) {
-    if let Ending::Close { code, reason, .. } = ending {
-        let frame = close_frame(code, reason);
-        let sent =
-            tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame))))
-                .await;
-        if matches!(sent, Ok(Ok(()))) {
-            let linger = async {
-                let mut dropped = 0usize;
-                while let Some(Ok(message)) = stream.next().await {
-                    if matches!(message, Message::Close(_)) {
-                        break;
-                    }
-                    dropped += message.len();
-                    if dropped > CLOSE_LINGER_BYTES {
-                        break;
-                    }
+///
+/// When the peer closed first, its close is answered with tungstenite's reply (the clean closing
+/// handshake); a peer gone otherwise is sent a close frame without a code, as a courtesy. A
+/// connection whose last write was cut inside a frame (a send timeout) gets nothing more.
+async fn close<R, W>(mut reader: Reader<R>, mut writer: Writer<W>, ending: Ending)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let replies = wire::replies(&mut reader);
+    if !writer.is_torn() {
+        match ending {
+            Ending::Close { code, reason, .. } => {
+                let payload = wire::close_payload(code.code(), &reason);
+                let mut frames = Frames::with_capacity(2);
+                frames.raw(&replies);
+                frames.close(&payload);
+                let sent = write_within(&mut writer, &frames, Duration::from_secs(1)).await;
+                if sent.is_ok() {
+                    let linger = async {
+                        let mut dropped = 0usize;
+                        while let Some(Ok(message)) = reader.next().await {
+                            if matches!(message, Message::Close(_)) {
+                                break;
+                            }
+                            dropped += message.len();
+                            if dropped > CLOSE_LINGER_BYTES {
+                                break;
+                            }
+                        }
+                    };
+                    let _ = tokio::time::timeout(CLOSE_LINGER, linger).await;
                 }
-            };
-            let _ = tokio::time::timeout(CLOSE_LINGER, linger).await;
+            }
+            Ending::Gone { .. } => {
+                let mut frames = Frames::with_capacity(1);
+                if replies.is_empty() {
+                    frames.close(&[]);
+                } else {
+                    frames.raw(&replies);
+                }
+                let _ = write_within(&mut writer, &frames, Duration::from_secs(1)).await;
+            }
         }
     }
-    // After the peer's close this sends the queued reply (the clean closing handshake); on a
-    // dead socket it fails at once.
-    let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
-    if let Ok(mut socket) = sink.reunite(stream) {
-        use tokio::io::AsyncWriteExt as _;
-        let _ = tokio::time::timeout(Duration::from_secs(1), socket.get_mut().shutdown()).await;
-    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), writer.shutdown()).await;
 }
 
-/// Writes `first` and everything else already queued, then flushes once, within the send timeout.
-async fn send_batch(
+/// Writes `first` and everything else already queued (after any pong tungstenite holds) in one
+/// vectored write, within the send timeout. Every message goes out from the hub's shared bytes.
+async fn send_batch<R, W>(
     live: &Live,
-    sink: &mut futures_util::stream::SplitSink<Socket, Message>,
+    reader: &mut Reader<R>,
+    writer: &mut Writer<W>,
     subscription: &Subscription,
     guard: &ClientGuard,
     first: gitops_hub::Delivery,
-) -> Result<(), Fault> {
-    let deadline = tokio::time::Instant::now() + live.config.ws.send_timeout;
+) -> Result<(), Fault>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let mut batch = Vec::with_capacity(4);
     batch.push(first);
     subscription.take_ready(&mut batch, 63);
-    let mut last_cursor = None;
-    let write = async {
-        for delivery in &batch {
-            if delivery.bytes.len() > FRAGMENT_BYTES {
-                for frame in fragments(&delivery.bytes) {
-                    sink.feed(Message::Frame(frame)).await.map_err(|_| Fault::WriteFailed)?;
-                }
-            } else {
-                let text =
-                    Utf8Bytes::try_from(delivery.bytes.clone()).map_err(|_| Fault::WriteFailed)?;
-                sink.feed(Message::Text(text)).await.map_err(|_| Fault::WriteFailed)?;
-            }
-        }
-        sink.flush().await.map_err(|_| Fault::WriteFailed)
-    };
-    match tokio::time::timeout_at(deadline, write).await {
-        Ok(Ok(())) => {}
-        Ok(Err(fault)) => return Err(fault),
-        Err(_) => return Err(Fault::WriteTimedOut),
+    let replies = wire::replies(reader);
+    let mut frames = Frames::with_capacity(batch.len() + 1);
+    frames.raw(&replies);
+    for delivery in &batch {
+        frames.message(wire::OP_TEXT, &delivery.bytes);
     }
+    write_within(writer, &frames, live.config.ws.send_timeout).await?;
+    drop(frames);
+    let mut last_cursor = None;
     for delivery in &batch {
         live.metrics.observe_sent(delivery.bytes.len());
         last_cursor = delivery.cursor.or(last_cursor);
@@ -479,26 +525,6 @@ async fn send_batch(
         guard.set_cursor(cursor);
     }
     Ok(())
-}
-
-/// The largest frame sent. tungstenite formats each outgoing frame into one buffer that keeps its
-/// largest size for the life of the connection, so a 490 KB snapshot sent as one frame would stay
-/// allocated per client (measured: 484 KiB per client that got a snapshot; with 16 KiB frames
-/// the buffer stayed at 16 KiB, 22.1 KiB per client in all). Larger messages go out as a text
-/// frame and continuation frames of this size: with the 2 KiB write buffer the buffer then stays
-/// near 6 KiB (10.7 KiB per client after a 545 KB snapshot, connects no slower; 2 KiB frames gave
-/// no less memory and more syscalls). docs/performance.md, "Memory after the snapshot".
-const FRAGMENT_BYTES: usize = (4 << 10) - 4;
-
-/// `message` (encoded JSON, so valid UTF-8 as a whole) as fragments of at most [`FRAGMENT_BYTES`].
-fn fragments(message: &Bytes) -> impl Iterator<Item = Frame> + '_ {
-    let n = message.len().div_ceil(FRAGMENT_BYTES);
-    (0..n).map(move |i| {
-        let start = i * FRAGMENT_BYTES;
-        let end = (start + FRAGMENT_BYTES).min(message.len());
-        let opcode = if i == 0 { OpData::Text } else { OpData::Continue };
-        Frame::message(message.slice(start..end), OpCode::Data(opcode), i + 1 == n)
-    })
 }
 
 /// Answers one client message; the old dashboard's messages are always answered.
@@ -520,8 +546,8 @@ fn handle_client_message(live: &Live, subscription: &Subscription, bytes: &[u8])
 }
 
 #[cfg(feature = "conformance")]
-/// Serves an echo WebSocket at every path, through the same handshake and limits as `/ws`:
-/// the target of the Autobahn conformance suite. Not used by the product.
+/// Serves an echo WebSocket at every path, through the same handshake, limits, reader and
+/// writer as `/ws`: the target of the Autobahn conformance suite. Not used by the product.
 pub async fn serve_echo(
     listener: tokio::net::TcpListener,
     limits: WsLimits,
@@ -534,16 +560,14 @@ pub async fn serve_echo(
                 let response = match handshake(request.version(), request.headers()) {
                     Ok(response) => {
                         let on_upgrade = hyper::upgrade::on(&mut request);
-                        let config = limits.tungstenite_config();
+                        let config = limits.reader_config();
                         tokio::spawn(async move {
                             if let Ok(upgraded) = on_upgrade.await {
-                                let socket = WebSocketStream::from_raw_socket(
-                                    TokioIo::new(upgraded),
-                                    Role::Server,
-                                    Some(config),
-                                )
-                                .await;
-                                echo(socket).await;
+                                match Split::new(upgraded, config).await {
+                                    Split::Tcp(reader, writer) => echo(reader, writer).await,
+                                    Split::Bare(reader, writer) => echo(reader, writer).await,
+                                    Split::Other(reader, writer) => echo(reader, writer).await,
+                                }
                             }
                         });
                         response
@@ -555,51 +579,52 @@ pub async fn serve_echo(
         tokio::spawn(async move {
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder.timer(hyper_util::rt::TokioTimer::new());
-            let _ = builder.serve_connection(TokioIo::new(stream), service).with_upgrades().await;
+            let _ = builder
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
         });
     }
 }
 
 #[cfg(feature = "conformance")]
-async fn echo(mut socket: Socket) {
-    while let Some(message) = socket.next().await {
-        let reply = match message {
-            Ok(message @ (Message::Text(_) | Message::Binary(_))) => message,
-            // Keep reading after a close: tungstenite queues the close reply and sends it on the
-            // next read, then ends the stream, which is the clean closing handshake.
-            Ok(_) => continue,
+async fn echo<R, W>(mut reader: Reader<R>, mut writer: Writer<W>)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    while let Some(message) = reader.next().await {
+        let replies = wire::replies(&mut reader);
+        let mut frames = Frames::with_capacity(2);
+        frames.raw(&replies);
+        let last = match &message {
+            Ok(Message::Text(text)) => {
+                frames.message(wire::OP_TEXT, text.as_bytes());
+                false
+            }
+            Ok(Message::Binary(bytes)) => {
+                frames.message(wire::OP_BINARY, bytes);
+                false
+            }
+            // The peer's close: `replies` holds tungstenite's answer, the clean closing handshake.
+            Ok(Message::Close(_)) => true,
+            Ok(_) => false,
             // The same codes as `/ws`: 1009 over the limits, 1007 for bad UTF-8, 1002 for a
             // broken frame.
             Err(error) => {
-                if let Ending::Close { code, reason, .. } = read_fault(&error).ending() {
-                    let frame = close_frame(code, reason);
-                    let _ = socket.send(Message::Close(Some(frame))).await;
+                if let Ending::Close { code, reason, .. } = read_fault(error).ending() {
+                    let payload = wire::close_payload(code.code(), &reason);
+                    let mut frames = Frames::with_capacity(2);
+                    frames.raw(&replies);
+                    frames.close(&payload);
+                    let _ = writer.write(&frames).await;
                 }
                 break;
             }
         };
-        if socket.send(reply).await.is_err() {
+        if writer.write(&frames).await.is_err() || last {
             break;
         }
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn large_messages_split_into_a_text_frame_and_continuations() {
-        let message = Bytes::from("é".repeat(FRAGMENT_BYTES)); // two bytes each: 2.0 fragments
-        let frames: Vec<Frame> = fragments(&message).collect();
-        assert_eq!(frames.len(), 2);
-        assert_eq!(frames[0].header().opcode, OpCode::Data(OpData::Text));
-        assert_eq!(frames[1].header().opcode, OpCode::Data(OpData::Continue));
-        assert!(!frames[0].header().is_final && frames[1].header().is_final);
-        let joined: Vec<u8> = frames.iter().flat_map(|f| f.payload().iter().copied()).collect();
-        assert_eq!(joined, message);
-        assert!(frames.iter().all(|f| f.payload().len() <= FRAGMENT_BYTES));
-        let odd = Bytes::from(vec![b'x'; FRAGMENT_BYTES * 2 + 1]);
-        assert_eq!(fragments(&odd).count(), 3);
-    }
+    let _ = writer.shutdown().await;
 }

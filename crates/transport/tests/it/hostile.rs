@@ -194,10 +194,17 @@ struct RawWs {
 
 impl RawWs {
     fn connect(addr: SocketAddr) -> RawWs {
-        let mut stream = TcpStream::connect(addr).expect("connect");
+        let stream = TcpStream::connect(addr).expect("connect");
+        Self::handshake(stream, addr, &[])
+    }
+
+    /// Upgrades `stream`, sending `first_frames` in the same write as the request.
+    fn handshake(mut stream: TcpStream, addr: SocketAddr, first_frames: &[u8]) -> RawWs {
         stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
         let head = format!("GET /ws HTTP/1.1\r\nHost: {addr}\r\n{UPGRADE_HEADERS}\r\n\r\n");
-        stream.write_all(head.as_bytes()).expect("write the handshake");
+        let mut request = head.into_bytes();
+        request.extend_from_slice(first_frames);
+        stream.write_all(&request).expect("write the handshake");
         let mut buffer = Vec::new();
         let mut chunk = [0u8; 4096];
         let end = loop {
@@ -261,6 +268,58 @@ impl RawWs {
                 Err(_) => return "reset",
             }
         }
+    }
+
+    /// Reads the next whole frame: its first byte (FIN and opcode) and its payload. Reads
+    /// `chunk` bytes at a time, sleeping `pause` before each read (a slow reader).
+    fn read_frame(&mut self, chunk: usize, pause: Duration) -> (u8, Vec<u8>) {
+        let mut buf = vec![0u8; chunk];
+        loop {
+            let b = &self.buffer;
+            if b.len() >= 2 {
+                let (len, header) = match b[1] & 0x7f {
+                    126 if b.len() >= 4 => (Some(u16::from_be_bytes([b[2], b[3]]) as usize), 4),
+                    127 if b.len() >= 10 => (
+                        Some(u64::from_be_bytes(b[2..10].try_into().expect("8 bytes")) as usize),
+                        10,
+                    ),
+                    126 | 127 => (None, 0),
+                    n => (Some(n as usize), 2),
+                };
+                assert_eq!(b[1] & 0x80, 0, "server frames are never masked");
+                if let Some(len) = len.filter(|len| b.len() >= header + len) {
+                    let first = b[0];
+                    let payload = b[header..header + len].to_vec();
+                    self.buffer.drain(..header + len);
+                    return (first, payload);
+                }
+            }
+            std::thread::sleep(pause);
+            let n = self.stream.read(&mut buf).expect("read a frame");
+            assert!(n > 0, "the server closed before a whole frame");
+            self.buffer.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    /// Reads whole messages (joining continuation frames, skipping control frames) until one
+    /// contains `needle`; returns it.
+    fn read_message_with(&mut self, needle: &str, chunk: usize, pause: Duration) -> String {
+        let mut message = Vec::new();
+        for _ in 0..1_000 {
+            let (first, payload) = self.read_frame(chunk, pause);
+            if first & 0x08 != 0 {
+                assert_ne!(first & 0x0f, 0x8, "closed: {:?}", String::from_utf8_lossy(&payload));
+                continue;
+            }
+            message.extend_from_slice(&payload);
+            if first & 0x80 != 0 {
+                let text = String::from_utf8(std::mem::take(&mut message)).expect("UTF-8");
+                if text.contains(needle) {
+                    return text;
+                }
+            }
+        }
+        panic!("no message with {needle:?} in 1,000 frames");
     }
 
     /// Drops whole frames from the buffer; returns a close frame's code when one is reached.
@@ -356,4 +415,76 @@ fn the_configured_header_limit_is_the_real_one() {
     let over =
         send_head(addr, &format!("GET /api/audit HTTP/1.1\r\nHost: {addr}\r\n{}", headers(80_000)));
     assert_eq!(over.status, 431, "80 KB of headers is over the 64 KiB limit: {}", over.head);
+}
+
+#[test]
+fn frames_sent_with_the_handshake_are_not_lost() {
+    // A client may send its first frames before it has seen the 101: hyper reads them with the
+    // request, and the session must start from them.
+    let server = TestServer::start(TransportConfig::default(), Some(report(3)));
+    let ping = RawWs::frame(0x81, br#"{"type":"ping","ts":424242}"#, false);
+    let stream = TcpStream::connect(server.addr).expect("connect");
+    let mut ws = RawWs::handshake(stream, server.addr, &ping);
+    let pong = ws.read_message_with("424242", 64 << 10, Duration::ZERO);
+    assert!(pong.contains(r#""type":"pong""#), "{pong}");
+}
+
+#[test]
+fn a_slow_reader_with_a_small_receive_buffer_gets_a_large_snapshot_intact() {
+    // 16,000 repositories: a snapshot of ~8.8 MB, more than a socket's send buffer can grow to
+    // here (4 MiB, net.ipv4.tcp_wmem), behind a 4 KiB receive buffer read 4 KiB at a time with
+    // pauses: the server's writes stop part-way and must go on where they stopped (with 3,000
+    // repositories the kernel took the whole snapshot in one write, and a writer that dropped
+    // the rest of a partial write still passed).
+    let n = 16_000;
+    let server = TestServer::start(TransportConfig::default(), Some(report(n)));
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4 << 10).expect("SO_RCVBUF");
+    let stream = server.runtime.block_on(socket.connect(server.addr)).expect("connect");
+    let stream = stream.into_std().expect("std stream");
+    stream.set_nonblocking(false).expect("blocking");
+    let mut ws = RawWs::handshake(stream, server.addr, &[]);
+    std::thread::sleep(Duration::from_millis(200));
+    let snapshot = ws.read_message_with("audit-update", 4 << 10, Duration::from_micros(50));
+    assert!(snapshot.len() > 5_000_000, "{} bytes", snapshot.len());
+    let value: serde_json::Value = serde_json::from_str(&snapshot).expect("the snapshot is JSON");
+    let repos = value["data"]["repos"].as_array().or_else(|| value["data"].as_array());
+    assert_eq!(repos.map(Vec::len), Some(n), "{}", &snapshot[..200]);
+    // The connection goes on: a change reaches the slow client after the snapshot.
+    let mut changed = report(n);
+    changed.repos[7].status =
+        if changed.repos[7].status == Status::Dirty { Status::Clean } else { Status::Dirty };
+    server.publish(changed);
+    let change = ws.read_message_with("repo-status-change", 4 << 10, Duration::ZERO);
+    assert!(change.contains(&report(n).repos[7].name), "{change}");
+}
+
+#[test]
+fn a_ping_flood_is_answered_and_the_connection_goes_on() {
+    // 20,000 pings at once: pings are not messages (no 1008 for the rate), tungstenite keeps at
+    // most one unsent pong however fast they come, and the session still answers a message.
+    let server = TestServer::start(TransportConfig::default(), Some(report(3)));
+    let mut ws = RawWs::connect(server.addr);
+    let mut flood: Vec<u8> =
+        (0..20_000).flat_map(|_| RawWs::frame(0x89, b"hello", false)).collect();
+    flood.extend(RawWs::frame(0x81, br#"{"type":"ping","ts":777}"#, false));
+    // Written from a thread while this one reads, so neither side's full buffers block the other.
+    let mut writer = ws.stream.try_clone().expect("clone the socket");
+    let flooding = std::thread::spawn(move || writer.write_all(&flood).map_err(|e| e.kind()));
+    let mut pongs = 0;
+    let answer = loop {
+        let (first, payload) = ws.read_frame(64 << 10, Duration::ZERO);
+        match first & 0x0f {
+            0xA => {
+                assert_eq!(payload, b"hello");
+                pongs += 1;
+            }
+            0x8 => panic!("closed: {:?}", String::from_utf8_lossy(&payload)),
+            _ if String::from_utf8_lossy(&payload).contains("777") => break payload,
+            _ => {}
+        }
+    };
+    assert_eq!(flooding.join().expect("the writer thread"), Ok(()));
+    assert!(pongs >= 1, "the pings were answered");
+    assert!(String::from_utf8_lossy(&answer).contains(r#""type":"pong""#));
 }

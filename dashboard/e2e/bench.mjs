@@ -184,6 +184,8 @@ await withServerAndBrowser(report, {}, async (server, browser) => {
         await blank();
         await forgetState();
         await cdp.send('Network.clearBrowserCache');
+        // The service worker's copy of the app shell too: a first visit has neither.
+        await cdp.send('Storage.clearDataForOrigin', { origin: base, storageTypes: 'cache_storage,service_workers' });
       }),
     );
     if (i === 0)
@@ -195,10 +197,9 @@ await withServerAndBrowser(report, {}, async (server, browser) => {
         await forgetState();
       }),
     );
-    // Saved state: the store writes it after a quiet second.
-    await page.waitForTimeout(1200);
-    // The mark says a write began; IndexedDB commits it a moment later.
-    await page.waitForFunction(() => localStorage.getItem('gitops-live:saved') !== null, null, { timeout: 10_000 });
+    // Saved state: the store writes it 10 s after the first change, when the page is idle; the mark
+    // says a write began, and IndexedDB commits it a moment later.
+    await page.waitForFunction(() => localStorage.getItem('gitops-live:saved') !== null, null, { timeout: 30_000 });
     await page.waitForTimeout(300);
     reloads.push(await firstData(() => page.reload({ waitUntil: 'commit' })));
   }
@@ -235,6 +236,8 @@ await withServerAndBrowser(report, {}, async (server, browser) => {
           await blank();
           await forgetState();
           await cdp.send('Network.clearBrowserCache');
+          // The service worker's copy of the app shell too: a first visit has neither.
+          await cdp.send('Storage.clearDataForOrigin', { origin: base, storageTypes: 'cache_storage,service_workers' });
         }),
       );
     }

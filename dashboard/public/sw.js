@@ -2,8 +2,9 @@
 // icons) so that the dashboard still opens when the server cannot be reached, and then shows the
 // last state it saved in IndexedDB, marked offline with its age (lib/livePersistence.ts).
 //
-// It never touches data: /api/*, /ws, /events and every other request go to the network as if it
-// were not there. Pages are asked of the network first (the cached copy is only a fallback, so a
+// It never touches data: /api/* (the snapshot, SSE, long-poll), /ws and every other request go to
+// the network as if it were not there; where the browser can route them around the worker (the
+// static routing API), the worker is not even started for them. Pages are asked of the network first (the cached copy is only a fallback, so a
 // new build shows at once); the hashed files under /assets/ never change and come from the cache
 // first. When the page's entry script changes (a new build), the old build's files are dropped.
 const SHELL = 'gitops-live-shell-v1';
@@ -41,6 +42,16 @@ async function precache() {
 }
 
 self.addEventListener('install', (event) => {
+  if (typeof event.addRoutes === 'function') {
+    const network = (pathname) => ({ condition: { urlPattern: new URLPattern({ pathname }) }, source: 'network' });
+    event.waitUntil(event.addRoutes([network('/api/*'), network('/ws'), network('/metrics')]).catch(() => {}));
+    // Pages and the build's files: the network (the browser's own cache first) and this worker's
+    // answer race, so nothing waits for the worker to start while the server is up, and the kept
+    // copies still answer while it is down.
+    const race = (condition) => ({ condition, source: 'race-network-and-fetch-handler' });
+    const shell = [race({ requestMode: 'navigate' }), race({ urlPattern: new URLPattern({ pathname: '/assets/*' }) })];
+    event.waitUntil(event.addRoutes(shell).catch(() => {}));
+  }
   event.waitUntil(
     precache()
       .catch(() => {})
@@ -53,6 +64,9 @@ self.addEventListener('activate', (event) => {
     caches
       .keys()
       .then((names) => Promise.all(names.filter((name) => name !== SHELL).map((name) => caches.delete(name))))
+      // Pages ask the network while the worker starts, not after.
+      .then(() => self.registration.navigationPreload?.enable())
+      .catch(() => {})
       .then(() => self.clients.claim()),
   );
 });
@@ -71,9 +85,9 @@ async function keepPage(response) {
   }
 }
 
-async function page(request) {
+async function page(request, preloaded) {
   try {
-    const response = await fetch(request);
+    const response = (await preloaded) ?? (await fetch(request));
     if (response.ok && (response.headers.get('content-type') ?? '').startsWith('text/html')) {
       await keepPage(response.clone()).catch(() => {});
     }
@@ -123,7 +137,7 @@ self.addEventListener('fetch', (event) => {
   const url = new URL(request.url);
   if (url.origin !== self.location.origin) return;
   if (request.mode === 'navigate') {
-    if (isPage(url.pathname)) event.respondWith(page(request));
+    if (isPage(url.pathname)) event.respondWith(page(request, event.preloadResponse));
     return;
   }
   if (url.pathname.startsWith('/assets/')) event.respondWith(fromCacheFirst(request));

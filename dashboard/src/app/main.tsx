@@ -10,10 +10,15 @@ import './styles.css';
 const store = createBrowserLiveStore();
 store.start();
 window.addEventListener('pagehide', () => store.flush());
+// A phone may never send pagehide to a page in the background: keep the state when it is hidden.
+document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && store.flush());
 // The app shell kept for loads while the server is down (public/sw.js): built pages only, and only
-// where the browser allows a worker (https or localhost); registered once the page has loaded.
+// where the browser allows a worker (https or localhost). Registered well after the first data, in
+// an idle moment: only the next visit needs it, and filling it fetches the whole build.
 if (import.meta.env.PROD && 'serviceWorker' in navigator) {
-  window.addEventListener('load', () => void navigator.serviceWorker.register('/sw.js').catch(() => undefined));
+  const register = () => void navigator.serviceWorker.register('/sw.js').catch(() => undefined);
+  const later = () => (typeof requestIdleCallback === 'function' ? requestIdleCallback(register, { timeout: 10_000 }) : register());
+  window.addEventListener('load', () => setTimeout(later, 3_000));
 }
 
 const root = document.getElementById('root');

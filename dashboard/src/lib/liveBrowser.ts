@@ -62,6 +62,9 @@ export function createBrowserLiveStore(config?: Partial<LiveStoreConfig>): LiveS
     ...earlySnapshot(),
     storage,
     savedState: typeof indexedDB === 'object' && indexedDB ? indexedDbSavedState(indexedDB) : null,
+    ...(typeof requestIdleCallback === 'function'
+      ? { whenIdle: (callback: () => void) => void requestIdleCallback(callback, { timeout: 5_000 }) }
+      : {}),
     random: Math.random,
     now: () => Date.now(),
     setTimeout: (callback, ms) => window.setTimeout(callback, ms),

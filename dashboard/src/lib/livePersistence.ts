@@ -163,9 +163,13 @@ export function indexedDbSavedState(factory: IDBFactory): SavedStateStore {
   };
 }
 
-/** Writes the state at most once per `delayMs`, and at once on `flush`. */
+/**
+ * Writes the state at most once per `delayMs`, in an idle moment after it (writing is a structured
+ * clone of the whole report on the page's thread: tens of ms at 1,000 repositories, so it must not
+ * land in front of a change), and at once on `flush`.
+ */
 export interface Persister {
-  /** A write within `delayMs` (one timer at a time). */
+  /** A write within `delayMs` (one timer at a time), then when the page is idle. */
   schedule(): void;
   /** Writes now (the page is going away, or the store stops). */
   flush(): void;
@@ -184,11 +188,16 @@ export function createPersister(options: {
   now: () => number;
   setTimeout(callback: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
+  /** Runs a callback when the page is idle; absent: at once. */
+  whenIdle?: ((callback: () => void) => void) | undefined;
 }): Persister {
   let timer: unknown = null;
+  // The timer has fired and the write waits for an idle moment.
+  let waiting = false;
   const cancel = () => {
     if (timer !== null) options.clearTimeout(timer);
     timer = null;
+    waiting = false;
   };
   const write = () => {
     const state = options.current();
@@ -196,12 +205,18 @@ export function createPersister(options: {
     void options.store.save({ v: 1, ...state, savedAt: state.savedAt ?? options.now() });
     setMark(options.storage, true);
   };
+  const idle = options.whenIdle ?? ((callback: () => void) => callback());
   return {
     schedule() {
-      if (!options.store || timer !== null) return;
+      if (!options.store || timer !== null || waiting) return;
       timer = options.setTimeout(() => {
         timer = null;
-        write();
+        waiting = true;
+        idle(() => {
+          if (!waiting) return;
+          waiting = false;
+          write();
+        });
       }, options.delayMs);
     },
     flush() {

@@ -77,7 +77,7 @@ export const DEFAULT_CONFIG: LiveStoreConfig = {
   fallbackPollMs: 5_000,
   statusPollMs: 15_000,
   highlightMs: 2_500,
-  persistDelayMs: 1_000,
+  persistDelayMs: 10_000,
   fallbacks: ['sse', 'long-poll', 'polling'],
 };
 
@@ -98,6 +98,8 @@ export interface LiveStoreDeps {
    * it arrives whichever tab turns out to hold the connection; absent or `null`: none.
    */
   firstSnapshot?: (() => Promise<ServerMessage | null>) | null;
+  /** Runs a callback when the page is idle (`requestIdleCallback`): the saved state's writes wait for it. */
+  whenIdle?: (callback: () => void) => void;
   /** Uniform in [0, 1): the jitter source. */
   random: () => number;
   now: () => number;

@@ -711,7 +711,9 @@ describe('remembered state', () => {
     socket.push(change(2, 'halo', 'clean'));
     socket.push(change(3, 'halo', 'dirty'));
     expect(writes).toHaveLength(0);
-    await vi.advanceTimersByTimeAsync(1_000);
+    await vi.advanceTimersByTimeAsync(9_999);
+    expect(writes).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1);
     expect(writes).toHaveLength(1);
     expect(writes[0]).toMatchObject({ v: 1, cursor: `${EPOCH}:3`, savedAt: Date.now() });
     h.store.flush();

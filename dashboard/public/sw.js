@@ -99,30 +99,28 @@ async function page(request, preloaded) {
   }
 }
 
+/** Keeps a copy of a good answer, in the background. */
+function keep(request, response) {
+  if (!response.ok) return;
+  const copy = response.clone();
+  caches
+    .open(SHELL)
+    .then((cache) => cache.put(request, copy))
+    .catch(() => {});
+}
+
 async function fromCacheFirst(request) {
   const cached = await caches.match(request);
   if (cached) return cached;
   const response = await fetch(request);
-  if (response.ok) {
-    const copy = response.clone();
-    caches
-      .open(SHELL)
-      .then((cache) => cache.put(request, copy))
-      .catch(() => {});
-  }
+  keep(request, response);
   return response;
 }
 
 async function fromNetworkFirst(request) {
   try {
     const response = await fetch(request);
-    if (response.ok) {
-      const copy = response.clone();
-      caches
-        .open(SHELL)
-        .then((cache) => cache.put(request, copy))
-        .catch(() => {});
-    }
+    keep(request, response);
     return response;
   } catch (error) {
     const cached = await caches.match(request);

@@ -48,14 +48,20 @@ export interface ConnectionView {
   failures: number;
 }
 
-/** The tunables the connection uses. */
+/** The tunables the connection uses (part of the store's `LiveStoreConfig`). */
 export interface ConnectionConfig {
   backoff: BackoffConfig;
+  /** WebSocket failures in a row before a fallback transport starts. */
   failuresBeforeFallback: number;
+  /** How often to ping over the WebSocket, ms. */
   pingIntervalMs: number;
+  /** Silence on an open WebSocket after which it is taken for dead, ms. */
   deadAfterMs: number;
+  /** Interval of the polling fallback, ms. */
   fallbackPollMs: number;
+  /** How often to read `/api/ws/status` when not on the WebSocket, ms. */
   statusPollMs: number;
+  /** Fallback transports in the order they are tried. */
   fallbacks: Array<Exclude<TransportKind, 'websocket'>>;
 }
 

@@ -2,8 +2,8 @@
 // (`LiveStore`), the tunables and what the store needs from the browser. Kept apart from the
 // store (lib/liveStore.ts), which re-exports them, so the store is only its composition.
 import type { ActionStatuses } from './actionStatus';
-import { DEFAULT_BACKOFF, type BackoffConfig } from './backoff';
-import type { Phase } from './liveConnection';
+import { DEFAULT_BACKOFF } from './backoff';
+import type { ConnectionConfig, Phase } from './liveConnection';
 export type { Phase } from './liveConnection';
 import type { ModeStorage, Mode, SavedStateStore } from './livePersistence';
 import type { Access } from './liveSession';
@@ -48,24 +48,11 @@ export interface LiveSnapshot {
 }
 
 /** Tunables; tests shrink them. */
-export interface LiveStoreConfig {
-  backoff: BackoffConfig;
-  /** WebSocket failures in a row before a fallback transport starts. */
-  failuresBeforeFallback: number;
-  /** How often to ping over the WebSocket, ms. */
-  pingIntervalMs: number;
-  /** Silence on an open WebSocket after which it is taken for dead, ms. */
-  deadAfterMs: number;
-  /** Interval of the polling fallback, ms. */
-  fallbackPollMs: number;
-  /** How often to read `/api/ws/status` when not on the WebSocket, ms. */
-  statusPollMs: number;
+export interface LiveStoreConfig extends ConnectionConfig {
   /** How long a repository stays highlighted after a live change, ms. */
   highlightMs: number;
   /** Quiet time before the state is written to storage (at most one write per period), ms. */
   persistDelayMs: number;
-  /** Fallback transports in the order they are tried. */
-  fallbacks: Array<Exclude<TransportKind, 'websocket'>>;
 }
 
 /** The defaults. */

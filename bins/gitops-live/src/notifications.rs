@@ -462,7 +462,11 @@ pub(crate) fn start(
         DispatchConfig::default(),
     )
     .spawn();
-    let config = NotifierConfig { rules: rules(args), dashboard_url: args.dashboard_url.clone() };
+    let config = NotifierConfig {
+        rules: rules(args),
+        dashboard_url: args.dashboard_url.clone(),
+        history: feed.has_history(),
+    };
     let state =
         queue.load_state().and_then(|json| serde_json::from_str::<NotifierState>(&json).ok());
     let resumed = state.is_some();

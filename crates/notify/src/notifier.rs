@@ -56,6 +56,9 @@ pub struct NotifierConfig {
     /// The dashboard's base URL (`https://gitops.example.org`), for the digest's link to
     /// `/history?from=<cursor>&to=<cursor>`. No link without it.
     pub dashboard_url: Option<String>,
+    /// Whether the dashboard serves `/history` (not without a state directory, nor with several
+    /// instances on Redis): without it the link goes to the dashboard's front page.
+    pub history: bool,
 }
 
 /// What the notifier remembers between calls: what recipients were told and what is pending.
@@ -420,6 +423,9 @@ impl Notifier {
 
     fn link(&self, from: Option<&str>, to: Option<&str>) -> Option<String> {
         let base = self.config.dashboard_url.as_deref()?.trim_end_matches('/');
+        if !self.config.history {
+            return Some(format!("{base}/"));
+        }
         let encode =
             |cursor: &str| percent_encoding::utf8_percent_encode(cursor, QUERY).to_string();
         Some(match (from, to) {
@@ -552,6 +558,7 @@ mod tests {
         fn new() -> Self {
             let config = NotifierConfig {
                 dashboard_url: Some("https://gitops.example.org/".to_owned()),
+                history: true,
                 ..NotifierConfig::default()
             };
             Self { notifier: Notifier::new(config), last: None, seq: 0 }
@@ -577,6 +584,15 @@ mod tests {
                 group.entries.iter().map(|entry| (entry.name.clone(), entry.to.clone()))
             })
             .collect()
+    }
+
+    #[test]
+    fn without_a_history_the_link_is_the_front_page() {
+        let mut feed = Feed::new();
+        feed.notifier.config.history = false;
+        feed.observe(&[("a", Status::Clean)], 0);
+        let digest = feed.observe(&[("a", Status::Missing)], 1).unwrap();
+        assert_eq!(digest.link.as_deref(), Some("https://gitops.example.org/"));
     }
 
     #[test]

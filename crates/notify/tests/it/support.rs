@@ -306,6 +306,7 @@ pub(crate) fn report(repos: &[(String, Status)]) -> Report {
 pub(crate) fn config() -> NotifierConfig {
     NotifierConfig {
         dashboard_url: Some("https://gitops.example.org".to_owned()),
+        history: true,
         ..NotifierConfig::default()
     }
 }

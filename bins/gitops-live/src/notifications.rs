@@ -141,6 +141,8 @@ pub(crate) trait Queue: Outbox + std::fmt::Debug {
     fn load_state(&self) -> Option<String>;
     /// Keeps the notifier's state.
     fn save_state(&self, json: &str, now: SystemTime);
+    /// How many deliveries are in each state, by destination id.
+    fn counts(&self) -> Result<BTreeMap<(String, String), u64>, String>;
 }
 
 /// One delivery as the dashboard lists it.
@@ -297,6 +299,15 @@ impl Queue for MemoryQueue {
     fn save_state(&self, json: &str, _now: SystemTime) {
         *lock(&self.state) = Some(json.to_owned());
     }
+
+    /// Over the deliveries kept in memory (the most recent ones).
+    fn counts(&self) -> Result<BTreeMap<(String, String), u64>, String> {
+        let mut counts = BTreeMap::new();
+        for delivery in lock(&self.log).iter() {
+            *counts.entry((delivery.destination.clone(), delivery.state.clone())).or_insert(0) += 1;
+        }
+        Ok(counts)
+    }
 }
 
 /// The running notifications: the notifier, the dispatcher and the queue.
@@ -355,6 +366,16 @@ impl Service {
 }
 
 impl Notifications for Service {
+    fn counts(&self) -> Vec<(String, String, u64)> {
+        match self.queue.counts() {
+            Ok(counts) => counts.into_iter().map(|((d, state), n)| (d, state, n)).collect(),
+            Err(error) => {
+                tracing::debug!(%error, "cannot count the deliveries for /metrics");
+                Vec::new()
+            }
+        }
+    }
+
     fn overview(&self) -> Result<serde_json::Value, NotifyError> {
         let deliveries = self.queue.recent(100).map_err(NotifyError::unavailable)?;
         let destinations: Vec<serde_json::Value> = self

@@ -123,4 +123,8 @@ impl Queue for StoreQueue {
             tracing::warn!(%error, "cannot keep the notifier's state");
         }
     }
+
+    fn counts(&self) -> Result<std::collections::BTreeMap<(String, String), u64>, String> {
+        self.with(|h| h.outbox_counts()).map_err(|e| e.to_string())
+    }
 }

@@ -25,6 +25,27 @@ pub trait Notifications: Send + Sync + std::fmt::Debug + 'static {
     fn retry(&self, id: u64) -> Result<(), NotifyError>;
     /// Snoozes `repo` until `until`, or wakes it (`None`).
     fn snooze(&self, repo: &str, until: Option<SystemTime>) -> Result<(), NotifyError>;
+    /// How many deliveries are in each state (`pending`, `delivered`, `dead`, …), by destination
+    /// id, for `/metrics`; empty when they cannot be counted.
+    fn counts(&self) -> Vec<(String, String, u64)>;
+}
+
+/// Appends `gitops_notifications{destination,state}` to a `/metrics` text.
+pub(crate) fn render_counts(out: &mut String, counts: &[(String, String, u64)]) {
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        out,
+        "# HELP gitops_notifications Notification deliveries by destination and state.\n\
+         # TYPE gitops_notifications gauge"
+    );
+    for (destination, state, n) in counts {
+        let (destination, state) =
+            (crate::repo_metrics::escape(destination), crate::repo_metrics::escape(state));
+        let _ = writeln!(
+            out,
+            "gitops_notifications{{destination=\"{destination}\",state=\"{state}\"}} {n}"
+        );
+    }
 }
 
 /// A refusal or failure of [`Notifications`].

@@ -78,7 +78,7 @@ pub(crate) fn render_repos(out: &mut String, report: &Report, max: usize) {
 }
 
 /// A label value as the text format writes it: `\`, `"` and newline escaped.
-fn escape(value: &str) -> String {
+pub(crate) fn escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
         match c {

@@ -180,6 +180,9 @@ fn metrics(live: &Live) -> Response<Body> {
     if let Some((_, report)) = live.hub.current() {
         crate::repo_metrics::render_repos(&mut text, &report, crate::repo_metrics::MAX_REPO_SERIES);
     }
+    if let Some(notifications) = live.notifications.get() {
+        crate::notify::render_counts(&mut text, &notifications.counts());
+    }
     respond(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", text)
 }
 

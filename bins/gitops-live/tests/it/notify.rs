@@ -238,6 +238,16 @@ fn an_https_destination_with_a_homelab_certificate_is_delivered_when_its_ca_is_g
     file.write(&report(&[("halo", "missing")]), Style::AtomicRename);
     let (_, body) = sink.next(Duration::from_secs(20)).expect("a message over https");
     assert_eq!(names_in(&body), ["halo"], "{body}");
+    // /metrics counts it, by destination and state.
+    let line = eventually(Duration::from_secs(10), || {
+        let metrics =
+            String::from_utf8_lossy(&http(server.addr, "GET", "/metrics", &[]).body).into_owned();
+        str::lines(&metrics)
+            .find(|l| l.starts_with("gitops_notifications{destination=\"webhook-"))
+            .filter(|l| l.contains("state=\"delivered\"") && l.ends_with(" 1"))
+            .map(str::to_owned)
+    });
+    assert!(line.contains(",state=\"delivered\"} 1"), "{line}");
 
     // A CA file that holds no certificate stops the server at start, saying so.
     let bad = dir.path().join("bad.pem");

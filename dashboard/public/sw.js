@@ -9,7 +9,9 @@
 // first. When the page's entry script changes (a new build), the old build's files are dropped.
 const SHELL = 'gitops-live-shell-v1';
 const PAGE = '/';
-const STATIC = new Set(['/early.js', '/favicon.svg', '/icon-maskable.svg', '/manifest.webmanifest']);
+// Not /early.js: it only asks the server for data, useless without one, and must not wait for
+// the worker to start.
+const STATIC = new Set(['/favicon.svg', '/icon-maskable.svg', '/manifest.webmanifest']);
 
 /** The dashboard's own addresses: the page is the answer to each of them (see routes.rs). */
 function isPage(path) {
@@ -44,7 +46,7 @@ async function precache() {
 self.addEventListener('install', (event) => {
   if (typeof event.addRoutes === 'function') {
     const network = (pathname) => ({ condition: { urlPattern: new URLPattern({ pathname }) }, source: 'network' });
-    event.waitUntil(event.addRoutes([network('/api/*'), network('/ws'), network('/metrics')]).catch(() => {}));
+    event.waitUntil(event.addRoutes([network('/api/*'), network('/ws'), network('/metrics'), network('/early.js')]).catch(() => {}));
     // Pages and the build's files: the network (the browser's own cache first) and this worker's
     // answer race, so nothing waits for the worker to start while the server is up, and the kept
     // copies still answer while it is down.

@@ -59,4 +59,19 @@ describe('the persister', () => {
     expect(p.store.value).toBeNull();
     expect(p.storage.getItem(STORAGE_KEYS.saved)).toBeNull();
   });
+
+  it('a flush writes only what changed since the last write', async () => {
+    const p = persister();
+    const writes: unknown[] = [];
+    const save = p.store.save;
+    p.store.save = async (state) => (writes.push(state), save(state));
+    p.persist.flush();
+    expect(writes).toHaveLength(0);
+    p.persist.schedule();
+    p.persist.flush();
+    expect(writes).toHaveLength(1);
+    p.persist.flush();
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(writes).toHaveLength(1);
+  });
 });

@@ -166,12 +166,12 @@ export function indexedDbSavedState(factory: IDBFactory): SavedStateStore {
 /**
  * Writes the state at most once per `delayMs`, in an idle moment after it (writing is a structured
  * clone of the whole report on the page's thread: tens of ms at 1,000 repositories, so it must not
- * land in front of a change), and at once on `flush`.
+ * land in front of a change), and at once on `flush` when something changed since the last write.
  */
 export interface Persister {
   /** A write within `delayMs` (one timer at a time), then when the page is idle. */
   schedule(): void;
-  /** Writes now (the page is going away, or the store stops). */
+  /** Writes now if something changed since the last write (the page is going away, or the store stops). */
   flush(): void;
   /** Forgets the pending write and the saved state (the viewer signed out). */
   forget(): void;
@@ -194,6 +194,9 @@ export function createPersister(options: {
   let timer: unknown = null;
   // The timer has fired and the write waits for an idle moment.
   let waiting = false;
+  // Something changed since the last write: a flush with nothing new writes nothing (a page
+  // going away would otherwise clone the whole report again on its way out, delaying the next).
+  let dirty = false;
   const cancel = () => {
     if (timer !== null) options.clearTimeout(timer);
     timer = null;
@@ -202,12 +205,14 @@ export function createPersister(options: {
   const write = () => {
     const state = options.current();
     if (!options.store || !state) return;
+    dirty = false;
     void options.store.save({ v: 1, ...state, savedAt: state.savedAt ?? options.now() });
     setMark(options.storage, true);
   };
   const idle = options.whenIdle ?? ((callback: () => void) => callback());
   return {
     schedule() {
+      dirty = true;
       if (!options.store || timer !== null || waiting) return;
       timer = options.setTimeout(() => {
         timer = null;
@@ -221,7 +226,7 @@ export function createPersister(options: {
     },
     flush() {
       cancel();
-      write();
+      if (dirty) write();
     },
     forget() {
       cancel();

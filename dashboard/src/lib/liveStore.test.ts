@@ -717,6 +717,9 @@ describe('remembered state', () => {
     expect(writes).toHaveLength(1);
     expect(writes[0]).toMatchObject({ v: 1, cursor: `${EPOCH}:3`, savedAt: Date.now() });
     h.store.flush();
+    expect(writes).toHaveLength(1); // nothing new since
+    socket.push(change(4, 'halo', 'clean'));
+    h.store.flush();
     expect(writes).toHaveLength(2);
   });
 });

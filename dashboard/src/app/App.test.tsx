@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { App } from './App';
 import { liveSnapshot, manualStore, renderWithStore, serverStatus } from '../test/store';
 import { createLiveStore } from '../lib/liveStore';
-import { auditUpdate, EPOCH, FakeSocketServer, json, memoryStorage, scriptedFetch } from '../test/fakes';
+import { clockDeps, auditUpdate, EPOCH, FakeSocketServer, json, memoryStorage, scriptedFetch } from '../test/fakes';
 
 function liveApp() {
   const sockets = new FakeSocketServer();
@@ -14,11 +14,7 @@ function liveApp() {
     createEventSource: null,
     fetch,
     storage: memoryStorage(),
-    random: () => 0.5,
-    now: () => Date.now(),
-    setTimeout: (callback, ms) => setTimeout(callback, ms),
-    clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-    isOnline: () => true,
+    ...clockDeps(),
   });
   renderWithStore(<App notificationApi={null} />, store);
   return { store, sockets };

@@ -2,7 +2,7 @@ import { act, fireEvent, screen } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { App } from './App';
 import { createLiveStore, type LiveStore } from '../lib/liveStore';
-import { authServer, FakeSocketServer, memoryStorage, VIEWER_TOKEN, type AuthServerState } from '../test/fakes';
+import { clockDeps, authServer, FakeSocketServer, memoryStorage, VIEWER_TOKEN, type AuthServerState } from '../test/fakes';
 import { liveSnapshot, manualStore, renderWithStore, signedInSession, signedOutSession } from '../test/store';
 import { CLOSE_CODES } from '../types/protocol';
 
@@ -19,11 +19,7 @@ async function startApp(server: Partial<AuthServerState> = {}) {
     createEventSource: null,
     fetch: fake.fetch,
     storage,
-    random: () => 0.5,
-    now: () => Date.now(),
-    setTimeout: (callback, ms) => setTimeout(callback, ms),
-    clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-    isOnline: () => true,
+    ...clockDeps(),
     checkSession: true,
   });
   stores.push(store);

@@ -9,7 +9,7 @@ import type { NamedExoticComponent, ReactNode } from 'react';
 import { App } from './App';
 import { createLiveStore } from '../lib/liveStore';
 import { renderWithStore } from '../test/store';
-import { auditUpdate, EPOCH, FakeSocketServer, json, memoryStorage, scriptedFetch } from '../test/fakes';
+import { clockDeps, auditUpdate, EPOCH, FakeSocketServer, json, memoryStorage, scriptedFetch } from '../test/fakes';
 
 const renders = vi.hoisted(() => ({}) as Record<string, number>);
 
@@ -53,11 +53,7 @@ async function liveApp() {
     createEventSource: null,
     fetch,
     storage: memoryStorage(),
-    random: () => 0.5,
-    now: () => Date.now(),
-    setTimeout: (callback, ms) => setTimeout(callback, ms),
-    clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-    isOnline: () => true,
+    ...clockDeps(),
   });
   renderWithStore(<App notificationApi={null} />, store);
   await act(async () => {

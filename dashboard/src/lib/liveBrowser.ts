@@ -25,8 +25,9 @@ function earlySnapshot(): { fetch: FetchLike; firstSnapshot: (() => Promise<Serv
   const answer: Promise<EarlyAnswer> | null = asked ? asked.then(async (r) => ({ status: r.status, body: await r.text() })) : null;
   let fetchTook = false;
   const fetch: FetchLike = (input, init) => {
-    const plain = (init?.method ?? 'GET') === 'GET' && !new Headers(init?.headers).has('If-None-Match');
-    if (answer && !fetchTook && plain && new URL(input, window.location.href).pathname === '/api/audit') {
+    // Only until the answer is taken: later requests go straight to the network.
+    const plain = () => (init?.method ?? 'GET') === 'GET' && !new Headers(init?.headers).has('If-None-Match');
+    if (answer && !fetchTook && plain() && new URL(input, window.location.href).pathname === '/api/audit') {
       fetchTook = true;
       return answer.then((a) => new Response(a.body, { status: a.status, headers: { 'Content-Type': 'application/json' } }));
     }

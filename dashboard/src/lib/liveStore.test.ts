@@ -4,6 +4,7 @@ import { createLiveStore, STORAGE_KEYS, type LiveStore, type LiveStoreConfig } f
 import { memorySavedState } from './livePersistence';
 import type { StatusChange } from './report';
 import {
+  clockDeps,
   auditUpdate,
   EPOCH,
   FakeEventSourceServer,
@@ -157,11 +158,7 @@ describe('first data', () => {
       createEventSource: null,
       fetch,
       storage: null,
-      random: () => 0.5,
-      now: () => Date.now(),
-      setTimeout: (callback, ms) => setTimeout(callback, ms),
-      clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-      isOnline: () => true,
+      ...clockDeps(),
     });
     stores.push(store);
     store.start();
@@ -181,11 +178,7 @@ describe('first data', () => {
         createEventSource: null,
         fetch,
         storage: null,
-        random: () => 0.5,
-        now: () => Date.now(),
-        setTimeout: (callback, ms) => setTimeout(callback, ms),
-        clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-        isOnline: () => true,
+        ...clockDeps(),
         tabs,
         firstSnapshot,
       });

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createLiveStore, type LiveStore } from './liveStore';
 import type { StatusChange } from './report';
 import { browserTabLink, createTabLink, type ChannelLike, type LockManagerLike, type TabLink } from './tabLeader';
-import { auditUpdate, EPOCH, FakeSocketServer, json, scriptedFetch } from '../test/fakes';
+import { clockDeps, auditUpdate, EPOCH, FakeSocketServer, json, scriptedFetch } from '../test/fakes';
 import type { ServerMessage } from '../types/protocol';
 
 const BASE = 'http://dash.test:3070/';
@@ -107,11 +107,7 @@ function openTab(name: string, serverSeq = 1): Tab {
     createEventSource: null,
     fetch,
     storage: null,
-    random: () => 0.5,
-    now: () => Date.now(),
-    setTimeout: (callback, ms) => setTimeout(callback, ms),
-    clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-    isOnline: () => true,
+    ...clockDeps(),
     tabs: link,
   });
   const tab: Tab = { name, store, link, sockets, calls, changes: [] };

@@ -134,6 +134,17 @@ export function scriptedFetch(answer: (url: URL, init: RequestInit | undefined) 
 }
 
 /** A JSON response. */
+/** The store's clock, timers and jitter on vitest's fake timers: always online, jitter fixed at 0.5. */
+export function clockDeps() {
+  return {
+    random: () => 0.5,
+    now: () => Date.now(),
+    setTimeout: (callback: () => void, ms: number): unknown => setTimeout(callback, ms),
+    clearTimeout: (handle: unknown) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+    isOnline: () => true,
+  };
+}
+
 export function json(body: unknown, init: ResponseInit = {}): Response {
   return new Response(JSON.stringify(body), { status: 200, headers: { 'Content-Type': 'application/json' }, ...init });
 }

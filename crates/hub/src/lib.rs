@@ -520,6 +520,15 @@ impl Hub {
         Subscription { hub: self.clone(), id, notify }
     }
 
+    /// Wakes every subscriber's reader ([`Subscription::woken`]) with no message: for a server
+    /// whose readers have something of their own to look at (its shutdown signal).
+    pub fn wake_all(&self) {
+        let inner = self.lock();
+        for slot in inner.slots.values() {
+            slot.notify.notify_one();
+        }
+    }
+
     /// Closes every subscription with `reason` (for graceful shutdown).
     pub fn close_all(&self, reason: CloseReason) {
         let mut inner = self.lock();

@@ -153,10 +153,14 @@ impl Subscription {
         inner.next_for(self.id, &self.hub.config)
     }
 
-    /// Moves up to `max` queued messages into `out` under one lock (a writer batching what is
-    /// ready); returns how many it moved. Stops early when the queue runs dry or the
-    /// subscription is closed (which [`Subscription::next`] then reports).
-    pub fn take_ready(&self, out: &mut Vec<Delivery>, max: usize) -> usize {
+    /// Moves up to `max` queued messages into `out`, in order, under one lock (a writer taking
+    /// a batch); returns how many it moved, 0 when nothing is queued. `Err` with the reason
+    /// when the hub has closed this subscription (nothing is moved then).
+    ///
+    /// With [`Subscription::woken`] this is a reader's whole loop: take until fewer than `max`
+    /// come back, then wait to be woken, then take again. Every queued message wakes the reader
+    /// after it is queued, so a reader that took everything and then waits misses nothing.
+    pub fn take(&self, out: &mut Vec<Delivery>, max: usize) -> Result<usize, CloseReason> {
         let mut inner = self.hub.lock();
         let mut taken = 0;
         while taken < max {
@@ -165,10 +169,20 @@ impl Subscription {
                     out.push(delivery);
                     taken += 1;
                 }
-                Next::Empty | Next::Closed(_) => break,
+                Next::Empty => break,
+                Next::Closed(reason) if taken == 0 => return Err(reason),
+                Next::Closed(_) => break,
             }
         }
-        taken
+        Ok(taken)
+    }
+
+    /// Resolves when this subscriber has been woken since it last waited: a message queued, the
+    /// subscription closed, or [`Hub::wake_all`]. A wake while nobody waits is kept (one), so
+    /// it is never lost between a [`take`](Self::take) and this. It may resolve with nothing to
+    /// take (a message taken in the batch before its wake was seen): take, and wait again.
+    pub async fn woken(&self) {
+        self.notify.notified().await;
     }
 
     /// Waits for the next message; returns the close reason when the hub closed this subscription.

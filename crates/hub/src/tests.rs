@@ -407,7 +407,7 @@ proptest! {
 }
 
 #[test]
-fn take_ready_moves_at_most_max_messages_in_order_then_stops_at_a_close() {
+fn take_moves_at_most_max_messages_in_order_then_says_closed() {
     let hub = pinned(&HubConfig::default());
     hub.publish(report(&[("a", Status::Clean), ("b", Status::Clean), ("c", Status::Clean)]));
     let sub = hub.subscribe(None);
@@ -416,15 +416,16 @@ fn take_ready_moves_at_most_max_messages_in_order_then_stops_at_a_close() {
     hub.publish(report(&[("a", Status::Dirty), ("b", Status::Missing), ("c", Status::Extra)]));
     let mut out = Vec::new();
     // Three repositories changed: three messages.
-    assert_eq!(sub.take_ready(&mut out, 2), 2, "max is respected");
-    assert_eq!(sub.take_ready(&mut out, 10), 1, "the rest");
-    assert_eq!(sub.take_ready(&mut out, 10), 0, "nothing left");
+    assert_eq!(sub.take(&mut out, 2), Ok(2), "max is respected");
+    assert_eq!(sub.take(&mut out, 10), Ok(1), "the rest");
+    assert_eq!(sub.take(&mut out, 10), Ok(0), "nothing left");
     for delivery in &out {
         client.apply(&delivery.bytes);
     }
     client.assert_matches(&hub);
     hub.close_all(CloseReason::Shutdown);
-    assert_eq!(sub.take_ready(&mut out, 10), 0, "a closed subscription gives nothing");
+    assert_eq!(sub.take(&mut out, 10), Err(CloseReason::Shutdown), "closed, and says so");
+    assert_eq!(out.len(), 3, "a closed subscription moves nothing");
     assert_eq!(sub.try_next(), Next::Closed(CloseReason::Shutdown));
 }
 
@@ -709,4 +710,33 @@ proptest! {
             }
         }
     }
+}
+
+/// Whether `future` is ready at its first poll.
+fn ready_now(future: impl std::future::Future<Output = ()>) -> bool {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    std::pin::pin!(future).poll(&mut cx).is_ready()
+}
+
+#[test]
+fn a_reader_that_takes_everything_then_waits_is_woken_by_each_later_publish_and_by_wake_all() {
+    let hub = pinned(&HubConfig::default());
+    hub.publish(report(&[("a", Status::Clean)]));
+    let sub = hub.subscribe(None);
+    let mut out = Vec::new();
+    // The snapshot is queued at subscribe, with no wake: a reader takes before it first waits.
+    assert_eq!(sub.take(&mut out, 64), Ok(1));
+    assert!(!ready_now(sub.woken()), "nothing happened since");
+    // A publish while the reader is busy (not waiting) is kept as one wake.
+    hub.publish(report(&[("a", Status::Dirty)]));
+    hub.publish(report(&[("a", Status::Missing)]));
+    assert!(ready_now(sub.woken()));
+    assert!(!ready_now(sub.woken()), "two wakes while busy are one");
+    assert_eq!(sub.take(&mut out, 64), Ok(2), "both changes are there");
+    assert!(!ready_now(sub.woken()));
+    // `wake_all` wakes with nothing to take.
+    hub.wake_all();
+    assert!(ready_now(sub.woken()));
+    assert_eq!(sub.take(&mut out, 64), Ok(0));
 }

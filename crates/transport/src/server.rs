@@ -137,6 +137,8 @@ impl Live {
     /// Asks the server to stop: listeners close, real-time clients get close code 1001.
     pub fn shutdown(&self) {
         self.shutdown.send_replace(true);
+        // Real-time sessions read the signal when woken (see `session::Driver`).
+        self.hub.wake_all();
     }
 
     pub(crate) fn broadcast_status(&self) {
@@ -146,7 +148,10 @@ impl Live {
     /// Records the delay from the change behind each seq to now: one observation per delivered
     /// message, under one lock per batch.
     pub(crate) fn observe_deliveries(&self, seqs: impl Iterator<Item = u64>) {
-        self.feed.each_changed_at(seqs, |at| self.metrics.observe_delivery(at.elapsed()));
+        let now = std::time::Instant::now();
+        self.feed.each_changed_at(seqs, |at| {
+            self.metrics.observe_delivery(now.saturating_duration_since(at));
+        });
     }
 
     /// Whether a request's `Origin` may use this server (see `HostPolicy::origin_allowed`).

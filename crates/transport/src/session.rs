@@ -47,8 +47,8 @@ pub(crate) enum SessionEvent {
     },
     /// The planned-end timer fired.
     PlannedEndFired,
-    /// The hub has a message for this client.
-    Delivery(Delivery),
+    /// The hub has messages for this client (one or more, in order).
+    Delivery(Vec<Delivery>),
     /// The hub closed the subscription. `late` is the departure of a client closed at the end
     /// of the drain window (used when `reason` is shutdown).
     Closed(CloseReason, Departure),
@@ -95,8 +95,8 @@ pub(crate) enum Action {
     Wait,
     /// Nothing to write; move the planned-end timer to this moment and keep waiting.
     Rearm(Instant),
-    /// Send this message (and whatever else is ready with it).
-    Send(Delivery),
+    /// Send these messages, in order.
+    Send(Vec<Delivery>),
     /// Send a heartbeat (a WebSocket ping, an SSE comment).
     Heartbeat,
     /// End the session.
@@ -213,7 +213,7 @@ impl Session {
                 }
                 Phase::Leaving { retry_ms } => Ending::going_away(retry_ms),
             }),
-            SessionEvent::Delivery(delivery) => Action::Send(delivery),
+            SessionEvent::Delivery(batch) => Action::Send(batch),
             SessionEvent::Closed(CloseReason::Stalled, _) => {
                 Action::End(Ending::close(CloseCode::Stalled, STALLED))
             }
@@ -231,8 +231,8 @@ impl Session {
 /// What a transport writes next.
 #[derive(Debug)]
 pub(crate) enum Step<M> {
-    /// Send this message and whatever else is ready ([`Subscription::take_ready`]).
-    Send(Delivery),
+    /// Send these messages, in order (what was ready, at most the driver's batch size).
+    Send(Vec<Delivery>),
     /// Send a heartbeat.
     Heartbeat,
     /// The transport's own inbound message (a WebSocket's text or binary message) to handle.
@@ -250,10 +250,16 @@ pub(crate) enum Inbound<M> {
     Event(Fault),
 }
 
-/// The one loop of a real-time session: waits on shutdown, the planned-end timer, the
-/// subscription, the heartbeat and the transport's own inbound source, and asks [`Session`]
+/// The one loop of a real-time session: waits on the subscription, the planned-end timer, the
+/// heartbeat and the transport's own inbound source, notices shutdown, and asks [`Session`]
 /// what to do. `T` owns or borrows the pinned planned-end timer (inline in a WebSocket task,
 /// boxed in an SSE body).
+///
+/// A change reaches every client, so the loop is cheap on that path: the subscription is
+/// looked at first, its messages are taken in one batch under one lock, and shutdown is not a
+/// future of its own (whose waiter would be registered and removed on every wake) but a flag
+/// read on every wake: [`Live::shutdown`](crate::Live::shutdown) wakes every subscription
+/// after raising it.
 pub(crate) struct Driver<T> {
     session: Session,
     subscription: Subscription,
@@ -261,25 +267,57 @@ pub(crate) struct Driver<T> {
     planned_end: Pin<T>,
     heartbeat: Interval,
     drain: Duration,
+    /// The most messages taken for one step.
+    batch_max: usize,
+    /// Whether the subscription may hold messages not yet taken: at the start (a subscription
+    /// begins with its answer queued) and after a wake.
+    maybe_ready: bool,
+    /// The last batch was full: more is queued, taken once the other sources had their turn
+    /// (a flood of messages must not hold back the heartbeat, the expiry or the peer's reads).
+    backlog: bool,
 }
 
 impl<T: std::ops::DerefMut<Target = Sleep>> Driver<T> {
     /// A driver over `subscription`; `planned_end` is a timer set to the viewer's session expiry
     /// (or [`far_future`](crate::far_future)), `heartbeat` ticks for heartbeats, `drain` is the
-    /// drain window.
+    /// drain window, `batch_max` the most messages one [`Step::Send`] carries.
     pub(crate) fn new(
         subscription: Subscription,
-        shutdown: watch::Receiver<bool>,
+        mut shutdown: watch::Receiver<bool>,
         planned_end: Pin<T>,
         heartbeat: Interval,
         drain: Duration,
+        batch_max: usize,
     ) -> Self {
-        Self { session: Session::new(), subscription, shutdown, planned_end, heartbeat, drain }
+        // A session that opens while the server already drains leaves like the others.
+        if *shutdown.borrow() {
+            shutdown.mark_changed();
+        }
+        Self {
+            session: Session::new(),
+            subscription,
+            shutdown,
+            planned_end,
+            heartbeat,
+            drain,
+            batch_max: batch_max.max(1),
+            maybe_ready: true,
+            backlog: false,
+        }
     }
 
-    /// The subscription, for the transport's batching and its answers to client messages.
+    /// The subscription, for the transport's answers to client messages.
     pub(crate) fn subscription(&self) -> &Subscription {
         &self.subscription
+    }
+
+    /// Whether shutdown was asked for since the last look (or the signal's sender is gone).
+    fn shutdown_asked(&mut self) -> bool {
+        match self.shutdown.has_changed() {
+            Ok(false) => false,
+            Ok(true) => *self.shutdown.borrow_and_update(),
+            Err(_) => true,
+        }
     }
 
     /// Waits for the next thing to write. `inbound` is the transport's own source (a
@@ -288,32 +326,60 @@ impl<T: std::ops::DerefMut<Target = Sleep>> Driver<T> {
     pub(crate) async fn next<M>(&mut self, inbound: impl Future<Output = Inbound<M>>) -> Step<M> {
         let mut inbound = std::pin::pin!(inbound.fuse());
         loop {
-            let draining = self.session.draining();
-            let event = tokio::select! {
-                _ = crate::stopped(&mut self.shutdown), if !draining => {
-                    SessionEvent::ShutdownBegan {
-                        departure: Departure::draw(self.drain),
-                        planned_end: self.planned_end.deadline(),
+            let event = if !self.session.draining() && self.shutdown_asked() {
+                SessionEvent::ShutdownBegan {
+                    departure: Departure::draw(self.drain),
+                    planned_end: self.planned_end.deadline(),
+                }
+            } else if let Some(event) = self.take() {
+                event
+            } else {
+                tokio::select! {
+                    biased;
+                    () = self.subscription.woken() => {
+                        self.maybe_ready = true;
+                        continue;
+                    }
+                    () = self.planned_end.as_mut() => SessionEvent::PlannedEndFired,
+                    _ = self.heartbeat.tick() => SessionEvent::HeartbeatDue,
+                    received = &mut inbound => match received {
+                        Inbound::Message(message) => return Step::Received(message),
+                        Inbound::Event(fault) => SessionEvent::Fault(fault),
+                    },
+                    () = std::future::ready(()), if self.backlog => {
+                        self.backlog = false;
+                        self.maybe_ready = true;
+                        continue;
                     }
                 }
-                () = self.planned_end.as_mut() => SessionEvent::PlannedEndFired,
-                next = self.subscription.next() => match next {
-                    Ok(delivery) => SessionEvent::Delivery(delivery),
-                    Err(reason) => SessionEvent::Closed(reason, Departure::late(self.drain)),
-                },
-                _ = self.heartbeat.tick() => SessionEvent::HeartbeatDue,
-                received = &mut inbound => match received {
-                    Inbound::Message(message) => return Step::Received(message),
-                    Inbound::Event(fault) => SessionEvent::Fault(fault),
-                },
             };
             match self.session.on(event, Instant::now()) {
                 Action::Wait => {}
                 Action::Rearm(at) => self.planned_end.as_mut().reset(at),
-                Action::Send(delivery) => return Step::Send(delivery),
+                Action::Send(batch) => return Step::Send(batch),
                 Action::Heartbeat => return Step::Heartbeat,
                 Action::End(ending) => return Step::End(ending),
             }
+        }
+    }
+
+    /// What the subscription holds, when it may hold something: a batch, its close, or nothing.
+    fn take(&mut self) -> Option<SessionEvent> {
+        if !self.maybe_ready {
+            return None;
+        }
+        let mut batch = Vec::new();
+        match self.subscription.take(&mut batch, self.batch_max) {
+            Ok(0) => {
+                self.maybe_ready = false;
+                None
+            }
+            Ok(n) => {
+                self.maybe_ready = false;
+                self.backlog = n == self.batch_max;
+                Some(SessionEvent::Delivery(batch))
+            }
+            Err(reason) => Some(SessionEvent::Closed(reason, Departure::late(self.drain))),
         }
     }
 }
@@ -432,8 +498,8 @@ mod tests {
             cursor: None,
         };
         assert_eq!(
-            session.on(SessionEvent::Delivery(delivery.clone()), now),
-            Action::Send(delivery)
+            session.on(SessionEvent::Delivery(vec![delivery.clone()]), now),
+            Action::Send(vec![delivery])
         );
         assert_eq!(session.on(SessionEvent::HeartbeatDue, now), Action::Heartbeat);
         assert!(!session.draining());

@@ -108,7 +108,7 @@ pub(crate) fn events(
     let state = SseState {
         live,
         guard,
-        driver: Driver::new(subscription, shutdown, planned_end, heartbeat, drain),
+        driver: Driver::new(subscription, shutdown, planned_end, heartbeat, drain, BATCH_MAX),
         preamble: Some(Bytes::from_static(b"retry: 2000\n\n")),
         ended: false,
     };
@@ -121,7 +121,7 @@ pub(crate) fn events(
         }
         let inbound = std::future::pending::<Inbound<std::convert::Infallible>>();
         let chunk = match state.driver.next(inbound).await {
-            Step::Send(first) => state.batch(&first),
+            Step::Send(batch) => state.batch(&batch),
             Step::Heartbeat => Bytes::from_static(b": heartbeat\n\n"),
             // The browser's EventSource waits `retry` before reconnecting: the same spread
             // reconnect delay the WebSocket's close reason carries.
@@ -143,19 +143,21 @@ pub(crate) fn events(
     response
 }
 
+/// The most messages written in one chunk.
+const BATCH_MAX: usize = 256;
+
 impl SseState {
-    /// `first` and everything else already queued, as one chunk.
-    fn batch(&self, first: &Delivery) -> Bytes {
-        let mut chunk = BytesMut::from(&sse_event(first)[..]);
-        let mut last_cursor = first.cursor;
-        self.live.metrics.observe_sent(first.bytes.len());
-        let mut more = Vec::new();
-        self.driver.subscription().take_ready(&mut more, 256);
-        for more in more {
-            chunk.put_slice(&sse_event(&more));
-            self.live.metrics.observe_sent(more.bytes.len());
-            last_cursor = more.cursor.or(last_cursor);
+    /// `batch` as one chunk.
+    fn batch(&self, batch: &[Delivery]) -> Bytes {
+        let mut chunk = BytesMut::new();
+        let mut last_cursor = None;
+        let mut bytes = 0;
+        for delivery in batch {
+            chunk.put_slice(&sse_event(delivery));
+            bytes += delivery.bytes.len();
+            last_cursor = delivery.cursor.or(last_cursor);
         }
+        self.live.metrics.observe_sent(batch.len(), bytes);
         if let Some(cursor) = last_cursor {
             self.guard.set_cursor(cursor);
         }
@@ -208,8 +210,8 @@ pub(crate) async fn long_poll(
             body.put_u8(b',');
         }
         body.put_slice(message);
-        live.metrics.observe_sent(message.len());
     }
+    live.metrics.observe_sent(messages.len(), messages.iter().map(Bytes::len).sum());
     body.put_u8(b']');
     drop(guard);
     json(StatusCode::OK, body.freeze())

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use gitops_hub::{DeliveryKind, Subscription};
+use gitops_hub::{Delivery, DeliveryKind, Subscription};
 use gitops_protocol::{ClientMessage, Cursor, ErrorCode, Pong, encode_error, encode_pong};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
@@ -312,7 +312,8 @@ async fn run<R, W>(
     // One timer for the planned ends of the connection, inline in this task: see `Session`.
     let planned_end = tokio::time::sleep_until(session_end.unwrap_or_else(crate::far_future));
     tokio::pin!(planned_end);
-    let mut driver = Driver::new(subscription, shutdown, planned_end, ping, live.config.drain);
+    let mut driver =
+        Driver::new(subscription, shutdown, planned_end, ping, live.config.drain, BATCH_MAX);
 
     let ending = loop {
         // The reads: cancel-safe (`StreamExt::next`), so dropping this whenever another source
@@ -331,16 +332,9 @@ async fn run<R, W>(
             }
         };
         match driver.next(inbound).await {
-            Step::Send(first) => {
-                if let Err(fault) = send_batch(
-                    &live,
-                    &mut reader,
-                    &mut writer,
-                    driver.subscription(),
-                    &guard,
-                    first,
-                )
-                .await
+            Step::Send(batch) => {
+                if let Err(fault) =
+                    send_batch(&live, &mut reader, &mut writer, &guard, &batch).await
                 {
                     break fault.ending();
                 }
@@ -485,36 +479,37 @@ where
     let _ = tokio::time::timeout(Duration::from_secs(1), writer.shutdown()).await;
 }
 
-/// Writes `first` and everything else already queued (after any pong tungstenite holds) in one
-/// vectored write, within the send timeout. Every message goes out from the hub's shared bytes.
+/// The most messages written in one vectored write.
+const BATCH_MAX: usize = 64;
+
+/// Writes `batch` (after any pong tungstenite holds) in one vectored write, within the send
+/// timeout. Every message goes out from the hub's shared bytes.
 async fn send_batch<R, W>(
     live: &Live,
     reader: &mut Reader<R>,
     writer: &mut Writer<W>,
-    subscription: &Subscription,
     guard: &ClientGuard,
-    first: gitops_hub::Delivery,
+    batch: &[Delivery],
 ) -> Result<(), Fault>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut batch = Vec::with_capacity(4);
-    batch.push(first);
-    subscription.take_ready(&mut batch, 63);
-    let replies = wire::replies(reader);
+    let replies = wire::replies_kept(reader);
     let mut frames = Frames::with_capacity(batch.len() + 1);
     frames.raw(&replies);
-    for delivery in &batch {
+    for delivery in batch {
         frames.message(wire::OP_TEXT, &delivery.bytes);
     }
     write_within(writer, &frames, live.config.ws.send_timeout).await?;
     drop(frames);
     let mut last_cursor = None;
-    for delivery in &batch {
-        live.metrics.observe_sent(delivery.bytes.len());
+    let mut bytes = 0;
+    for delivery in batch {
+        bytes += delivery.bytes.len();
         last_cursor = delivery.cursor.or(last_cursor);
     }
+    live.metrics.observe_sent(batch.len(), bytes);
     live.observe_deliveries(
         batch
             .iter()

@@ -281,6 +281,14 @@ pub(crate) fn replies<R: AsyncRead + Unpin>(reader: &mut Reader<R>) -> Vec<u8> {
     out
 }
 
+/// The replies tungstenite has already handed over, without asking it for more: the send
+/// path's. A pong is asked for by the step that read its ping ([`replies`]), and one tungstenite
+/// held back (the buffer was full) it hands over on its next read; asking here too cost every
+/// client a pass through tungstenite's waker bookkeeping on every change.
+pub(crate) fn replies_kept<R: AsyncRead + Unpin>(reader: &mut Reader<R>) -> Vec<u8> {
+    reader.get_mut().take_replies()
+}
+
 /// tungstenite's settings on the read half: `limits`' read settings, and its own write buffer
 /// (replies only) small and written at once.
 pub(crate) fn reader_config(

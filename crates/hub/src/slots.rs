@@ -10,7 +10,10 @@ use gitops_protocol::Cursor;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::{Answer, AnswerKind, CloseReason, Delivery, DeliveryKind, Hub, HubConfig, Inner, Next};
+use crate::{
+    Answer, AnswerKind, CloseReason, Delivery, DeliveryKind, Hub, HubConfig, Inner, Next,
+    SINK_BATCH_MAX, Sink,
+};
 
 /// One subscriber's queue and read state, kept by the hub under its lock.
 #[derive(Debug)]
@@ -24,6 +27,14 @@ pub(crate) struct Slot {
     pub(crate) control: VecDeque<Bytes>,
     pub(crate) closed: Option<CloseReason>,
     pub(crate) notify: Arc<Notify>,
+    /// The publisher's way to write to this subscriber itself (see [`Sink`]).
+    pub(crate) sink: Option<Arc<dyn Sink>>,
+}
+
+impl std::fmt::Debug for dyn Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sink")
+    }
 }
 
 impl Slot {
@@ -37,7 +48,28 @@ impl Slot {
             control: VecDeque::new(),
             closed: None,
             notify: Arc::new(Notify::new()),
+            sink: None,
         }
+    }
+
+    /// The whole queue for the sink, when the publisher may write it itself: a sink is set and
+    /// claimed, and the queue holds only state messages, at most [`SINK_BATCH_MAX`] of them
+    /// (control and status messages go through the reader, whose turn it is to write them).
+    pub(crate) fn take_for_sink(&mut self) -> Option<Vec<Delivery>> {
+        let sink = self.sink.as_ref()?;
+        if !self.control.is_empty()
+            || self.status_pending
+            || self.queue.len() > SINK_BATCH_MAX
+            || !sink.claim()
+        {
+            return None;
+        }
+        let batch: Vec<Delivery> = self.queue.drain(..).collect();
+        self.queued_bytes = 0;
+        if let Some(cursor) = batch.iter().rev().find_map(|delivery| delivery.cursor) {
+            self.consumed = Some(cursor.seq);
+        }
+        Some(batch)
     }
 
     pub(crate) fn replace_queue(&mut self, answer: &Answer) {
@@ -134,6 +166,17 @@ impl Hasher for SlotIdHasher {
 
     fn write_u64(&mut self, id: u64) {
         self.0 = id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// Wakes one subscription's reader ([`Subscription::woken`]); see [`Subscription::wake_handle`].
+#[derive(Debug, Clone)]
+pub struct Wake(Arc<Notify>);
+
+impl Wake {
+    /// Wakes the reader (or makes its next wait return at once).
+    pub fn wake(&self) {
+        self.0.notify_one();
     }
 }
 
@@ -256,6 +299,20 @@ impl Subscription {
     pub fn queued_bytes(&self) -> usize {
         let inner = self.hub.lock();
         inner.slots.get(&self.id).map_or(0, |slot| slot.queued_bytes)
+    }
+
+    /// Lets the publisher write this subscriber's messages itself, through `sink` (see [`Sink`]).
+    pub fn set_sink(&self, sink: Arc<dyn Sink>) {
+        let mut inner = self.hub.lock();
+        if let Some(slot) = inner.slots.get_mut(&self.id) {
+            slot.sink = Some(sink);
+        }
+    }
+
+    /// A handle that wakes this subscription's reader, as a message would (for a [`Sink`] that
+    /// hands work back to the reader).
+    pub fn wake_handle(&self) -> Wake {
+        Wake(self.notify.clone())
     }
 
     /// The hub this subscription reads from.

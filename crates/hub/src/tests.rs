@@ -1,7 +1,7 @@
 //! Hub tests: each promise on its own, then a property test over random interleavings.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use gitops_diff::same_state;
 use gitops_protocol::{Applied, LiveState, MessageKind, ServerMessage};
@@ -739,4 +739,69 @@ fn a_reader_that_takes_everything_then_waits_is_woken_by_each_later_publish_and_
     hub.wake_all();
     assert!(ready_now(sub.woken()));
     assert_eq!(sub.take(&mut out, 64), Ok(0));
+}
+
+/// A sink that records what the publisher handed it, and may be claimed while `open`.
+#[derive(Default)]
+struct RecordingSink {
+    open: std::sync::atomic::AtomicBool,
+    written: Mutex<Vec<Vec<Delivery>>>,
+}
+
+impl Sink for RecordingSink {
+    fn claim(&self) -> bool {
+        self.open.swap(false, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn write(&self, batch: Vec<Delivery>) {
+        self.written.lock().expect("lock").push(batch);
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_claimed_sink_gets_the_publish_and_the_reader_is_not_woken_and_a_busy_one_leaves_it_queued() {
+    let hub = pinned(&HubConfig::default());
+    hub.publish(report(&[("a", Status::Clean), ("b", Status::Clean)]));
+    let sub = hub.subscribe(None);
+    let mut client = Client::default();
+    client.drain(&sub);
+    let sink = Arc::new(RecordingSink::default());
+    sub.set_sink(sink.clone());
+
+    // The reader waits (the sink may be claimed): the publisher writes, the reader sleeps on.
+    sink.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    hub.publish(report(&[("a", Status::Dirty), ("b", Status::Clean)]));
+    assert!(!ready_now(sub.woken()), "the reader is not woken for what the sink wrote");
+    let mut out = Vec::new();
+    assert_eq!(sub.take(&mut out, 64), Ok(0), "nothing is left queued");
+    let written = std::mem::take(&mut *sink.written.lock().expect("lock"));
+    assert_eq!(written.len(), 1);
+    for delivery in &written[0] {
+        client.apply(&delivery.bytes);
+    }
+    client.assert_matches(&hub);
+
+    // The reader holds the turn (the sink refuses): queued, and the reader is woken.
+    sink.open.store(false, std::sync::atomic::Ordering::SeqCst);
+    hub.publish(report(&[("a", Status::Missing), ("b", Status::Clean)]));
+    assert!(ready_now(sub.woken()));
+    assert!(sink.written.lock().expect("lock").is_empty());
+    let mut out = Vec::new();
+    assert!(sub.take(&mut out, 64).is_ok_and(|n| n >= 1), "the change is queued");
+    for delivery in &out {
+        client.apply(&delivery.bytes);
+    }
+    client.assert_matches(&hub);
+
+    // A control message waiting goes first, through the reader: the publish is not direct.
+    sink.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    sub.push_control(bytes::Bytes::from_static(br#"{"type":"pong"}"#));
+    assert!(ready_now(sub.woken()));
+    hub.publish(report(&[("a", Status::Clean), ("b", Status::Clean)]));
+    assert!(sink.written.lock().expect("lock").is_empty());
+    let mut out = Vec::new();
+    assert!(sub.take(&mut out, 64).is_ok_and(|n| n >= 2), "the pong, then the change");
+    assert_eq!(out[0].kind, DeliveryKind::Control);
+    assert_eq!(out[1].kind, DeliveryKind::Live);
 }

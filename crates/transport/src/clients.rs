@@ -84,6 +84,11 @@ impl ClientGuard {
     pub(crate) fn set_cursor(&self, cursor: Cursor) {
         self.last_seq.store(cursor.seq, Ordering::Relaxed);
     }
+
+    /// Where [`ClientGuard::set_cursor`] writes, for a writer that is not the session's.
+    pub(crate) fn cursor_cell(&self) -> &Arc<AtomicU64> {
+        &self.last_seq
+    }
 }
 
 impl Drop for ClientGuard {

@@ -110,6 +110,18 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<I> {
     }
 }
 
+impl<I> WriteDeadline<I> {
+    /// The connection under the deadline.
+    pub(crate) fn get_ref(&self) -> &I {
+        &self.io
+    }
+
+    /// The same deadline over `f(io)`.
+    pub(crate) fn map<J>(self, f: impl FnOnce(I) -> J) -> WriteDeadline<J> {
+        WriteDeadline { io: f(self.io), timeout: self.timeout, timer: None, live: self.live }
+    }
+}
+
 impl WriteDeadline<tokio::net::TcpStream> {
     /// The connection's read half, and its write half under the same deadline (a WebSocket
     /// session reads and writes its socket apart).

@@ -57,6 +57,9 @@ pub struct Metrics {
     pub oversized_heads: AtomicU64,
     /// Real-time connections closed because they could not write for the write timeout.
     pub write_timeouts: AtomicU64,
+    /// Batches the publisher could not write to a client at once and handed to the client's
+    /// session to finish (a client reading slower than changes come, or gone).
+    pub handovers: AtomicU64,
     /// WebSocket connections closed for a policy violation (rate, size, stall, dead peer).
     pub policy_closes: AtomicU64,
     /// Failed accepts.
@@ -229,6 +232,12 @@ impl Metrics {
             "counter",
             "Connections closed because they could not write for the write timeout.",
             &[("", load(&self.write_timeouts))],
+        );
+        metric(
+            "gitops_live_handovers_total",
+            "counter",
+            "Batches the publisher could not write to a WebSocket client at once and left to its session.",
+            &[("", load(&self.handovers))],
         );
         metric(
             "gitops_live_policy_closes_total",

@@ -228,9 +228,43 @@ impl Session {
     }
 }
 
+/// Whose turn it is to write to a client's socket, where the publisher may write to it too (a
+/// WebSocket over plain TCP, see `ws::outlet`): the session gives its turn away while it waits
+/// and takes it back before it does anything else, so everything it takes from the subscription
+/// and writes goes out in order with what the publisher wrote.
+pub(crate) trait Turn {
+    /// What the publisher could not finish writing and left to the session.
+    type Left;
+    /// The session is about to wait: the publisher may write until it is back.
+    fn give(&self);
+    /// The session is back: `Err(Busy)` while the publisher is writing (it wakes the
+    /// subscription when done); `Ok(Some(left))` when it left a write to finish first.
+    fn take(&self) -> Result<Option<Self::Left>, Busy>;
+}
+
+/// The publisher is writing to this client; it wakes the subscription when it is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Busy;
+
+/// The turn of a session only it writes to (SSE, WebSocket over TLS).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Alone;
+
+impl Turn for Alone {
+    type Left = std::convert::Infallible;
+
+    fn give(&self) {}
+
+    fn take(&self) -> Result<Option<Self::Left>, Busy> {
+        Ok(None)
+    }
+}
+
 /// What a transport writes next.
 #[derive(Debug)]
-pub(crate) enum Step<M> {
+pub(crate) enum Step<M, L = std::convert::Infallible> {
+    /// Finish the write the publisher left (before anything else).
+    Finish(L),
     /// Send these messages, in order (what was ready, at most the driver's batch size).
     Send(Vec<Delivery>),
     /// Send a heartbeat.
@@ -260,7 +294,7 @@ pub(crate) enum Inbound<M> {
 /// future of its own (whose waiter would be registered and removed on every wake) but a flag
 /// read on every wake: [`Live::shutdown`](crate::Live::shutdown) wakes every subscription
 /// after raising it.
-pub(crate) struct Driver<T> {
+pub(crate) struct Driver<T, M, U: Turn = Alone> {
     session: Session,
     subscription: Subscription,
     shutdown: watch::Receiver<bool>,
@@ -275,12 +309,29 @@ pub(crate) struct Driver<T> {
     /// The last batch was full: more is queued, taken once the other sources had their turn
     /// (a flood of messages must not hold back the heartbeat, the expiry or the peer's reads).
     backlog: bool,
+    /// Who else may write to the client (see [`Turn`]).
+    turn: U,
+    /// A step found while the publisher had left a write to finish: returned after it.
+    queued: Option<Step<M, U::Left>>,
 }
 
-impl<T: std::ops::DerefMut<Target = Sleep>> Driver<T> {
+/// What a wait ended with.
+enum Waited<M> {
+    /// The subscription was woken (a message, a close, shutdown, the publisher done writing).
+    Woken,
+    /// The backlog's turn came.
+    Backlog,
+    /// Something for the session to decide on.
+    Event(SessionEvent),
+    /// The transport's own inbound message.
+    Received(M),
+}
+
+impl<T: std::ops::DerefMut<Target = Sleep>, M, U: Turn> Driver<T, M, U> {
     /// A driver over `subscription`; `planned_end` is a timer set to the viewer's session expiry
     /// (or [`far_future`](crate::far_future)), `heartbeat` ticks for heartbeats, `drain` is the
-    /// drain window, `batch_max` the most messages one [`Step::Send`] carries.
+    /// drain window, `batch_max` the most messages one [`Step::Send`] carries, `turn` who else
+    /// writes to the client.
     pub(crate) fn new(
         subscription: Subscription,
         mut shutdown: watch::Receiver<bool>,
@@ -288,6 +339,7 @@ impl<T: std::ops::DerefMut<Target = Sleep>> Driver<T> {
         heartbeat: Interval,
         drain: Duration,
         batch_max: usize,
+        turn: U,
     ) -> Self {
         // A session that opens while the server already drains leaves like the others.
         if *shutdown.borrow() {
@@ -303,6 +355,8 @@ impl<T: std::ops::DerefMut<Target = Sleep>> Driver<T> {
             batch_max: batch_max.max(1),
             maybe_ready: true,
             backlog: false,
+            turn,
+            queued: None,
         }
     }
 
@@ -323,7 +377,16 @@ impl<T: std::ops::DerefMut<Target = Sleep>> Driver<T> {
     /// Waits for the next thing to write. `inbound` is the transport's own source (a
     /// WebSocket's reads; SSE has none and passes a future that never resolves); it must be
     /// cancel-safe, as it is dropped whenever another source is ready first.
-    pub(crate) async fn next<M>(&mut self, inbound: impl Future<Output = Inbound<M>>) -> Step<M> {
+    ///
+    /// The session holds its [`Turn`] whenever this returns; it gives it away only while it
+    /// waits here.
+    pub(crate) async fn next(
+        &mut self,
+        inbound: impl Future<Output = Inbound<M>>,
+    ) -> Step<M, U::Left> {
+        if let Some(step) = self.queued.take() {
+            return step;
+        }
         let mut inbound = std::pin::pin!(inbound.fuse());
         loop {
             let event = if !self.session.draining() && self.shutdown_asked() {
@@ -334,31 +397,83 @@ impl<T: std::ops::DerefMut<Target = Sleep>> Driver<T> {
             } else if let Some(event) = self.take() {
                 event
             } else {
-                tokio::select! {
+                self.turn.give();
+                let waited = tokio::select! {
                     biased;
-                    () = self.subscription.woken() => {
-                        self.maybe_ready = true;
-                        continue;
-                    }
-                    () = self.planned_end.as_mut() => SessionEvent::PlannedEndFired,
-                    _ = self.heartbeat.tick() => SessionEvent::HeartbeatDue,
+                    () = self.subscription.woken() => Waited::Woken,
+                    () = self.planned_end.as_mut() => Waited::Event(SessionEvent::PlannedEndFired),
+                    _ = self.heartbeat.tick() => Waited::Event(SessionEvent::HeartbeatDue),
                     received = &mut inbound => match received {
-                        Inbound::Message(message) => return Step::Received(message),
-                        Inbound::Event(fault) => SessionEvent::Fault(fault),
+                        Inbound::Message(message) => Waited::Received(message),
+                        Inbound::Event(fault) => Waited::Event(SessionEvent::Fault(fault)),
                     },
-                    () = std::future::ready(()), if self.backlog => {
+                    () = std::future::ready(()), if self.backlog => Waited::Backlog,
+                };
+                let left = self.take_turn().await;
+                let event = match waited {
+                    Waited::Woken => {
+                        self.maybe_ready = true;
+                        None
+                    }
+                    Waited::Backlog => {
                         self.backlog = false;
                         self.maybe_ready = true;
-                        continue;
+                        None
                     }
+                    Waited::Event(event) => Some(event),
+                    Waited::Received(message) => {
+                        let step = Step::Received(message);
+                        return match left {
+                            Some(left) => {
+                                self.queued = Some(step);
+                                Step::Finish(left)
+                            }
+                            None => step,
+                        };
+                    }
+                };
+                if let Some(left) = left {
+                    if let Some(event) = event {
+                        self.queued = self.decide(event);
+                    }
+                    return Step::Finish(left);
+                }
+                match event {
+                    Some(event) => event,
+                    None => continue,
                 }
             };
-            match self.session.on(event, Instant::now()) {
-                Action::Wait => {}
-                Action::Rearm(at) => self.planned_end.as_mut().reset(at),
-                Action::Send(batch) => return Step::Send(batch),
-                Action::Heartbeat => return Step::Heartbeat,
-                Action::End(ending) => return Step::End(ending),
+            if let Some(step) = self.decide(event) {
+                return step;
+            }
+        }
+    }
+
+    /// Asks the session about `event`: the step to return, or none (keep waiting).
+    fn decide(&mut self, event: SessionEvent) -> Option<Step<M, U::Left>> {
+        match self.session.on(event, Instant::now()) {
+            Action::Wait => None,
+            Action::Rearm(at) => {
+                self.planned_end.as_mut().reset(at);
+                None
+            }
+            Action::Send(batch) => Some(Step::Send(batch)),
+            Action::Heartbeat => Some(Step::Heartbeat),
+            Action::End(ending) => Some(Step::End(ending)),
+        }
+    }
+
+    /// Takes the turn back after a wait: waits while the publisher writes (it wakes the
+    /// subscription when it is done; that wake may also have been a message's, so the
+    /// subscription is looked at again).
+    async fn take_turn(&mut self) -> Option<U::Left> {
+        loop {
+            match self.turn.take() {
+                Ok(left) => return left,
+                Err(Busy) => {
+                    self.maybe_ready = true;
+                    self.subscription.woken().await;
+                }
             }
         }
     }

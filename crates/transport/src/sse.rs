@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 
 use crate::http_util::{Body, error, json};
-use crate::session::{Driver, Ending, Inbound, Step};
+use crate::session::{Alone, Driver, Ending, Inbound, Step};
 use crate::ws::{refusal_response, since_from_query};
 use crate::{ClientGuard, ClientKind, Live};
 
@@ -80,7 +80,7 @@ struct SseState {
     live: Arc<Live>,
     guard: ClientGuard,
     /// The session loop; its planned-end timer is boxed, as this state moves with every poll.
-    driver: Driver<Box<tokio::time::Sleep>>,
+    driver: Driver<Box<tokio::time::Sleep>, std::convert::Infallible>,
     preamble: Option<Bytes>,
     ended: bool,
 }
@@ -108,7 +108,15 @@ pub(crate) fn events(
     let state = SseState {
         live,
         guard,
-        driver: Driver::new(subscription, shutdown, planned_end, heartbeat, drain, BATCH_MAX),
+        driver: Driver::new(
+            subscription,
+            shutdown,
+            planned_end,
+            heartbeat,
+            drain,
+            BATCH_MAX,
+            Alone,
+        ),
         preamble: Some(Bytes::from_static(b"retry: 2000\n\n")),
         ended: false,
     };

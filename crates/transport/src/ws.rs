@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use gitops_hub::{Delivery, DeliveryKind, Subscription};
+use gitops_hub::{Delivery, Subscription};
 use gitops_protocol::{ClientMessage, Cursor, ErrorCode, Pong, encode_error, encode_pong};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
@@ -15,11 +15,13 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes, error::CapacityError};
 
 use crate::http_util::{Body, empty, error, retry_later};
-use crate::session::{Driver, Ending, Fault, Inbound, Step, Violation};
+use crate::session::{Alone, Driver, Ending, Fault, Inbound, Step, Turn, Violation};
 use crate::{ClientGuard, ClientKind, Live, Refusal, now_rfc3339};
 
+mod outlet;
 mod wire;
 
+use outlet::{Left, Outlet, OutletWrite};
 use wire::{Frames, Reader, Split, Writer};
 
 /// WebSocket limits and heartbeats.
@@ -273,19 +275,46 @@ async fn run_split(
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     match split {
-        Split::Tcp(reader, writer) => {
-            run(live, reader, writer, subscription, guard, session_end, shutdown).await;
+        Split::Tcp(reader, write) => {
+            let cursor = guard.cursor_cell().clone();
+            let wake = subscription.wake_handle();
+            let live_for_outlet = live.clone();
+            let write =
+                write.map(|half| OutletWrite(Outlet::new(half, live_for_outlet, cursor, wake)));
+            let outlet = write.get_ref().0.clone();
+            subscription.set_sink(outlet.clone());
+            let writer = Writer::new(write);
+            run(live, reader, writer, subscription, guard, session_end, shutdown, outlet).await;
         }
         Split::Bare(reader, writer) => {
-            run(live, reader, writer, subscription, guard, session_end, shutdown).await;
+            run(live, reader, writer, subscription, guard, session_end, shutdown, Alone).await;
         }
         Split::Other(reader, writer) => {
-            run(live, reader, writer, subscription, guard, session_end, shutdown).await;
+            run(live, reader, writer, subscription, guard, session_end, shutdown, Alone).await;
         }
     }
 }
 
-async fn run<R, W>(
+/// What a session's [`Turn`] may leave it to finish: a batch the publisher cut, or (for a
+/// session nobody else writes to) nothing.
+trait Leftover {
+    fn into_left(self) -> Left;
+}
+
+impl Leftover for Left {
+    fn into_left(self) -> Left {
+        self
+    }
+}
+
+impl Leftover for std::convert::Infallible {
+    fn into_left(self) -> Left {
+        match self {}
+    }
+}
+
+#[expect(clippy::too_many_arguments, reason = "one call site per kind of connection")]
+async fn run<R, W, U>(
     live: Arc<Live>,
     mut reader: Reader<R>,
     mut writer: Writer<W>,
@@ -293,9 +322,12 @@ async fn run<R, W>(
     guard: ClientGuard,
     session_end: Option<tokio::time::Instant>,
     shutdown: tokio::sync::watch::Receiver<bool>,
+    turn: U,
 ) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
+    U: Turn,
+    U::Left: Leftover,
 {
     let limits = live.config.ws;
     let mut ping = tokio::time::interval_at(
@@ -313,7 +345,7 @@ async fn run<R, W>(
     let planned_end = tokio::time::sleep_until(session_end.unwrap_or_else(crate::far_future));
     tokio::pin!(planned_end);
     let mut driver =
-        Driver::new(subscription, shutdown, planned_end, ping, live.config.drain, BATCH_MAX);
+        Driver::new(subscription, shutdown, planned_end, ping, live.config.drain, BATCH_MAX, turn);
 
     let ending = loop {
         // The reads: cancel-safe (`StreamExt::next`), so dropping this whenever another source
@@ -336,6 +368,11 @@ async fn run<R, W>(
                 if let Err(fault) =
                     send_batch(&live, &mut reader, &mut writer, &guard, &batch).await
                 {
+                    break fault.ending();
+                }
+            }
+            Step::Finish(left) => {
+                if let Err(fault) = finish(&live, &mut writer, &guard, left.into_left()).await {
                     break fault.ending();
                 }
             }
@@ -503,22 +540,33 @@ where
     }
     write_within(writer, &frames, live.config.ws.send_timeout).await?;
     drop(frames);
-    let mut last_cursor = None;
-    let mut bytes = 0;
-    for delivery in batch {
-        bytes += delivery.bytes.len();
-        last_cursor = delivery.cursor.or(last_cursor);
+    outlet::delivered(live, guard.cursor_cell(), batch);
+    Ok(())
+}
+
+/// Finishes the batch the publisher could not (see `outlet`): the rest of its frames, within
+/// the send timeout, before anything else is written.
+async fn finish<W: AsyncWrite + Unpin>(
+    live: &Live,
+    writer: &mut Writer<W>,
+    guard: &ClientGuard,
+    left: Left,
+) -> Result<(), Fault> {
+    if left.failed {
+        return Err(Fault::WriteFailed);
     }
-    live.metrics.observe_sent(batch.len(), bytes);
-    live.observe_deliveries(
-        batch
-            .iter()
-            .filter(|delivery| delivery.kind == DeliveryKind::Live)
-            .filter_map(|delivery| delivery.cursor.map(|cursor| cursor.seq)),
-    );
-    if let Some(cursor) = last_cursor {
-        guard.set_cursor(cursor);
+    let mut frames = Frames::with_capacity(left.batch.len());
+    for delivery in &left.batch {
+        frames.message(wire::OP_TEXT, &delivery.bytes);
     }
+    let write = writer.write_from(&frames, left.written);
+    match tokio::time::timeout(live.config.ws.send_timeout, write).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => return Err(Fault::WriteFailed),
+        Err(_) => return Err(Fault::WriteTimedOut),
+    }
+    drop(frames);
+    outlet::delivered(live, guard.cursor_cell(), &left.batch);
     Ok(())
 }
 

@@ -135,6 +135,18 @@ impl<'a> Frames<'a> {
         self.parts.push((Header::new(OP_CLOSE, true, payload.len()), payload));
     }
 
+    /// The write's slices, in order, appended to `out` (empty parts left out).
+    pub(crate) fn slices<'s>(&'s self, out: &mut Vec<IoSlice<'s>>) {
+        for (header, payload) in &self.parts {
+            if header.len > 0 {
+                out.push(IoSlice::new(header.as_bytes()));
+            }
+            if !payload.is_empty() {
+                out.push(IoSlice::new(payload));
+            }
+        }
+    }
+
     /// Whether there is nothing to write.
     pub(crate) fn is_empty(&self) -> bool {
         self.parts.is_empty()
@@ -189,16 +201,19 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
     /// everything, continuing after partial writes, then flushes (a no-op on TCP, needed on TLS).
     /// The caller bounds it in time; dropped after a partial write, the writer is torn.
     pub(crate) async fn write(&mut self, frames: &Frames<'_>) -> io::Result<()> {
+        self.write_from(frames, 0).await
+    }
+
+    /// [`Writer::write`] of what is left of `frames` after its first `skip` bytes, which went out
+    /// before (the publisher's cut write): the writer is torn until the rest is out.
+    pub(crate) async fn write_from(&mut self, frames: &Frames<'_>, skip: usize) -> io::Result<()> {
         let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(frames.parts.len() * 2);
-        for (header, payload) in &frames.parts {
-            if header.len > 0 {
-                slices.push(IoSlice::new(header.as_bytes()));
-            }
-            if !payload.is_empty() {
-                slices.push(IoSlice::new(payload));
-            }
-        }
+        frames.slices(&mut slices);
         let mut rest = &mut slices[..];
+        if skip > 0 {
+            IoSlice::advance_slices(&mut rest, skip);
+            self.torn = !rest.is_empty();
+        }
         while !rest.is_empty() {
             let n = self.io.write_vectored(rest).await?;
             if n == 0 {
@@ -308,8 +323,9 @@ pub(crate) fn reader_config(
 /// socket itself is taken from hyper (`Upgraded::downcast`), with the bytes hyper read past the
 /// handshake handed to tungstenite first; any other stream (TLS) is split with a lock.
 pub(crate) enum Split {
-    /// The server's own TCP connection, under its write deadline.
-    Tcp(Reader<OwnedReadHalf>, Writer<WriteDeadline<OwnedWriteHalf>>),
+    /// The server's own TCP connection, its write half under its write deadline (the session
+    /// shares it with the publisher, see `outlet`).
+    Tcp(Reader<OwnedReadHalf>, WriteDeadline<OwnedWriteHalf>),
     /// A TCP connection without a write deadline (the echo server's).
     Bare(Reader<OwnedReadHalf>, Writer<OwnedWriteHalf>),
     /// Anything else hyper upgraded (TLS).
@@ -327,7 +343,7 @@ impl Split {
             Ok(parts) => {
                 let (read, write) = parts.io.into_inner().into_split();
                 let reader = reader(read, &parts.read_buf, config).await;
-                return Split::Tcp(reader, Writer::new(write));
+                return Split::Tcp(reader, write);
             }
             Err(upgraded) => upgraded,
         };

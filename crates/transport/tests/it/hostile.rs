@@ -488,3 +488,69 @@ fn a_ping_flood_is_answered_and_the_connection_goes_on() {
     assert!(pongs >= 1, "the pings were answered");
     assert!(String::from_utf8_lossy(&answer).contains(r#""type":"pong""#));
 }
+
+#[test]
+fn a_client_that_stops_reading_gets_every_change_whole_and_in_order_when_it_reads_again() {
+    // Changes of 40 repositories of ~16 KB each: fewer messages than the publisher's batch, so
+    // the publisher writes them to an idle client itself. The client stops reading after its
+    // snapshot; the first change fills its socket and the publisher's write is cut inside a
+    // frame; the session must finish that frame before anything else, and later changes wait
+    // in the hub. Read again, every message is whole JSON and the seqs go up one by one (or a
+    // snapshot starts them again, if the hub conflated the wait), up to the last change.
+    let n = 40;
+    let server = TestServer::start(TransportConfig::default(), Some(heavy(n, 0)));
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4 << 10).expect("SO_RCVBUF");
+    let stream = server.runtime.block_on(socket.connect(server.addr)).expect("connect");
+    let stream = stream.into_std().expect("std stream");
+    stream.set_nonblocking(false).expect("blocking");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut ws = RawWs::handshake(stream, server.addr, &[]);
+    let snapshot = ws.read_message_with("audit-update", 64 << 10, Duration::ZERO);
+    let seq_of = |text: &str| -> u64 {
+        let value: serde_json::Value = serde_json::from_str(text).expect("a whole JSON message");
+        value["seq"].as_u64().expect("a seq")
+    };
+    let mut last_seq = seq_of(&snapshot);
+    // Let the session finish its snapshot write and go back to waiting.
+    std::thread::sleep(Duration::from_millis(200));
+    for round in 1..=6 {
+        server.publish(heavy(n, round));
+    }
+    let final_seq = server.live.feed().hub().cursor().expect("a cursor").seq;
+    std::thread::sleep(Duration::from_millis(300));
+    let handovers = metric(server.addr, "gitops_live_handovers_total");
+    assert!(handovers >= 1, "the publisher's write was cut and handed over");
+    let mut messages = 0;
+    while last_seq < final_seq {
+        let (first, payload) = ws.read_frame(64 << 10, Duration::ZERO);
+        assert_ne!(first & 0x0f, 0x8, "closed: {:?}", String::from_utf8_lossy(&payload));
+        assert_eq!(first & 0x80, 0x80, "messages this size are one frame each");
+        let text = match String::from_utf8(payload) {
+            Ok(text) => text,
+            Err(error) => panic!("a cut frame: {}", error.utf8_error()),
+        };
+        if !text.contains(r#""seq""#) {
+            continue;
+        }
+        let seq = seq_of(&text);
+        if text.contains(r#""type":"audit-update""#) {
+            assert!(seq > last_seq, "a snapshot moves forward: {seq} after {last_seq}");
+        } else {
+            assert_eq!(seq, last_seq + 1, "one by one: {}", &text[..text.len().min(120)]);
+        }
+        last_seq = seq;
+        messages += 1;
+    }
+    assert!(messages >= 1);
+    assert_eq!(last_seq, final_seq);
+}
+
+/// A counter's value from `/metrics`.
+fn metric(addr: SocketAddr, name: &str) -> u64 {
+    let response = crate::http::get(addr, "/metrics", &[]);
+    let text = String::from_utf8(response.body).expect("UTF-8");
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}

@@ -1,0 +1,232 @@
+//! The publisher's own way to a WebSocket client over plain TCP: a [`Sink`] the hub hands a
+//! publish's messages to, so that a change reaches an idle client with one non-blocking
+//! `writev` on the publisher's thread, and no wake-up of the client's task.
+//!
+//! The right to write is the [`Turn`] the session gives away only while it waits. The publisher
+//! claims it under the hub's lock (so no message is taken by one side while the other writes),
+//! writes the whole batch or hands what the socket did not take to the session with the turn
+//! ([`Left`]), which finishes it under its send timeout before anything else. A session that
+//! wakes while the publisher writes waits to be woken again: the publisher's write never waits,
+//! so that is the length of one system call.
+
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, ready};
+
+use gitops_hub::{Delivery, DeliveryKind, Sink, Wake};
+use tokio::io::AsyncWrite;
+use tokio::net::tcp::OwnedWriteHalf;
+
+use super::wire::{Frames, OP_TEXT};
+use crate::Live;
+use crate::session::{Busy, Turn};
+
+/// Who may write to the socket now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// The session: it is running (or finishing what the publisher left).
+    Session,
+    /// Nobody: the session waits; the publisher may claim.
+    Nobody,
+    /// The publisher, for one batch.
+    Publisher,
+}
+
+#[derive(Debug)]
+struct State {
+    owner: Owner,
+    /// A batch the publisher could not finish, for the session.
+    left: Option<Left>,
+    /// The session came back while the publisher wrote: wake it when done.
+    session_waiting: bool,
+}
+
+/// A batch the publisher could not finish: its messages, how many bytes of their frames went
+/// out, and whether the socket failed.
+#[derive(Debug)]
+pub(crate) struct Left {
+    /// The messages, in order.
+    pub(crate) batch: Vec<Delivery>,
+    /// Bytes of the batch's frames already written (the peer may hold a cut frame).
+    pub(crate) written: usize,
+    /// The write failed: the peer is gone.
+    pub(crate) failed: bool,
+}
+
+/// One client's socket, shared by its session and the publisher.
+#[derive(Debug)]
+pub(crate) struct Outlet {
+    write: OwnedWriteHalf,
+    state: Mutex<State>,
+    live: Arc<Live>,
+    /// The client's cursor in the registry (see `ClientGuard::set_cursor`).
+    cursor: Arc<AtomicU64>,
+    /// Wakes the session (the subscription's reader).
+    wake: Wake,
+}
+
+impl Outlet {
+    /// An outlet over `write`; the session holds the turn.
+    pub(crate) fn new(
+        write: OwnedWriteHalf,
+        live: Arc<Live>,
+        cursor: Arc<AtomicU64>,
+        wake: Wake,
+    ) -> Arc<Self> {
+        let state = State { owner: Owner::Session, left: None, session_waiting: false };
+        Arc::new(Self { write, state: Mutex::new(state), live, cursor, wake })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while the lock is held; a poisoned state is still whole.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Gives the turn to the session with `left` to finish, and wakes it.
+    fn hand_over(&self, left: Left) {
+        self.live.metrics.handovers.fetch_add(1, Ordering::Relaxed);
+        let mut state = self.state();
+        state.owner = Owner::Session;
+        state.left = Some(left);
+        state.session_waiting = false;
+        drop(state);
+        self.wake.wake();
+    }
+}
+
+impl Sink for Outlet {
+    fn claim(&self) -> bool {
+        let mut state = self.state();
+        if state.owner == Owner::Nobody && state.left.is_none() {
+            state.owner = Owner::Publisher;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn write(&self, batch: Vec<Delivery>) {
+        let mut frames = Frames::with_capacity(batch.len());
+        for delivery in &batch {
+            frames.message(OP_TEXT, &delivery.bytes);
+        }
+        let mut slices = Vec::with_capacity(batch.len() * 2);
+        frames.slices(&mut slices);
+        let total: usize = slices.iter().map(|slice| slice.len()).sum();
+        let written = match self.write.try_write_vectored(&slices) {
+            Ok(n) => n,
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(_) => {
+                drop(slices);
+                drop(frames);
+                self.hand_over(Left { batch, written: 0, failed: true });
+                return;
+            }
+        };
+        drop(slices);
+        drop(frames);
+        if written < total {
+            self.hand_over(Left { batch, written, failed: false });
+            return;
+        }
+        delivered(&self.live, &self.cursor, &batch);
+        let mut state = self.state();
+        state.owner = Owner::Nobody;
+        let waiting = std::mem::take(&mut state.session_waiting);
+        drop(state);
+        if waiting {
+            self.wake.wake();
+        }
+    }
+}
+
+impl Turn for Arc<Outlet> {
+    type Left = Left;
+
+    fn give(&self) {
+        let mut state = self.state();
+        if state.owner == Owner::Session && state.left.is_none() {
+            state.owner = Owner::Nobody;
+        }
+    }
+
+    fn take(&self) -> Result<Option<Left>, Busy> {
+        let mut state = self.state();
+        match state.owner {
+            Owner::Nobody => {
+                state.owner = Owner::Session;
+                Ok(None)
+            }
+            Owner::Publisher => {
+                state.session_waiting = true;
+                Err(Busy)
+            }
+            Owner::Session => Ok(state.left.take()),
+        }
+    }
+}
+
+/// The bookkeeping of a batch written to a client, whoever wrote it: the counters, the delivery
+/// delays of live changes, and the client's cursor.
+pub(crate) fn delivered(live: &Live, cursor: &AtomicU64, batch: &[Delivery]) {
+    let mut last_cursor = None;
+    let mut bytes = 0;
+    for delivery in batch {
+        bytes += delivery.bytes.len();
+        last_cursor = delivery.cursor.or(last_cursor);
+    }
+    live.metrics.observe_sent(batch.len(), bytes);
+    live.observe_deliveries(
+        batch
+            .iter()
+            .filter(|delivery| delivery.kind == DeliveryKind::Live)
+            .filter_map(|delivery| delivery.cursor.map(|cursor| cursor.seq)),
+    );
+    if let Some(last) = last_cursor {
+        cursor.store(last.seq, Ordering::Relaxed);
+    }
+}
+
+/// The session's writes to an [`Outlet`]'s socket (made only while it holds the turn).
+#[derive(Debug)]
+pub(crate) struct OutletWrite(pub(crate) Arc<Outlet>);
+
+impl AsyncWrite for OutletWrite {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored(cx, &[IoSlice::new(buf)])
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let stream = self.0.write.as_ref();
+        loop {
+            ready!(stream.poll_write_ready(cx))?;
+            match stream.try_write_vectored(bufs) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let result = rustix::net::shutdown(self.0.write.as_ref(), rustix::net::Shutdown::Write);
+        Poll::Ready(result.map_err(io::Error::from))
+    }
+}

@@ -19,7 +19,7 @@ use gitops_hub::{Delivery, DeliveryKind, Sink, Wake};
 use tokio::io::AsyncWrite;
 use tokio::net::tcp::OwnedWriteHalf;
 
-use super::wire::{Frames, OP_TEXT};
+use super::wire::{Frames, Header, MAX_FRAME_BYTES, OP_TEXT};
 use crate::Live;
 use crate::session::{Busy, Turn};
 
@@ -108,25 +108,16 @@ impl Sink for Outlet {
     }
 
     fn write(&self, batch: Vec<Delivery>) {
-        let mut frames = Frames::with_capacity(batch.len());
-        for delivery in &batch {
-            frames.message(OP_TEXT, &delivery.bytes);
-        }
-        let mut slices = Vec::with_capacity(batch.len() * 2);
-        frames.slices(&mut slices);
-        let total: usize = slices.iter().map(|slice| slice.len()).sum();
-        let written = match self.write.try_write_vectored(&slices) {
+        let written = self.try_write(&batch);
+        let written = match written {
             Ok(n) => n,
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => 0,
             Err(_) => {
-                drop(slices);
-                drop(frames);
                 self.hand_over(Left { batch, written: 0, failed: true });
                 return;
             }
         };
-        drop(slices);
-        drop(frames);
+        let total: usize = batch.iter().map(|delivery| frame_len(delivery.bytes.len())).sum();
         if written < total {
             self.hand_over(Left { batch, written, failed: false });
             return;
@@ -140,6 +131,52 @@ impl Sink for Outlet {
             self.wake.wake();
         }
     }
+}
+
+/// The most messages the publisher frames on its stack; a longer batch (rare: a change of many
+/// repositories) is framed in vectors.
+const ON_STACK: usize = 4;
+
+/// Bytes of a message's frame or frames on the wire (see [`Frames::message`]).
+fn frame_len(payload: usize) -> usize {
+    let frames = payload.div_ceil(MAX_FRAME_BYTES).max(1);
+    let header = |len: usize| Header::new(OP_TEXT, true, len).as_bytes().len();
+    let last = payload - (frames - 1) * MAX_FRAME_BYTES;
+    payload + (frames - 1) * header(MAX_FRAME_BYTES) + header(last)
+}
+
+impl Outlet {
+    /// One `writev` of `batch`'s frames, straight to the socket: the publisher does not wait,
+    /// and this skips tokio's readiness bookkeeping (a socket the publisher finds full is the
+    /// session's to wait for, and tokio learns it is full on the session's first try).
+    fn try_write(&self, batch: &[Delivery]) -> io::Result<usize> {
+        let small = batch.len() <= ON_STACK
+            && batch.iter().all(|delivery| delivery.bytes.len() <= MAX_FRAME_BYTES);
+        if small {
+            let mut headers = [Header::NONE; ON_STACK];
+            let mut slices = [IoSlice::new(&[]); ON_STACK * 2];
+            for (i, delivery) in batch.iter().enumerate() {
+                headers[i] = Header::new(OP_TEXT, true, delivery.bytes.len());
+            }
+            for (i, delivery) in batch.iter().enumerate() {
+                slices[2 * i] = IoSlice::new(headers[i].as_bytes());
+                slices[2 * i + 1] = IoSlice::new(&delivery.bytes);
+            }
+            return writev(self.write.as_ref(), &slices[..batch.len() * 2]);
+        }
+        let mut frames = Frames::with_capacity(batch.len());
+        for delivery in batch {
+            frames.message(OP_TEXT, &delivery.bytes);
+        }
+        let mut slices = Vec::with_capacity(batch.len() * 2);
+        frames.slices(&mut slices);
+        writev(self.write.as_ref(), &slices)
+    }
+}
+
+/// `writev(2)` on the socket, its errors as `std::io` ones.
+fn writev(socket: &tokio::net::TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+    rustix::io::writev(socket, slices).map_err(io::Error::from)
 }
 
 impl Turn for Arc<Outlet> {
@@ -228,5 +265,25 @@ impl AsyncWrite for OutletWrite {
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let result = rustix::net::shutdown(self.0.write.as_ref(), rustix::net::Shutdown::Write);
         Poll::Ready(result.map_err(io::Error::from))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_len_is_the_length_of_the_frames_written() {
+        let payload = vec![b'x'; 2 * MAX_FRAME_BYTES + 5];
+        for n in
+            [0, 1, 125, 126, 65_535, 65_536, MAX_FRAME_BYTES, MAX_FRAME_BYTES + 1, payload.len()]
+        {
+            let mut frames = Frames::with_capacity(3);
+            frames.message(OP_TEXT, &payload[..n]);
+            let mut slices = Vec::new();
+            frames.slices(&mut slices);
+            let written: usize = slices.iter().map(|slice| slice.len()).sum();
+            assert_eq!(frame_len(n), written, "{n} bytes");
+        }
     }
 }

@@ -57,13 +57,13 @@ const TUNGSTENITE_WRITE_MAX: usize = 1 << 10;
 
 /// An unmasked server frame's header: 2, 4 or 10 bytes.
 #[derive(Debug, Clone, Copy)]
-struct Header {
+pub(crate) struct Header {
     bytes: [u8; 10],
     len: u8,
 }
 
 impl Header {
-    fn new(opcode: u8, fin: bool, payload_len: usize) -> Self {
+    pub(crate) fn new(opcode: u8, fin: bool, payload_len: usize) -> Self {
         let mut bytes = [0u8; 10];
         bytes[0] = opcode | if fin { 0x80 } else { 0 };
         let len = if payload_len < 126 {
@@ -82,9 +82,9 @@ impl Header {
     }
 
     /// No header: the part is already a whole frame (tungstenite's replies).
-    const NONE: Header = Header { bytes: [0; 10], len: 0 };
+    pub(crate) const NONE: Header = Header { bytes: [0; 10], len: 0 };
 
-    fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }
 }

@@ -607,7 +607,9 @@ pub async fn serve_echo(
                         tokio::spawn(async move {
                             if let Ok(upgraded) = on_upgrade.await {
                                 match Split::new(upgraded, config).await {
-                                    Split::Tcp(reader, writer) => echo(reader, writer).await,
+                                    Split::Tcp(reader, writer) => {
+                                        echo(reader, Writer::new(writer)).await
+                                    }
                                     Split::Bare(reader, writer) => echo(reader, writer).await,
                                     Split::Other(reader, writer) => echo(reader, writer).await,
                                 }

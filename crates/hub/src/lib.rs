@@ -199,6 +199,42 @@ pub trait Sink: Send + Sync {
 /// The most messages handed to a [`Sink`] at once; a longer queue wakes the reader instead.
 const SINK_BATCH_MAX: usize = 64;
 
+/// From how many sinks a publish's writes are shared with a second thread. Below this one thread
+/// is cheaper: at 1,000 clients sharing cost 0.6 ms more CPU per change (the two threads pass
+/// the same counters' and the loopback's cache lines back and forth) for 1 ms of latency; at
+/// 10,000 it took p50 102 → 88 ms and p99 131 → 121 ms for 5 ms more CPU per change.
+const SINKS_SHARED_FROM: usize = 2_048;
+
+/// Calls every sink with its batch. A large fan-out is split in two halves, the second written
+/// by a scoped thread while this one writes the first: each write is a system call that does not
+/// wait, and at 10,000 clients one thread took ~50 ms for them.
+fn write_to_sinks(mut direct: Vec<(Arc<dyn Sink>, Vec<Delivery>)>) {
+    fn write_all(direct: Vec<(Arc<dyn Sink>, Vec<Delivery>)>) {
+        for (sink, batch) in direct {
+            sink.write(batch);
+        }
+    }
+    let shared = direct.len() >= SINKS_SHARED_FROM
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    if !shared {
+        write_all(direct);
+        return;
+    }
+    let half = Mutex::new(Some(direct.split_off(direct.len() / 2)));
+    let take_half = || half.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+    std::thread::scope(|scope| {
+        let helper = std::thread::Builder::new()
+            .name("gitops-fanout".into())
+            .stack_size(256 << 10)
+            .spawn_scoped(scope, || write_all(take_half().unwrap_or_default()));
+        write_all(direct);
+        // Every claimed sink must be written (or it stays claimed): without a helper, here.
+        if helper.is_err() {
+            write_all(take_half().unwrap_or_default());
+        }
+    });
+}
+
 /// What kind of message a [`Delivery`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryKind {
@@ -470,9 +506,7 @@ impl Hub {
         inner.trim_history(&self.config);
         let cursor = Cursor::new(epoch, inner.seq);
         drop(inner);
-        for (sink, batch) in direct {
-            sink.write(batch);
-        }
+        write_to_sinks(direct);
         Published::Changed { cursor, messages: n_messages, bytes: total_bytes }
     }
 

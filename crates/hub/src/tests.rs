@@ -805,3 +805,28 @@ fn a_claimed_sink_gets_the_publish_and_the_reader_is_not_woken_and_a_busy_one_le
     assert_eq!(out[0].kind, DeliveryKind::Control);
     assert_eq!(out[1].kind, DeliveryKind::Live);
 }
+
+#[test]
+fn a_fan_out_shared_with_a_second_thread_writes_every_sink_once() {
+    let hub = pinned(&HubConfig::default());
+    hub.publish(report(&[("a", Status::Clean)]));
+    let n = SINKS_SHARED_FROM + 500;
+    let mut subs = Vec::with_capacity(n);
+    let mut sinks = Vec::with_capacity(n);
+    for _ in 0..n {
+        let sub = hub.subscribe(None);
+        let mut out = Vec::new();
+        assert_eq!(sub.take(&mut out, 64), Ok(1), "the snapshot");
+        let sink = Arc::new(RecordingSink::default());
+        sink.open.store(true, std::sync::atomic::Ordering::SeqCst);
+        sub.set_sink(sink.clone());
+        subs.push(sub);
+        sinks.push(sink);
+    }
+    hub.publish(report(&[("a", Status::Dirty)]));
+    for (i, sink) in sinks.iter().enumerate() {
+        let written = sink.written.lock().expect("lock");
+        assert_eq!(written.len(), 1, "sink {i} was written once");
+        assert!(sink.open.load(std::sync::atomic::Ordering::SeqCst), "and given back");
+    }
+}

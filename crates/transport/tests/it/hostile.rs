@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use gitops_protocol::{Applied, LiveState, ServerMessage};
 use gitops_report::{Report, Status};
 use gitops_transport::TransportConfig;
 
@@ -553,4 +554,91 @@ fn metric(addr: SocketAddr, name: &str) -> u64 {
     text.lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+#[test]
+fn pings_answered_while_the_publisher_writes_never_cut_a_change_or_lose_one() {
+    // The session answers the client's pings (its turn) while the publisher writes changes to
+    // the same socket (the publisher's turn, taken while the session waits): 200 changes of
+    // ~64 KB 2 ms apart and 30 pings 50 ms apart, to a client with a 4 KiB receive buffer that
+    // reads slowly, so that many of the publisher's writes are cut and finished by the session.
+    // Every frame must be whole, the client's state must follow every message without a gap
+    // or a repeat (a catch-up after a conflation may jump), end as the last report, and every
+    // ping must be answered in order.
+    let n = 20;
+    let server = TestServer::start(TransportConfig::default(), Some(report(n)));
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4 << 10).expect("SO_RCVBUF");
+    let stream = server.runtime.block_on(socket.connect(server.addr)).expect("connect");
+    let stream = stream.into_std().expect("std stream");
+    stream.set_nonblocking(false).expect("blocking");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut ws = RawWs::handshake(stream, server.addr, &[]);
+    let snapshot = ws.read_message_with("audit-update", 4 << 10, Duration::ZERO);
+    let mut live = LiveState::default();
+    let apply = |live: &mut LiveState, bytes: &[u8]| {
+        let message = ServerMessage::decode(bytes).expect("a valid message");
+        match live.apply(message).expect("every change fits the state") {
+            Applied::Advanced(_) | Applied::NotState => {}
+            other => panic!("{other:?} at {:?}", live.cursor),
+        }
+    };
+    apply(&mut live, snapshot.as_bytes());
+    let mut writer = ws.stream.try_clone().expect("clone the socket");
+    let pings = 30u64;
+    let rounds = 200;
+    std::thread::scope(|scope| {
+        let publisher = scope.spawn(|| {
+            let mut current = report(n);
+            for round in 0..rounds {
+                let notes = format!("{round}-{}", "y".repeat(64 << 10));
+                current.repos[round % n].extra.insert("notes".into(), notes.into());
+                server.publish(current.clone());
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            current
+        });
+        scope.spawn(move || {
+            for ts in 0..pings {
+                let ping = format!(r#"{{"type":"ping","ts":{ts}}}"#);
+                writer.write_all(&RawWs::frame(0x81, ping.as_bytes(), false)).expect("ping");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let mut pongs = 0u64;
+        let mut message = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let final_cursor = server.live.feed().hub().cursor();
+            let published_all = server.live.feed().stats().publishes > rounds as u64;
+            if pongs == pings && published_all && live.cursor == final_cursor {
+                break;
+            }
+            assert!(Instant::now() < deadline, "pongs {pongs}, at {:?}", live.cursor);
+            let (first, payload) = ws.read_frame(4 << 10, Duration::from_micros(500));
+            assert_ne!(first & 0x0f, 0x8, "closed: {:?}", String::from_utf8_lossy(&payload));
+            // A snapshot over 1 MiB (after a conflation) comes as a text frame and continuations.
+            if first & 0x0f > 0x1 {
+                continue;
+            }
+            message.extend_from_slice(&payload);
+            if first & 0x80 == 0 {
+                continue;
+            }
+            let payload = std::mem::take(&mut message);
+            let value: serde_json::Value = match serde_json::from_slice(&payload) {
+                Ok(value) => value,
+                Err(error) => panic!("a cut or mixed frame: {error}"),
+            };
+            if value["type"] == "pong" {
+                assert_eq!(value["data"]["ts"].as_u64(), Some(pongs), "pongs in order: {value}");
+                pongs += 1;
+            }
+            apply(&mut live, &payload);
+        }
+        let last = publisher.join().expect("the publisher");
+        let shown = live.report.as_ref().expect("a state");
+        assert!(gitops_diff::same_state(shown, &last), "the client ends where the server did");
+    });
+    assert!(metric(server.addr, "gitops_live_handovers_total") >= 1, "writes were cut");
 }

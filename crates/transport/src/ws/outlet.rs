@@ -1,6 +1,6 @@
 //! The publisher's own way to a WebSocket client over plain TCP: a [`Sink`] the hub hands a
 //! publish's messages to, so that a change reaches an idle client with one non-blocking
-//! `writev` on the publisher's thread, and no wake-up of the client's task.
+//! `sendmsg` on the publisher's thread, and no wake-up of the client's task.
 //!
 //! The right to write is the [`Turn`] the session gives away only while it waits. The publisher
 //! claims it under the hub's lock (so no message is taken by one side while the other writes),
@@ -146,7 +146,7 @@ fn frame_len(payload: usize) -> usize {
 }
 
 impl Outlet {
-    /// One `writev` of `batch`'s frames, straight to the socket: the publisher does not wait,
+    /// One `sendmsg` of `batch`'s frames, straight to the socket: the publisher does not wait,
     /// and this skips tokio's readiness bookkeeping (a socket the publisher finds full is the
     /// session's to wait for, and tokio learns it is full on the session's first try).
     fn try_write(&self, batch: &[Delivery]) -> io::Result<usize> {
@@ -162,7 +162,7 @@ impl Outlet {
                 slices[2 * i] = IoSlice::new(headers[i].as_bytes());
                 slices[2 * i + 1] = IoSlice::new(&delivery.bytes);
             }
-            return writev(self.write.as_ref(), &slices[..batch.len() * 2]);
+            return send_slices(self.write.as_ref(), &slices[..batch.len() * 2]);
         }
         let mut frames = Frames::with_capacity(batch.len());
         for delivery in batch {
@@ -170,13 +170,17 @@ impl Outlet {
         }
         let mut slices = Vec::with_capacity(batch.len() * 2);
         frames.slices(&mut slices);
-        writev(self.write.as_ref(), &slices)
+        send_slices(self.write.as_ref(), &slices)
     }
 }
 
-/// `writev(2)` on the socket, its errors as `std::io` ones.
-fn writev(socket: &tokio::net::TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usize> {
-    rustix::io::writev(socket, slices).map_err(io::Error::from)
+/// `sendmsg(2)` of the slices on the socket (not `writev(2)`: a write goes through the file
+/// layer, whose bookkeeping on every call was 8 % of the server's CPU at 10,000 clients), without
+/// `SIGPIPE` for a peer that is gone; its errors as `std::io` ones.
+fn send_slices(socket: &tokio::net::TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+    let mut control = rustix::net::SendAncillaryBuffer::default();
+    rustix::net::sendmsg(socket, slices, &mut control, rustix::net::SendFlags::NOSIGNAL)
+        .map_err(io::Error::from)
 }
 
 impl Turn for Arc<Outlet> {

@@ -439,12 +439,7 @@ fn a_slow_reader_with_a_small_receive_buffer_gets_a_large_snapshot_intact() {
     // the rest of a partial write still passed).
     let n = 16_000;
     let server = TestServer::start(TransportConfig::default(), Some(report(n)));
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(4 << 10).expect("SO_RCVBUF");
-    let stream = server.runtime.block_on(socket.connect(server.addr)).expect("connect");
-    let stream = stream.into_std().expect("std stream");
-    stream.set_nonblocking(false).expect("blocking");
-    let mut ws = RawWs::handshake(stream, server.addr, &[]);
+    let mut ws = small_window_client(&server);
     std::thread::sleep(Duration::from_millis(200));
     let snapshot = ws.read_message_with("audit-update", 4 << 10, Duration::from_micros(50));
     assert!(snapshot.len() > 5_000_000, "{} bytes", snapshot.len());
@@ -500,13 +495,7 @@ fn a_client_that_stops_reading_gets_every_change_whole_and_in_order_when_it_read
     // snapshot starts them again, if the hub conflated the wait), up to the last change.
     let n = 40;
     let server = TestServer::start(TransportConfig::default(), Some(heavy(n, 0)));
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(4 << 10).expect("SO_RCVBUF");
-    let stream = server.runtime.block_on(socket.connect(server.addr)).expect("connect");
-    let stream = stream.into_std().expect("std stream");
-    stream.set_nonblocking(false).expect("blocking");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    let mut ws = RawWs::handshake(stream, server.addr, &[]);
+    let mut ws = small_window_client(&server);
     let snapshot = ws.read_message_with("audit-update", 64 << 10, Duration::ZERO);
     let seq_of = |text: &str| -> u64 {
         let value: serde_json::Value = serde_json::from_str(text).expect("a whole JSON message");
@@ -547,6 +536,18 @@ fn a_client_that_stops_reading_gets_every_change_whole_and_in_order_when_it_read
     assert_eq!(last_seq, final_seq);
 }
 
+/// A WebSocket client whose socket has a 4 KiB receive buffer (so the server's writes are cut
+/// soon), blocking reads with a 10 s timeout, past its handshake.
+fn small_window_client(server: &TestServer) -> RawWs {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4 << 10).expect("SO_RCVBUF");
+    let stream = server.runtime.block_on(socket.connect(server.addr)).expect("connect");
+    let stream = stream.into_std().expect("std stream");
+    stream.set_nonblocking(false).expect("blocking");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    RawWs::handshake(stream, server.addr, &[])
+}
+
 /// A counter's value from `/metrics`.
 fn metric(addr: SocketAddr, name: &str) -> u64 {
     let response = crate::http::get(addr, "/metrics", &[]);
@@ -567,13 +568,7 @@ fn pings_answered_while_the_publisher_writes_never_cut_a_change_or_lose_one() {
     // ping must be answered in order.
     let n = 20;
     let server = TestServer::start(TransportConfig::default(), Some(report(n)));
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(4 << 10).expect("SO_RCVBUF");
-    let stream = server.runtime.block_on(socket.connect(server.addr)).expect("connect");
-    let stream = stream.into_std().expect("std stream");
-    stream.set_nonblocking(false).expect("blocking");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    let mut ws = RawWs::handshake(stream, server.addr, &[]);
+    let mut ws = small_window_client(&server);
     let snapshot = ws.read_message_with("audit-update", 4 << 10, Duration::ZERO);
     let mut live = LiveState::default();
     let apply = |live: &mut LiveState, bytes: &[u8]| {

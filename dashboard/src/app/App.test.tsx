@@ -1,21 +1,11 @@
 import { act, fireEvent, screen } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { App } from './App';
-import { liveSnapshot, manualStore, renderWithStore, serverStatus } from '../test/store';
-import { createLiveStore } from '../lib/liveStore';
-import { clockDeps, auditUpdate, EPOCH, FakeSocketServer, json, memoryStorage, scriptedFetch } from '../test/fakes';
+import { liveSnapshot, manualStore, realStore, renderWithStore, serverStatus } from '../test/store';
+import { EPOCH } from '../test/fakes';
 
 function liveApp() {
-  const sockets = new FakeSocketServer();
-  const { fetch } = scriptedFetch(() => json(auditUpdate(1)));
-  const store = createLiveStore({
-    baseUrl: 'http://dash.test/',
-    createWebSocket: sockets.create,
-    createEventSource: null,
-    fetch,
-    storage: memoryStorage(),
-    ...clockDeps(),
-  });
+  const { store, sockets } = realStore();
   renderWithStore(<App notificationApi={null} />, store);
   return { store, sockets };
 }

@@ -7,9 +7,8 @@ import { act } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { NamedExoticComponent, ReactNode } from 'react';
 import { App } from './App';
-import { createLiveStore } from '../lib/liveStore';
-import { renderWithStore } from '../test/store';
-import { clockDeps, auditUpdate, EPOCH, FakeSocketServer, json, memoryStorage, scriptedFetch } from '../test/fakes';
+import { realStore, renderWithStore } from '../test/store';
+import { EPOCH } from '../test/fakes';
 
 const renders = vi.hoisted(() => ({}) as Record<string, number>);
 
@@ -45,16 +44,7 @@ vi.mock('../components/RepositoryCard', async (original) => {
 });
 
 async function liveApp() {
-  const sockets = new FakeSocketServer();
-  const { fetch } = scriptedFetch(() => json(auditUpdate(1)));
-  const store = createLiveStore({
-    baseUrl: 'http://dash.test/',
-    createWebSocket: sockets.create,
-    createEventSource: null,
-    fetch,
-    storage: memoryStorage(),
-    ...clockDeps(),
-  });
+  const { store, sockets } = realStore();
   renderWithStore(<App notificationApi={null} />, store);
   await act(async () => {
     store.start();

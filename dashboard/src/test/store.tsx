@@ -3,12 +3,12 @@ import { render, type RenderResult } from '@testing-library/react';
 import type { ReactElement } from 'react';
 import { vi } from 'vitest';
 import { LiveStoreContext } from '../hooks/useWebSocket';
-import type { LiveSnapshot, LiveStore, Mode } from '../lib/liveStore';
+import { createLiveStore, type LiveSnapshot, type LiveStore, type Mode } from '../lib/liveStore';
 import type { StatusChange } from '../lib/report';
 import type { SignInResult, SignOutResult } from '../lib/session';
 import { recordActionStatus } from '../lib/actionStatus';
 import type { ActionStatus, ConnectionStatus, OperatorInfo, Session } from '../types/protocol';
-import { EPOCH, NO_OPERATOR, sampleReport } from './fakes';
+import { auditUpdate, clockDeps, EPOCH, FakeSocketServer, json, memoryStorage, NO_OPERATOR, sampleReport, scriptedFetch } from './fakes';
 
 /** A store whose snapshot the test sets. */
 export interface ManualStore extends LiveStore {
@@ -156,4 +156,22 @@ export function operatorSession(patch: Partial<OperatorInfo> = {}): Session {
     expires_at: null,
     operator: operatorInfo(patch),
   };
+}
+
+/**
+ * The real store over a fake socket server and a fetch that answers the first snapshot (seq 1),
+ * with test clocks: for tests of the whole app against the store it ships with.
+ */
+export function realStore(): { store: LiveStore; sockets: FakeSocketServer } {
+  const sockets = new FakeSocketServer();
+  const { fetch } = scriptedFetch(() => json(auditUpdate(1)));
+  const store = createLiveStore({
+    baseUrl: 'http://dash.test/',
+    createWebSocket: sockets.create,
+    createEventSource: null,
+    fetch,
+    storage: memoryStorage(),
+    ...clockDeps(),
+  });
+  return { store, sockets };
 }

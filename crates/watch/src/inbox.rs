@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
+use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind, RenameMode};
 
 /// Whether the platform's watcher reports "closed after writing" (inotify's `IN_CLOSE_WRITE`).
 ///
@@ -91,11 +91,14 @@ impl OpenCounts {
 pub(crate) struct Pending {
     /// When the last relevant event was seen; the trailing-edge debounce counts from here.
     last_raw_event: Option<Instant>,
-    /// The last relevant event was a writer closing the file after writing.
+    /// The last relevant event completed a write: a writer closed the file after writing, or
+    /// another file was renamed onto it.
     write_complete: bool,
     /// Every opener of the file since the last read began has closed it after writing (set by
     /// [`Inbox::step`] from [`OpenCounts`]). With `write_complete`, the in-place write is
-    /// complete, so the read need not wait out the debounce (see [`Pending::deadline`]).
+    /// complete, so the read need not wait out the debounce (see [`Pending::deadline`]). A
+    /// reader that opened the file and has not closed it looks like a writer, so it also sends
+    /// a rename back to the debounce: cautious, and rare.
     openers_closed: bool,
     /// When the last read of a completed in-place write began; kept across reads (see
     /// [`Pending::deadline`]).
@@ -135,8 +138,9 @@ pub(crate) struct Due {
     pub(crate) forced: bool,
     /// Set the OS watches up again before reading.
     pub(crate) dir_changed: bool,
-    /// The read follows a completed in-place write (a close after writing, every opener
-    /// closed): with a read fence, the status-change-time quiet check is not needed.
+    /// The read follows a completed write (a close after writing or a rename onto the file,
+    /// every opener closed): with a read fence, the status-change-time quiet check is not
+    /// needed.
     pub(crate) write_complete: bool,
 }
 
@@ -210,8 +214,9 @@ impl Pending {
     /// When the next read is due, if anything is pending. `None` also when the configured wait
     /// is too long to represent, which means "until the next event".
     ///
-    /// After a completed in-place write the read is due at once: the writer's close is the
-    /// end of the write, and waiting out the debounce only delays it. Within one debounce of
+    /// After a completed write the read is due at once: the writer's close, or the rename of a
+    /// written file onto the path, is the end of the write, and waiting out the debounce only
+    /// delays it. Within one debounce of
     /// the last such read it waits for the rest of that debounce, so a burst of closes is read
     /// about once per debounce rather than once per close; never later than the debounce
     /// after the close would be.
@@ -266,6 +271,13 @@ impl Pending {
 }
 
 impl Inbox {
+    /// Whether `event` renamed another file onto a watched path: the rename's destination (its
+    /// last path) is one of `files`. Not so for the watched file renamed away.
+    fn moved_in(&self, event: &notify::Event) -> bool {
+        matches!(event.kind, EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)))
+            && event.paths.last().is_some_and(|path| self.files.contains(path))
+    }
+
     /// Decides what to do at `now` (see [`Pending::step`]); a read begins here, so the open
     /// counts start again from this point.
     pub(crate) fn step(&mut self, now: Instant, timing: Timing) -> Step {
@@ -339,7 +351,13 @@ impl Inbox {
                     self.opens.write_closed += 1;
                     self.pending.write_complete = true;
                 }
-                Effect::Replaced => self.pending.write_in_progress = false,
+                Effect::Replaced => {
+                    self.pending.write_in_progress = false;
+                    // Another file renamed onto a watched path is a whole file already (an
+                    // atomic writer renames only once it has written): as complete as a
+                    // close after writing, unless a watched directory moved too.
+                    self.pending.write_complete = !about_dir && self.moved_in(&event);
+                }
                 Effect::Touched => {}
             }
         }
@@ -349,7 +367,7 @@ impl Inbox {
 
 #[cfg(test)]
 mod tests {
-    use notify::event::{CreateKind, DataChange, MetadataKind, RemoveKind, RenameMode};
+    use notify::event::{CreateKind, DataChange, MetadataKind, RemoveKind};
     use proptest::prelude::*;
 
     use super::*;
@@ -513,16 +531,65 @@ mod tests {
         assert!(matches!(inbox.pending.step(t0 + TIMING.max_write_wait, TIMING), Step::Read(_)));
     }
 
+    fn renamed(from: &str, to: &str) -> notify::Result<notify::Event> {
+        Ok(notify::Event::new(EventKind::Modify(ModifyKind::Name(RenameMode::Both)))
+            .add_path(PathBuf::from(from))
+            .add_path(PathBuf::from(to)))
+    }
+
+    /// An atomic writer: the temp file's own events are about another path; the rename onto
+    /// the watched one (notify reports `To`, then `Both`) ends a write in progress and is
+    /// read at once, like a close after writing.
     #[test]
-    fn rename_over_the_link_is_relevant_and_ends_a_write_in_progress() {
+    fn a_rename_onto_the_file_ends_a_write_in_progress_and_is_read_at_once() {
         let mut inbox = inbox();
         let t0 = Instant::now();
         inbox.record(event(MODIFY, "/d/latest.json"), t0);
-        let renamed = notify::Event::new(EventKind::Modify(ModifyKind::Name(RenameMode::Both)))
-            .add_path(PathBuf::from("/d/latest.json.tmp"))
-            .add_path(PathBuf::from("/d/latest.json"));
-        assert!(inbox.record(Ok(renamed), t0));
-        assert_eq!(inbox.pending.deadline(TIMING), Some(t0 + TIMING.debounce));
+        assert!(!inbox.record(event(CLOSE_WRITE, "/d/latest.json.tmp"), t0));
+        let t1 = t0 + Duration::from_millis(3);
+        let to = EventKind::Modify(ModifyKind::Name(RenameMode::To));
+        assert!(inbox.record(event(to, "/d/latest.json"), t1));
+        assert!(inbox.record(renamed("/d/latest.json.tmp", "/d/latest.json"), t1));
+        assert_eq!(inbox.step(t1, TIMING), fast(t1));
+        // A burst of renames is read at most once per debounce.
+        let t2 = t1 + Duration::from_millis(1);
+        inbox.record(renamed("/d/latest.json.tmp", "/d/latest.json"), t2);
+        assert_eq!(inbox.step(t2, TIMING), Step::Wait(Some(t1 + TIMING.debounce)));
+        assert_eq!(inbox.step(t1 + TIMING.debounce, TIMING), fast(t2));
+    }
+
+    /// The watched file renamed away is gone from its path, not complete: the debounce lets a
+    /// replacement arrive first.
+    #[test]
+    fn the_file_renamed_away_waits_out_the_debounce() {
+        let mut inbox = inbox();
+        let t0 = Instant::now();
+        let from = EventKind::Modify(ModifyKind::Name(RenameMode::From));
+        assert!(inbox.record(event(from, "/d/latest.json"), t0));
+        assert!(inbox.record(renamed("/d/latest.json", "/d/latest.json.bak"), t0));
+        assert_eq!(inbox.step(t0, TIMING), Step::Wait(Some(t0 + TIMING.debounce)));
+        assert_eq!(inbox.step(t0 + TIMING.debounce, TIMING), debounced(t0));
+    }
+
+    /// A process that opened the file and has not closed it could be a writer: a rename onto
+    /// the file then waits out the debounce, as a close does.
+    #[test]
+    fn a_rename_while_an_opener_is_at_work_waits_out_the_debounce() {
+        let mut inbox = inbox();
+        let t0 = Instant::now();
+        inbox.record(event(OPEN, "/d/latest.json"), t0);
+        assert!(inbox.record(renamed("/d/latest.json.tmp", "/d/latest.json"), t0));
+        assert_eq!(inbox.step(t0, TIMING), Step::Wait(Some(t0 + TIMING.debounce)));
+    }
+
+    /// A rename that also moves a watched directory sets the watches up again after the
+    /// debounce.
+    #[test]
+    fn a_rename_that_moves_a_watched_directory_waits_out_the_debounce() {
+        let mut inbox = inbox();
+        let t0 = Instant::now();
+        assert!(inbox.record(renamed("/t", "/d/latest.json"), t0));
+        assert_eq!(inbox.step(t0, TIMING), Step::Wait(Some(t0 + TIMING.debounce)));
     }
 
     #[test]
@@ -629,7 +696,7 @@ mod tests {
         /// The read comes on the trailing edge: never before the quiet period after the last
         /// relevant event, always once it has passed, and never before an in-place write closed
         /// unless `max_write_wait` has passed. The quiet period is none when the last event is
-        /// a close and every opener seen has closed after writing.
+        /// a close or a rename onto the file and every opener seen has closed after writing.
         #[test]
         fn reads_come_on_the_trailing_edge(
             events in proptest::collection::vec(
@@ -656,7 +723,14 @@ mod tests {
                         closes += 1;
                         closed_last = true;
                     }
-                    Some(Effect::Replaced) => open_write = false,
+                    Some(Effect::Replaced) => {
+                        open_write = false;
+                        // Each event has one path, a watched one: a rename is onto it.
+                        closed_last = matches!(
+                            kind,
+                            EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both))
+                        );
+                    }
                     Some(Effect::Touched) => {}
                     None if matches!(kind, EventKind::Access(AccessKind::Open(_))) => opens += 1,
                     None => {}

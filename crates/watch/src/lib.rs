@@ -18,11 +18,13 @@
 //!
 //! Reads happen on the **trailing edge** only: after the last relevant event, the watch waits for
 //! [`WatchConfig::debounce`] of quiet, then reads, so the final state of any burst always
-//! arrives. One exception: when the last event is a writer closing the file after writing, and
-//! every other process that opened the file since the last read has closed it after writing
-//! too, the write is complete and the file is read at once (at most once per debounce during a
-//! burst of such closes). `cp`, a shell's `>`, `tee` and Python's `open('w')` end that way; the
-//! wait for the debounce made them about a debounce plus a re-read slower than a rename. A
+//! arrives. One exception: when the last event completes a write, the file is read at once (at
+//! most once per debounce during a burst of them). A write is complete when a writer closes
+//! the file after writing and every other process that opened the file since the last read has
+//! closed it after writing too (`cp`, a shell's `>`, `tee` and Python's `open('w')` end that
+//! way), or when another file is renamed onto the path (an atomic writer renames a file it has
+//! finished: `mv`, `os.replace`, a new link renamed over the old one). Waiting out the debounce after
+//! either only delayed the change by a debounce. A
 //! process that opened the file and has not closed it (a writer at work, or a reader: inotify
 //! does not report read-only closes to this watch) sends the read back to the debounce. Unchanged bytes are not emitted again unless the consumer asks with
 //! [`Watcher::trigger`]. A removed file is an event ([`WatchEvent::Missing`]), not a reset: the

@@ -357,8 +357,9 @@ impl Task {
         let fence = self.fence_dir(&resolution);
         // The status change time says "a write we have not heard of" only without a fence:
         // with one, every event from before the read is in hand before anything is emitted.
-        // After a completed in-place write the last write is normally younger than the
-        // debounce, so the check would send the read round once more for nothing.
+        // After a completed write (a close after writing, a rename onto the file) the last
+        // change is normally younger than the debounce, so the check would send the read round
+        // once more for nothing.
         let quiet = if due.write_complete && fence.is_some() {
             Duration::ZERO
         } else {

@@ -7,6 +7,7 @@ mod lifecycle;
 mod noise;
 mod polling;
 mod producers;
+mod renamed;
 mod support;
 mod symlink;
 mod tree;

@@ -191,9 +191,12 @@ pub trait Sink: Send + Sync {
     fn claim(&self) -> bool;
     /// Writes `batch`, the subscriber's whole queue, taken after a successful
     /// [`claim`](Sink::claim), then gives the right back (or hands what it could not write to
-    /// the reader's task). Called on the publisher's thread after the hub's lock is released,
-    /// once per claim; must not block.
-    fn write(&self, batch: Vec<Delivery>);
+    /// the reader's task, copied: that is rare). Called on the publisher's thread after the
+    /// hub's lock is released, once per claim; must not block. The batch is borrowed because it
+    /// is usually one publish's messages, the same for every subscriber that had nothing
+    /// queued: one copy for all of them, not an allocation and a reference count per message
+    /// for each (the two fan-out threads contended on those counts).
+    fn write(&self, batch: &[Delivery]);
     /// Brings into the cache what [`write`](Sink::write) will touch first, with plain loads
     /// only. The publisher calls it for a few sinks in a row before writing them, so that their
     /// cache misses overlap instead of each write waiting for its own. Does nothing by default.
@@ -212,20 +215,24 @@ const SINKS_SHARED_FROM: usize = 2_048;
 /// How many sinks are warmed ([`Sink::warm`]) together before they are written.
 const WARM_GROUP: usize = 8;
 
-/// Calls every sink with its batch. A large fan-out is split in two halves, the second written
-/// by a scoped thread while this one writes the first: each write is a system call that does not
-/// wait, and at 10,000 clients one thread took ~50 ms for them.
-fn write_to_sinks(mut direct: Vec<(Arc<dyn Sink>, Vec<Delivery>)>) {
-    fn write_all(mut direct: Vec<(Arc<dyn Sink>, Vec<Delivery>)>) {
-        for group in direct.chunks_mut(WARM_GROUP) {
-            for (sink, _) in group.iter() {
+/// A claimed sink and what it is to write: its own queue, or (`None`) the publish's messages.
+type Direct = (Arc<dyn Sink>, Option<Vec<Delivery>>);
+
+/// Calls every sink with its batch (`published` for those without one of their own). A large
+/// fan-out is split in two halves, the second written by a scoped thread while this one writes
+/// the first: each write is a system call that does not wait, and at 10,000 clients one thread
+/// took ~50 ms for them.
+fn write_to_sinks(mut direct: Vec<Direct>, published: &[Delivery]) {
+    let write_all = |direct: Vec<Direct>| {
+        for group in direct.chunks(WARM_GROUP) {
+            for (sink, _) in group {
                 sink.warm();
             }
             for (sink, batch) in group {
-                sink.write(std::mem::take(batch));
+                sink.write(batch.as_deref().unwrap_or(published));
             }
         }
-    }
+    };
     let shared = direct.len() >= SINKS_SHARED_FROM
         && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
     if !shared {
@@ -460,7 +467,16 @@ impl Hub {
         let mut delivered = 0u64;
         let mut conflations = 0u64;
         let mut stalls = 0u64;
-        let mut direct: Vec<(Arc<dyn Sink>, Vec<Delivery>)> = Vec::new();
+        let mut direct: Vec<Direct> = Vec::new();
+        // The messages of this publish, for every claimed sink that had nothing queued.
+        let published: Vec<Delivery> = entries
+            .iter()
+            .map(|entry| Delivery {
+                bytes: entry.bytes.clone(),
+                kind: DeliveryKind::Live,
+                cursor: Some(Cursor::new(epoch, entry.seq)),
+            })
+            .collect();
         for slot in inner.slots.values_mut() {
             if slot.closed.is_some() {
                 continue;
@@ -490,18 +506,18 @@ impl Hub {
                 slot.notify.notify_one();
                 continue;
             }
-            for entry in &entries {
-                slot.queue.push_back(Delivery {
-                    bytes: entry.bytes.clone(),
-                    kind: DeliveryKind::Live,
-                    cursor: Some(Cursor::new(epoch, entry.seq)),
-                });
-            }
-            slot.queued_bytes += total_bytes;
             delivered += total_bytes as u64;
+            if slot.queue.is_empty() && slot.claim_for(&published) {
+                if let Some(sink) = &slot.sink {
+                    direct.push((sink.clone(), None));
+                }
+                continue;
+            }
+            slot.queue.extend(published.iter().cloned());
+            slot.queued_bytes += total_bytes;
             if let Some(batch) = slot.take_for_sink() {
                 if let Some(sink) = &slot.sink {
-                    direct.push((sink.clone(), batch));
+                    direct.push((sink.clone(), Some(batch)));
                 }
                 continue;
             }
@@ -518,7 +534,7 @@ impl Hub {
         inner.trim_history(&self.config);
         let cursor = Cursor::new(epoch, inner.seq);
         drop(inner);
-        write_to_sinks(direct);
+        write_to_sinks(direct, &published);
         Published::Changed { cursor, messages: n_messages, bytes: total_bytes }
     }
 

@@ -56,20 +56,37 @@ impl Slot {
     /// claimed, and the queue holds only state messages, at most [`SINK_BATCH_MAX`] of them
     /// (control and status messages go through the reader, whose turn it is to write them).
     pub(crate) fn take_for_sink(&mut self) -> Option<Vec<Delivery>> {
-        let sink = self.sink.as_ref()?;
-        if !self.control.is_empty()
-            || self.status_pending
-            || self.queue.len() > SINK_BATCH_MAX
-            || !sink.claim()
-        {
+        if !self.may_claim(self.queue.len()) {
             return None;
         }
         let batch: Vec<Delivery> = self.queue.drain(..).collect();
         self.queued_bytes = 0;
+        self.consumed_up_to(&batch);
+        Some(batch)
+    }
+
+    /// Claims the sink for `batch` without queueing it, as [`Slot::take_for_sink`] would after
+    /// queueing it behind an empty queue: the caller hands `batch` to the sink. Whether it did.
+    pub(crate) fn claim_for(&mut self, batch: &[Delivery]) -> bool {
+        debug_assert!(self.queue.is_empty());
+        if !self.may_claim(batch.len()) {
+            return false;
+        }
+        self.consumed_up_to(batch);
+        true
+    }
+
+    /// Whether the publisher may write `n` messages itself: a sink is set and claimed, no
+    /// control or status message waits for the reader, and `n` is at most [`SINK_BATCH_MAX`].
+    fn may_claim(&self, n: usize) -> bool {
+        let Some(sink) = self.sink.as_ref() else { return false };
+        self.control.is_empty() && !self.status_pending && n <= SINK_BATCH_MAX && sink.claim()
+    }
+
+    fn consumed_up_to(&mut self, batch: &[Delivery]) {
         if let Some(cursor) = batch.iter().rev().find_map(|delivery| delivery.cursor) {
             self.consumed = Some(cursor.seq);
         }
-        Some(batch)
     }
 
     pub(crate) fn replace_queue(&mut self, answer: &Answer) {

@@ -753,8 +753,8 @@ impl Sink for RecordingSink {
         self.open.swap(false, std::sync::atomic::Ordering::SeqCst)
     }
 
-    fn write(&self, batch: Vec<Delivery>) {
-        self.written.lock().expect("lock").push(batch);
+    fn write(&self, batch: &[Delivery]) {
+        self.written.lock().expect("lock").push(batch.to_vec());
         self.open.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }

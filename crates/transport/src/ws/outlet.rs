@@ -108,22 +108,22 @@ impl Sink for Outlet {
         }
     }
 
-    fn write(&self, batch: Vec<Delivery>) {
-        let written = self.try_write(&batch);
+    fn write(&self, batch: &[Delivery]) {
+        let written = self.try_write(batch);
         let written = match written {
             Ok(n) => n,
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => 0,
             Err(_) => {
-                self.hand_over(Left { batch, written: 0, failed: true });
+                self.hand_over(Left { batch: batch.to_vec(), written: 0, failed: true });
                 return;
             }
         };
         let total: usize = batch.iter().map(|delivery| frame_len(delivery.bytes.len())).sum();
         if written < total {
-            self.hand_over(Left { batch, written, failed: false });
+            self.hand_over(Left { batch: batch.to_vec(), written, failed: false });
             return;
         }
-        delivered(&self.live, &self.cursor, &batch);
+        delivered(&self.live, &self.cursor, batch);
         let mut state = self.state();
         state.owner = Owner::Nobody;
         let waiting = std::mem::take(&mut state.session_waiting);

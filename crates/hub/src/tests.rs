@@ -806,6 +806,35 @@ fn a_claimed_sink_gets_the_publish_and_the_reader_is_not_woken_and_a_busy_one_le
     assert_eq!(out[1].kind, DeliveryKind::Live);
 }
 
+/// A change queued while the reader held the turn goes out with the next publish the sink
+/// takes, in one batch and in order: the sink gets its own queue then, not just the publish.
+#[test]
+fn a_sink_claimed_behind_a_queued_change_writes_the_queue_and_the_publish_in_order() {
+    let hub = pinned(&HubConfig::default());
+    hub.publish(report(&[("a", Status::Clean), ("b", Status::Clean)]));
+    let sub = hub.subscribe(None);
+    let mut client = Client::default();
+    client.drain(&sub);
+    let sink = Arc::new(RecordingSink::default());
+    sub.set_sink(sink.clone());
+
+    hub.publish(report(&[("a", Status::Dirty), ("b", Status::Clean)]));
+    assert!(sink.written.lock().expect("lock").is_empty(), "the reader's turn: queued");
+    sink.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    hub.publish(report(&[("a", Status::Dirty), ("b", Status::Missing)]));
+    let written = std::mem::take(&mut *sink.written.lock().expect("lock"));
+    assert_eq!(written.len(), 1, "one write");
+    let seqs: Vec<u64> =
+        written[0].iter().filter_map(|delivery| delivery.cursor.map(|c| c.seq)).collect();
+    assert!(seqs.len() >= 2 && seqs.windows(2).all(|w| w[1] == w[0] + 1), "in order: {seqs:?}");
+    for delivery in &written[0] {
+        client.apply(&delivery.bytes);
+    }
+    client.assert_matches(&hub);
+    let mut out = Vec::new();
+    assert_eq!(sub.take(&mut out, 64), Ok(0), "nothing is left queued");
+}
+
 #[test]
 fn a_fan_out_shared_with_a_second_thread_writes_every_sink_once() {
     let hub = pinned(&HubConfig::default());

@@ -3,11 +3,14 @@
 //!
 //! The callback runs on notify's own thread and must never block for long, so it does not queue
 //! events: it filters each one against the watched paths and folds it into [`Pending`] under a
-//! briefly held lock, then wakes the task. Memory stays constant whatever the event rate, and a
-//! storm of events on other files in the directory costs one path comparison each, no read.
+//! briefly held lock, then wakes the task. Memory stays bounded whatever the event rate, and a
+//! storm of events on other files in the directory costs a few path comparisons each (opens,
+//! closes and renames of other files are counted, at most 256 names: [`OpenElsewhere`]), no
+//! read.
 //! Everything here is sync and free of IO, so the debounce rules are tested without a runtime.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -53,8 +56,74 @@ pub(crate) struct Inbox {
     pub(crate) opens: OpenCounts,
     /// `opens` when the last read began: only what happened since counts.
     pub(crate) opens_at_read: OpenCounts,
+    /// Other files in the watched directories that are open now, as far as the events tell.
+    pub(crate) open_elsewhere: OpenElsewhere,
     /// Counters.
     pub(crate) stats: WatchStats,
+}
+
+/// Files in the watched directories other than the watched ones, with how many opens of each
+/// have not been closed after writing yet: a temp file renamed onto the watched path is complete
+/// only if its writer closed it first (a writer may rename a file it still holds open and go
+/// on writing it).
+///
+/// Read-only closes are not reported, so a file a reader opened stays counted until it is
+/// renamed or removed; that only makes a rename of it wait out the debounce. Names are dropped
+/// when their count is back to zero or they are renamed away or removed, and at most
+/// [`OpenElsewhere::MAX_NAMES`] are kept: beyond that nothing is known, and no rename is taken as
+/// complete until the count is back under it.
+#[derive(Debug, Default)]
+pub(crate) struct OpenElsewhere {
+    open: HashMap<PathBuf, u32>,
+    /// A name could not be counted because `open` was full.
+    overflowed: bool,
+    /// The last file renamed away from its name, and whether it was closed by every writer
+    /// then. notify reports a rename as `From`, `To`, then `Both` with the two paths.
+    moved: Option<(PathBuf, bool)>,
+}
+
+impl OpenElsewhere {
+    /// The most names counted at once.
+    pub(crate) const MAX_NAMES: usize = 256;
+
+    fn opened(&mut self, path: &Path) {
+        if let Some(count) = self.open.get_mut(path) {
+            *count = count.saturating_add(1);
+        } else if self.open.len() < Self::MAX_NAMES {
+            self.open.insert(path.to_path_buf(), 1);
+        } else {
+            self.overflowed = true;
+        }
+    }
+
+    fn closed_after_writing(&mut self, path: &Path) {
+        if let Some(count) = self.open.get_mut(path) {
+            *count -= 1;
+            if *count == 0 {
+                self.open.remove(path);
+            }
+        }
+    }
+
+    /// The name is gone (removed): whatever is open is no longer under it.
+    fn gone(&mut self, path: &Path) {
+        self.open.remove(path);
+        if self.open.is_empty() {
+            self.overflowed = false;
+        }
+    }
+
+    /// The file at `path` was renamed away (the first half of a rename).
+    fn moved_away(&mut self, path: &Path) {
+        let closed = !self.overflowed && !self.open.contains_key(path);
+        self.gone(path);
+        self.moved = Some((path.to_path_buf(), closed));
+    }
+
+    /// Whether the file just renamed away from `path` had been closed by every writer.
+    fn moved_closed(&self, path: &Path) -> bool {
+        self.moved.as_ref().is_some_and(|(moved, closed)| moved == path && *closed)
+    }
 }
 
 /// Opens of the watched file and closes after writing, as the OS watcher reported them.
@@ -271,11 +340,33 @@ impl Pending {
 }
 
 impl Inbox {
-    /// Whether `event` renamed another file onto a watched path: the rename's destination (its
-    /// last path) is one of `files`. Not so for the watched file renamed away.
+    /// Whether `event` renamed a complete file onto a watched path: another file of a watched
+    /// directory, closed by every writer that opened it, moved onto one of `files` (notify's
+    /// `Both`, which follows the `To`). A file moved in from elsewhere (`To` alone) is not known
+    /// to be closed, and the watched file renamed away is not a write.
     fn moved_in(&self, event: &notify::Event) -> bool {
-        matches!(event.kind, EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)))
-            && event.paths.last().is_some_and(|path| self.files.contains(path))
+        let [from, to] = &event.paths[..] else { return false };
+        matches!(event.kind, EventKind::Modify(ModifyKind::Name(RenameMode::Both)))
+            && self.files.contains(to)
+            && !self.files.contains(from)
+            && self.open_elsewhere.moved_closed(from)
+    }
+
+    /// Keeps [`OpenElsewhere`] up to date with an event about other files.
+    fn count_elsewhere(&mut self, event: &notify::Event) {
+        let elsewhere = |path: &&PathBuf| !self.files.contains(*path);
+        let Some(path) = event.paths.first().filter(elsewhere).cloned() else { return };
+        match event.kind {
+            EventKind::Access(AccessKind::Open(_)) => self.open_elsewhere.opened(&path),
+            EventKind::Access(AccessKind::Close(AccessMode::Write)) => {
+                self.open_elsewhere.closed_after_writing(&path);
+            }
+            EventKind::Modify(ModifyKind::Name(RenameMode::From)) => {
+                self.open_elsewhere.moved_away(&path);
+            }
+            EventKind::Remove(_) => self.open_elsewhere.gone(&path),
+            _ => {}
+        }
     }
 
     /// Decides what to do at `now` (see [`Pending::step`]); a read begins here, so the open
@@ -324,6 +415,7 @@ impl Inbox {
         if about_file && matches!(event.kind, EventKind::Access(AccessKind::Open(_))) {
             self.opens.opened += 1;
         }
+        self.count_elsewhere(&event);
         let Some(effect) = effect_of(&event.kind) else {
             self.stats.ignored_events += 1;
             if tracing::enabled!(tracing::Level::TRACE)
@@ -537,25 +629,90 @@ mod tests {
             .add_path(PathBuf::from(to)))
     }
 
+    /// A rename as notify reports it: `From`, `To`, then `Both` with the two paths.
+    fn rename(inbox: &mut Inbox, from: &str, to: &str, now: Instant) -> bool {
+        let from_kind = EventKind::Modify(ModifyKind::Name(RenameMode::From));
+        let to_kind = EventKind::Modify(ModifyKind::Name(RenameMode::To));
+        let a = inbox.record(event(from_kind, from), now);
+        let b = inbox.record(event(to_kind, to), now);
+        let c = inbox.record(renamed(from, to), now);
+        a || b || c
+    }
+
     /// An atomic writer: the temp file's own events are about another path; the rename onto
-    /// the watched one (notify reports `To`, then `Both`) ends a write in progress and is
+    /// the watched one, of a temp file its writer has closed, ends a write in progress and is
     /// read at once, like a close after writing.
     #[test]
     fn a_rename_onto_the_file_ends_a_write_in_progress_and_is_read_at_once() {
         let mut inbox = inbox();
         let t0 = Instant::now();
         inbox.record(event(MODIFY, "/d/latest.json"), t0);
+        assert!(!inbox.record(event(OPEN, "/d/latest.json.tmp"), t0));
+        assert!(!inbox.record(event(MODIFY, "/d/latest.json.tmp"), t0));
         assert!(!inbox.record(event(CLOSE_WRITE, "/d/latest.json.tmp"), t0));
         let t1 = t0 + Duration::from_millis(3);
-        let to = EventKind::Modify(ModifyKind::Name(RenameMode::To));
-        assert!(inbox.record(event(to, "/d/latest.json"), t1));
-        assert!(inbox.record(renamed("/d/latest.json.tmp", "/d/latest.json"), t1));
+        assert!(rename(&mut inbox, "/d/latest.json.tmp", "/d/latest.json", t1));
         assert_eq!(inbox.step(t1, TIMING), fast(t1));
         // A burst of renames is read at most once per debounce.
         let t2 = t1 + Duration::from_millis(1);
-        inbox.record(renamed("/d/latest.json.tmp", "/d/latest.json"), t2);
+        rename(&mut inbox, "/d/latest.json.tmp", "/d/latest.json", t2);
         assert_eq!(inbox.step(t2, TIMING), Step::Wait(Some(t1 + TIMING.debounce)));
         assert_eq!(inbox.step(t1 + TIMING.debounce, TIMING), fast(t2));
+    }
+
+    /// A writer may rename its temp file while it still holds it open and go on writing: that
+    /// rename waits out the debounce, and the writer's close (reported under the new name)
+    /// ends the write.
+    #[test]
+    fn a_temp_file_renamed_while_its_writer_holds_it_open_waits_for_its_close() {
+        let mut inbox = inbox();
+        let t0 = Instant::now();
+        inbox.record(event(OPEN, "/d/latest.json.tmp"), t0);
+        inbox.record(event(MODIFY, "/d/latest.json.tmp"), t0);
+        assert!(rename(&mut inbox, "/d/latest.json.tmp", "/d/latest.json", t0));
+        assert_eq!(inbox.step(t0, TIMING), Step::Wait(Some(t0 + TIMING.debounce)));
+        let t1 = t0 + Duration::from_millis(2);
+        assert!(inbox.record(event(MODIFY, "/d/latest.json"), t1));
+        assert!(inbox.record(event(CLOSE_WRITE, "/d/latest.json"), t1));
+        assert_eq!(inbox.step(t1, TIMING), fast(t1));
+    }
+
+    /// A file renamed in from outside the watched directories (`To` alone) is not known to be
+    /// closed, nor is one whose `From` was another file's.
+    #[test]
+    fn a_rename_from_elsewhere_or_unmatched_waits_out_the_debounce() {
+        let mut inbox = inbox();
+        let t0 = Instant::now();
+        let to = EventKind::Modify(ModifyKind::Name(RenameMode::To));
+        assert!(inbox.record(event(to, "/d/latest.json"), t0));
+        assert_eq!(inbox.step(t0, TIMING), Step::Wait(Some(t0 + TIMING.debounce)));
+        let mut inbox = self::inbox();
+        let from = EventKind::Modify(ModifyKind::Name(RenameMode::From));
+        inbox.record(event(from, "/d/other.tmp"), t0);
+        assert!(inbox.record(renamed("/d/latest.json.tmp", "/d/latest.json"), t0));
+        assert_eq!(inbox.step(t0, TIMING), Step::Wait(Some(t0 + TIMING.debounce)));
+    }
+
+    /// Beyond the names it can count, nothing is known: renames wait out the debounce until
+    /// the counted files are gone.
+    #[test]
+    fn too_many_open_files_elsewhere_send_renames_back_to_the_debounce() {
+        let mut inbox = inbox();
+        let t0 = Instant::now();
+        for n in 0..=OpenElsewhere::MAX_NAMES {
+            inbox.record(event(OPEN, &format!("/d/reader-{n}.log")), t0);
+        }
+        rename(&mut inbox, "/d/latest.json.tmp", "/d/latest.json", t0);
+        assert_eq!(inbox.step(t0, TIMING), Step::Wait(Some(t0 + TIMING.debounce)));
+        for n in 0..OpenElsewhere::MAX_NAMES {
+            let remove = EventKind::Remove(RemoveKind::File);
+            inbox.record(event(remove, &format!("/d/reader-{n}.log")), t0);
+        }
+        let t1 = t0 + TIMING.debounce;
+        assert!(matches!(inbox.step(t1, TIMING), Step::Read(_)));
+        let t2 = t1 + TIMING.debounce;
+        rename(&mut inbox, "/d/latest.json.tmp", "/d/latest.json", t2);
+        assert_eq!(inbox.step(t2, TIMING), fast(t2));
     }
 
     /// The watched file renamed away is gone from its path, not complete: the debounce lets a
@@ -578,7 +735,7 @@ mod tests {
         let mut inbox = inbox();
         let t0 = Instant::now();
         inbox.record(event(OPEN, "/d/latest.json"), t0);
-        assert!(inbox.record(renamed("/d/latest.json.tmp", "/d/latest.json"), t0));
+        assert!(rename(&mut inbox, "/d/latest.json.tmp", "/d/latest.json", t0));
         assert_eq!(inbox.step(t0, TIMING), Step::Wait(Some(t0 + TIMING.debounce)));
     }
 
@@ -696,7 +853,7 @@ mod tests {
         /// The read comes on the trailing edge: never before the quiet period after the last
         /// relevant event, always once it has passed, and never before an in-place write closed
         /// unless `max_write_wait` has passed. The quiet period is none when the last event is
-        /// a close or a rename onto the file and every opener seen has closed after writing.
+        /// a close and every opener seen has closed after writing.
         #[test]
         fn reads_come_on_the_trailing_edge(
             events in proptest::collection::vec(
@@ -723,14 +880,8 @@ mod tests {
                         closes += 1;
                         closed_last = true;
                     }
-                    Some(Effect::Replaced) => {
-                        open_write = false;
-                        // Each event has one path, a watched one: a rename is onto it.
-                        closed_last = matches!(
-                            kind,
-                            EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both))
-                        );
-                    }
+                    // Each event has one path: no rename here is known to bring a closed file.
+                    Some(Effect::Replaced) => open_write = false,
                     Some(Effect::Touched) => {}
                     None if matches!(kind, EventKind::Access(AccessKind::Open(_))) => opens += 1,
                     None => {}

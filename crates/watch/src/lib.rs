@@ -22,9 +22,12 @@
 //! most once per debounce during a burst of them). A write is complete when a writer closes
 //! the file after writing and every other process that opened the file since the last read has
 //! closed it after writing too (`cp`, a shell's `>`, `tee` and Python's `open('w')` end that
-//! way), or when another file is renamed onto the path (an atomic writer renames a file it has
-//! finished: `mv`, `os.replace`, a new link renamed over the old one). Waiting out the debounce after
-//! either only delayed the change by a debounce. A
+//! way), or when another file of the watched directory is renamed onto the path and every
+//! process that opened it for writing had closed it (`mv`, `os.replace`, a new link renamed
+//! over the old one: the temp file's opens and closes are counted under its own name). Waiting
+//! out the debounce after either only delayed the change by a debounce. A file renamed in from
+//! another directory, or renamed while its writer still holds it open, waits out the debounce,
+//! and that writer's close (reported under the new name) ends the write. A
 //! process that opened the file and has not closed it (a writer at work, or a reader: inotify
 //! does not report read-only closes to this watch) sends the read back to the debounce. Unchanged bytes are not emitted again unless the consumer asks with
 //! [`Watcher::trigger`]. A removed file is an event ([`WatchEvent::Missing`]), not a reset: the

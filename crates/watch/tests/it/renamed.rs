@@ -62,6 +62,41 @@ async fn a_real_writers_rename_is_read_without_the_debounce_as_one_whole_emissio
     }
 }
 
+/// A writer that renames its temp file while it still holds it open, then writes the rest:
+/// the half file must never be emitted; the writer's close ends the write and is read at once.
+#[tokio::test]
+async fn a_temp_file_renamed_while_still_being_written_is_read_only_when_closed() {
+    if !Command::new("python3").args(["-c", "pass"]).status().is_ok_and(|s| s.success()) {
+        eprintln!("python3 is not here: skipped");
+        return;
+    }
+    let scene = Scene::new();
+    let report = scene.path("GitRepoReport.json");
+    let temp = scene.path("GitRepoReport.json.tmp");
+    let mut watcher = start_watching(rename_only(&report), None).await;
+    let text = String::from_utf8(version(21)).unwrap();
+    let mut writer = Command::new("python3");
+    writer.args([
+        "-c",
+        "import os, sys, time\n\
+         text, temp, report = sys.argv[1:]\n\
+         half = len(text) // 2\n\
+         f = open(temp, 'w')\n\
+         f.write(text[:half])\n\
+         f.flush()\n\
+         os.replace(temp, report)\n\
+         time.sleep(0.3)\n\
+         f.write(text[half:])\n\
+         f.close()\n",
+    ]);
+    writer.arg(&text).arg(&temp).arg(&report);
+    // On a thread of its own: the watch runs on this test's runtime while the writer pauses.
+    let writing = tokio::task::spawn_blocking(move || run(&mut writer));
+    expect_bytes(&mut watcher, text.as_bytes(), &[], OnTheWay::Nothing).await;
+    writing.await.unwrap();
+    expect_no_event(&mut watcher, Duration::from_millis(300)).await;
+}
+
 /// A symlink swapped by renaming a new link over it is read at once too, through the new link.
 #[tokio::test]
 async fn a_link_renamed_over_the_watched_link_is_read_without_the_debounce() {

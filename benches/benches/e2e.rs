@@ -69,6 +69,10 @@ struct Args {
     /// Worker threads of the load generator.
     #[arg(long, default_value_t = 2)]
     loadgen_threads: usize,
+    /// Another load generator binary (same arguments and output), to compare two of them; by
+    /// default the `gitops-loadgen` built with this bench.
+    #[arg(long)]
+    loadgen: Option<PathBuf>,
     /// Also write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -481,8 +485,9 @@ fn run_once(args: &Args, server_bin: &Path, n_clients: usize) -> anyhow::Result<
     let server_rss_before_kib = vm_rss_kib(server.id()).context("reading the server's RSS")?;
 
     let loadgen_out = dir.path().join("loadgen.jsonl");
-    let mut loadgen_command =
-        command_with_open_files(Path::new(env!("CARGO_BIN_EXE_gitops-loadgen")), needed_files)?;
+    let loadgen =
+        args.loadgen.as_deref().unwrap_or(Path::new(env!("CARGO_BIN_EXE_gitops-loadgen")));
+    let mut loadgen_command = command_with_open_files(loadgen, needed_files)?;
     loadgen_command
         .args(["--url", &format!("http://{addr}"), "--clients", &n_clients.to_string(), "--out"])
         .arg(&loadgen_out)

@@ -113,19 +113,12 @@ async fn follow(engine: Engine, feed: Arc<Feed>, live: Arc<Live>) {
         };
         if let Err(error) = applied {
             // The hub went its own way (a publish this instance could not log) or missed
-            // something: take Redis's state as it is.
-            tracing::info!(%error, "the hub does not follow the stream; resetting it to redis's state");
-            let engine = engine.engine.clone();
-            match tokio::task::spawn_blocking(move || engine.snapshot()).await {
-                Ok(Ok(Some(snapshot))) => {
-                    if let Err(error) = hub.follow_reset(snapshot.cursor, snapshot.state) {
-                        tracing::warn!(%error, "cannot reset the hub to redis's state");
-                    }
-                }
-                Ok(Ok(None)) => {}
-                Ok(Err(error)) => tracing::warn!(%error, "cannot read redis's state"),
-                Err(error) => tracing::warn!(%error, "the state read failed"),
-            }
+            // something: follow Redis afresh from the hub's cursor. Another epoch than Redis's
+            // resets the hub to Redis's checkpoint, then the stream after it brings it to the
+            // head (the checkpoint alone may be behind); the same epoch reads on from the
+            // checkpoint, skipping what the hub has.
+            tracing::info!(%error, "the hub does not follow the stream; following redis afresh");
+            follower = engine.engine.follow(hub.cursor());
         }
     }
 }

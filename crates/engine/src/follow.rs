@@ -68,8 +68,9 @@ pub struct Follower {
 
 impl RedisEngine {
     /// Follows the stream from `from` (the cursor the local hub is at, or `None`): the first
-    /// item is a [`Followed::Reset`] unless Redis is at `from`. Reads on a connection of its
-    /// own; never ends (drop it to stop).
+    /// item is a [`Followed::Reset`] to Redis's checkpoint unless `from` is in Redis's epoch at
+    /// or past the checkpoint (then the stream after the checkpoint is read, skipping what
+    /// `from` already has). Reads on a connection of its own; never ends (drop it to stop).
     pub fn follow(self: &Arc<Self>, from: Option<Cursor>) -> Follower {
         Follower {
             engine: self.clone(),
@@ -150,10 +151,15 @@ impl Follower {
         self.con.as_mut().ok_or_else(|| Error::Corrupt("no connection".to_owned()))
     }
 
-    /// Finds where to read from: the state Redis holds, compared with the position.
+    /// Finds where to read from: the state Redis holds (its last checkpoint) and its head,
+    /// compared with the position.
     async fn sync(&mut self) -> Result<(), Error> {
-        let cmd = snapshot_cmd(&self.engine.keys);
-        let fields: Vec<Option<Vec<u8>>> = cmd.query_async(self.con()?).await?;
+        let mut pipe = redis::pipe();
+        pipe.add_command(snapshot_cmd(&self.engine.keys));
+        pipe.cmd("HMGET").arg(&self.engine.keys.meta).arg("epoch").arg("seq");
+        type Fields = Vec<Option<Vec<u8>>>;
+        let (fields, meta): (Fields, Fields) = pipe.query_async(self.con()?).await?;
+        let head = meta_cursor(&meta);
         let Some(Snapshot { cursor, state, stream_id }) = parse_snapshot(&fields)? else {
             // Redis holds nothing (it restarted empty): keep serving, and read the stream from
             // its start, where the writer's next epoch will begin.
@@ -166,11 +172,29 @@ impl Follower {
             return Ok(());
         };
         let resumable = self.check && self.last_id.is_some();
+        // Redis is behind this follower in its epoch only if its head is: the checkpoint
+        // usually is, and the stream holds every message after it.
+        let lost = |position: Cursor| {
+            head.is_none_or(|head| head.epoch != position.epoch || head.seq < position.seq)
+        };
         match self.position {
             Some(position) if position == cursor => self.last_id = Some(stream_id),
-            Some(position) if position.epoch == cursor.epoch && cursor.seq < position.seq => {
-                self.poison(position, cursor).await?;
+            Some(position)
+                if position.epoch == cursor.epoch
+                    && cursor.seq < position.seq
+                    && (lost(position) || self.poisoned == Some(position.epoch)) =>
+            {
+                if self.poisoned != Some(position.epoch) {
+                    self.poison(position, head.unwrap_or(cursor)).await?;
+                }
                 self.last_id = Some(stream_id);
+            }
+            Some(position) if position.epoch == cursor.epoch && cursor.seq < position.seq => {
+                // Ahead of the checkpoint: read on from where this follower was, or from the
+                // checkpoint, skipping what it has already applied.
+                if !resumable {
+                    self.last_id = Some(stream_id);
+                }
             }
             Some(position)
                 if position.epoch == cursor.epoch && resumable && self.poisoned.is_none() =>

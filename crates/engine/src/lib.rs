@@ -14,7 +14,8 @@
 //!
 //! A publish is one Lua script (see `scripts.rs`): it checks the lease's fencing token, checks
 //! that the commit continues Redis's epoch and seq, appends each message to the stream, moves
-//! the seq and stores the state. Two writers can never both publish, and a writer that was
+//! the seq and, now and then ([`EngineOptions::checkpoint_messages`]), stores the whole state as
+//! a checkpoint that followers start from. Two writers can never both publish, and a writer that was
 //! paused past its lease cannot publish when it wakes.
 #![warn(missing_docs)]
 
@@ -45,6 +46,13 @@ pub struct EngineOptions {
     /// About how many entries the stream keeps (`XADD MAXLEN ~`); a follower further behind
     /// gets the state instead.
     pub stream_max_len: u64,
+    /// The whole state is stored (a checkpoint) with the first publish of an epoch and of each
+    /// writer, then again once this many messages have been published since the last one, or
+    /// once they add up to the checkpoint's own size; in between a publish stores only its
+    /// messages (a 1,000-repository state is ~0.5 MB, a change ~0.5 KB). A follower that
+    /// starts, or is reset, reads the checkpoint and then the stream after it, so the stream
+    /// must keep every entry since: at most half of `stream_max_len` is used.
+    pub checkpoint_messages: u64,
     /// How long to wait for a connection.
     pub connect_timeout: Duration,
     /// How long to wait for an answer (beyond a blocking read's own wait).
@@ -63,6 +71,7 @@ impl Default for EngineOptions {
             name: "default".to_owned(),
             password_file: None,
             stream_max_len: 10_000,
+            checkpoint_messages: 1_000,
             connect_timeout: Duration::from_secs(2),
             io_timeout: Duration::from_secs(2),
             block: Duration::from_secs(5),
@@ -140,7 +149,7 @@ impl Lease {
     }
 }
 
-/// The latest state kept in Redis, and where in the stream it was written.
+/// The last checkpoint of the state kept in Redis, and where in the stream it was written.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     /// Its cursor.
@@ -279,15 +288,34 @@ impl RedisEngine {
     /// seq ([`Error::Diverged`] if not); a commit without messages (the first state of an
     /// epoch) begins its epoch. [`Error::Fenced`] when the lease is not held.
     pub fn publish(&self, lease: &Lease, commit: &Commit<'_>) -> Result<()> {
+        self.publish_inner(lease, commit, true).map(|_| ())
+    }
+
+    /// [`publish`](Self::publish) without storing the state: only the messages and the new seq
+    /// (the last checkpoint stays; see [`EngineOptions::checkpoint_messages`]). A commit without
+    /// messages begins its epoch with the state all the same.
+    pub fn publish_messages(&self, lease: &Lease, commit: &Commit<'_>) -> Result<()> {
+        self.publish_inner(lease, commit, false).map(|_| ())
+    }
+
+    /// Publishes, with the state when `checkpoint`; the size of the state stored, if any.
+    pub(crate) fn publish_inner(
+        &self,
+        lease: &Lease,
+        commit: &Commit<'_>,
+        checkpoint: bool,
+    ) -> Result<Option<usize>> {
         if commit.messages.is_empty() {
-            return self.begin_epoch(
-                lease,
-                Cursor::new(commit.epoch, commit.first_seq),
-                commit.state,
-            );
+            return self
+                .begin_epoch_inner(lease, Cursor::new(commit.epoch, commit.first_seq), commit.state)
+                .map(Some);
         }
         let last_seq = commit.first_seq + commit.messages.len() as u64 - 1;
-        let state = serde_json::to_vec(commit.state).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let state = if checkpoint {
+            serde_json::to_vec(commit.state).map_err(|e| Error::Corrupt(e.to_string()))?
+        } else {
+            Vec::new()
+        };
         let mut invocation = self.publish.prepare_invoke();
         invocation
             .key(&self.keys.lease)
@@ -300,17 +328,28 @@ impl RedisEngine {
             .arg(commit.first_seq - 1)
             .arg(last_seq)
             .arg(self.options.stream_max_len)
-            .arg(state);
+            .arg(&state);
         for (i, message) in commit.messages.iter().enumerate() {
             invocation.arg(commit.first_seq + i as u64).arg(message.as_ref());
         }
         let reply: Vec<String> = self.with_writer(|con| invocation.invoke(con))?;
-        self.publish_reply(lease, &reply)
+        self.publish_reply(lease, &reply)?;
+        Ok(checkpoint.then_some(state.len()))
     }
 
     /// Begins epoch `cursor.epoch` at `cursor.seq` with the whole `state` under `lease`, whatever
     /// Redis held: followers reset to it and send their clients a snapshot.
     pub fn begin_epoch(&self, lease: &Lease, cursor: Cursor, state: &Report) -> Result<()> {
+        self.begin_epoch_inner(lease, cursor, state).map(|_| ())
+    }
+
+    /// [`begin_epoch`](Self::begin_epoch); the size of the state stored.
+    pub(crate) fn begin_epoch_inner(
+        &self,
+        lease: &Lease,
+        cursor: Cursor,
+        state: &Report,
+    ) -> Result<usize> {
         let state = serde_json::to_vec(state).map_err(|e| Error::Corrupt(e.to_string()))?;
         let reply: Vec<String> = self.with_writer(|con| {
             self.publish
@@ -327,7 +366,8 @@ impl RedisEngine {
                 .arg(&state)
                 .invoke(con)
         })?;
-        self.publish_reply(lease, &reply)
+        self.publish_reply(lease, &reply)?;
+        Ok(state.len())
     }
 
     fn publish_reply(&self, lease: &Lease, reply: &[String]) -> Result<()> {
@@ -353,7 +393,8 @@ impl RedisEngine {
         Ok(meta_cursor(&fields))
     }
 
-    /// The latest state kept in Redis, or `None` when it holds nothing.
+    /// The last checkpoint of the state kept in Redis (the stream holds every message after
+    /// it, from [`Snapshot::stream_id`]), or `None` when it holds nothing.
     pub fn snapshot(&self) -> Result<Option<Snapshot>> {
         let fields: Vec<Option<Vec<u8>>> =
             self.with_writer(|con| snapshot_cmd(&self.keys).query(con))?;

@@ -14,7 +14,8 @@ use crate::{Error, Lease, RedisEngine};
 pub type SharedLease = Arc<Mutex<Option<Lease>>>;
 
 /// The feed's log on Redis. Each commit is one [`RedisEngine::publish`] (blocking, on the
-/// engine's writer connection).
+/// engine's writer connection), or [`RedisEngine::publish_messages`] between checkpoints (see
+/// [`EngineOptions::checkpoint_messages`](crate::EngineOptions::checkpoint_messages)).
 ///
 /// When Redis does not hold what the hub's epoch continues (it restarted empty, lost writes in
 /// a failover, or this log failed before and the hub moved to a new epoch), the commit's state
@@ -27,6 +28,10 @@ pub struct RedisLog {
     lease: SharedLease,
     /// The last commit failed: the next one writes the whole state.
     needs_begin: bool,
+    /// Messages and their bytes published since this log's last checkpoint, and that
+    /// checkpoint's size; `None` before its first commit (which stores one: this writer does not
+    /// know how old Redis's is).
+    since_checkpoint: Option<SinceCheckpoint>,
     /// How long each commit took, most recent last (at most [`TIMINGS_KEPT`]).
     timings: Vec<Duration>,
 }
@@ -34,15 +39,27 @@ pub struct RedisLog {
 /// How many commit durations a [`RedisLog`] keeps for [`RedisLog::timings`].
 pub const TIMINGS_KEPT: usize = 100_000;
 
+#[derive(Debug, Clone, Copy)]
+struct SinceCheckpoint {
+    messages: u64,
+    bytes: u64,
+    checkpoint_bytes: u64,
+}
+
 impl RedisLog {
     /// A log writing through `engine` under whatever lease `lease` holds at each commit.
     pub fn new(engine: Arc<RedisEngine>, lease: SharedLease) -> Self {
-        Self { engine, lease, needs_begin: false, timings: Vec::new() }
+        Self { engine, lease, needs_begin: false, since_checkpoint: None, timings: Vec::new() }
     }
 
     /// How long the commits took (the first [`TIMINGS_KEPT`]), for measurements.
     pub fn timings(&self) -> &[Duration] {
         &self.timings
+    }
+
+    fn checkpointed(&mut self, size: usize) {
+        let checkpoint_bytes = size as u64;
+        self.since_checkpoint = Some(SinceCheckpoint { messages: 0, bytes: 0, checkpoint_bytes });
     }
 
     fn try_commit(&mut self, commit: &Commit<'_>) -> Result<(), Error> {
@@ -53,10 +70,33 @@ impl RedisLog {
         let last_seq = commit.first_seq + (commit.messages.len() as u64).saturating_sub(1);
         if self.needs_begin {
             let cursor = Cursor::new(commit.epoch, last_seq);
-            return self.engine.begin_epoch(&lease, cursor, commit.state);
+            let size = self.engine.begin_epoch_inner(&lease, cursor, commit.state)?;
+            self.checkpointed(size);
+            return Ok(());
         }
-        match self.engine.publish(&lease, commit) {
-            Ok(()) => Ok(()),
+        let messages = commit.messages.len() as u64;
+        let bytes: u64 = commit.messages.iter().map(|message| message.len() as u64).sum();
+        let checkpoint = self.since_checkpoint.is_none_or(|since| {
+            let every = self
+                .engine
+                .options()
+                .checkpoint_messages
+                .min(self.engine.options().stream_max_len / 2)
+                .max(1);
+            since.messages + messages >= every || since.bytes + bytes >= since.checkpoint_bytes
+        });
+        match self.engine.publish_inner(&lease, commit, checkpoint) {
+            Ok(Some(size)) => {
+                self.checkpointed(size);
+                Ok(())
+            }
+            Ok(None) => {
+                if let Some(since) = &mut self.since_checkpoint {
+                    since.messages += messages;
+                    since.bytes += bytes;
+                }
+                Ok(())
+            }
             // Redis does not hold what the hub continues (it restarted empty, lost writes, or a
             // follower saw this epoch go backwards). The epoch is ambiguous now: seqs of it may
             // name different states on different instances, so nobody may continue it. Redis
@@ -70,7 +110,8 @@ impl RedisLog {
                     new_epoch = %fresh.epoch,
                     "redis does not hold what this writer continues; beginning a new epoch with the whole state"
                 );
-                self.engine.begin_epoch(&lease, fresh, commit.state)?;
+                let size = self.engine.begin_epoch_inner(&lease, fresh, commit.state)?;
+                self.checkpointed(size);
                 Err(Error::Diverged { redis_cursor })
             }
             Err(error) => Err(error),

@@ -7,7 +7,8 @@
 //!   saw go backwards: the writer may not continue it).
 //! - `stream`: entries `t` (`m` a message, `r` the first state of an epoch), `e` epoch, `s` seq,
 //!   `m` the encoded message; capped with `MAXLEN ~`.
-//! - `state`: a hash `epoch`, `seq`, `id` (the stream entry written with it) and `report` (JSON).
+//! - `state`: a hash `epoch`, `seq`, `id` (the stream entry written with it) and `report` (JSON):
+//!   the last checkpoint, which may be behind `meta` (the stream holds every entry after `id`).
 
 /// Takes the lease for `ARGV[1]` (owner) for `ARGV[2]` ms when nobody holds it; an owner that
 /// already holds it has it extended. Returns the token, or nil when another owner holds it.
@@ -46,8 +47,8 @@ return 0
 
 /// One publish. KEYS: lease, meta, stream, state. ARGV: [1] the lease (`<token>:<owner>`),
 /// [2] mode (`c` continue the epoch, `b` begin one), [3] epoch, [4] the seq Redis must be at
-/// (continue only), [5] the last seq, [6] the stream cap, [7] the state's JSON, then pairs of
-/// (seq, message).
+/// (continue only), [5] the last seq, [6] the stream cap, [7] the state's JSON (empty: keep the
+/// last checkpoint), then pairs of (seq, message).
 ///
 /// Returns `{'ok', id}`; `{'fenced'}` when the lease is not this one (expired, taken over, or
 /// Redis lost it); `{'diverged', epoch, seq}` when a continue does not follow what Redis holds
@@ -71,7 +72,9 @@ for i = 8, #ARGV, 2 do
   id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 't', 'm', 'e', ARGV[3], 's', ARGV[i], 'm', ARGV[i + 1])
 end
 redis.call('HSET', KEYS[2], 'epoch', ARGV[3], 'seq', ARGV[5])
-redis.call('HSET', KEYS[4], 'epoch', ARGV[3], 'seq', ARGV[5], 'id', id, 'report', ARGV[7])
+if ARGV[7] ~= '' then
+  redis.call('HSET', KEYS[4], 'epoch', ARGV[3], 'seq', ARGV[5], 'id', id, 'report', ARGV[7])
+end
 return {'ok', id}
 ";
 

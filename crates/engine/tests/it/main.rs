@@ -139,15 +139,11 @@ async fn a_change_published_once_reaches_every_instance() {
         let since = Some(Cursor::new(hub.epoch(), 2));
         assert_eq!(hub.answer(since).messages, writer.hub.answer(since).messages);
     }
-    // The writer following its own log changes nothing: a follower started from an older
-    // cursor of the epoch resets to Redis's state, which is the writer's own (unchanged), and
-    // then reads the writer's next messages, which the writer's hub already has.
+    // The writer following its own log changes nothing: a follower started from its cursor
+    // (past Redis's checkpoint, at its head) reads the writer's next messages, which the
+    // writer's hub already has, without a reset.
     let mut own = writer_engine.follow(writer.hub.cursor());
     assert!(writer.publish(version(5)));
-    let item = tokio::time::timeout(WAIT, own.next()).await.expect("an item");
-    let Followed::Reset { cursor, state } = item else { panic!("{item:?}") };
-    assert_eq!(writer.hub.follow_reset(cursor, *state).unwrap(), Published::Unchanged);
-    assert!(writer.publish(version(6)));
     let item = tokio::time::timeout(WAIT, own.next()).await.expect("an item");
     let Followed::Messages { epoch, first_seq, messages } = item else { panic!("{item:?}") };
     assert_eq!(
@@ -350,5 +346,86 @@ async fn redis_paused_makes_followers_unavailable_then_they_catch_up_without_los
     assert!(seen.contains(&"available"), "{seen:?}");
     assert!(!seen.contains(&"reset"), "caught up without a snapshot: {seen:?}");
     assert_eq!(hub.epoch(), epoch);
+    assert!(same_as(&writer.hub, &hub));
+}
+
+/// A Redis connection of the test's own.
+fn redis_connection(server: &RedisServer) -> redis::Connection {
+    redis::Client::open(server.url()).unwrap().get_connection().unwrap()
+}
+
+/// The state is stored now and then, not with every publish; a new follower starts from that
+/// checkpoint and reads the stream after it to the head; followers past the checkpoint (a
+/// reconnect, a new follower from a hub's cursor) read on without a reset and do not take the
+/// older checkpoint for lost writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_now_and_then_and_followers_start_from_them_exactly() {
+    let server = RedisServer::start();
+    let every = 5;
+    let writer_engine = Arc::new(
+        RedisEngine::connect(
+            &server.url(),
+            EngineOptions { checkpoint_messages: every, ..options("test") },
+        )
+        .expect("a valid url"),
+    );
+    let lease = writer_engine.acquire_lease("writer", Duration::from_secs(60)).unwrap();
+    let mut writer = Writer::new(&writer_engine, lease, Hub::new(HubConfig::default()));
+    let mut checkpoints = std::collections::BTreeSet::new();
+    for n in 0..12 {
+        assert!(writer.publish(version(n)));
+        let head = writer_engine.cursor().unwrap().expect("a head");
+        let checkpoint = writer_engine.snapshot().unwrap().expect("a checkpoint").cursor;
+        assert_eq!(head.epoch, checkpoint.epoch);
+        assert!(head.seq - checkpoint.seq < every + 2, "{checkpoint} is too far behind {head}");
+        checkpoints.insert(checkpoint.seq);
+    }
+    let head = writer.hub.cursor();
+    assert!(
+        checkpoints.len() >= 2 && checkpoints.len() < 12,
+        "stored now and then, not every time: {checkpoints:?}"
+    );
+
+    // A new follower: the checkpoint, then the messages after it.
+    let hub = Hub::new(HubConfig::default());
+    let mut follower = engine(&server).follow(None);
+    let seen = follow_until(&mut follower, &hub, at(head)).await;
+    assert_eq!(seen.first(), Some(&"reset"), "{seen:?}");
+    assert!(same_as(&writer.hub, &hub));
+
+    // Every connection cut: the follower reconnects past the checkpoint and reads on; the
+    // writer continues the epoch (nothing was poisoned).
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .query(&mut redis_connection(&server))
+        .unwrap();
+    assert!(killed >= 2, "the writer's and the follower's connections ({killed})");
+    for n in 12..15 {
+        assert!(writer.publish(version(n)), "the writer continues its epoch");
+    }
+    let seen = follow_until(&mut follower, &hub, at(writer.hub.cursor())).await;
+    assert!(!seen.contains(&"reset"), "{seen:?}");
+    assert_eq!(hub.epoch(), writer.hub.epoch());
+    assert!(same_as(&writer.hub, &hub));
+
+    // A new follower from that hub's cursor, past the checkpoint (publish until the checkpoint
+    // is the head, so that the next publish does not store one): no reset either.
+    let mut n = 15;
+    while writer_engine.snapshot().unwrap().map(|s| s.cursor) != writer_engine.cursor().unwrap() {
+        assert!(writer.publish(version(n)));
+        n += 1;
+        assert!(n < 40, "no checkpoint within 25 publishes");
+    }
+    follow_until(&mut follower, &hub, at(writer.hub.cursor())).await;
+    drop(follower);
+    let mut follower = engine(&server).follow(hub.cursor());
+    assert!(writer.publish(version(n)));
+    let checkpoint = writer_engine.snapshot().unwrap().expect("a checkpoint").cursor;
+    let (past, writer_at) = (hub.cursor().expect("a cursor"), writer.hub.cursor().expect("one"));
+    assert!(checkpoint.seq <= past.seq && past.seq < writer_at.seq, "{checkpoint} {past}");
+    let seen = follow_until(&mut follower, &hub, at(writer.hub.cursor())).await;
+    assert!(seen.iter().all(|s| *s == "messages"), "{seen:?}");
     assert!(same_as(&writer.hub, &hub));
 }

@@ -759,8 +759,9 @@ impl Sink for RecordingSink {
     }
 }
 
-#[test]
-fn a_claimed_sink_gets_the_publish_and_the_reader_is_not_woken_and_a_busy_one_leaves_it_queued() {
+/// A hub with a first report, a subscriber that has read it (and its client's view), and a
+/// closed [`RecordingSink`] set on it.
+fn subscribed_with_sink() -> (Arc<Hub>, Subscription, Client, Arc<RecordingSink>) {
     let hub = pinned(&HubConfig::default());
     hub.publish(report(&[("a", Status::Clean), ("b", Status::Clean)]));
     let sub = hub.subscribe(None);
@@ -768,6 +769,12 @@ fn a_claimed_sink_gets_the_publish_and_the_reader_is_not_woken_and_a_busy_one_le
     client.drain(&sub);
     let sink = Arc::new(RecordingSink::default());
     sub.set_sink(sink.clone());
+    (hub, sub, client, sink)
+}
+
+#[test]
+fn a_claimed_sink_gets_the_publish_and_the_reader_is_not_woken_and_a_busy_one_leaves_it_queued() {
+    let (hub, sub, mut client, sink) = subscribed_with_sink();
 
     // The reader waits (the sink may be claimed): the publisher writes, the reader sleeps on.
     sink.open.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -810,13 +817,7 @@ fn a_claimed_sink_gets_the_publish_and_the_reader_is_not_woken_and_a_busy_one_le
 /// takes, in one batch and in order: the sink gets its own queue then, not just the publish.
 #[test]
 fn a_sink_claimed_behind_a_queued_change_writes_the_queue_and_the_publish_in_order() {
-    let hub = pinned(&HubConfig::default());
-    hub.publish(report(&[("a", Status::Clean), ("b", Status::Clean)]));
-    let sub = hub.subscribe(None);
-    let mut client = Client::default();
-    client.drain(&sub);
-    let sink = Arc::new(RecordingSink::default());
-    sub.set_sink(sink.clone());
+    let (hub, sub, mut client, sink) = subscribed_with_sink();
 
     hub.publish(report(&[("a", Status::Dirty), ("b", Status::Clean)]));
     assert!(sink.written.lock().expect("lock").is_empty(), "the reader's turn: queued");

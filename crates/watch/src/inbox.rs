@@ -354,18 +354,22 @@ impl Inbox {
 
     /// Keeps [`OpenElsewhere`] up to date with an event about other files.
     fn count_elsewhere(&mut self, event: &notify::Event) {
-        let elsewhere = |path: &&PathBuf| !self.files.contains(*path);
-        let Some(path) = event.paths.first().filter(elsewhere).cloned() else { return };
+        let counted = matches!(
+            event.kind,
+            EventKind::Access(AccessKind::Open(_) | AccessKind::Close(AccessMode::Write))
+                | EventKind::Modify(ModifyKind::Name(RenameMode::From))
+                | EventKind::Remove(_)
+        );
+        let Some(path) = event.paths.first().filter(|_| counted) else { return };
+        if self.files.contains(path) {
+            return;
+        }
+        let open = &mut self.open_elsewhere;
         match event.kind {
-            EventKind::Access(AccessKind::Open(_)) => self.open_elsewhere.opened(&path),
-            EventKind::Access(AccessKind::Close(AccessMode::Write)) => {
-                self.open_elsewhere.closed_after_writing(&path);
-            }
-            EventKind::Modify(ModifyKind::Name(RenameMode::From)) => {
-                self.open_elsewhere.moved_away(&path);
-            }
-            EventKind::Remove(_) => self.open_elsewhere.gone(&path),
-            _ => {}
+            EventKind::Access(AccessKind::Open(_)) => open.opened(path),
+            EventKind::Access(AccessKind::Close(_)) => open.closed_after_writing(path),
+            EventKind::Modify(_) => open.moved_away(path),
+            _ => open.gone(path),
         }
     }
 
@@ -445,9 +449,9 @@ impl Inbox {
                 }
                 Effect::Replaced => {
                     self.pending.write_in_progress = false;
-                    // Another file renamed onto a watched path is a whole file already (an
-                    // atomic writer renames only once it has written): as complete as a
-                    // close after writing, unless a watched directory moved too.
+                    // Another file renamed onto a watched path, closed by every writer that
+                    // opened it, is a whole file: as complete as a close after writing, unless
+                    // a watched directory moved too.
                     self.pending.write_complete = !about_dir && self.moved_in(&event);
                 }
                 Effect::Touched => {}
